@@ -1,0 +1,286 @@
+"""The run configuration: one schema for the engine, the HTTP API and the page.
+
+Every field has a default, so ``{}`` is a valid config; unknown keys are
+rejected.  ``parse_config`` turns a JSON-like dict into a validated
+``RunConfig`` or raises ``ConfigError`` whose ``details`` name each bad field
+by its dotted path (``model.hidden.2.keep_prob``).  ``parse_update`` does the
+same for the partial configs accepted while a run is live.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from server.limits import CONFIG_LIMITS as LIMITS
+
+DATASETS_2D = ("circles", "moons", "xor", "spiral", "gaussian")
+DATASETS = DATASETS_2D + ("digits",)
+DIGITS_SAMPLES = 1797
+ACTIVATIONS = ("relu", "leaky_relu", "tanh", "sigmoid", "linear")
+INITS = ("zeros", "random", "xavier", "he")
+OPTIMIZERS = ("gd", "momentum", "rmsprop", "adam")
+SCHEDULES = ("constant", "inverse_time", "exponential", "inverse_sqrt", "step")
+
+Dataset = Literal["circles", "moons", "xor", "spiral", "gaussian", "digits"]
+Activation = Literal["relu", "leaky_relu", "tanh", "sigmoid", "linear"]
+Init = Literal["zeros", "random", "xavier", "he"]
+OptimizerName = Literal["gd", "momentum", "rmsprop", "adam"]
+ScheduleName = Literal["constant", "inverse_time", "exponential", "inverse_sqrt", "step"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class Split(_Strict):
+    train: float = Field(0.6, gt=0, lt=1, description="Fraction of samples for training.")
+    dev: float = Field(0.2, gt=0, lt=1, description="Fraction for the dev (validation) set.")
+    test: float = Field(0.2, gt=0, lt=1, description="Fraction for the test set.")
+
+    @model_validator(mode="after")
+    def _sums_to_one(self) -> "Split":
+        total = self.train + self.dev + self.test
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"train + dev + test must sum to 1, got {total:g}")
+        return self
+
+
+class Normalize(_Strict):
+    center: bool = Field(True, description="Subtract the training mean.")
+    scale: bool = Field(True, description="Divide by the training standard deviation.")
+
+
+class Augment(_Strict):
+    enabled: bool = Field(False, description="Augment training batches (never dev or test).")
+    rotation_degrees: float = Field(
+        15.0, ge=0, le=180, description="2-D data: largest random rotation, in degrees.")
+    jitter: float = Field(
+        0.05, ge=0, le=1, description="2-D data: standard deviation of added Gaussian jitter.")
+    shift_pixels: int = Field(1, ge=0, le=2, description="Digits: largest random shift, in pixels.")
+
+
+class Data(_Strict):
+    dataset: Dataset = Field("circles", description="Which data set to generate or load.")
+    n_samples: int = Field(
+        600, ge=LIMITS.min_samples, le=LIMITS.max_samples,
+        description=f"Samples before the split (digits: at most {DIGITS_SAMPLES}).")
+    noise: float = Field(0.1, ge=0, le=2, description="Gaussian noise on the 2-D generators.")
+    label_noise: float = Field(
+        0.0, ge=0, le=0.5, description="Fraction of labels flipped: the Bayes error floor.")
+    split: Split = Field(default_factory=Split)
+    dev_noise: Optional[float] = Field(
+        None, ge=0, le=2,
+        description="Noise for dev and test when it differs from train (mismatched data).")
+    normalize: Normalize = Field(default_factory=Normalize)
+    augment: Augment = Field(default_factory=Augment)
+    bayes_error: Optional[float] = Field(
+        None, ge=0, le=1, description="Estimate of the Bayes error; null means label_noise.")
+
+
+
+class Layer(_Strict):
+    units: int = Field(8, ge=1, le=LIMITS.max_units, description="Units in this hidden layer.")
+    activation: Activation = Field("relu", description="Activation after (batch-normalized) Z.")
+    keep_prob: float = Field(
+        1.0, gt=0, le=1, description="Inverted dropout: probability of keeping a unit.")
+    batch_norm: bool = Field(False, description="Batch-normalize Z before the activation.")
+
+
+class Model(_Strict):
+    hidden: list[Layer] = Field(
+        default_factory=lambda: [Layer()], max_length=LIMITS.max_hidden_layers,
+        description="Hidden layers; empty means logistic (softmax) regression.")
+    init: Init = Field("he", description="Weight initialization.")
+    init_scale: float = Field(
+        0.01, gt=0, le=100, description="Multiplier of the standard normal for init 'random'.")
+
+
+class Regularization(_Strict):
+    l2: float = Field(0.0, ge=0, le=100, description="lambda of (lambda/2m) * sum(W^2).")
+    l1: float = Field(0.0, ge=0, le=100, description="lambda of (lambda/2m) * sum(|W|).")
+
+
+class Optimizer(_Strict):
+    name: OptimizerName = Field("adam", description="Update rule.")
+    learning_rate: float = Field(0.01, gt=0, le=10, description="alpha.")
+    beta: float = Field(0.9, ge=0, lt=1, description="Momentum and RMSprop averaging.")
+    beta1: float = Field(0.9, ge=0, lt=1, description="Adam: first-moment averaging.")
+    beta2: float = Field(0.999, ge=0, lt=1, description="Adam: second-moment averaging.")
+    epsilon: float = Field(1e-8, gt=0, le=1, description="RMSprop and Adam: added to the root.")
+
+
+class Schedule(_Strict):
+    name: ScheduleName = Field("constant", description="Learning-rate decay per epoch.")
+    decay_rate: float = Field(1.0, ge=0, le=1000, description="inverse_time: decay rate.")
+    time_interval: int = Field(1, ge=1, le=LIMITS.max_epochs, description="inverse_time: epochs per step.")
+    base: float = Field(0.95, gt=0, le=1, description="exponential: base.")
+    k: float = Field(1.0, gt=0, le=1000, description="inverse_sqrt: k.")
+    factor: float = Field(0.5, gt=0, le=1, description="step: factor.")
+    every: int = Field(100, ge=1, le=LIMITS.max_epochs, description="step: epochs per step.")
+
+
+class EarlyStopping(_Strict):
+    patience: int = Field(
+        0, ge=0, le=LIMITS.max_patience,
+        description="Epochs without a better dev loss before stopping; 0 means off.")
+    restore_best: bool = Field(True, description="Restore the weights of the best dev loss.")
+
+
+class Training(_Strict):
+    epochs: int = Field(200, ge=1, le=LIMITS.max_epochs)
+    batch_size: int = Field(
+        64, ge=1, le=LIMITS.max_batch_size,
+        description="Mini-batch size; at or above the training-set size means full batch.")
+    early_stopping: EarlyStopping = Field(default_factory=EarlyStopping)
+    report_every: int = Field(1, ge=1, le=LIMITS.max_epochs, description="Epochs between metrics events.")
+    boundary_every: int = Field(
+        5, ge=0, le=LIMITS.max_epochs, description="Epochs between boundary events; 0 means never.")
+    epochs_per_second: Optional[float] = Field(
+        None, gt=0, le=LIMITS.max_epochs_per_second,
+        description="Pacing; null means as fast as the machine allows.")
+
+
+class RunConfig(_Strict):
+    """A whole experiment; ``RunConfig()`` is the default one."""
+
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="Seeds the run's only random generator.")
+    data: Data = Field(default_factory=Data)
+    model: Model = Field(default_factory=Model)
+    regularization: Regularization = Field(default_factory=Regularization)
+    optimizer: Optimizer = Field(default_factory=Optimizer)
+    schedule: Schedule = Field(default_factory=Schedule)
+    training: Training = Field(default_factory=Training)
+
+
+def split_sizes(n_samples: int, split: Split) -> tuple[int, int, int]:
+    """(n_train, n_dev, n_test): dev and test rounded down, train takes the rest."""
+    n_dev = int(math.floor(n_samples * split.dev))
+    n_test = int(math.floor(n_samples * split.test))
+    return n_samples - n_dev - n_test, n_dev, n_test
+
+
+class ConfigError(ValueError):
+    """A config (or live update) that does not validate.
+
+    ``details`` is a list of ``{"loc": "optimizer.beta1", "msg": "..."}``.
+    """
+
+    def __init__(self, details: list[dict[str, str]]):
+        self.details = details
+        super().__init__("; ".join(f"{d['loc'] or '(root)'}: {d['msg']}" for d in details))
+
+
+def _details(error: ValidationError, prefix: str = "") -> list[dict[str, str]]:
+    details = []
+    for item in error.errors(include_url=False, include_context=False, include_input=False):
+        parts = [str(part) for part in item["loc"]]
+        loc = ".".join(([prefix] if prefix else []) + parts)
+        msg = item["msg"]
+        if msg.startswith("Value error, "):
+            msg = msg[len("Value error, "):]
+        details.append({"loc": loc, "msg": msg})
+    return details
+
+
+def parse_config(raw: Any) -> RunConfig:
+    """Validate a JSON-like config; a ``RunConfig`` passes through unchanged."""
+    if isinstance(raw, RunConfig):
+        return raw
+    if not isinstance(raw, dict):
+        raise ConfigError([{"loc": "", "msg": "the config must be a JSON object"}])
+    try:
+        config = RunConfig.model_validate(raw)
+    except ValidationError as error:
+        raise ConfigError(_details(error)) from None
+    problems = _cross_field_problems(config)
+    if problems:
+        raise ConfigError(problems)
+    return config
+
+
+def _cross_field_problems(config: RunConfig) -> list[dict[str, str]]:
+    data = config.data
+    if data.dataset == "digits" and data.n_samples > DIGITS_SAMPLES:
+        return [{"loc": "data.n_samples",
+                 "msg": f"digits has {DIGITS_SAMPLES} samples; n_samples is {data.n_samples}"}]
+    for name, size in zip(("train", "dev", "test"), split_sizes(data.n_samples, data.split)):
+        if size < 1:
+            return [{"loc": f"data.split.{name}",
+                     "msg": f"the {name} set would be empty with {data.n_samples} samples"}]
+    return []
+
+
+def config_schema() -> dict:
+    """The JSON Schema of ``RunConfig`` (served at ``GET /api/schema``)."""
+    return RunConfig.model_json_schema()
+
+
+# --- live updates -----------------------------------------------------------
+
+class OptimizerUpdate(_Strict):
+    learning_rate: Optional[float] = Field(None, gt=0, le=10)
+    beta: Optional[float] = Field(None, ge=0, lt=1)
+    beta1: Optional[float] = Field(None, ge=0, lt=1)
+    beta2: Optional[float] = Field(None, ge=0, lt=1)
+    epsilon: Optional[float] = Field(None, gt=0, le=1)
+
+
+class RegularizationUpdate(_Strict):
+    l2: Optional[float] = Field(None, ge=0, le=100)
+    l1: Optional[float] = Field(None, ge=0, le=100)
+
+
+class LayerUpdate(_Strict):
+    keep_prob: Optional[float] = Field(None, gt=0, le=1)
+
+
+class ModelUpdate(_Strict):
+    hidden: Optional[list[Optional[LayerUpdate]]] = Field(None, max_length=LIMITS.max_hidden_layers)
+
+
+class TrainingUpdate(_Strict):
+    batch_size: Optional[int] = Field(None, ge=1, le=LIMITS.max_batch_size)
+
+
+class LiveUpdate(_Strict):
+    """The hyperparameters that may change while a run trains.
+
+    ``model.hidden`` is matched to the run's layers by position; ``null``
+    entries (or a shorter list) leave those layers alone.
+    """
+
+    optimizer: Optional[OptimizerUpdate] = None
+    regularization: Optional[RegularizationUpdate] = None
+    model: Optional[ModelUpdate] = None
+    training: Optional[TrainingUpdate] = None
+
+
+def parse_update(raw: Any, config: RunConfig | None = None) -> dict:
+    """Validate a live update and return it as a nested dict of the set fields only.
+
+    With ``config`` given, also checks that ``model.hidden`` is no longer than
+    the run's network.  Raises ``ConfigError`` (locations prefixed ``config.``).
+    """
+    if not isinstance(raw, dict):
+        raise ConfigError([{"loc": "config", "msg": "the update must be a JSON object"}])
+    try:
+        update = LiveUpdate.model_validate(raw)
+    except ValidationError as error:
+        raise ConfigError(_details(error, "config")) from None
+    changes = {section: values for section, values in
+               update.model_dump(exclude_none=True, exclude={"model"}).items() if values}
+    hidden = update.model.hidden if update.model is not None else None
+    if hidden is not None:
+        if config is not None and len(hidden) > len(config.model.hidden):
+            raise ConfigError([{"loc": "config.model.hidden",
+                                "msg": f"the network has {len(config.model.hidden)} hidden layers"}])
+        layers = [None if layer is None else layer.model_dump(exclude_none=True) or None
+                  for layer in hidden]
+        if any(layers):
+            changes["model"] = {"hidden": layers}
+    if not changes:
+        raise ConfigError([{"loc": "config", "msg": "the update changes nothing"}])
+    return changes

@@ -1,0 +1,56 @@
+"""Server-side limits, in one place.
+
+The config schema (``server.engine.config``) takes its bounds from here, so the
+JSON Schema served at ``/api/schema`` and the 400 errors agree with what the run
+manager enforces.  Runtime limits (concurrency, wall clock, retention) are read
+by the run manager; a deployment can override them through the Flask config
+(``create_app({"LIMITS": {...}})``) or ``TUNING_*`` environment variables.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+import os
+
+
+@dataclass(frozen=True)
+class ConfigLimits:
+    """Bounds on a single run's configuration (part of the schema)."""
+
+    max_hidden_layers: int = 16
+    max_units: int = 512
+    min_samples: int = 20
+    max_samples: int = 5000
+    max_epochs: int = 10000
+    max_batch_size: int = 5000
+    max_patience: int = 10000
+    max_epochs_per_second: float = 1000.0
+
+
+@dataclass(frozen=True)
+class RuntimeLimits:
+    """Bounds on what the service as a whole takes on."""
+
+    max_concurrent_runs: int = 48
+    max_runs_per_client: int = 8
+    max_run_seconds: float = 1800.0
+    max_events_per_run: int = 20000
+    idle_timeout_seconds: float = 600.0
+    finished_retention_seconds: float = 600.0
+    max_body_bytes: int = 64 * 1024
+    max_concurrent_searches: int = 2
+    max_search_trials: int = 200
+
+
+CONFIG_LIMITS = ConfigLimits()
+
+
+def runtime_limits_from_env(environ: dict[str, str] | None = None) -> RuntimeLimits:
+    """Runtime limits with ``TUNING_<FIELD>`` environment overrides applied."""
+    environ = os.environ if environ is None else environ
+    overrides = {}
+    for field in fields(RuntimeLimits):
+        raw = environ.get(f"TUNING_{field.name.upper()}")
+        if raw is not None:
+            overrides[field.name] = type(field.default)(raw)
+    return replace(RuntimeLimits(), **overrides)

@@ -1,0 +1,9 @@
+"""Blueprint: searches (being built)."""
+
+from flask import Blueprint, Flask
+
+bp = Blueprint("searches", __name__)
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)
