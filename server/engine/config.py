@@ -243,6 +243,7 @@ class ModelUpdate(_Strict):
 
 class TrainingUpdate(_Strict):
     batch_size: Optional[int] = Field(None, ge=1, le=LIMITS.max_batch_size)
+    epochs_per_second: Optional[float] = Field(None, gt=0, le=LIMITS.max_epochs_per_second)
 
 
 class LiveUpdate(_Strict):

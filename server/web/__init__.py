@@ -10,8 +10,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     if test_config:
         app.config.update(test_config)
 
-    from server.web import api, labs, pages, searches
+    from server.web import api, lessons, pages, searches
 
-    for module in (api, pages, labs, searches):
+    for module in (api, pages, lessons, searches):
         module.init_app(app)
     return app

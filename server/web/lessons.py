@@ -1,8 +1,8 @@
-"""Blueprint: labs (being built)."""
+"""Blueprint: lessons (being built)."""
 
 from flask import Blueprint, Flask
 
-bp = Blueprint("labs", __name__)
+bp = Blueprint("lessons", __name__)
 
 
 def init_app(app: Flask) -> None:
