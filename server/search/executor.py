@@ -1,0 +1,165 @@
+"""Where trials run: the ``TrialExecutor`` interface and its local implementations.
+
+A search hands each trial to an executor as a task dict (``{"config": {...},
+"max_seconds": ...}``) and gets back a ``concurrent.futures.Future`` that
+resolves to the trial's outcome dict.  A cluster backend fits the same shape:
+Ray's ``ObjectRef.future()`` and Dask's futures both convert to
+``concurrent.futures`` futures, ``cancel`` maps to ``ray.cancel`` or
+``Client.cancel``, and the stop flag to a shared actor or ``dask.distributed.Event``.
+
+``ProcessPoolTrialExecutor`` is the default: one process per worker, started
+with ``spawn`` because forking a threaded web server can copy a lock held by
+another thread.  Stopping is cooperative first (a shared
+``multiprocessing.Event`` that the trial checks after every epoch) and forced
+after a grace period (the worker processes are terminated).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+from abc import ABC, abstractmethod
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+from server.search import worker
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on (the affinity mask, not the machine's total)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+class TrialExecutor(ABC):
+    """Runs trials, ``workers`` at a time."""
+
+    workers: int
+
+    @abstractmethod
+    def submit(self, task: dict) -> Future:
+        """Start one trial; the future resolves to its outcome dict (never raises for a trial's own error)."""
+
+    @abstractmethod
+    def cancel(self) -> None:
+        """Drop trials that have not started and ask running ones to stop after their current epoch."""
+
+    @abstractmethod
+    def shutdown(self, wait: bool = True, kill: bool = False) -> None:
+        """Release the workers; ``kill`` ends trials that are still running instead of waiting for them."""
+
+
+class _LocalExecutor(TrialExecutor):
+    """Shared bookkeeping: the trial function and the futures not yet finished."""
+
+    def __init__(self, workers: int, trial_function: worker.TrialFunction):
+        if workers < 1:
+            raise ValueError(f"workers must be at least 1, got {workers}")
+        self.workers = workers
+        self._trial_function = trial_function
+        self._lock = threading.Lock()
+        self._futures: set[Future] = set()
+
+    def _track(self, future: Future) -> Future:
+        self._futures.add(future)
+        future.add_done_callback(self._futures.discard)
+        return future
+
+    def _cancel_pending(self) -> None:
+        # Future.cancel() succeeds only for trials that have not started.
+        with self._lock:
+            for future in list(self._futures):
+                future.cancel()
+
+
+class ProcessPoolTrialExecutor(_LocalExecutor):
+    """Trials in local worker processes, one BLAS thread each.
+
+    A worker that dies (killed, out of memory) breaks a ``ProcessPoolExecutor``
+    for good; the next ``submit`` then starts a fresh pool, so one lost trial
+    never ends the search.
+    """
+
+    def __init__(self, workers: int, trial_function: worker.TrialFunction = worker.train_trial,
+                 start_method: str = "spawn"):
+        super().__init__(workers, trial_function)
+        self._context = multiprocessing.get_context(start_method)
+        self._stop = self._context.Event()
+        self._pool = self._new_pool()
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(self.workers, mp_context=self._context,
+                                   initializer=worker.initialize, initargs=(self._stop,))
+
+    def submit(self, task: dict) -> Future:
+        with self._lock:
+            if self._stop.is_set():
+                raise RuntimeError("the executor was cancelled")
+            try:
+                future = self._pool.submit(worker.execute, self._trial_function, task)
+            except BrokenProcessPool:
+                self._pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = self._new_pool()
+                future = self._pool.submit(worker.execute, self._trial_function, task)
+            return self._track(future)
+
+    def cancel(self) -> None:
+        self._stop.set()
+        self._cancel_pending()
+
+    def shutdown(self, wait: bool = True, kill: bool = False) -> None:
+        with self._lock:
+            pool = self._pool
+        if kill:
+            self._stop.set()
+            _terminate_workers(pool)
+        pool.shutdown(wait=wait, cancel_futures=True)
+
+
+def _terminate_workers(pool: ProcessPoolExecutor) -> None:
+    # Python 3.14 has ProcessPoolExecutor.terminate_workers(); before it, the
+    # worker processes are only reachable through the pool's _processes map.
+    terminate = getattr(pool, "terminate_workers", None)
+    if terminate is not None:
+        terminate()
+        return
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        if process.is_alive():
+            process.terminate()
+
+
+class ThreadTrialExecutor(_LocalExecutor):
+    """Trials on threads of this process.
+
+    NumPy releases the GIL only inside its kernels, so small networks gain
+    little from a second thread; this executor is for tests and for hosts
+    that cannot start processes.  ``kill`` cannot end a thread: it only
+    stops waiting, and the trial ends at its next epoch.
+    """
+
+    def __init__(self, workers: int, trial_function: worker.TrialFunction = worker.train_trial):
+        super().__init__(workers, trial_function)
+        self._stop = threading.Event()
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="trial")
+
+    def submit(self, task: dict) -> Future:
+        if self._stop.is_set():
+            raise RuntimeError("the executor was cancelled")
+        with self._lock:
+            return self._track(self._pool.submit(worker.execute, self._trial_function, task,
+                                                 self._stop.is_set))
+
+    def cancel(self) -> None:
+        self._stop.set()
+        self._cancel_pending()
+
+    def shutdown(self, wait: bool = True, kill: bool = False) -> None:
+        if kill:
+            self._stop.set()
+        self._pool.shutdown(wait=wait and not kill, cancel_futures=True)
+
+
+EXECUTORS = {"process": ProcessPoolTrialExecutor, "thread": ThreadTrialExecutor}

@@ -1,0 +1,42 @@
+"""Limits that only searches need.
+
+``server.limits.RuntimeLimits`` bounds how many searches run at once and how
+many trials each may ask for; the bounds below are about the trial processes
+themselves, so they live with the search code.  Each may be overridden by a
+``TUNING_SEARCH_<FIELD>`` environment variable or by the Flask config
+(``create_app({"SEARCH_LIMITS": {...}})``).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+
+from server.search.executor import available_cores
+
+
+@dataclass(frozen=True)
+class SearchLimits:
+    #: Trials one search runs at once.  Trials are CPU-bound with one BLAS
+    #: thread each, so more processes than cores only slows every trial.
+    max_workers: int = field(default_factory=available_cores)
+    #: Wall clock for a whole search; past it the search stops as if asked to.
+    max_search_seconds: float = 3600.0
+    #: How long a stopped search waits for running trials to notice the stop
+    #: flag (checked after every epoch) before terminating their processes.
+    stop_grace_seconds: float = 5.0
+
+
+def search_limits_from_env(environ: dict[str, str] | None = None, **overrides) -> SearchLimits:
+    """``SearchLimits`` with ``TUNING_SEARCH_<FIELD>`` variables, then ``overrides``, applied."""
+    environ = os.environ if environ is None else environ
+    limits = SearchLimits()
+    values = {}
+    for item in fields(SearchLimits):
+        raw = environ.get(f"TUNING_SEARCH_{item.name.upper()}")
+        if raw is not None:
+            values[item.name] = type(getattr(limits, item.name))(raw)
+    unknown = set(overrides) - {item.name for item in fields(SearchLimits)}
+    if unknown:
+        raise ValueError(f"unknown search limits: {', '.join(sorted(unknown))}")
+    return replace(limits, **{**values, **overrides})

@@ -1,0 +1,132 @@
+"""The trial side of a search: what runs inside each worker process.
+
+This module must stay importable without NumPy.  A spawned worker unpickles
+``initialize`` (importing this module) before calling it, and ``initialize``
+pins BLAS to one thread through environment variables, which OpenBLAS and MKL
+read only once, when NumPy is first imported.  So NumPy (through
+``server.engine``) is imported lazily, inside ``train_trial``.
+
+A trial function takes ``(task, should_stop)`` and returns an outcome dict;
+``execute`` wraps it so that an exception becomes a ``failed`` outcome
+instead of breaking the search.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+#: Every variable a BLAS or OpenMP runtime reads for its thread count.
+BLAS_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                         "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
+#: Final metrics copied from the engine's ``done`` event into a trial outcome.
+#: Test metrics are left out on purpose: choosing a model on the test set
+#: would make its test estimate optimistic.
+RESULT_METRICS = ("train_loss", "train_accuracy", "dev_loss", "dev_accuracy")
+#: Engine ``done`` reasons and the trial status each one becomes.
+STATUS_BY_REASON = {"completed": "completed", "early_stopped": "completed",
+                    "diverged": "diverged", "stopped": "stopped"}
+
+TrialFunction = Callable[[dict, Callable[[], bool]], dict]
+
+_stop_event: Any = None
+_numpy_preloaded: bool | None = None
+
+
+def initialize(stop_event: Any) -> None:
+    """Process-pool initializer: one BLAS thread, and the search's shared stop flag."""
+    global _stop_event, _numpy_preloaded
+    _numpy_preloaded = "numpy" in sys.modules
+    for name in BLAS_THREAD_VARIABLES:
+        os.environ[name] = "1"
+    _stop_event = stop_event
+
+
+def stop_requested() -> bool:
+    """True once the search that owns this worker process has been stopped."""
+    return _stop_event is not None and _stop_event.is_set()
+
+
+def execute(trial_function: TrialFunction, task: dict,
+            should_stop: Callable[[], bool] = stop_requested) -> dict:
+    """Run one trial; any exception is returned as a ``failed`` outcome."""
+    started = time.perf_counter()
+    try:
+        outcome = trial_function(task, should_stop)
+    except Exception as error:  # a trial's failure is data for the search, not a crash
+        outcome = {"status": "failed", "message": f"{type(error).__name__}: {error}"}
+    outcome.setdefault("elapsed_s", round(time.perf_counter() - started, 3))
+    return outcome
+
+
+def worker_info(task: dict, should_stop: Callable[[], bool]) -> dict:
+    """A trial function that reports how the worker was set up (for tests and diagnostics)."""
+    return {"status": "completed", "pid": os.getpid(), "numpy_preloaded": _numpy_preloaded,
+            "blas_threads": {name: os.environ.get(name) for name in BLAS_THREAD_VARIABLES}}
+
+
+def execution_config(config: dict) -> dict:
+    """The trial's config as it is trained: unpaced, no boundary grids, metrics every epoch.
+
+    Metrics every epoch are what lets a stopped search reach the trial
+    between two epochs; the boundary grid is only drawn by the playground.
+    """
+    training = {**config.get("training", {}), "epochs_per_second": None,
+                "boundary_every": 0, "report_every": 1}
+    return {**config, "training": training}
+
+
+def train_trial(task: dict, should_stop: Callable[[], bool]) -> dict:
+    """Train ``task["config"]`` with the engine; stop early when asked or past ``max_seconds``.
+
+    Returns ``{"status", "epochs_run", <RESULT_METRICS>, "best_epoch"}`` plus
+    ``"message"`` when the trial did not complete normally.
+    """
+    from server.engine import train
+
+    deadline = time.monotonic() + float(task.get("max_seconds", math.inf))
+    epochs_run = 0
+    events = train(execution_config(task["config"]))
+    try:
+        for event in events:
+            name, data = event["event"], event["data"]
+            if name == "metrics":
+                epochs_run = data.get("epoch", epochs_run)
+            elif name == "error":
+                return {"status": "failed", "epochs_run": epochs_run,
+                        "message": str(data.get("message", "the engine reported an error"))}
+            elif name == "done":
+                return _outcome_from_done(data, epochs_run)
+            if should_stop():
+                return {"status": "stopped", "epochs_run": epochs_run, "message": "the search was stopped"}
+            if time.monotonic() > deadline:
+                return {"status": "stopped", "epochs_run": epochs_run,
+                        "message": f"the trial ran past its {task['max_seconds']:g} s limit"}
+    finally:
+        events.close()
+    return {"status": "failed", "epochs_run": epochs_run, "message": "the engine ended without a done event"}
+
+
+def _outcome_from_done(data: dict, epochs_run: int) -> dict:
+    reason = data.get("reason", "completed")
+    outcome = {"status": STATUS_BY_REASON.get(reason, "failed"),
+               "epochs_run": data.get("epoch", epochs_run), "best_epoch": data.get("best_epoch")}
+    outcome.update({name: finite_or_none(data.get(name)) for name in RESULT_METRICS})
+    if reason == "early_stopped":
+        outcome["message"] = "early stopping"
+    elif reason == "diverged":
+        outcome["message"] = "the loss diverged (NaN or overflow)"
+    elif reason not in STATUS_BY_REASON:
+        outcome["message"] = f"the engine finished with reason {reason!r}"
+    return outcome
+
+
+def finite_or_none(value: Any) -> Any:
+    """``None`` for NaN and infinities (JSON has neither), the value otherwise."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
