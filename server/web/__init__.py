@@ -1,17 +1,145 @@
-"""Flask adapters: the app factory and one blueprint per concern."""
+"""Flask adapters: the app factory and one blueprint per concern.
+
+``create_app(test_config)`` reads these config keys (defaults in ``DEFAULTS``):
+
+- ``LIMITS``: a dict of ``server.limits.RuntimeLimits`` fields overriding the
+  limits (which already include ``TUNING_*`` environment overrides).  The
+  resulting ``RuntimeLimits`` is in ``app.config["RUNTIME_LIMITS"]``.
+- ``MAX_CONTENT_LENGTH``: request bodies above it get 413; defaults to
+  ``RuntimeLimits.max_body_bytes``.
+- ``FRAME_ANCESTORS_EMBED`` (``*``) and ``FRAME_ANCESTORS`` (``'self'``): the CSP
+  ``frame-ancestors`` sources for paths under ``EMBED_PATH_PREFIXES``
+  (``/embed``) and for every other page.
+- ``TRUSTED_PROXY_COUNT`` (0): how many reverse proxies in front of the app set
+  ``X-Forwarded-For``/``-Proto``; the client address used for per-client limits
+  comes from them.  Leave 0 when clients connect directly: the header is
+  otherwise forgeable.
+- ``SSE_HEARTBEAT_SECONDS`` (15), ``SSE_RETRY_MS`` (2000), ``SSE_STREAMS_PER_RUN`` (8).
+- ``GRADCHECK_MAX_PARAMETERS`` (20000), ``GRADCHECK_CONCURRENCY`` (2).
+- ``MAX_LOG_BYTES_PER_RUN`` (16 MiB of event JSON per run), ``MAX_RETAINED_RUNS``
+  (200 finished runs kept for late reconnects).
+- ``TRAINER_FACTORY``: ``config -> trainer`` (default ``server.engine.Trainer``);
+  ``RUN_MANAGER``: a ready ``RunManager`` replacing the in-process one.
+
+The run manager is ``app.extensions["run_manager"]``.
+"""
 
 from __future__ import annotations
 
-from flask import Flask
+import atexit
+import logging
+import os
+import sys
+from dataclasses import replace
+
+from flask import Flask, current_app, request
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from server.limits import RuntimeLimits, runtime_limits_from_env
+
+logger = logging.getLogger(__name__)
+
+DEFAULTS = {
+    "LIMITS": {},
+    "FRAME_ANCESTORS_EMBED": "*",
+    "FRAME_ANCESTORS": "'self'",
+    "EMBED_PATH_PREFIXES": ("/embed",),
+    "TRUSTED_PROXY_COUNT": 0,
+    "SSE_HEARTBEAT_SECONDS": 15.0,
+    "SSE_RETRY_MS": 2000,
+    "SSE_STREAMS_PER_RUN": 8,
+    "GRADCHECK_MAX_PARAMETERS": 20000,
+    "GRADCHECK_CONCURRENCY": 2,
+    "MAX_LOG_BYTES_PER_RUN": 16 * 1024 * 1024,
+    "MAX_RETAINED_RUNS": 200,
+    "TRAINER_FACTORY": None,
+    "RUN_MANAGER": None,
+}
+
+BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+# Plotly sets style attributes and, for hover and modebar rules, inserts a
+# <style> element; scripts stay strictly same-origin.
+PAGE_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+               "img-src 'self' data: blob:; font-src 'self'; connect-src 'self'; object-src 'none'; "
+               "base-uri 'none'; form-action 'self'; frame-ancestors {ancestors}")
+NON_PAGE_POLICY = "default-src 'none'; frame-ancestors 'none'"
 
 
 def create_app(test_config: dict | None = None) -> Flask:
+    pin_blas_threads()
     app = Flask(__name__, template_folder="../../templates", static_folder="../../static")
+    app.config.from_mapping(DEFAULTS)
     if test_config:
         app.config.update(test_config)
+    limits = replace(runtime_limits_from_env(), **app.config["LIMITS"])
+    app.config["RUNTIME_LIMITS"] = limits
+    if app.config.get("MAX_CONTENT_LENGTH") is None:
+        app.config["MAX_CONTENT_LENGTH"] = limits.max_body_bytes
+    proxies = int(app.config["TRUSTED_PROXY_COUNT"])
+    if proxies > 0:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)
 
-    from server.web import api, lessons, pages, searches
+    app.extensions["run_manager"] = app.config["RUN_MANAGER"] or _in_process_manager(app, limits)
 
+    from server.web import api, errors, lessons, pages, searches
+
+    errors.init_app(app)
+    app.after_request(_security_headers)
     for module in (api, pages, lessons, searches):
         module.init_app(app)
     return app
+
+
+def _in_process_manager(app: Flask, limits: RuntimeLimits):
+    from server.runs.manager import InProcessRunManager
+
+    manager = InProcessRunManager(app.config["TRAINER_FACTORY"] or _engine_trainer, limits,
+                                  max_log_bytes=app.config["MAX_LOG_BYTES_PER_RUN"],
+                                  max_retained_runs=app.config["MAX_RETAINED_RUNS"])
+    atexit.register(manager.shutdown, 2.0)
+    return manager
+
+
+def _engine_trainer(config):
+    from server.engine import Trainer
+
+    return Trainer(config)
+
+
+def pin_blas_threads() -> None:
+    """One BLAS thread per run: runs get their parallelism from running side by side.
+
+    Multi-threaded BLAS on the small matrices of these networks is many times
+    slower than one thread, and threads of concurrent runs would fight over
+    the cores.  The environment variables only take effect if NumPy is not
+    loaded yet (gunicorn.conf.py sets them before the worker imports the app);
+    otherwise ``threadpoolctl`` is used when installed.
+    """
+    for variable in BLAS_THREAD_VARIABLES:
+        os.environ.setdefault(variable, "1")
+    if "numpy" not in sys.modules:
+        return
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        logger.info("NumPy was loaded before the app: BLAS threads follow %s",
+                    ", ".join(f"{v}={os.environ.get(v)}" for v in BLAS_THREAD_VARIABLES))
+        return
+    threadpool_limits(1, user_api="blas")
+
+
+def _security_headers(response):
+    headers = response.headers
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("Referrer-Policy", "same-origin")
+    if response.mimetype == "text/html":
+        config = current_app.config
+        embeddable = request.path.startswith(tuple(config["EMBED_PATH_PREFIXES"]))
+        ancestors = config["FRAME_ANCESTORS_EMBED"] if embeddable else config["FRAME_ANCESTORS"]
+        headers.setdefault("Content-Security-Policy", PAGE_POLICY.format(ancestors=ancestors))
+        if not embeddable and ancestors == "'self'":
+            headers.setdefault("X-Frame-Options", "SAMEORIGIN")
+    else:
+        headers.setdefault("Content-Security-Policy", NON_PAGE_POLICY)
+    return response

@@ -1,9 +1,206 @@
-"""Blueprint: api (being built)."""
+"""Blueprint ``api``: runs, their event streams and controls, gradient checks, schema, health.
 
-from flask import Blueprint, Flask
+The routes validate, delegate to the run manager (``app.extensions["run_manager"]``)
+or the engine, and format.  ``docs/api.md`` documents every route.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from functools import partial
+
+from flask import Blueprint, Flask, current_app, request, url_for
+
+from server.engine.config import ConfigError, RunConfig, config_schema, parse_config
+from server.runs.manager import RunManager
+from server.runs.run import ACTIONS, ACTIVE_STATUSES
+from server.web.errors import ApiError, json_body, json_object_body, json_response
+from server.web.sse import event_stream, sse_response
 
 bp = Blueprint("api", __name__)
 
+CONTROL_FIELDS = ("action", "config")
+GRADCHECK_FIELDS = ("config", "inject_bug", "epsilon")
+N_FEATURES = {"digits": 64}
+N_OUTPUTS = {"digits": 10}
+
 
 def init_app(app: Flask) -> None:
+    app.extensions["stream_slots"] = StreamSlots(app.config["SSE_STREAMS_PER_RUN"])
+    app.extensions["gradcheck_slots"] = threading.BoundedSemaphore(app.config["GRADCHECK_CONCURRENCY"])
     app.register_blueprint(bp)
+
+
+def manager() -> RunManager:
+    return current_app.extensions["run_manager"]
+
+
+def client_address() -> str:
+    """Who a run belongs to for the per-client limit: the remote address (after trusted proxies)."""
+    return request.remote_addr or "unknown"
+
+
+class StreamSlots:
+    """Counts open streams per run so that no run can hold more than ``per_run`` of the server's threads."""
+
+    def __init__(self, per_run: int):
+        self.per_run = per_run
+        self._open: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def acquire(self, run_id: str) -> bool:
+        with self._lock:
+            if self._open[run_id] >= self.per_run:
+                return False
+            self._open[run_id] += 1
+            return True
+
+    def release(self, run_id: str) -> None:
+        with self._lock:
+            self._open[run_id] -= 1
+            if self._open[run_id] <= 0:
+                del self._open[run_id]
+
+
+@bp.post("/api/runs")
+def create_run():
+    config = parse_config(json_body())
+    status = manager().start(config, client_address())
+    run_id = status["id"]
+    body = {
+        "id": run_id,
+        "events_url": url_for("api.run_events", run_id=run_id),
+        "control_url": url_for("api.control_run", run_id=run_id),
+        "status_url": url_for("api.run_status", run_id=run_id),
+        "config": config.model_dump(mode="json"),
+        "status": status["status"],
+    }
+    return json_response(body, 201, {"Location": body["status_url"]})
+
+
+@bp.get("/api/runs/<run_id>")
+def run_status(run_id: str):
+    return json_response(manager().status(run_id))
+
+
+@bp.get("/api/runs/<run_id>/events")
+def run_events(run_id: str):
+    last_id = _requested_last_id()
+    runs = manager()
+    status = runs.status(run_id)
+    if status["status"] not in ACTIVE_STATUSES and last_id >= status["last_event_id"]:
+        # Everything was delivered: 204 tells EventSource to stop reconnecting.
+        return current_app.response_class(status=204)
+    slots: StreamSlots = current_app.extensions["stream_slots"]
+    if not slots.acquire(run_id):
+        raise ApiError(429, f"this run already has {slots.per_run} open streams",
+                       headers={"Retry-After": "5"})
+    chunks = event_stream(partial(runs.events_since, run_id), last_id,
+                          heartbeat_seconds=current_app.config["SSE_HEARTBEAT_SECONDS"],
+                          retry_ms=current_app.config["SSE_RETRY_MS"])
+    return sse_response(chunks, on_close=partial(slots.release, run_id))
+
+
+def _requested_last_id() -> int:
+    """The id to resume after: ``Last-Event-ID`` (an EventSource reconnecting) over ``?since=``, else 0."""
+    for loc, raw in (("Last-Event-ID", request.headers.get("Last-Event-ID")),
+                     ("since", request.args.get("since"))):
+        if raw is None or raw.strip() == "":
+            continue
+        try:
+            value = int(raw)
+        except ValueError:
+            value = -1
+        if value < 0:
+            raise ApiError(400, "invalid event id",
+                           [{"loc": loc, "msg": f"must be a non-negative integer, got {raw[:40]!r}"}])
+        return value
+    return 0
+
+
+@bp.post("/api/runs/<run_id>/control")
+def control_run(run_id: str):
+    body, details = json_object_body(CONTROL_FIELDS, "invalid control")
+    action = body.get("action")
+    if action not in ACTIONS:
+        details.append({"loc": "action", "msg": f"must be one of {', '.join(ACTIONS)}"
+                        + ("" if "action" in body else " (missing)")})
+    elif action == "update" and "config" not in body:
+        details.append({"loc": "config", "msg": "an update needs the partial config to apply"})
+    elif action != "update" and "config" in body:
+        details.append({"loc": "config", "msg": f"only an update takes a config, not {action}"})
+    if details:
+        raise ApiError(400, "invalid control", details)
+    try:
+        status = manager().control(run_id, action, body.get("config"))
+    except ConfigError as error:
+        raise ApiError(400, "invalid update", error.details) from None
+    return json_response(status)
+
+
+@bp.post("/api/gradcheck")
+def gradcheck():
+    config, inject_bug, epsilon = _gradcheck_request(json_body())
+    budget = current_app.config["GRADCHECK_MAX_PARAMETERS"]
+    parameters = count_parameters(config)
+    if parameters > budget:
+        raise ApiError(400, "network too large for a gradient check", [{
+            "loc": "model.hidden",
+            "msg": f"the network has {parameters} parameters; a gradient check takes at most {budget}"}])
+    slots: threading.BoundedSemaphore = current_app.extensions["gradcheck_slots"]
+    if not slots.acquire(blocking=False):
+        raise ApiError(429, "gradient checks are busy; try again shortly", headers={"Retry-After": "2"})
+    try:
+        from server.engine import gradient_check
+
+        result = gradient_check(config.model_dump(mode="json"), epsilon=epsilon, inject_bug=inject_bug)
+    finally:
+        slots.release()
+    return json_response(result)
+
+
+def _gradcheck_request(body) -> tuple[RunConfig, bool, float]:
+    """Accept a bare config, or ``{"config": ..., "inject_bug": bool, "epsilon": float}``."""
+    if not (isinstance(body, dict) and "config" in body):
+        return parse_config(body), False, 1e-7
+    details = [{"loc": key, "msg": "unexpected field"} for key in body if key not in GRADCHECK_FIELDS]
+    inject_bug = body.get("inject_bug", False)
+    if not isinstance(inject_bug, bool):
+        details.append({"loc": "inject_bug", "msg": "must be true or false"})
+    epsilon = body.get("epsilon", 1e-7)
+    if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or not 0 < epsilon <= 1e-2:
+        details.append({"loc": "epsilon", "msg": "must be a number in (0, 0.01]"})
+    try:
+        config = parse_config(body["config"])
+    except ConfigError as error:
+        details.extend({"loc": f"config.{item['loc']}" if item["loc"] else "config", "msg": item["msg"]}
+                       for item in error.details)
+    if details:
+        raise ApiError(400, "invalid configuration", details)
+    return config, inject_bug, float(epsilon)
+
+
+def count_parameters(config: RunConfig) -> int:
+    """Weights, biases and batch-norm gamma/beta of the config's network (what a gradient check perturbs)."""
+    inputs = N_FEATURES.get(config.data.dataset, 2)
+    total = 0
+    for layer in config.model.hidden:
+        # Batch norm drops the layer's bias and learns gamma and beta instead.
+        total += inputs * layer.units + layer.units * (2 if layer.batch_norm else 1)
+        inputs = layer.units
+    outputs = N_OUTPUTS.get(config.data.dataset, 1)
+    return total + inputs * outputs + outputs
+
+
+@bp.get("/api/schema")
+def schema():
+    return json_response(config_schema())
+
+
+@bp.get("/healthz")
+def healthz():
+    load = manager().load()
+    if load["runs"] >= load["capacity"]:
+        return json_response({"status": "full", **load}, 503, {"Retry-After": "5"})
+    return json_response({"status": "ok", **load})

@@ -1,0 +1,132 @@
+"""A run's event log: ordered, bounded, with integer ids, serialized once.
+
+Each event is stored as strict JSON text (no NaN or Infinity: such values become
+``null``), so every stream and every reconnect sends the same bytes without
+serializing again.  Ids start at 1 and increase by one per event, so
+``since=0`` (or no ``Last-Event-ID``) means "from the beginning".
+
+The log keeps at most ``max_events`` events and ``max_bytes`` bytes of JSON.
+When it must drop some, it drops the oldest ones but always keeps the first
+event (``config``: a late client needs it to draw anything) and the latest
+one (``done`` at the end of a run).  A client asking for events that were
+dropped gets a ``gap`` event in their place (see ``EventLog.since``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import deque
+from dataclasses import dataclass
+from itertools import islice
+from typing import Any
+
+TERMINAL_EVENTS = frozenset({"done", "error"})
+GAP_EVENT = "gap"
+
+
+@dataclass(frozen=True)
+class LoggedEvent:
+    """One event as streamed: ``id`` (1, 2, ...), ``event`` (the name), ``data`` (JSON text)."""
+
+    id: int
+    event: str
+    data: str
+
+    @property
+    def terminal(self) -> bool:
+        return self.event in TERMINAL_EVENTS
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with NumPy scalars and arrays as Python values and non-finite floats as None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    if hasattr(value, "tolist"):  # NumPy scalars and arrays
+        return _plain(value.tolist())
+    return value
+
+
+def to_json(value: Any) -> str:
+    """Compact JSON that any strict parser accepts: NaN and +-Infinity become ``null``.
+
+    NumPy scalars and arrays are accepted too.  The common case (already plain
+    and finite) takes one ``json.dumps`` call.
+    """
+    try:
+        return json.dumps(value, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError):
+        return json.dumps(_plain(value), separators=(",", ":"), allow_nan=False)
+
+
+class EventLog:
+    """The ordered, bounded log of one run.  Not thread-safe: the run's lock guards it."""
+
+    def __init__(self, max_events: int, max_bytes: int):
+        if max_events < 2:
+            raise ValueError(f"max_events must be at least 2 (the first and the latest), got {max_events}")
+        self.max_events = max_events
+        self.max_bytes = max_bytes
+        self._first: LoggedEvent | None = None
+        self._rest: deque[LoggedEvent] = deque()
+        self._bytes = 0
+        self.last_id = 0
+        self.dropped = 0
+
+    def __len__(self) -> int:
+        return (self._first is not None) + len(self._rest)
+
+    @property
+    def size_bytes(self) -> int:
+        """Bytes of JSON data held (names and ids not counted)."""
+        return self._bytes
+
+    def append(self, event: str, data: Any) -> LoggedEvent:
+        """Store an event (``data`` a JSON-like value or JSON text) under the next id."""
+        text = data if isinstance(data, str) else to_json(data)
+        self.last_id += 1
+        logged = LoggedEvent(self.last_id, event, text)
+        self._bytes += len(text)
+        if self._first is None:
+            self._first = logged
+        else:
+            self._rest.append(logged)
+            self._evict()
+        return logged
+
+    def _evict(self) -> None:
+        while len(self._rest) > 1 and (len(self) > self.max_events or self._bytes > self.max_bytes):
+            oldest = self._rest.popleft()
+            self._bytes -= len(oldest.data)
+            self.dropped += 1
+
+    def since(self, last_id: int) -> list[LoggedEvent]:
+        """Every retained event with an id above ``last_id``, in order.
+
+        When events above ``last_id`` were dropped, a ``gap`` event stands in
+        for them: its data is ``{"first": a, "last": b, "count": n}`` (the ids
+        missing) and its id is ``b``, so a client that reconnects after it
+        resumes with the events that follow.
+        """
+        result: list[LoggedEvent] = []
+        if self._first is not None and self._first.id > last_id:
+            result.append(self._first)
+        if not self._rest:
+            return result
+        oldest_kept = self._rest[0].id
+        first_missing = max(last_id + 1, self._first.id + 1)
+        if first_missing < oldest_kept:
+            last_missing = oldest_kept - 1
+            gap = {"first": first_missing, "last": last_missing, "count": last_missing - first_missing + 1}
+            result.append(LoggedEvent(last_missing, GAP_EVENT, to_json(gap)))
+        if last_id < oldest_kept:
+            result.extend(self._rest)
+        else:
+            # Followers ask for the newest few events: walk from the newest end.
+            newer = self._rest[-1].id - last_id
+            result.extend(reversed(list(islice(reversed(self._rest), max(newer, 0)))))
+        return result

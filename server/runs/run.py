@@ -1,0 +1,281 @@
+"""One training run in a background thread: pacing, pause/step, stop, live updates.
+
+The engine's ``Trainer`` is a generator of events that does no pacing; it only
+computes when pulled.  The run's thread pulls it and publishes each event to the
+run's ``EventLog``.  Every epoch boundary is a *gate*: the first event of a new
+epoch (``trainer.epochs_completed`` went up) waits there until
+
+- the run is not paused (or a ``step`` lets exactly one epoch through), and
+- the pacing interval has passed: ``epochs / epochs_per_second`` seconds after
+  the previous epoch was let through (no catch-up burst after a slow epoch),
+
+so a pause takes effect at the next epoch boundary, with every event of the
+epoch already shown published.  With ``report_every > 1`` the engine yields
+nothing between reports, so the gate (and a ``step``) moves from one reported
+epoch to the next.  A stop request skips the gate: the engine ends at its next
+epoch boundary with ``done`` reason ``stopped``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Protocol
+
+from server.engine.config import RunConfig
+from server.runs.events import EventLog, LoggedEvent
+
+logger = logging.getLogger(__name__)
+
+ACTIONS = ("pause", "resume", "step", "stop", "update")
+
+# The status of a finished run follows the reason of its ``done`` event.
+STATUS_BY_DONE_REASON = {"completed": "done", "early_stopped": "done",
+                         "stopped": "stopped", "diverged": "diverged"}
+ACTIVE_STATUSES = ("running", "paused")
+# The latest event of each of these kinds is reported by ``status``.
+LATEST_KINDS = ("metrics", "diagnosis", "update", "done", "error")
+
+
+class Trainer(Protocol):
+    """What the run needs from ``server.engine.Trainer``."""
+
+    config: RunConfig
+    epochs_completed: int
+
+    def events(self) -> Iterator[dict]: ...
+
+    def request_update(self, changes: dict) -> None: ...
+
+    def request_stop(self) -> None: ...
+
+
+TrainerFactory = Callable[[RunConfig], Trainer]
+
+
+class RunConflict(Exception):
+    """A control that makes no sense in the run's current state (HTTP 409)."""
+
+
+class Run:
+    """A run and its thread.  Every attribute below ``_cond`` is guarded by it."""
+
+    def __init__(self, run_id: str, config: RunConfig, client: str, trainer_factory: TrainerFactory,
+                 log: EventLog):
+        self.id = run_id
+        self.client = client
+        self.initial_config = config
+        self._trainer_factory = trainer_factory
+        self._cond = threading.Condition()
+        self.log = log
+        self.epoch = 0
+        self._latest: dict[str, LoggedEvent] = {}
+        self._final_status: str | None = None
+        self.started_at = time.monotonic()
+        self.last_activity = self.started_at
+        self.finished_at: float | None = None
+        self._trainer: Trainer | None = None
+        self._current_config = config
+        self._pending_updates: list[dict] = []
+        self._paused = False
+        self._steps_allowed = 0
+        self._stop_cause: str | None = None
+        self._stop_message: str | None = None
+        self._epochs_per_second = config.training.epochs_per_second
+        self._last_epoch_at: float | None = None
+        self._thread = threading.Thread(target=self._execute, name=f"run-{run_id[:8]}", daemon=True)
+
+    # --- seen from request threads ------------------------------------------
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def join(self, timeout: float | None = None) -> bool:
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    @property
+    def finished(self) -> bool:
+        return self.finished_at is not None
+
+    @property
+    def status(self) -> str:
+        """``running`` or ``paused`` while active; then ``done``, ``stopped``, ``diverged`` or ``error``."""
+        if self._final_status is not None:
+            return self._final_status
+        return "paused" if self._paused else "running"
+
+    def touch(self) -> None:
+        """Record that someone watched or controlled the run (keeps it from being reaped)."""
+        self.last_activity = time.monotonic()
+
+    def events_since(self, last_id: int, timeout: float) -> list[LoggedEvent]:
+        """Events after ``last_id``; waits up to ``timeout`` seconds for one if there is none yet."""
+        with self._cond:
+            self.touch()
+            self._cond.wait_for(lambda: self.log.last_id > last_id or self.finished, timeout)
+            self.touch()
+            return self.log.since(last_id)
+
+    def control(self, action: str, changes: dict | None = None) -> None:
+        """Apply ``pause``, ``resume``, ``step``, ``stop`` or ``update`` (validated ``changes``)."""
+        with self._cond:
+            self.touch()
+            if self.finished:
+                raise RunConflict(f"the run has already ended ({self.status}); cannot {action} it")
+            if action == "pause":
+                self._paused = True
+            elif action == "resume":
+                self._paused = False
+                self._steps_allowed = 0
+                self._last_epoch_at = None
+            elif action == "step":
+                if not self._paused:
+                    raise RunConflict("step advances a paused run by one epoch; pause it first")
+                self._steps_allowed += 1
+            elif action == "stop":
+                self._request_stop("requested", None)
+            elif action == "update":
+                self._apply_update(changes or {})
+            else:
+                raise ValueError(f"unknown action {action!r}")
+            self._cond.notify_all()
+
+    def stop(self, cause: str, message: str | None = None) -> None:
+        """End the run at its next epoch boundary; ``message`` is added to its ``done`` event."""
+        with self._cond:
+            if not self.finished:
+                self._request_stop(cause, message)
+                self._cond.notify_all()
+
+    def snapshot(self) -> dict:
+        """``{"id", "status", "config", "latest", ...}``: JSON-ready, a copy."""
+        with self._cond:
+            paced = self._epochs_per_second
+            return {
+                "id": self.id,
+                "status": self.status,
+                "config": self._current_config.model_dump(mode="json"),
+                "latest": {"epoch": self.epoch,
+                           **{name: json.loads(logged.data) for name, logged in self._latest.items()}},
+                "epochs_per_second": paced,
+                "stop_requested": self._stop_cause is not None and not self.finished,
+                "last_event_id": self.log.last_id,
+            }
+
+    def current_config(self) -> RunConfig:
+        with self._cond:
+            return self._current_config
+
+    def seconds_left(self) -> float | None:
+        """A guess at how long the run still needs; None when it cannot end by itself (paused)."""
+        with self._cond:
+            if self.finished:
+                return 0.0
+            if self._paused and self._stop_cause is None:
+                return None
+            remaining = max(self._current_config.training.epochs - self.epoch, 0)
+            return remaining / self._epochs_per_second if self._epochs_per_second else 1.0
+
+    # --- called with the lock held --------------------------------------------
+
+    def _request_stop(self, cause: str, message: str | None) -> None:
+        if self._stop_cause is None:
+            self._stop_cause = cause
+            self._stop_message = message
+            if self._trainer is not None:
+                self._trainer.request_stop()
+
+    def _apply_update(self, changes: dict) -> None:
+        pacing = changes.get("training", {}).get("epochs_per_second")
+        if pacing is not None:
+            self._epochs_per_second = pacing
+        if self._trainer is None:
+            self._pending_updates.append(changes)
+        else:
+            self._trainer.request_update(changes)
+
+    # --- the run's own thread -------------------------------------------------
+
+    def _execute(self) -> None:
+        events = None
+        try:
+            trainer = self._trainer_factory(self.initial_config)
+            with self._cond:
+                self._trainer = trainer
+                for changes in self._pending_updates:
+                    trainer.request_update(changes)
+                self._pending_updates.clear()
+                if self._stop_cause is not None:
+                    trainer.request_stop()
+            events = trainer.events()
+            published_epoch = trainer.epochs_completed
+            for event in events:
+                epoch = trainer.epochs_completed
+                if epoch > published_epoch:
+                    self._wait_for_turn(epoch - published_epoch)
+                    published_epoch = epoch
+                if self._publish(event, epoch, trainer):
+                    break
+            else:
+                self._publish({"event": "error", "data": {"message": "the run ended without a done event"}},
+                              self.epoch, trainer)
+        except Exception as error:  # a failed run reports why instead of vanishing
+            logger.exception("run %s failed", self.id)
+            failure = {"event": "error", "data": {"message": f"the run failed: {error}"}}
+            self._publish(failure, self.epoch, None)
+        finally:
+            if events is not None and hasattr(events, "close"):
+                events.close()
+            with self._cond:
+                if self.finished_at is None:
+                    self._final_status = "error"
+                    self.finished_at = time.monotonic()
+                self._trainer = None  # a finished run keeps only its log
+                self._cond.notify_all()
+
+    def _wait_for_turn(self, epochs: int) -> None:
+        """The epoch gate: wait while paused (unless a step is allowed) and for the pacing interval."""
+        with self._cond:
+            while self._stop_cause is None:
+                now = time.monotonic()
+                if self._paused:
+                    if self._steps_allowed:
+                        self._steps_allowed -= 1
+                        self._last_epoch_at = now
+                        return
+                    self._cond.wait()
+                    continue
+                if self._epochs_per_second is None or self._last_epoch_at is None:
+                    self._last_epoch_at = now
+                    return
+                interval = epochs / self._epochs_per_second
+                due = self._last_epoch_at + interval
+                if now >= due:
+                    # On schedule: keep the schedule; far behind it: start a new one, never burst.
+                    self._last_epoch_at = due if now - due < interval else now
+                    return
+                self._cond.wait(due - now)
+
+    def _publish(self, event: dict, epoch: int, trainer: Trainer | None) -> bool:
+        """Log an engine event; True when it ends the run."""
+        name = event["event"]
+        data = event.get("data", {})
+        with self._cond:
+            if name == "done" and self._stop_message:
+                data = {**data, "message": self._stop_message}
+            logged = self.log.append(name, data)
+            self.epoch = epoch
+            if trainer is not None:
+                self._current_config = trainer.config
+            if name in LATEST_KINDS:
+                self._latest[name] = logged
+            if logged.terminal:
+                self._final_status = (STATUS_BY_DONE_REASON.get(data.get("reason"), "done")
+                                      if name == "done" else "error")
+                self.finished_at = time.monotonic()
+            self._cond.notify_all()
+            return logged.terminal

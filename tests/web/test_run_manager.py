@@ -1,0 +1,310 @@
+"""The in-process run manager with a fake trainer: lifecycle, pacing, control, limits, reaping."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import replace
+from functools import partial
+
+import pytest
+
+from server.engine.config import ConfigError, parse_config
+from server.limits import RuntimeLimits
+from server.runs import CapacityExceeded, InProcessRunManager, RunConflict, UnknownRun
+from tests.web.fakes import FakeTrainer
+from tests.web.sse_client import strict_json
+
+
+@pytest.fixture
+def make_manager():
+    managers = []
+
+    def factory(trainer_factory=FakeTrainer, **limits):
+        manager = InProcessRunManager(trainer_factory, replace(RuntimeLimits(), **limits))
+        managers.append(manager)
+        return manager
+
+    yield factory
+    for manager in managers:
+        manager.shutdown(timeout=5.0)
+
+
+def config(epochs=5, epochs_per_second=None, **training):
+    return parse_config({"training": {"epochs": epochs, "epochs_per_second": epochs_per_second, **training}})
+
+
+def collect(manager, run_id, until=lambda event: event.terminal, last_id=0, timeout=5.0, arrivals=None):
+    """Events from ``last_id`` on until ``until(event)`` (inclusive); fails after ``timeout`` s.
+
+    ``arrivals``, when given, receives the time each event was received.
+    """
+    deadline = time.monotonic() + timeout
+    events = []
+    while time.monotonic() < deadline:
+        for event in manager.events_since(run_id, last_id, 0.2):
+            events.append(event)
+            if arrivals is not None:
+                arrivals.append(time.monotonic())
+            last_id = event.id
+            if until(event):
+                return events
+    raise AssertionError(f"condition not met in {timeout} s; got {[e.event for e in events]}")
+
+
+def metrics_epoch(event):
+    return strict_json(event.data)["epoch"] if event.event == "metrics" else None
+
+
+def wait_until(predicate, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.01)
+
+
+def test_a_run_logs_config_first_done_last_with_consecutive_ids(make_manager):
+    manager = make_manager()
+    run = manager.start(config(epochs=5, boundary_every=2), "client")
+    events = collect(manager, run["id"])
+    assert [e.event for e in events] == (["config"] + ["metrics"] * 2 + ["boundary"] + ["metrics"] * 2
+                                         + ["boundary", "metrics", "done"])
+    assert [e.id for e in events] == list(range(1, len(events) + 1))
+    assert manager.status(run["id"])["status"] == "done"
+    assert manager.status(run["id"])["latest"]["done"]["reason"] == "completed"
+
+
+def test_pacing_spaces_epochs_by_one_over_epochs_per_second(make_manager):
+    manager = make_manager()
+    run = manager.start(config(epochs=6, epochs_per_second=25), "client")
+    arrivals = []
+    events = collect(manager, run["id"], arrivals=arrivals)
+    times = {metrics_epoch(event): at for event, at in zip(events, arrivals, strict=True)
+             if event.event == "metrics"}
+    gaps = [times[epoch + 1] - times[epoch] for epoch in range(1, 6)]
+    assert all(0.03 <= gap <= 0.2 for gap in gaps), gaps
+    assert 5 / 25 * 0.85 <= times[6] - times[1] <= 5 / 25 + 0.3
+
+
+def test_pause_holds_the_next_epoch_step_releases_one_resume_continues(make_manager):
+    manager = make_manager()
+    run_id = manager.start(config(epochs=1000, epochs_per_second=100), "client")["id"]
+    before = collect(manager, run_id, until=lambda e: (metrics_epoch(e) or 0) >= 2)
+    assert manager.control(run_id, "pause")["status"] == "paused"
+    # At most the epoch already past the gate is published after the pause.
+    settled = manager.events_since(run_id, before[-1].id, 0.3)
+    last_id = settled[-1].id if settled else before[-1].id
+    paused_epoch = max(filter(None, map(metrics_epoch, before + settled)))
+    assert manager.events_since(run_id, last_id, 0.3) == []
+
+    manager.control(run_id, "step")
+    stepped = collect(manager, run_id, until=lambda e: e.event == "metrics", last_id=last_id)
+    assert metrics_epoch(stepped[-1]) == paused_epoch + 1
+    assert manager.events_since(run_id, stepped[-1].id, 0.3) == []
+
+    assert manager.control(run_id, "resume")["status"] == "running"
+    resumed = collect(manager, run_id, until=lambda e: (metrics_epoch(e) or 0) >= paused_epoch + 4,
+                      last_id=stepped[-1].id)
+    assert [metrics_epoch(e) for e in resumed if e.event == "metrics"] == list(
+        range(paused_epoch + 2, paused_epoch + 5))
+
+
+def test_step_is_a_conflict_unless_paused(make_manager):
+    manager = make_manager()
+    run_id = manager.start(config(epochs=1000, epochs_per_second=50), "client")["id"]
+    with pytest.raises(RunConflict, match="pause it first"):
+        manager.control(run_id, "step")
+
+
+def test_update_changes_the_learning_rate_from_the_echoed_epoch_on(make_manager):
+    manager = make_manager()
+    run_id = manager.start(config(epochs=1000, epochs_per_second=100), "client")["id"]
+    before = collect(manager, run_id, until=lambda e: e.event == "metrics")
+    status = manager.control(run_id, "update", {"optimizer": {"learning_rate": 0.5}})
+    assert status["status"] == "running"
+    after = collect(manager, run_id, until=lambda e: (metrics_epoch(e) or 0) >= metrics_epoch(before[-1]) + 3,
+                    last_id=before[-1].id)
+    names = [e.event for e in after]
+    update = strict_json(after[names.index("update")].data)
+    assert update["changes"] == {"optimizer": {"learning_rate": 0.5}}
+    rates = [(metrics_epoch(e), strict_json(e.data)["learning_rate"]) for e in after if e.event == "metrics"]
+    assert all(rate == (0.5 if epoch > update["epoch"] else 0.01) for epoch, rate in rates), rates
+    assert manager.status(run_id)["config"]["optimizer"]["learning_rate"] == 0.5
+
+
+def test_updating_epochs_per_second_changes_the_pace_at_once(make_manager):
+    manager = make_manager()
+    run_id = manager.start(config(epochs=40, epochs_per_second=2), "client")["id"]
+    collect(manager, run_id, until=lambda e: e.event == "metrics")
+    started = time.monotonic()
+    status = manager.control(run_id, "update", {"training": {"epochs_per_second": 200}})
+    assert status["epochs_per_second"] == 200
+    collect(manager, run_id)
+    assert time.monotonic() - started < 1.5
+
+
+def test_invalid_update_names_the_field_under_config(make_manager):
+    manager = make_manager()
+    run_id = manager.start(config(epochs=1000, epochs_per_second=50), "client")["id"]
+    with pytest.raises(ConfigError) as raised:
+        manager.control(run_id, "update", {"optimizer": {"learning_rate": -1}})
+    assert [d["loc"] for d in raised.value.details] == ["config.optimizer.learning_rate"]
+
+
+def test_stop_ends_with_reason_stopped_and_later_controls_conflict(make_manager):
+    manager = make_manager()
+    run_id = manager.start(config(epochs=1000, epochs_per_second=50), "client")["id"]
+    collect(manager, run_id, until=lambda e: e.event == "metrics")
+    manager.control(run_id, "stop")
+    done = collect(manager, run_id)[-1]
+    assert done.event == "done" and strict_json(done.data)["reason"] == "stopped"
+    assert manager.status(run_id)["status"] == "stopped"
+    for action in ("pause", "resume", "stop"):
+        with pytest.raises(RunConflict, match="already ended"):
+            manager.control(run_id, action)
+    with pytest.raises(RunConflict):
+        manager.control(run_id, "update", {"optimizer": {"learning_rate": 0.1}})
+
+
+def test_stopping_a_paused_run_ends_it(make_manager):
+    manager = make_manager()
+    run_id = manager.start(config(epochs=1000, epochs_per_second=50), "client")["id"]
+    collect(manager, run_id, until=lambda e: e.event == "metrics")
+    manager.control(run_id, "pause")
+    manager.control(run_id, "stop")
+    assert strict_json(collect(manager, run_id)[-1].data)["reason"] == "stopped"
+
+
+def test_a_failing_engine_ends_the_run_with_an_error_event(make_manager):
+    manager = make_manager(partial(FakeTrainer, fail_at_epoch=2))
+    run_id = manager.start(config(epochs=10), "client")["id"]
+    last = collect(manager, run_id)[-1]
+    assert last.event == "error"
+    assert "failed on purpose" in strict_json(last.data)["message"]
+    assert manager.status(run_id)["status"] == "error"
+
+
+def test_non_finite_numbers_are_sent_as_null(make_manager):
+    manager = make_manager(partial(FakeTrainer, nan_at_epoch=2))
+    run_id = manager.start(config(epochs=3), "client")["id"]
+    metrics = [strict_json(e.data) for e in collect(manager, run_id) if e.event == "metrics"]
+    assert metrics[1]["train_loss"] is None and metrics[0]["train_loss"] == pytest.approx(1 / 1.01)
+
+
+def test_capacity_in_total_and_per_client(make_manager):
+    manager = make_manager(max_concurrent_runs=3, max_runs_per_client=2)
+    slow = config(epochs=1000, epochs_per_second=10)
+    manager.start(slow, "alice")
+    manager.start(slow, "alice")
+    with pytest.raises(CapacityExceeded, match="at most 2 per client") as raised:
+        manager.start(slow, "alice")
+    assert 1 <= raised.value.retry_after <= 60
+    manager.start(slow, "bob")
+    with pytest.raises(CapacityExceeded, match="maximum of 3 runs"):
+        manager.start(slow, "carol")
+    assert manager.load() == {"runs": 3, "capacity": 3}
+
+
+def test_finished_runs_free_their_slot(make_manager):
+    manager = make_manager(max_concurrent_runs=1)
+    run_id = manager.start(config(epochs=2), "alice")["id"]
+    collect(manager, run_id)
+    manager.start(config(epochs=2), "alice")
+
+
+def test_an_unwatched_run_is_stopped_and_says_why(make_manager):
+    manager = make_manager(idle_timeout_seconds=0.2)
+    run_id = manager.start(config(epochs=1000, epochs_per_second=20), "client")["id"]
+    wait_until(lambda: manager.load()["runs"] == 0)
+    status = manager.status(run_id)
+    assert status["status"] == "stopped"
+    assert "nobody watched" in status["latest"]["done"]["message"]
+
+
+def test_a_watched_run_is_not_reaped_as_idle(make_manager):
+    manager = make_manager(idle_timeout_seconds=0.3)
+    run_id = manager.start(config(epochs=1000, epochs_per_second=50), "client")["id"]
+    collect(manager, run_id, until=lambda e: (metrics_epoch(e) or 0) >= 40, timeout=5.0)
+    assert manager.status(run_id)["status"] == "running"
+
+
+def test_the_wall_clock_limit_stops_even_a_watched_run(make_manager):
+    manager = make_manager(max_run_seconds=0.3)
+    run_id = manager.start(config(epochs=1000, epochs_per_second=50), "client")["id"]
+    done = strict_json(collect(manager, run_id)[-1].data)
+    assert done["reason"] == "stopped" and "time limit of 0.3 s" in done["message"]
+
+
+def test_finished_runs_are_dropped_after_their_retention(make_manager):
+    manager = make_manager(finished_retention_seconds=0.2)
+    run_id = manager.start(config(epochs=2), "client")["id"]
+    collect(manager, run_id)
+
+    def dropped():
+        try:
+            manager.status(run_id)
+        except UnknownRun:
+            return True
+        return False
+
+    wait_until(dropped)
+
+
+def test_only_the_newest_finished_runs_are_retained(make_manager):
+    manager = make_manager()
+    manager.max_retained_runs = 2
+    run_ids = []
+    for _ in range(4):
+        run_ids.append(manager.start(config(epochs=1), "client")["id"])
+        collect(manager, run_ids[-1])
+    manager.reap()
+    with pytest.raises(UnknownRun):
+        manager.status(run_ids[0])
+    with pytest.raises(UnknownRun):
+        manager.status(run_ids[1])
+    assert manager.status(run_ids[3])["status"] == "done"
+
+
+def test_the_log_is_bounded_but_keeps_config_and_done(make_manager):
+    manager = make_manager(max_events_per_run=5)
+    run_id = manager.start(config(epochs=20, boundary_every=0), "client")["id"]
+    collect(manager, run_id)
+    replay = manager.events_since(run_id, 0, 0.1)
+    assert [e.event for e in replay] == ["config", "gap", "metrics", "metrics", "metrics", "done"]
+    gap = strict_json(replay[1].data)
+    assert gap == {"first": 2, "last": replay[2].id - 1, "count": replay[2].id - 2}
+    assert replay[1].id == gap["last"]
+
+
+def test_unknown_run_ids_raise(make_manager):
+    manager = make_manager()
+    for call in (lambda: manager.status("nope"), lambda: manager.control("nope", "pause"),
+                 lambda: manager.events_since("nope", 0, 0.1)):
+        with pytest.raises(UnknownRun):
+            call()
+
+
+def test_run_ids_are_long_and_distinct(make_manager):
+    manager = make_manager()
+    ids = {manager.start(config(epochs=1), f"client-{index}")["id"] for index in range(5)}
+    assert len(ids) == 5 and all(len(run_id) >= 20 for run_id in ids)
+
+
+def test_shutdown_stops_every_run(make_manager):
+    manager = make_manager()
+    run_ids = [manager.start(config(epochs=1000, epochs_per_second=20), "client")["id"] for _ in range(3)]
+    manager.shutdown(timeout=5.0)
+    for run_id in run_ids:
+        assert manager.status(run_id)["status"] == "stopped"
+    with pytest.raises(CapacityExceeded):
+        manager.start(config(), "client")
+
+
+def test_status_is_json_ready(make_manager):
+    manager = make_manager()
+    run_id = manager.start(config(epochs=3), "client")["id"]
+    collect(manager, run_id)
+    status = manager.status(run_id)
+    assert strict_json(json.dumps(status, allow_nan=False)) == status
+    assert set(status) >= {"id", "status", "config", "latest", "last_event_id"}
+    assert status["latest"]["epoch"] == 3 and status["latest"]["metrics"]["epoch"] == 3
