@@ -1,0 +1,359 @@
+"""Data sets, train/dev/test splits, normalization and augmentation.
+
+Every data set is built the same way, so each knob changes only what it names:
+
+1. clean points, class by class (balanced: ``n // 2`` of class 0, the rest class 1);
+2. a random permutation, then consecutive train, dev and test slices of the
+   sizes given by ``config.split_sizes``;
+3. label noise: exactly ``round(label_noise * m)`` labels of each split are
+   flipped (digits: replaced by a different random class), so ``label_noise``
+   is the Bayes error floor of every split;
+4. Gaussian noise on the positions: standard deviation ``noise`` on train and
+   ``dev_noise`` (when set, else ``noise``) on dev and test;
+5. normalization with the statistics of the training split only.
+
+All randomness comes from the one generator passed in, and the number of
+draws depends only on the data set and ``n_samples``: changing ``noise``,
+``dev_noise`` or ``label_noise`` leaves every other random choice of the run
+(the other splits, the weight initialization, the mini-batch order) as it was.
+
+The two-class 2-D generators, before noise:
+
+- ``circles``: scikit-learn's ``make_circles(factor=0.8)``: an outer circle of
+  radius 1 (class 0) and an inner one of radius 0.8 (class 1), evenly spaced angles.
+- ``moons``: scikit-learn's ``make_moons``: the upper half circle of radius 1
+  around (0, 0) (class 0) and the lower one around (1, 0.5) (class 1).
+- ``xor``: points uniform in the square [-1, 1]^2, class 1 where x * y > 0 (first
+  and third quadrants), labelled before the noise is added, as in TensorFlow
+  Playground.
+- ``spiral``: two interleaved arms r = s, theta = 3.5 pi s + pi * class, for s evenly
+  spaced in (0, 1].
+- ``gaussian``: two round Gaussian blobs of standard deviation 0.5 around (-1, -1)
+  (class 0) and (1, 1) (class 1).
+
+``digits`` is the 8x8 UCI handwritten digits set (1,797 images, pixel values
+0..16, 10 classes) shipped in ``datasets/digits.csv.gz``.  ``noise`` does not
+apply to it (the images are real data); ``dev_noise`` adds Gaussian pixel noise
+of standard deviation ``dev_noise * 16`` to dev and test, clipped to 0..16.
+"""
+
+from __future__ import annotations
+
+import gzip
+import math
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+
+import numpy as np
+
+from server.engine.config import Augment, ConfigError, RunConfig, parse_config, split_sizes
+
+__all__ = ["Dataset", "prepare_data", "make_data", "load_digits", "DIGITS_IMAGE_SHAPE"]
+
+DIGITS_IMAGE_SHAPE = (8, 8)
+DIGITS_MAX_PIXEL = 16.0
+DIGITS_CLASSES = 10
+
+_SPIRAL_TURNS = 1.75
+_BLOB_CENTER = 1.0
+_BLOB_SPREAD = 0.5
+# A feature whose training standard deviation is below this is treated as constant.
+_CONSTANT_FEATURE_STD = 1e-8
+
+
+@dataclass
+class Dataset:
+    """The three splits as the network sees them, and how they were made.
+
+    ``X_*`` are float64 of shape (m, n_features) after normalization, ``y_*``
+    int64 class labels of shape (m,).  ``mean`` and ``std`` (n_features,) are
+    the training statistics applied: ``X = (X_raw - mean) / std``.
+    """
+
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_dev: np.ndarray
+    y_dev: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    n_features: int
+    n_classes: int
+    is_2d: bool
+    image_shape: tuple[int, int] | None
+    mean: np.ndarray
+    std: np.ndarray
+    name: str = ""
+    augmentation: Augment = field(default_factory=Augment)
+    raw_center: np.ndarray | None = None
+    _grids: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def normalize(self, X_raw: np.ndarray) -> np.ndarray:
+        """Raw inputs (m, n_features) -> network inputs, with the training statistics."""
+        return (np.asarray(X_raw, dtype=np.float64) - self.mean) / self.std
+
+    def denormalize(self, X: np.ndarray) -> np.ndarray:
+        """Network inputs (m, n_features) -> raw inputs (the inverse of ``normalize``)."""
+        return np.asarray(X, dtype=np.float64) * self.std + self.mean
+
+    def pixels(self, X: np.ndarray) -> np.ndarray:
+        """Digits: network inputs (m, 64) -> int64 pixel values 0..16 of shape (m, 64)."""
+        raw = np.rint(self.denormalize(X))
+        return np.clip(raw, 0, DIGITS_MAX_PIXEL).astype(np.int64)
+
+    def augment(self, X: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """An augmented copy of a training batch X (m, n_features), in network coordinates.
+
+        2-D: each point is rotated about the training centroid by its own
+        uniform angle in +-rotation_degrees, then Gaussian jitter of standard
+        deviation ``jitter`` (raw units) is added.  Digits: each image is
+        shifted by up to ``shift_pixels`` in x and in y, zero filled.  With
+        augmentation disabled, a plain copy and no random draws.
+        """
+        if not self.augmentation.enabled:
+            return np.array(X, dtype=np.float64, copy=True)
+        raw = self.denormalize(X)
+        if self.is_2d:
+            raw = self._rotate_and_jitter(raw, rng)
+        else:
+            raw = self._shift_images(raw, rng)
+        return self.normalize(raw)
+
+    def _rotate_and_jitter(self, raw: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        center = self.raw_center if self.raw_center is not None else np.zeros(2)
+        limit = math.radians(self.augmentation.rotation_degrees)
+        angles = rng.uniform(-limit, limit, size=raw.shape[0])
+        cos, sin = np.cos(angles), np.sin(angles)
+        dx, dy = raw[:, 0] - center[0], raw[:, 1] - center[1]
+        rotated = np.column_stack((center[0] + cos * dx - sin * dy, center[1] + sin * dx + cos * dy))
+        rotated += rng.normal(0.0, self.augmentation.jitter, size=rotated.shape)
+        return rotated
+
+    def _shift_images(self, raw: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        height, width = self.image_shape or DIGITS_IMAGE_SHAPE
+        reach = self.augmentation.shift_pixels
+        m = raw.shape[0]
+        shifts = rng.integers(-reach, reach + 1, size=(m, 2))
+        padded = np.zeros((m, height + 2 * reach, width + 2 * reach))
+        padded[:, reach:reach + height, reach:reach + width] = raw.reshape(m, height, width)
+        # Output pixel (r, c) of an image shifted by (dy, dx) is input pixel (r - dy, c - dx).
+        rows = np.arange(height)[None, :] + reach - shifts[:, :1]
+        cols = np.arange(width)[None, :] + reach - shifts[:, 1:]
+        shifted = padded[np.arange(m)[:, None, None], rows[:, :, None], cols[:, None, :]]
+        return shifted.reshape(m, height * width)
+
+    def summary(self) -> dict[str, int]:
+        """The sizes the ``config`` event reports."""
+        return {
+            "n_train": int(self.y_train.shape[0]),
+            "n_dev": int(self.y_dev.shape[0]),
+            "n_test": int(self.y_test.shape[0]),
+            "n_features": int(self.n_features),
+            "n_classes": int(self.n_classes),
+        }
+
+    def points(self) -> dict | None:
+        """2-D data: train and dev points in network coordinates, for the boundary chart.
+
+        ``{"train": {"x": [...], "y": [...], "label": [...]}, "dev": {...}}``,
+        coordinates rounded to 4 decimals; None for digits.
+        """
+        if not self.is_2d:
+            return None
+        return {
+            "train": _point_lists(self.X_train, self.y_train),
+            "dev": _point_lists(self.X_dev, self.y_dev),
+        }
+
+    def grid(self, resolution: int = 40, margin: float = 0.5) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """2-D data: a regular grid over the train and dev points plus ``margin``.
+
+        Returns ``xs`` (r,), ``ys`` (r,) and ``G`` (r*r, 2) in network
+        coordinates, row-major, so ``p.reshape(r, r)[i, j]`` is the value at
+        ``(xs[j], ys[i])``.  The arrays are cached and shared: do not modify them.
+        """
+        if not self.is_2d:
+            raise ValueError(f"{self.name or 'this data set'} is not 2-D: it has no grid")
+        if resolution < 2:
+            raise ValueError(f"resolution must be at least 2, got {resolution}")
+        key = (int(resolution), float(margin))
+        if key not in self._grids:
+            shown = np.vstack((self.X_train, self.X_dev))
+            low, high = shown.min(axis=0) - margin, shown.max(axis=0) + margin
+            xs = np.linspace(low[0], high[0], resolution)
+            ys = np.linspace(low[1], high[1], resolution)
+            grid_x, grid_y = np.meshgrid(xs, ys)
+            G = np.column_stack((grid_x.ravel(), grid_y.ravel()))
+            for array in (xs, ys, G):
+                array.flags.writeable = False
+            self._grids[key] = (xs, ys, G)
+        return self._grids[key]
+
+
+def _point_lists(X: np.ndarray, y: np.ndarray) -> dict[str, list]:
+    rounded = np.round(X, 4)
+    return {"x": rounded[:, 0].tolist(), "y": rounded[:, 1].tolist(), "label": y.astype(int).tolist()}
+
+
+# --- clean 2-D generators: (n, rng) -> X (n, 2), y (n,) ----------------------------------------
+
+def _class_sizes(n: int) -> tuple[int, int]:
+    return n // 2, n - n // 2
+
+
+def _labels(n0: int, n1: int) -> np.ndarray:
+    return np.concatenate((np.zeros(n0, dtype=np.int64), np.ones(n1, dtype=np.int64)))
+
+
+def _circles(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    n_outer, n_inner = _class_sizes(n)
+    outer = np.linspace(0.0, 2.0 * np.pi, n_outer, endpoint=False)
+    inner = np.linspace(0.0, 2.0 * np.pi, n_inner, endpoint=False)
+    X = np.vstack((np.column_stack((np.cos(outer), np.sin(outer))),
+                   0.8 * np.column_stack((np.cos(inner), np.sin(inner)))))
+    return X, _labels(n_outer, n_inner)
+
+
+def _moons(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    n_outer, n_inner = _class_sizes(n)
+    outer = np.linspace(0.0, np.pi, n_outer)
+    inner = np.linspace(0.0, np.pi, n_inner)
+    X = np.vstack((np.column_stack((np.cos(outer), np.sin(outer))),
+                   np.column_stack((1.0 - np.cos(inner), 0.5 - np.sin(inner)))))
+    return X, _labels(n_outer, n_inner)
+
+
+def _xor(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    X = rng.uniform(-1.0, 1.0, size=(n, 2))
+    y = (X[:, 0] * X[:, 1] > 0).astype(np.int64)
+    return X, y
+
+
+def _spiral(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    arms = []
+    for arm, size in enumerate(_class_sizes(n)):
+        s = (np.arange(size) + 1.0) / size
+        theta = 2.0 * np.pi * _SPIRAL_TURNS * s + np.pi * arm
+        arms.append(np.column_stack((s * np.cos(theta), s * np.sin(theta))))
+    n0, n1 = _class_sizes(n)
+    return np.vstack(arms), _labels(n0, n1)
+
+
+def _gaussian(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    n0, n1 = _class_sizes(n)
+    y = _labels(n0, n1)
+    centers = np.where(y[:, None] == 1, _BLOB_CENTER, -_BLOB_CENTER)
+    return centers + rng.normal(0.0, _BLOB_SPREAD, size=(n, 2)), y
+
+
+_GENERATORS_2D = {
+    "circles": _circles,
+    "moons": _moons,
+    "xor": _xor,
+    "spiral": _spiral,
+    "gaussian": _gaussian,
+}
+
+
+@cache
+def load_digits() -> tuple[np.ndarray, np.ndarray]:
+    """The shipped 8x8 digits: pixels (1797, 64) float64 in 0..16 and labels (1797,) int64.
+
+    Read once per process; the arrays are read-only.
+    """
+    source = resources.files("server.engine.datasets").joinpath("digits.csv.gz")
+    with source.open("rb") as compressed, gzip.open(compressed, "rt") as text:
+        table = np.loadtxt(text, delimiter=",", dtype=np.float64)
+    pixels, labels = table[:, :-1].copy(), table[:, -1].astype(np.int64)
+    pixels.flags.writeable = False
+    labels.flags.writeable = False
+    return pixels, labels
+
+
+# --- the pipeline -----------------------------------------------------------------------------
+
+def prepare_data(config: RunConfig, rng: np.random.Generator) -> Dataset:
+    """Generate or load, shuffle, split, add label and position noise, normalize.
+
+    Consumes only ``rng`` (see the module docstring for the order of draws).
+    """
+    data = config.data
+    n_train, n_dev, n_test = split_sizes(data.n_samples, data.split)
+    is_2d = data.dataset in _GENERATORS_2D
+    if is_2d:
+        X_clean, y = _GENERATORS_2D[data.dataset](data.n_samples, rng)
+        order = rng.permutation(data.n_samples)
+        n_classes = 2
+    else:
+        pixels, labels = load_digits()
+        if data.n_samples > pixels.shape[0]:
+            raise ConfigError([{"loc": "data.n_samples",
+                                "msg": f"digits has {pixels.shape[0]} samples; "
+                                       f"n_samples is {data.n_samples}"}])
+        order = rng.permutation(pixels.shape[0])[:data.n_samples]
+        X_clean, y = pixels, labels
+        n_classes = DIGITS_CLASSES
+    X, y = X_clean[order], y[order].copy()
+
+    bounds = np.cumsum((0, n_train, n_dev, n_test))
+    flip_priority = rng.random(data.n_samples)
+    replacement_offsets = None if is_2d else rng.integers(1, n_classes, size=data.n_samples)
+    for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
+        _flip_labels(y, start, stop, data.label_noise, flip_priority, replacement_offsets, n_classes)
+
+    dev_noise = data.noise if data.dev_noise is None else data.dev_noise
+    if is_2d:
+        standard = rng.standard_normal(X.shape)
+        X[:n_train] += data.noise * standard[:n_train]
+        X[n_train:] += dev_noise * standard[n_train:]
+    else:
+        standard = rng.standard_normal((n_dev + n_test, X.shape[1]))
+        if data.dev_noise:
+            X[n_train:] += data.dev_noise * DIGITS_MAX_PIXEL * standard
+            np.clip(X[n_train:], 0.0, DIGITS_MAX_PIXEL, out=X[n_train:])
+
+    X_train = X[:n_train]
+    mean = X_train.mean(axis=0) if data.normalize.center else np.zeros(X.shape[1])
+    if data.normalize.scale:
+        std = X_train.std(axis=0)
+        std[std < _CONSTANT_FEATURE_STD] = 1.0
+    else:
+        std = np.ones(X.shape[1])
+    normalized = (X - mean) / std
+    return Dataset(
+        X_train=normalized[:n_train], y_train=y[:n_train],
+        X_dev=normalized[n_train:n_train + n_dev], y_dev=y[n_train:n_train + n_dev],
+        X_test=normalized[n_train + n_dev:], y_test=y[n_train + n_dev:],
+        n_features=int(X.shape[1]), n_classes=n_classes, is_2d=is_2d,
+        image_shape=None if is_2d else DIGITS_IMAGE_SHAPE,
+        mean=mean, std=std, name=data.dataset, augmentation=data.augment,
+        raw_center=X_train.mean(axis=0),
+    )
+
+
+def _flip_labels(y: np.ndarray, start: int, stop: int, fraction: float, priority: np.ndarray,
+                 offsets: np.ndarray | None, n_classes: int) -> None:
+    """Flip exactly round(fraction * m) labels of y[start:stop] in place, lowest priority first."""
+    count = int(math.floor(fraction * (stop - start) + 0.5))
+    if count == 0:
+        return
+    chosen = start + np.argsort(priority[start:stop], kind="stable")[:count]
+    if offsets is None:
+        y[chosen] = 1 - y[chosen]
+    else:
+        y[chosen] = (y[chosen] + offsets[chosen]) % n_classes
+
+
+def make_data(config: dict | RunConfig) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """``{"train": (X, y), "dev": (X, y), "test": (X, y)}`` exactly as training sees them.
+
+    The trainer draws the data first from ``np.random.default_rng(config.seed)``,
+    so these are the very arrays of a run with the same config.
+    """
+    run_config = parse_config(config)
+    dataset = prepare_data(run_config, np.random.default_rng(run_config.seed))
+    return {
+        "train": (dataset.X_train, dataset.y_train),
+        "dev": (dataset.X_dev, dataset.y_dev),
+        "test": (dataset.X_test, dataset.y_test),
+    }
