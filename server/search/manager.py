@@ -18,6 +18,7 @@ from concurrent.futures import FIRST_COMPLETED, CancelledError, Future, wait
 from typing import Any
 
 from server.limits import RuntimeLimits
+from server.runs.events import EventLog, LoggedEvent
 from server.search import space as spaces
 from server.search.definition import MAXIMIZE, SearchDefinition, parse_search
 from server.search.executor import TrialExecutor
@@ -30,6 +31,8 @@ FINAL_STATUSES = ("completed", "diverged", "failed", "stopped")
 POLL_SECONDS = 0.25
 #: Seconds a client at capacity is told to wait before asking again.
 RETRY_AFTER_SECONDS = 10
+#: Bytes of event JSON one search may log; a 200-trial search logs well under 1 MiB.
+MAX_LOG_BYTES = 32 * 1024 * 1024
 
 ExecutorFactory = Callable[[int], TrialExecutor]
 
@@ -63,7 +66,8 @@ class Search:
         self._limits = limits
         self._max_trial_seconds = max_trial_seconds
         self._started = time.monotonic()
-        self._events: list[tuple[int, str, dict]] = []
+        # search + (start, finish, best) per trial + done: nothing is ever evicted.
+        self._log = EventLog(max_events=3 * len(definition.plan) + 2, max_bytes=MAX_LOG_BYTES)
         self._condition = threading.Condition()
         self._trials: dict[int, dict] = {}
         self._best: dict | None = None
@@ -77,14 +81,20 @@ class Search:
     def finished(self) -> bool:
         return self.status == "done"
 
-    def events_after(self, last_id: int, timeout: float) -> tuple[list[tuple[int, str, dict]], bool]:
-        """Events after ``last_id``, waiting up to ``timeout`` for one; and whether the log is complete.
+    @property
+    def last_event_id(self) -> int:
+        with self._condition:
+            return self._log.last_id
 
-        Events are ``(id, name, data)``; ids start at 1, so ``last_id`` 0 replays everything.
+    def events_after(self, last_id: int, timeout: float) -> list[LoggedEvent]:
+        """Events with ids above ``last_id``, waiting up to ``timeout`` s for one.
+
+        Ids start at 1, so ``last_id`` 0 replays everything; an empty list means
+        nothing happened in time, or the log is complete (``finished``).
         """
         with self._condition:
-            self._condition.wait_for(lambda: len(self._events) > last_id or self.finished, timeout)
-            return self._events[max(last_id, 0):], self.finished
+            self._condition.wait_for(lambda: self._log.last_id > last_id or self.finished, timeout)
+            return self._log.since(last_id)
 
     def snapshot(self) -> dict[str, Any]:
         """The state for ``GET /api/searches/<id>``."""
@@ -240,7 +250,7 @@ class Search:
 
     def _emit(self, name: str, data: dict, final: bool = False) -> None:
         with self._condition:
-            self._events.append((len(self._events) + 1, name, data))
+            self._log.append(name, data)
             if final:
                 self.status = "done"
                 self.reason = data["reason"]

@@ -1,9 +1,186 @@
-"""Blueprint: searches (being built)."""
+"""Blueprint ``searches``: hyperparameter searches, their event streams, and the search page.
 
-from flask import Blueprint, Flask
+- ``POST /api/searches``: body a search definition; 201 ``{"id", "events_url", ...}``.
+- ``POST /api/searches/plan``: the trials a definition would run, without running them.
+- ``GET /api/searches/presets``: ready-made definitions (the grid-versus-random pair).
+- ``GET /api/searches/<id>``: status, trials so far, best trial.
+- ``GET /api/searches/<id>/events``: SSE (``search``, ``trial``, ``best``, ``done``),
+  replaying after ``Last-Event-ID`` or ``?since=``.
+- ``POST /api/searches/<id>/control``: ``{"action": "stop"}`` or
+  ``{"action": "zoom", "top_k": 3}`` (201, a new search around the best trials).
+- ``GET /search``: the page.
+
+Config keys read by ``init_app``: ``SEARCH_EXECUTOR`` (``"process"``, the
+default, ``"thread"``, or a ``workers -> TrialExecutor`` callable),
+``SEARCH_LIMITS`` (a dict of ``server.search.limits.SearchLimits`` fields) and
+``SEARCH_MANAGER`` (a ready ``SearchManager``).  ``docs/search.md`` documents
+the definition and the events.
+"""
+
+from __future__ import annotations
+
+import atexit
+
+from flask import Blueprint, Flask, current_app, render_template, url_for
+
+from server.engine.config import DATASETS, ConfigError
+from server.limits import runtime_limits_from_env
+from server.search.executor import EXECUTORS
+from server.search.limits import search_limits_from_env
+from server.search.manager import NoFinishedTrialError, Search, SearchCapacityError, SearchManager
+from server.search.presets import QUICK_BASE, presets
+from server.search.space import DISTRIBUTIONS
+from server.web.api import _requested_last_id as requested_last_id
+from server.web.errors import ApiError, json_body, json_response
+from server.web.sse import event_stream, sse_response
 
 bp = Blueprint("searches", __name__)
 
+CONTROL_ACTIONS = ("stop", "zoom")
+CONTROL_FIELDS = ("action", "top_k")
+DEFAULT_TOP_K = 3
+
 
 def init_app(app: Flask) -> None:
+    manager = app.config.get("SEARCH_MANAGER")
+    if manager is None:
+        manager = _new_manager(app)
+        atexit.register(manager.shutdown, 2.0)
+    app.extensions["search_manager"] = manager
     app.register_blueprint(bp)
+
+
+def _new_manager(app: Flask) -> SearchManager:
+    choice = app.config.get("SEARCH_EXECUTOR", "process")
+    if callable(choice):
+        factory = choice
+    elif choice in EXECUTORS:
+        factory = EXECUTORS[choice]
+    else:
+        raise ValueError(f"SEARCH_EXECUTOR must be one of {', '.join(EXECUTORS)} or a callable, "
+                         f"got {choice!r}")
+    runtime_limits = app.config.get("RUNTIME_LIMITS") or runtime_limits_from_env()
+    search_limits = search_limits_from_env(**app.config.get("SEARCH_LIMITS", {}))
+    return SearchManager(runtime_limits, search_limits, factory)
+
+
+def manager() -> SearchManager:
+    return current_app.extensions["search_manager"]
+
+
+def _search_or_404(search_id: str) -> Search:
+    search = manager().get(search_id)
+    if search is None:
+        raise ApiError(404, "no search with this id (it never existed or has expired)")
+    return search
+
+
+def _links(search: Search) -> dict:
+    return {"events_url": url_for("searches.search_events", search_id=search.id),
+            "status_url": url_for("searches.search_status", search_id=search.id),
+            "control_url": url_for("searches.control_search", search_id=search.id)}
+
+
+def _created(search: Search):
+    body = {"id": search.id, **_links(search), "definition": search.definition.to_json(),
+            "planned_trials": len(search.definition.plan), "workers": search.workers,
+            "parent": search.parent}
+    return json_response(body, 201, {"Location": body["status_url"]})
+
+
+def _start(raw) -> Search:
+    try:
+        return manager().create(raw)
+    except ConfigError as error:
+        raise ApiError(400, "invalid search", error.details) from None
+    except SearchCapacityError as error:
+        raise ApiError(429, str(error), headers={"Retry-After": str(error.retry_after)}) from None
+
+
+@bp.post("/api/searches")
+def create_search():
+    return _created(_start(json_body()))
+
+
+@bp.post("/api/searches/plan")
+def plan_search():
+    try:
+        definition = manager().parse(json_body())
+    except ConfigError as error:
+        raise ApiError(400, "invalid search", error.details) from None
+    trials = [{"index": index, "config": params} for index, params in enumerate(definition.plan)]
+    return json_response({"definition": definition.to_json(), "trials": trials})
+
+
+@bp.get("/api/searches/presets")
+def search_presets():
+    return json_response(presets())
+
+
+@bp.get("/api/searches/distributions")
+def search_distributions():
+    """Each distribution's name and the fields it takes (for forms and clients)."""
+    return json_response({name: cls.model_json_schema() for name, cls in DISTRIBUTIONS.items()})
+
+
+@bp.get("/api/searches/<search_id>")
+def search_status(search_id: str):
+    search = _search_or_404(search_id)
+    return json_response({**search.snapshot(), **_links(search)})
+
+
+@bp.get("/api/searches/<search_id>/events")
+def search_events(search_id: str):
+    search = _search_or_404(search_id)
+    last_id = requested_last_id()
+    if search.finished and last_id >= search.last_event_id:
+        # Everything was delivered: 204 tells EventSource to stop reconnecting.
+        return current_app.response_class(status=204)
+    chunks = event_stream(search.events_after, last_id,
+                          heartbeat_seconds=current_app.config.get("SSE_HEARTBEAT_SECONDS", 15.0),
+                          retry_ms=current_app.config.get("SSE_RETRY_MS", 2000))
+    return sse_response(chunks)
+
+
+@bp.post("/api/searches/<search_id>/control")
+def control_search(search_id: str):
+    search = _search_or_404(search_id)
+    body = json_body()
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid control", [{"loc": "", "msg": "the body must be a JSON object"}])
+    details = [{"loc": key, "msg": "unexpected field"} for key in body if key not in CONTROL_FIELDS]
+    action = body.get("action")
+    if action not in CONTROL_ACTIONS:
+        details.append({"loc": "action", "msg": f"must be one of {', '.join(CONTROL_ACTIONS)}"
+                        + ("" if "action" in body else " (missing)")})
+    elif action == "stop" and "top_k" in body:
+        details.append({"loc": "top_k", "msg": "only zoom takes top_k"})
+    top_k = body.get("top_k", DEFAULT_TOP_K)
+    if action == "zoom" and (not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1):
+        details.append({"loc": "top_k", "msg": f"must be a positive integer, got {top_k!r}"})
+    if details:
+        raise ApiError(400, "invalid control", details)
+    if action == "stop":
+        search.stop()
+        return json_response({"id": search.id, "status": search.status})
+    try:
+        zoomed = manager().zoom(search, top_k)
+    except NoFinishedTrialError as error:
+        raise ApiError(409, str(error)) from None
+    except SearchCapacityError as error:
+        raise ApiError(429, str(error), headers={"Retry-After": str(error.retry_after)}) from None
+    except ConfigError as error:
+        raise ApiError(400, "invalid search", error.details) from None
+    return _created(zoomed)
+
+
+@bp.get("/search")
+def search_page():
+    settings = {
+        "presets": presets(),
+        "datasets": list(DATASETS),
+        "defaultBase": QUICK_BASE,
+        "maxTrials": manager().runtime_limits.max_search_trials,
+        "maxWorkers": manager().search_limits.max_workers,
+    }
+    return render_template("search.html", settings=settings)

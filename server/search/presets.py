@@ -1,0 +1,62 @@
+"""Ready-made searches, served at ``GET /api/searches/presets``.
+
+The pair ``one-that-matters-grid`` / ``one-that-matters-random`` is the
+course's argument for random search: nine trials over the learning rate
+(which matters a great deal) and Adam's epsilon (which hardly matters).  The
+3 x 3 grid spends its nine trials on only three learning rates; random search
+tries nine different ones for the same cost.
+"""
+
+from __future__ import annotations
+
+import copy
+
+#: A small, quick problem: each trial trains in well under a second.
+QUICK_BASE = {
+    "seed": 0,
+    "data": {"dataset": "moons", "n_samples": 400, "noise": 0.2},
+    "model": {"hidden": [{"units": 16, "activation": "relu"}]},
+    "optimizer": {"name": "adam"},
+    "training": {"epochs": 40, "batch_size": 32},
+}
+
+_ONE_THAT_MATTERS_SPACE = {
+    "optimizer.learning_rate": {"distribution": "log_uniform", "low": 1e-4, "high": 1.0},
+    "optimizer.epsilon": {"distribution": "log_uniform", "low": 1e-8, "high": 1e-4},
+}
+
+_DESCRIPTION = ("Nine trials over two hyperparameters, of which only the learning rate matters. "
+                "{how} Compare the distinct learning rates each strategy tried.")
+
+PRESETS = [
+    {
+        "id": "one-that-matters-grid",
+        "title": "Grid: 9 trials, 3 learning rates",
+        "description": _DESCRIPTION.format(
+            how="A 3 x 3 grid repeats each of its three learning rates three times, "
+                "varying only epsilon, which barely changes the result."),
+        "definition": {"base": QUICK_BASE, "space": _ONE_THAT_MATTERS_SPACE, "strategy": "grid",
+                       "trials": 9, "objective": "dev_accuracy", "seed": 0},
+    },
+    {
+        "id": "one-that-matters-random",
+        "title": "Random: 9 trials, 9 learning rates",
+        "description": _DESCRIPTION.format(
+            how="Random search draws a fresh learning rate for every trial, so it explores "
+                "nine values of the one that matters."),
+        "definition": {"base": QUICK_BASE, "space": _ONE_THAT_MATTERS_SPACE, "strategy": "random",
+                       "trials": 9, "objective": "dev_accuracy", "seed": 0},
+    },
+]
+
+
+def presets() -> list[dict]:
+    """A copy of every preset (callers may change what they get)."""
+    return copy.deepcopy(PRESETS)
+
+
+def preset(preset_id: str) -> dict | None:
+    for item in PRESETS:
+        if item["id"] == preset_id:
+            return copy.deepcopy(item)
+    return None

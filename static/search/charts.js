@@ -1,0 +1,125 @@
+// The two result charts: objective against the learning rate (log x axis for
+// a log-scale parameter) and parallel coordinates over every searched
+// hyperparameter.  Trials arrive a few a second at most, so each redraw is a
+// whole Plotly.react of at most a few hundred points, batched per animation frame.
+
+import { formatValue } from "./params.js";
+
+const LOG_DISTRIBUTIONS = new Set(["log_uniform", "int_log_uniform"]);
+const OBJECTIVE_LABEL = { dev_accuracy: "dev accuracy", dev_loss: "dev loss" };
+const LAYOUT = {
+  margin: { l: 56, r: 16, t: 12, b: 48 },
+  paper_bgcolor: "rgba(0,0,0,0)",
+  plot_bgcolor: "#fbfcfd",
+  font: { size: 12 },
+  showlegend: true,
+  legend: { orientation: "h", y: -0.25 },
+};
+const CONFIG = { displaylogo: false, responsive: true };
+
+/** The parameter drawn on the scatter's x axis: the learning rate when searched, else the first numeric one. */
+export function scatterAxis(definition) {
+  const space = definition.space;
+  const numeric = Object.keys(space).filter((path) => space[path].distribution !== "choice");
+  const path = "optimizer.learning_rate" in space ? "optimizer.learning_rate" : numeric[0] ?? Object.keys(space)[0];
+  const distribution = space[path]?.distribution;
+  return { path, log: LOG_DISTRIBUTIONS.has(distribution), beta: distribution === "one_minus_log_uniform" };
+}
+
+/** One parcoords dimension per searched path: log-scale ones as log10 with real-valued tick labels. */
+export function parcoordsDimension(path, distribution, trials) {
+  const values = trials.map((trial) => trial.config[path]);
+  if (distribution.distribution === "choice") {
+    const labels = distribution.values.map(String);
+    return { label: path, values: values.map((value) => labels.indexOf(String(value))),
+      tickvals: labels.map((_, index) => index), ticktext: labels, range: [0, Math.max(labels.length - 1, 1)] };
+  }
+  const { low, high } = distribution;
+  if (LOG_DISTRIBUTIONS.has(distribution.distribution) || distribution.distribution === "one_minus_log_uniform") {
+    const beta = distribution.distribution === "one_minus_log_uniform";
+    const position = (value) => (beta ? -Math.log10(1 - value) : Math.log10(value));
+    const [from, to] = [position(low), position(high)];
+    const ticks = Array.from({ length: 5 }, (_, i) => from + ((to - from) * i) / 4);
+    const kind = beta ? "beta" : "float";
+    return { label: beta ? `${path} (1−β log)` : `${path} (log)`, values: values.map(position), range: [from, to],
+      tickvals: ticks, ticktext: ticks.map((tick) => formatValue(beta ? 1 - 10 ** -tick : 10 ** tick, kind)) };
+  }
+  return { label: path, values, range: [low, high] };
+}
+
+export class SearchCharts {
+  constructor(scatterNode, parcoordsNode, titleNode) {
+    this.scatterNode = scatterNode;
+    this.parcoordsNode = parcoordsNode;
+    this.titleNode = titleNode;
+    this.pending = null;
+    this.frame = null;
+  }
+
+  /** Redraw from ``results`` at the next animation frame (several calls in one frame draw once). */
+  schedule(results) {
+    this.pending = results;
+    if (this.frame !== null) return;
+    this.frame = requestAnimationFrame(() => {
+      this.frame = null;
+      this.draw(this.pending);
+    });
+  }
+
+  draw(results) {
+    if (!window.Plotly || !results.definition) return;
+    this.drawScatter(results);
+    this.drawParcoords(results);
+  }
+
+  drawScatter(results) {
+    const objective = results.objective;
+    const axis = scatterAxis(results.definition);
+    const scored = results.scored;
+    const best = results.best;
+    const text = (trial) => `trial ${trial.index}<br>${Object.entries(trial.config)
+      .map(([path, value]) => `${path} = ${formatValue(value)}`).join("<br>")}`;
+    const others = scored.filter((trial) => trial !== best);
+    const traces = [{
+      type: "scatter", mode: "markers", name: "trials",
+      x: others.map((trial) => trial.config[axis.path]), y: others.map((trial) => trial[objective]),
+      text: others.map(text), hoverinfo: "text+y", marker: { size: 9, color: "#2f6db5", opacity: 0.75 },
+    }, {
+      type: "scatter", mode: "markers", name: "best",
+      x: best ? [best.config[axis.path]] : [], y: best ? [best[objective]] : [],
+      text: best ? [text(best)] : [], hoverinfo: "text+y",
+      marker: { size: 16, color: "#e8833a", symbol: "star", line: { width: 1, color: "#7a3b0e" } },
+    }];
+    const layout = {
+      ...LAYOUT,
+      xaxis: { title: { text: axis.path }, type: axis.log ? "log" : "linear" },
+      yaxis: { title: { text: OBJECTIVE_LABEL[objective] } },
+    };
+    this.titleNode.textContent = `${OBJECTIVE_LABEL[objective]} against ${axis.path}${axis.log ? " (log axis)" : ""}`;
+    window.Plotly.react(this.scatterNode, traces, layout, CONFIG);
+    this.scatterNode.dataset.points = String(scored.length);
+    this.scatterNode.dataset.best = best ? String(best.index) : "";
+  }
+
+  drawParcoords(results) {
+    const objective = results.objective;
+    const scored = results.scored;
+    const space = results.definition.space;
+    if (scored.length === 0) {
+      window.Plotly.purge(this.parcoordsNode);
+      this.parcoordsNode.dataset.lines = "0";
+      return;
+    }
+    const dimensions = Object.entries(space).map(([path, distribution]) => parcoordsDimension(path, distribution,
+      scored));
+    const values = scored.map((trial) => trial[objective]);
+    dimensions.push({ label: OBJECTIVE_LABEL[objective], values });
+    const trace = {
+      type: "parcoords", dimensions,
+      line: { color: values, colorscale: "Viridis", reversescale: objective === "dev_loss", showscale: true },
+    };
+    window.Plotly.react(this.parcoordsNode, [trace], { ...LAYOUT, margin: { l: 64, r: 64, t: 48, b: 24 } },
+      CONFIG);
+    this.parcoordsNode.dataset.lines = String(scored.length);
+  }
+}

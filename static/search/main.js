@@ -1,0 +1,170 @@
+// The search page's composition root: the form, the stream, the charts and
+// the table, wired to the searches API.
+
+import { ApiError } from "../js/api.js";
+import { SearchCharts } from "./charts.js";
+import { formatValue } from "./params.js";
+import { playgroundHref } from "./playground-link.js";
+import { SearchResults } from "./results.js";
+import { FormError, SpaceForm } from "./space-form.js";
+import { followSearch } from "./stream.js";
+import { TrialsTable } from "./table.js";
+
+async function postJson(url, body) {
+  let response;
+  try {
+    response = await fetch(url, { method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body) });
+  } catch {
+    throw new ApiError(0, null, null);
+  }
+  const payload = await response.json().catch(() => null);
+  if (!response.ok) throw new ApiError(response.status, payload, response.headers.get("Retry-After"));
+  return payload;
+}
+
+class SearchPage {
+  constructor(root, settings) {
+    this.root = root;
+    this.form = new SpaceForm(root, settings);
+    this.results = new SearchResults();
+    this.charts = new SearchCharts(root.querySelector("#search-scatter"), root.querySelector("#search-parcoords"),
+      root.querySelector("#scatter-title"));
+    this.table = new TrialsTable(root.querySelector("#search-table"));
+    this.stream = null;
+    this.controlUrl = null;
+    this.node = (id) => root.querySelector(`#${id}`);
+    this.node("search-start").addEventListener("click", () => this.start());
+    this.node("search-stop").addEventListener("click", () => this.stop());
+    this.node("search-zoom").addEventListener("click", () => this.zoom());
+    this.renderPresets(settings.presets);
+  }
+
+  renderPresets(presets) {
+    const container = this.node("presets");
+    for (const preset of presets) {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.textContent = preset.title;
+      button.title = preset.description;
+      button.setAttribute("data-testid", `search-preset-${preset.id}`);
+      button.addEventListener("click", () => this.form.load(preset.definition));
+      container.append(button);
+    }
+  }
+
+  async start() {
+    let definition;
+    try {
+      definition = this.form.read();
+    } catch (error) {
+      if (error instanceof FormError) return this.showError("Check the form", error.details);
+      throw error;
+    }
+    await this.launch(() => postJson("/api/searches", definition));
+  }
+
+  async zoom() {
+    const topK = Number(this.node("search-top-k").value);
+    await this.launch(() => postJson(this.controlUrl, { action: "zoom", top_k: topK }));
+  }
+
+  async stop() {
+    try {
+      await postJson(this.controlUrl, { action: "stop" });
+    } catch (error) {
+      return this.showError(error.message, error.details ?? []);
+    }
+    if (this.results.status === "running") this.results.status = "stopping";
+    this.render();
+  }
+
+  /** POST something that creates a search, then follow it. */
+  async launch(post) {
+    this.showError(null);
+    this.node("search-start").disabled = true;
+    let created;
+    try {
+      created = await post();
+    } catch (error) {
+      this.node("search-start").disabled = false;
+      return this.showError(error.message, error.details ?? []);
+    }
+    this.stream?.close();
+    this.results.reset();
+    this.controlUrl = created.control_url;
+    if (created.parent) this.form.load(created.definition);
+    this.render();
+    this.stream = followSearch(created.events_url, {
+      onEvent: (name, data) => this.onEvent(name, data),
+      onLost: (message) => {
+        this.results.status = "lost";
+        this.showError(message);
+        this.render();
+      },
+    });
+  }
+
+  onEvent(name, data) {
+    if (name === "search") this.results.begin(data);
+    else if (name === "trial") this.results.update(data);
+    else if (name === "best") this.results.setBest(data);
+    else if (name === "done") {
+      this.results.finish(data);
+      if (data.message) this.showError(data.message);
+    }
+    this.render();
+  }
+
+  render() {
+    const results = this.results;
+    const active = results.status === "running" || results.status === "stopping";
+    this.node("search-status").textContent = results.status;
+    this.node("search-start").disabled = active;
+    this.node("search-stop").disabled = !active;
+    this.node("search-zoom").disabled = results.scored.length === 0;
+    this.node("search-progress").textContent = results.definition
+      ? `${results.finished.length} of ${results.planned} trials finished` : "";
+    this.node("search-lineage").textContent = results.parent
+      ? `zoomed in around the best ${results.parent.top_k} trials of the previous search` : "";
+    this.renderBest();
+    this.table.draw(results);
+    this.charts.schedule(results);
+  }
+
+  renderBest() {
+    const best = this.results.best;
+    const box = this.node("best-trial");
+    box.hidden = !best;
+    if (!best) return;
+    const objective = this.results.objective;
+    const values = Object.entries(best.config).map(([path, value]) => `${path} = ${formatValue(value)}`);
+    this.node("best-summary").textContent = `trial ${best.index}: ${objective} ${formatValue(best[objective])}`
+      + ` with ${values.join(", ")}`;
+    const link = this.node("best-open");
+    link.href = playgroundHref(this.results.runConfig(best));
+    link.dataset.index = String(best.index);
+  }
+
+  showError(message, details = []) {
+    const box = this.node("search-error");
+    box.hidden = !message;
+    box.replaceChildren();
+    if (!message) return;
+    const title = document.createElement("p");
+    title.textContent = message;
+    box.append(title);
+    if (details.length) {
+      const list = document.createElement("ul");
+      for (const detail of details) {
+        const item = document.createElement("li");
+        item.textContent = detail.loc ? `${detail.loc}: ${detail.msg}` : detail.msg;
+        list.append(item);
+      }
+      box.append(list);
+    }
+  }
+}
+
+const settings = JSON.parse(document.getElementById("search-settings").textContent);
+window.searchPage = new SearchPage(document, settings);

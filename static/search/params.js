@@ -1,0 +1,67 @@
+// The hyperparameters the page offers, and how each maps to a distribution.
+// A row's scale decides how values are sampled: "log" spreads trials evenly
+// over decades (for a beta, over decades of 1 - beta), "lin" evenly over the
+// range.  The slider range [min, max] is only the page's reach; the server
+// checks every value against the config schema.
+
+/** kind: float | beta | int | choice; scale: the default scale. */
+export const PARAMETERS = [
+  { path: "optimizer.learning_rate", label: "Learning rate α", kind: "float", scale: "log",
+    low: 1e-4, high: 1, min: 1e-6, max: 10, enabled: true },
+  { path: "optimizer.beta1", label: "Adam β1", kind: "beta", scale: "log",
+    low: 0.8, high: 0.99, min: 0.5, max: 0.9999, enabled: false },
+  { path: "optimizer.beta2", label: "Adam β2", kind: "beta", scale: "log",
+    low: 0.99, high: 0.9999, min: 0.5, max: 0.99999, enabled: false },
+  { path: "optimizer.beta", label: "Momentum / RMSprop β", kind: "beta", scale: "log",
+    low: 0.8, high: 0.999, min: 0.5, max: 0.9999, enabled: false },
+  { path: "regularization.l2", label: "L2 λ", kind: "float", scale: "log",
+    low: 1e-4, high: 1, min: 1e-6, max: 100, enabled: false },
+  { path: "model.hidden.0.units", label: "Units in layer 1", kind: "int", scale: "log",
+    low: 2, high: 64, min: 1, max: 512, enabled: false },
+  { path: "model.hidden.0.keep_prob", label: "Keep prob, layer 1", kind: "float", scale: "lin",
+    low: 0.5, high: 1, min: 0.05, max: 1, enabled: false },
+  { path: "training.batch_size", label: "Mini-batch size", kind: "int", scale: "log",
+    low: 8, high: 256, min: 1, max: 5000, enabled: false },
+  { path: "optimizer.name", label: "Optimizer", kind: "choice",
+    values: ["gd", "momentum", "rmsprop", "adam"], chosen: ["momentum", "adam"], enabled: false },
+];
+
+const DISTRIBUTION = {
+  float: { log: "log_uniform", lin: "uniform" },
+  beta: { log: "one_minus_log_uniform", lin: "uniform" },
+  int: { log: "int_log_uniform", lin: "int_uniform" },
+};
+
+/** The distribution name for a numeric parameter on a scale. */
+export function distributionName(kind, scale) {
+  return DISTRIBUTION[kind][scale];
+}
+
+/** [kind-compatible scale, ...] of a distribution name, e.g. "one_minus_log_uniform" -> "log". */
+export function scaleOf(distribution) {
+  return distribution === "uniform" || distribution === "int_uniform" ? "lin" : "log";
+}
+
+/** Position on the scale: log10 for log, log10(1 - v) for a beta on log, v itself on lin. */
+export function toScale(kind, scale, value) {
+  if (scale === "lin") return value;
+  return kind === "beta" ? Math.log10(1 - value) : Math.log10(value);
+}
+
+export function fromScale(kind, scale, position) {
+  if (scale === "lin") return position;
+  return kind === "beta" ? 1 - 10 ** position : 10 ** position;
+}
+
+/**
+ * A short, exact-enough text for a value: integers as is, others to 3
+ * significant digits, a beta to 3 significant digits of 1 - beta (0.99937).
+ */
+export function formatValue(value, kind = "float") {
+  if (typeof value !== "number") return String(value);
+  if (Number.isInteger(value)) return String(value);
+  if (kind === "beta" && value > 0.9) return String(Number((1 - Number((1 - value).toPrecision(3))).toFixed(12)));
+  return Number(value.toPrecision(3)).toString();
+}
+
+export const keyOf = (path) => path.replaceAll(".", "-");
