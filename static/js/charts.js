@@ -1,0 +1,409 @@
+// Plotly charts fed by a stream: ``newPlot`` once, then ``extendTraces`` with new
+// points only.  Each chart keeps its full history in plain arrays and draws at
+// most MAX_DRAWN_POINTS per trace (every stride-th point, the stride doubling as
+// the run grows), so a 10,000-epoch run costs the same to draw as a short one.
+
+const Plotly = () => window.Plotly;
+
+export const MAX_DRAWN_POINTS = 1200;
+export const COLORS = {
+  train: "#2f6db5", dev: "#e8833a", cost: "#8a63d2", lr: "#3a9b76", marker: "#9aa3af",
+  class0: "#e8833a", class1: "#2f6db5",
+};
+const LAYER_COLORS = ["#2f6db5", "#e8833a", "#3a9b76", "#8a63d2", "#c2477d", "#b59a2f", "#4aa3c7", "#6b7280"];
+
+const PLOT_CONFIG = {
+  displaylogo: false,
+  responsive: true,
+  modeBarButtonsToRemove: ["select2d", "lasso2d", "toImage"],
+};
+
+function baseLayout(yTitle, uirevision) {
+  return {
+    uirevision,
+    margin: { l: 52, r: 10, t: 6, b: 34 },
+    font: { family: "system-ui, -apple-system, Segoe UI, sans-serif", size: 11, color: "#374151" },
+    paper_bgcolor: "rgba(0,0,0,0)",
+    plot_bgcolor: "#ffffff",
+    hovermode: "x unified",
+    hoverlabel: { bgcolor: "rgba(255,255,255,0.95)", font: { size: 11 } },
+    legend: { orientation: "h", x: 0, y: 1.0, yanchor: "bottom", font: { size: 10 }, bgcolor: "rgba(0,0,0,0)" },
+    xaxis: { title: { text: "epoch", standoff: 4 }, gridcolor: "#eef0f3", zeroline: false, automargin: true },
+    yaxis: { title: { text: yTitle, standoff: 4 }, gridcolor: "#eef0f3", zeroline: false, automargin: true },
+    shapes: [],
+    annotations: [],
+  };
+}
+
+/**
+ * Bias-corrected exponentially weighted average of ``values`` (nulls are skipped).
+ * beta 0 returns the values unchanged.
+ */
+export function smoothSeries(values, beta) {
+  const out = new Array(values.length);
+  let average = 0;
+  let count = 0;
+  for (let i = 0; i < values.length; i += 1) {
+    const value = values[i];
+    if (value === null || value === undefined || !Number.isFinite(value)) { out[i] = null; continue; }
+    count += 1;
+    average = beta * average + (1 - beta) * value;
+    out[i] = beta === 0 ? value : average / (1 - beta ** count);
+  }
+  return out;
+}
+
+/** Incremental form of ``smoothSeries`` for streamed points. */
+class Smoother {
+  constructor(beta) { this.beta = beta; this.average = 0; this.count = 0; }
+
+  push(value) {
+    if (value === null || value === undefined || !Number.isFinite(value)) return null;
+    this.count += 1;
+    this.average = this.beta * this.average + (1 - this.beta) * value;
+    return this.beta === 0 ? value : this.average / (1 - this.beta ** this.count);
+  }
+}
+
+function decimate(values, stride) {
+  if (stride === 1) return values.slice();
+  const out = [];
+  for (let i = 0; i < values.length; i += stride) out.push(values[i]);
+  return out;
+}
+
+/**
+ * Line chart of several series over epochs, with optional smoothing (the raw
+ * curve stays faint underneath), ghost curves of earlier runs and vertical
+ * markers for live changes.
+ */
+export class CurveChart {
+  /**
+   * @param {HTMLElement} element
+   * @param {{series: {key: string, name: string, color: string, dash?: string}[], yTitle: string,
+   *          smoothable?: boolean, logY?: boolean, ghostKeys?: string[], fromZero?: boolean}} options
+   */
+  constructor(element, options) {
+    this.element = element;
+    this.options = { smoothable: true, logY: false, ghostKeys: [], ...options };
+    this.smoothing = 0;
+    this.logY = this.options.logY;
+    this.ghosts = [];
+    this.markers = [];
+    this.revision = 0;
+    this.clear();
+  }
+
+  clear() {
+    this.epochs = [];
+    this.raw = Object.fromEntries(this.options.series.map((series) => [series.key, []]));
+    this.smooth = Object.fromEntries(this.options.series.map((series) => [series.key, []]));
+    this.smoothers = Object.fromEntries(this.options.series.map((series) => [series.key, new Smoother(this.smoothing)]));
+    this.stride = 1;
+    this.drawnUntil = 0;
+    this.markers = [];
+    this.dirty = true;
+    this.needsRebuild = true;
+  }
+
+  /** Start a new run; ``series`` may change (e.g. the number of layers). */
+  reset(series) {
+    if (series) this.options.series = series;
+    this.revision += 1;
+    this.clear();
+  }
+
+  push(epoch, values) {
+    this.epochs.push(epoch);
+    for (const series of this.options.series) {
+      const value = values[series.key];
+      const number = value === undefined || value === null || !Number.isFinite(value) ? null : value;
+      this.raw[series.key].push(number);
+      this.smooth[series.key].push(this.smoothers[series.key].push(number));
+    }
+    if (this.epochs.length > this.stride * MAX_DRAWN_POINTS) {
+      this.stride *= 2;
+      this.needsRebuild = true;
+    }
+    this.dirty = true;
+  }
+
+  addMarker(epoch, label) {
+    this.markers.push({ epoch, label });
+    this.needsRebuild = true;
+    this.dirty = true;
+  }
+
+  setSmoothing(beta) {
+    if (!this.options.smoothable || beta === this.smoothing) return;
+    this.smoothing = beta;
+    for (const series of this.options.series) {
+      this.smooth[series.key] = smoothSeries(this.raw[series.key], beta);
+      const smoother = new Smoother(beta);
+      for (const value of this.raw[series.key]) smoother.push(value);
+      this.smoothers[series.key] = smoother;
+    }
+    this.needsRebuild = true;
+    this.dirty = true;
+  }
+
+  setLogY(flag) {
+    if (flag === this.logY) return;
+    this.logY = flag;
+    this.needsRebuild = true;
+    this.dirty = true;
+  }
+
+  /** Ghosts: ``[{id, label, color, epochs, values: {seriesKey: number[]}}]`` from finished runs. */
+  setGhosts(ghosts) {
+    this.ghosts = ghosts;
+    this.needsRebuild = true;
+    this.dirty = true;
+  }
+
+  /** Full history of this run, for turning it into a ghost later. */
+  snapshot() {
+    return { epochs: this.epochs.slice(), values: Object.fromEntries(
+      Object.entries(this.raw).map(([key, values]) => [key, values.slice()])) };
+  }
+
+  isVisible() { return this.element.offsetParent !== null; }
+
+  /** Draw what changed; returns false when there was nothing to do. */
+  flush() {
+    if (!this.dirty || !this.isVisible()) return false;
+    if (this.needsRebuild) this.rebuild();
+    else this.extend();
+    this.dirty = false;
+    return true;
+  }
+
+  showRaw() { return this.options.smoothable && this.smoothing > 0; }
+
+  traces() {
+    const traces = [];
+    const epochs = decimate(this.epochs, this.stride);
+    for (const series of this.options.series) {
+      traces.push({
+        x: epochs, y: decimate(this.raw[series.key], this.stride), type: "scatter", mode: "lines",
+        name: `${series.name} (raw)`, line: { color: series.color, width: 1, dash: series.dash },
+        opacity: 0.25, hoverinfo: "skip", showlegend: false, visible: this.showRaw(),
+      });
+      traces.push({
+        x: epochs.slice(), y: decimate(this.smooth[series.key], this.stride), type: "scatter", mode: "lines",
+        name: series.name, line: { color: series.color, width: 2, dash: series.dash },
+        hovertemplate: "%{y:.4g}",
+      });
+    }
+    for (const ghost of this.ghosts) {
+      for (const key of this.options.ghostKeys) {
+        const series = this.options.series.find((candidate) => candidate.key === key);
+        const values = ghost.values[key];
+        if (!series || !values) continue;
+        const stride = Math.max(1, Math.ceil(ghost.epochs.length / MAX_DRAWN_POINTS));
+        traces.push({
+          x: decimate(ghost.epochs, stride),
+          y: decimate(this.options.smoothable ? smoothSeries(values, this.smoothing) : values, stride),
+          type: "scatter", mode: "lines", name: `${ghost.label} · ${series.name}`,
+          legendgroup: `ghost-${ghost.id}`,
+          line: { color: ghost.color, width: 1.5, dash: key === "dev" ? "dash" : "dot" },
+          opacity: 0.8, hovertemplate: "%{y:.4g}",
+        });
+      }
+    }
+    return traces;
+  }
+
+  layout() {
+    const layout = baseLayout(this.options.yTitle, `${this.element.dataset.testid}-${this.revision}`);
+    layout.yaxis.type = this.logY ? "log" : "linear";
+    if (this.options.fromZero && !this.logY) layout.yaxis.rangemode = "tozero";
+    layout.shapes = this.markers.map((marker) => ({
+      type: "line", xref: "x", yref: "paper", x0: marker.epoch, x1: marker.epoch, y0: 0, y1: 1,
+      line: { color: COLORS.marker, width: 1, dash: "dot" },
+    }));
+    layout.annotations = this.markers.map((marker, index) => ({
+      x: marker.epoch, xref: "x", y: 1 - (index % 3) * 0.09, yref: "paper", yanchor: "top", xanchor: "left",
+      text: marker.label, showarrow: false, font: { size: 10, color: "#4b5563" },
+      bgcolor: "rgba(255,255,255,0.8)",
+    }));
+    return layout;
+  }
+
+  rebuild() {
+    const plotly = Plotly();
+    const traces = this.traces();
+    if (this.element.classList.contains("js-plotly-plot")) plotly.react(this.element, traces, this.layout(), PLOT_CONFIG);
+    else plotly.newPlot(this.element, traces, this.layout(), PLOT_CONFIG);
+    this.drawnUntil = this.epochs.length;
+    this.needsRebuild = false;
+  }
+
+  extend() {
+    const start = Math.ceil(this.drawnUntil / this.stride) * this.stride;
+    const picked = [];
+    for (let i = start; i < this.epochs.length; i += this.stride) picked.push(i);
+    this.drawnUntil = this.epochs.length;
+    if (picked.length === 0) return;
+    const xs = [];
+    const ys = [];
+    const indices = [];
+    this.options.series.forEach((series, seriesIndex) => {
+      const epochs = picked.map((i) => this.epochs[i]);
+      xs.push(epochs, epochs);
+      ys.push(picked.map((i) => this.raw[series.key][i]), picked.map((i) => this.smooth[series.key][i]));
+      indices.push(2 * seriesIndex, 2 * seriesIndex + 1);
+    });
+    Plotly().extendTraces(this.element, { x: xs, y: ys }, indices);
+  }
+}
+
+/** Probability of class 1 over the plane, with the train and dev points on top. */
+export class BoundaryChart {
+  constructor(element) {
+    this.element = element;
+    this.revision = 0;
+    this.grid = null;
+    this.points = null;
+    this.dirty = false;
+    this.needsRebuild = false;
+  }
+
+  /** ``points``: ``{train: {x, y, label}, dev: {x, y, label}}`` in network coordinates. */
+  reset(points) {
+    this.revision += 1;
+    this.points = points;
+    this.grid = null;
+    this.needsRebuild = true;
+    this.dirty = true;
+  }
+
+  /** ``grid``: ``{epoch, x (nx), y (ny), z (ny rows of nx)}``. */
+  setGrid(grid) {
+    this.grid = grid;
+    this.dirty = true;
+  }
+
+  isVisible() { return this.element.offsetParent !== null; }
+
+  flush() {
+    if (!this.dirty || !this.isVisible()) return false;
+    if (this.needsRebuild || !this.element.classList.contains("js-plotly-plot")) this.rebuild();
+    else if (this.grid) Plotly().restyle(this.element, { x: [this.grid.x, this.grid.x], y: [this.grid.y, this.grid.y], z: [this.grid.z, this.grid.z] }, [0, 1]);
+    this.dirty = false;
+    return true;
+  }
+
+  rebuild() {
+    const grid = this.grid ?? { x: [], y: [], z: [] };
+    const traces = [
+      {
+        type: "heatmap", x: grid.x, y: grid.y, z: grid.z, zmin: 0, zmax: 1, zsmooth: "best",
+        colorscale: [[0, "#f4b183"], [0.5, "#ffffff"], [1, "#8fb3df"]], showscale: false,
+        hovertemplate: "P(class 1) = %{z:.2f}<extra></extra>",
+      },
+      {
+        type: "contour", x: grid.x, y: grid.y, z: grid.z, showscale: false, hoverinfo: "skip",
+        contours: { coloring: "none", start: 0.5, end: 0.5, size: 1 }, line: { color: "#1f2937", width: 1.5 },
+      },
+    ];
+    for (const [split, symbol] of [["train", "circle"], ["dev", "x"]]) {
+      const points = this.points?.[split];
+      if (!points) continue;
+      traces.push({
+        type: "scatter", mode: "markers", name: split, x: points.x, y: points.y,
+        marker: {
+          symbol, size: split === "train" ? 5 : 6,
+          color: points.label.map((label) => (label === 1 ? COLORS.class1 : COLORS.class0)),
+          line: { color: split === "train" ? "#ffffff" : "rgba(0,0,0,0)", width: 0.6 },
+        },
+        hovertemplate: `${split}: class %{text}<extra></extra>`, text: points.label,
+      });
+    }
+    const layout = {
+      ...baseLayout("", `boundary-${this.revision}`),
+      hovermode: "closest", showlegend: false, margin: { l: 30, r: 6, t: 6, b: 24 },
+    };
+    layout.xaxis = { ...layout.xaxis, title: { text: "" }, constrain: "domain" };
+    layout.yaxis = { ...layout.yaxis, title: { text: "" }, scaleanchor: "x", scaleratio: 1, constrain: "domain" };
+    Plotly().react(this.element, traces, layout, PLOT_CONFIG);
+    this.needsRebuild = false;
+  }
+}
+
+/** Confusion matrix of the dev set for the digits (rows: true class). */
+export class ConfusionChart {
+  constructor(element) {
+    this.element = element;
+    this.matrix = null;
+    this.dirty = false;
+  }
+
+  reset() { this.matrix = null; this.dirty = false; Plotly().purge(this.element); }
+
+  setMatrix(matrix) { this.matrix = matrix; this.dirty = true; }
+
+  isVisible() { return this.element.offsetParent !== null; }
+
+  flush() {
+    if (!this.dirty || !this.isVisible() || !this.matrix) return false;
+    const labels = this.matrix.map((_, index) => String(index));
+    const trace = {
+      type: "heatmap", z: this.matrix, x: labels, y: labels, colorscale: "Blues", showscale: false,
+      texttemplate: "%{z}", textfont: { size: 9 },
+      hovertemplate: "true %{y}, predicted %{x}: %{z}<extra></extra>",
+    };
+    const layout = { ...baseLayout("true digit", "confusion"), hovermode: "closest", margin: { l: 44, r: 6, t: 6, b: 34 } };
+    layout.xaxis = { ...layout.xaxis, title: { text: "predicted" }, type: "category" };
+    layout.yaxis = { ...layout.yaxis, autorange: "reversed", type: "category" };
+    Plotly().react(this.element, [trace], layout, PLOT_CONFIG);
+    this.dirty = false;
+    return true;
+  }
+}
+
+export function layerSeries(count) {
+  return Array.from({ length: count }, (_, index) => ({
+    key: `layer${index + 1}`, name: index === count - 1 ? `W[${index + 1}] (output)` : `W[${index + 1}]`,
+    color: LAYER_COLORS[index % LAYER_COLORS.length],
+  }));
+}
+
+/**
+ * Redraws dirty charts from a requestAnimationFrame loop: at most one chart per
+ * frame (a Plotly redraw is the expensive part), each at most every
+ * ``minIntervalMs``, and ``onFrame`` for cheap text updates every frame.
+ */
+export class FrameScheduler {
+  constructor(charts, { minIntervalMs = 100, onFrame = () => {} } = {}) {
+    this.charts = charts;
+    this.minIntervalMs = minIntervalMs;
+    this.onFrame = onFrame;
+    this.lastDrawn = new Map();
+    this.next = 0;
+    this.pending = false;
+  }
+
+  request() {
+    if (this.pending) return;
+    this.pending = true;
+    requestAnimationFrame((now) => this.frame(now));
+  }
+
+  frame(now) {
+    this.pending = false;
+    this.onFrame();
+    let waiting = false;
+    for (let tried = 0; tried < this.charts.length; tried += 1) {
+      const chart = this.charts[(this.next + tried) % this.charts.length];
+      if (!chart.dirty || !chart.isVisible()) continue;
+      if (now - (this.lastDrawn.get(chart) ?? -Infinity) < this.minIntervalMs) { waiting = true; continue; }
+      chart.flush();
+      this.lastDrawn.set(chart, now);
+      this.next = (this.charts.indexOf(chart) + 1) % this.charts.length;
+      waiting = this.charts.some((other) => other.dirty && other.isVisible());
+      break;
+    }
+    if (waiting) this.request();
+  }
+}

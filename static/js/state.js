@@ -1,0 +1,247 @@
+// The page state: the whole run config plus a few view settings, and ONE table
+// of URL-serialisable properties that drives the URL fragment and the form.
+// Every value is typed here, so a number field never receives a string.
+
+const finite = (value) => (Number.isFinite(value) ? value : undefined);
+
+const FLOAT = {
+  fromUrl: (text) => finite(Number(text === "" ? NaN : text)),
+  toUrl: (value) => String(value),
+  fromControl: (control) => (control.value.trim() === "" ? NaN : Number(control.value)),
+  toControl: (control, value) => { control.value = value === null || value === undefined ? "" : String(value); },
+};
+
+const INT = {
+  ...FLOAT,
+  fromUrl: (text) => {
+    const value = FLOAT.fromUrl(text);
+    return Number.isInteger(value) ? value : undefined;
+  },
+};
+
+// A blank field means null ("same as train", "use the label noise").
+const NULLABLE_FLOAT = {
+  ...FLOAT,
+  fromUrl: (text) => (text === "" || text === "null" ? null : FLOAT.fromUrl(text)),
+  toUrl: (value) => (value === null ? "" : String(value)),
+  fromControl: (control) => (control.value.trim() === "" ? null : Number(control.value)),
+};
+
+const BOOL = {
+  fromUrl: (text) => (text === "1" || text === "true" ? true : text === "0" || text === "false" ? false : undefined),
+  toUrl: (value) => (value ? "1" : "0"),
+  fromControl: (control) => control.checked,
+  toControl: (control, value) => { control.checked = Boolean(value); },
+};
+
+const TEXT = {
+  fromUrl: (text) => text,
+  toUrl: (value) => String(value),
+  fromControl: (control) => control.value,
+  toControl: (control, value) => { control.value = String(value); },
+};
+
+// Speed: the select's "max" option stands for null (unpaced).
+const PACE = {
+  ...NULLABLE_FLOAT,
+  fromUrl: (text) => (text === "max" ? null : NULLABLE_FLOAT.fromUrl(text)),
+  toUrl: (value) => (value === null ? "max" : String(value)),
+  fromControl: (control) => (control.value === "max" ? null : Number(control.value)),
+  toControl: (control, value) => { control.value = value === null ? "max" : String(value); },
+};
+
+// Hidden layers as "8-relu,16-tanh-k0.5-bn": units, activation, keep_prob, batch norm.
+const LAYERS = {
+  fromUrl: (text) => {
+    if (text === "" || text === "none") return [];
+    const layers = [];
+    for (const part of text.split(",")) {
+      const [units, activation, ...flags] = part.split("-");
+      const layer = { units: Number(units), activation, keep_prob: 1.0, batch_norm: false };
+      if (!Number.isInteger(layer.units) || !activation) return undefined;
+      for (const flag of flags) {
+        if (flag === "bn") layer.batch_norm = true;
+        else if (flag.startsWith("k") && Number.isFinite(Number(flag.slice(1)))) layer.keep_prob = Number(flag.slice(1));
+        else return undefined;
+      }
+      layers.push(layer);
+    }
+    return layers;
+  },
+  toUrl: (layers) => (layers.length === 0 ? "none" : layers.map((layer) => [
+    layer.units, layer.activation,
+    ...(layer.keep_prob !== 1 ? [`k${layer.keep_prob}`] : []),
+    ...(layer.batch_norm ? ["bn"] : []),
+  ].join("-")).join(",")),
+};
+
+const config = (key, path, type, options = {}) => ({ key, path, type, scope: "config", live: false, ...options });
+const view = (key, type, fallback) => ({ key, path: key, type, scope: "view", live: false, fallback });
+
+/** Every URL-serialisable property: URL key, place in the config, type, live-editable. */
+export const PROPERTIES = [
+  config("seed", "seed", INT),
+  config("dataset", "data.dataset", TEXT),
+  config("samples", "data.n_samples", INT),
+  config("noise", "data.noise", FLOAT),
+  config("labelNoise", "data.label_noise", FLOAT),
+  config("train", "data.split.train", FLOAT),
+  config("dev", "data.split.dev", FLOAT),
+  config("test", "data.split.test", FLOAT),
+  config("devNoise", "data.dev_noise", NULLABLE_FLOAT),
+  config("center", "data.normalize.center", BOOL),
+  config("scale", "data.normalize.scale", BOOL),
+  config("augment", "data.augment.enabled", BOOL),
+  config("rotation", "data.augment.rotation_degrees", FLOAT),
+  config("jitter", "data.augment.jitter", FLOAT),
+  config("shift", "data.augment.shift_pixels", INT),
+  config("bayesError", "data.bayes_error", NULLABLE_FLOAT),
+  config("layers", "model.hidden", LAYERS),
+  config("init", "model.init", TEXT),
+  config("initScale", "model.init_scale", FLOAT),
+  config("l2", "regularization.l2", FLOAT, { live: true }),
+  config("l1", "regularization.l1", FLOAT, { live: true }),
+  config("optimizer", "optimizer.name", TEXT),
+  config("learningRate", "optimizer.learning_rate", FLOAT, { live: true }),
+  config("beta", "optimizer.beta", FLOAT, { live: true }),
+  config("beta1", "optimizer.beta1", FLOAT, { live: true }),
+  config("beta2", "optimizer.beta2", FLOAT, { live: true }),
+  config("epsilon", "optimizer.epsilon", FLOAT, { live: true }),
+  config("schedule", "schedule.name", TEXT),
+  config("decayRate", "schedule.decay_rate", FLOAT),
+  config("timeInterval", "schedule.time_interval", INT),
+  config("base", "schedule.base", FLOAT),
+  config("k", "schedule.k", FLOAT),
+  config("factor", "schedule.factor", FLOAT),
+  config("every", "schedule.every", INT),
+  config("epochs", "training.epochs", INT),
+  config("batchSize", "training.batch_size", INT, { live: true }),
+  config("patience", "training.early_stopping.patience", INT),
+  config("restoreBest", "training.early_stopping.restore_best", BOOL),
+  config("reportEvery", "training.report_every", INT),
+  config("boundaryEvery", "training.boundary_every", INT),
+  config("speed", "training.epochs_per_second", PACE, { live: true }),
+  view("smoothing", FLOAT, 0.6),
+  view("logY", BOOL, false),
+];
+
+export const PROPERTY_BY_KEY = new Map(PROPERTIES.map((property) => [property.key, property]));
+export const PROPERTY_BY_PATH = new Map(
+  PROPERTIES.filter((property) => property.scope === "config").map((property) => [property.path, property]));
+
+export function getPath(object, path) {
+  return path.split(".").reduce((node, part) => (node === undefined || node === null ? undefined : node[part]), object);
+}
+
+export function setPath(object, path, value) {
+  const parts = path.split(".");
+  const last = parts.pop();
+  let node = object;
+  for (const part of parts) {
+    if (typeof node[part] !== "object" || node[part] === null) node[part] = {};
+    node = node[part];
+  }
+  node[last] = value;
+}
+
+export const clone = (value) => structuredClone(value);
+
+// Fragment values keep , : . - _ readable; everything else is percent-encoded.
+const encodeValue = (text) => encodeURIComponent(text).replace(/%2C/gi, ",").replace(/%3A/gi, ":");
+
+/**
+ * The page state.  ``config`` is a complete run config; ``view`` holds the
+ * chart settings.  Listeners hear ``(keys, source)`` after every change.
+ */
+export class PlaygroundState {
+  constructor({ defaults, pageDefaults = {}, allowed = new Map(), layerDefaults = {} }) {
+    this.defaults = clone(defaults);
+    this.layerDefaults = clone(layerDefaults);
+    for (const [path, value] of Object.entries(pageDefaults)) setPath(this.defaults, path, value);
+    this.allowed = allowed;
+    this.config = clone(this.defaults);
+    this.view = Object.fromEntries(PROPERTIES.filter((p) => p.scope === "view").map((p) => [p.key, p.fallback]));
+    this.listeners = [];
+  }
+
+  onChange(listener) { this.listeners.push(listener); }
+
+  notify(keys, source) { for (const listener of this.listeners) listener(keys, source); }
+
+  get(key) {
+    const property = PROPERTY_BY_KEY.get(key);
+    return property.scope === "view" ? this.view[key] : getPath(this.config, property.path);
+  }
+
+  set(key, value, source = "form") {
+    const property = PROPERTY_BY_KEY.get(key);
+    if (property.scope === "view") this.view[key] = value;
+    else setPath(this.config, property.path, value);
+    this.notify([key], source);
+  }
+
+  /** Replace the whole config (a preset); page pacing is kept unless the config sets it. */
+  replaceConfig(nextConfig, source = "preset") {
+    const merged = clone(this.defaults);
+    deepAssign(merged, nextConfig);
+    merged.model.hidden = merged.model.hidden.map((layer) => ({ ...this.layerDefaults, ...layer }));
+    if (getPath(nextConfig, "training.epochs_per_second") === undefined) {
+      setPath(merged, "training.epochs_per_second", this.get("speed"));
+    }
+    this.config = merged;
+    this.notify(PROPERTIES.map((property) => property.key), source);
+  }
+
+  toFragment() {
+    return PROPERTIES.map((property) => `${property.key}=${encodeValue(property.type.toUrl(this.get(property.key)))}`)
+      .join("&");
+  }
+
+  /** Apply ``key=value`` pairs from a fragment; returns warnings for values it could not use. */
+  applyFragment(fragment, source = "url") {
+    const warnings = [];
+    const changed = [];
+    const text = fragment.replace(/^#/, "");
+    if (!text) return warnings;
+    for (const pair of text.split("&")) {
+      const at = pair.indexOf("=");
+      const key = decodeURIComponent(at < 0 ? pair : pair.slice(0, at));
+      const raw = at < 0 ? "" : decodeURIComponent(pair.slice(at + 1).replace(/\+/g, " "));
+      const property = PROPERTY_BY_KEY.get(key);
+      if (!property) {
+        warnings.push(`unknown setting "${key}" in the link was ignored`);
+        continue;
+      }
+      const value = property.type.fromUrl(raw);
+      if (value === undefined || !this.isAllowed(property, value)) {
+        warnings.push(`"${raw}" is not a valid ${key}; kept ${property.type.toUrl(this.get(key))}`);
+        continue;
+      }
+      if (property.scope === "view") this.view[key] = value;
+      else setPath(this.config, property.path, value);
+      changed.push(key);
+    }
+    if (changed.length) this.notify(changed, source);
+    return warnings;
+  }
+
+  isAllowed(property, value) {
+    if (property.key === "layers") {
+      const activations = this.allowed.get("model.hidden.activation");
+      return !activations || value.every((layer) => activations.includes(layer.activation));
+    }
+    const values = this.allowed.get(property.path);
+    return !values || values.includes(value);
+  }
+}
+
+function deepAssign(target, source) {
+  for (const [key, value] of Object.entries(source ?? {})) {
+    if (value && typeof value === "object" && !Array.isArray(value) && typeof target[key] === "object"
+        && target[key] !== null && !Array.isArray(target[key])) {
+      deepAssign(target[key], value);
+    } else {
+      target[key] = clone(value);
+    }
+  }
+}

@@ -1,0 +1,142 @@
+// The form: every [data-prop] control bound to one property of the state table.
+// Controls for settings that cannot change mid-run are locked while a run is
+// live; elements with data-when="path=a|b" (or "path!=a") show only when the
+// config matches.
+
+import { PROPERTY_BY_KEY, getPath } from "../state.js";
+import { bounds } from "../schema.js";
+
+const LABELS = {
+  circles: "Circles", moons: "Moons", xor: "XOR", spiral: "Spiral", gaussian: "Gaussian blobs", digits: "Digits (8×8)",
+  relu: "ReLU", leaky_relu: "Leaky ReLU", tanh: "tanh", sigmoid: "sigmoid", linear: "linear",
+  zeros: "Zeros", random: "Random × scale", xavier: "Xavier", he: "He",
+  gd: "Gradient descent", momentum: "Momentum", rmsprop: "RMSprop", adam: "Adam",
+  constant: "Constant", inverse_time: "1/(1 + decay·t)", exponential: "Exponential", inverse_sqrt: "k/√(t+1)",
+  step: "Step",
+};
+
+export const labelFor = (value) => LABELS[value] ?? String(value);
+
+export const SPEEDS = [1, 3, 10, 30, 100, 300, 1000];
+export const BATCH_SIZES = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
+
+export function fillOptions(select, entries) {
+  select.replaceChildren(...entries.map(([value, text]) => new Option(text, value)));
+}
+
+/** Adds an option for a value the list does not have (e.g. batch size 100 from a preset). */
+function ensureOption(select, value, text) {
+  if ([...select.options].some((option) => option.value === value)) return;
+  select.add(new Option(text, value));
+}
+
+export class FormView {
+  constructor(root, { schema, allowed, fullBatchSize }) {
+    this.root = root;
+    this.schema = schema;
+    this.fullBatchSize = fullBatchSize;
+    this.controls = [...root.querySelectorAll("[data-prop]")];
+    this.conditionals = [...root.querySelectorAll("[data-when]")];
+    this.locked = false;
+    for (const control of this.controls) this.prepare(control, allowed);
+  }
+
+  prepare(control, allowed) {
+    const property = PROPERTY_BY_KEY.get(control.dataset.prop);
+    if (!property) throw new Error(`no property ${control.dataset.prop} in the state table`);
+    if (control.tagName === "SELECT" && control.options.length === 0) {
+      if (property.key === "speed") {
+        fillOptions(control, [...SPEEDS.map((speed) => [String(speed), `${speed} epochs/s`]), ["max", "max"]]);
+      } else if (property.key === "batchSize") {
+        fillOptions(control, [
+          ...BATCH_SIZES.map((size) => [String(size), size === 1 ? "1 (stochastic)" : String(size)]),
+          [String(this.fullBatchSize), "full batch"],
+        ]);
+      } else {
+        fillOptions(control, (allowed.get(property.path) ?? []).map((value) => [value, labelFor(value)]));
+      }
+    }
+    if (control.type === "number" && property.scope === "config") {
+      const { min, max, description } = bounds(this.schema, property.path);
+      if (min !== undefined) control.min = String(min);
+      if (max !== undefined) control.max = String(max);
+      if (description) control.title = description;
+    }
+  }
+
+  /** ``handler(key, value)`` on every user edit, value already typed. */
+  bindChange(handler) {
+    for (const control of this.controls) {
+      const property = PROPERTY_BY_KEY.get(control.dataset.prop);
+      const eventName = control.type === "range" ? "input" : "change";
+      control.addEventListener(eventName, () => {
+        this.showError(property.key, "");
+        handler(property.key, property.type.fromControl(control));
+      });
+    }
+  }
+
+  /** Write the state's values into the controls for ``keys`` (all when omitted). */
+  render(state, keys) {
+    const wanted = keys ? new Set(keys) : null;
+    for (const control of this.controls) {
+      const key = control.dataset.prop;
+      if (wanted && !wanted.has(key)) continue;
+      const property = PROPERTY_BY_KEY.get(key);
+      const value = state.get(key);
+      if (control.tagName === "SELECT" && value !== null && value !== undefined) {
+        ensureOption(control, property.type.toUrl(value), key === "speed" ? `${value} epochs/s` : String(value));
+      }
+      if (document.activeElement !== control || control.type === "checkbox" || control.tagName === "SELECT") {
+        property.type.toControl(control, value);
+      }
+    }
+    this.applyConditions(state.config);
+  }
+
+  applyConditions(config) {
+    // toggleAttribute, not .hidden: MathML elements have no ``hidden`` property.
+    for (const element of this.conditionals) element.toggleAttribute("hidden", !matches(element.dataset.when, config));
+  }
+
+  /** While a run is live only the live-editable settings stay enabled. */
+  setLocked(locked) {
+    this.locked = locked;
+    for (const control of this.controls) {
+      const property = PROPERTY_BY_KEY.get(control.dataset.prop);
+      if (property.scope === "config" && !property.live) control.disabled = locked;
+    }
+  }
+
+  showError(key, message) {
+    for (const slot of this.root.querySelectorAll(`[data-error-for="${key}"]`)) {
+      slot.textContent = message;
+      slot.hidden = !message;
+      const field = slot.closest(".field, fieldset");
+      field?.classList.toggle("has-error", Boolean(message));
+    }
+  }
+
+  clearErrors() {
+    for (const slot of this.root.querySelectorAll("[data-error-for]")) {
+      slot.textContent = "";
+      slot.hidden = true;
+      slot.closest(".field, fieldset")?.classList.remove("has-error");
+    }
+  }
+
+  focus(key) {
+    this.controls.find((control) => control.dataset.prop === key)?.focus();
+  }
+}
+
+/** ``"optimizer.name=adam|rmsprop"`` or ``"data.dataset!=digits"`` against a config. */
+export function matches(condition, config) {
+  return condition.split(";").every((clause) => {
+    const negate = clause.includes("!=");
+    const [path, values] = clause.split(negate ? "!=" : "=");
+    const actual = String(getPath(config, path.trim()));
+    const hit = values.split("|").some((value) => value.trim() === actual);
+    return negate ? !hit : hit;
+  });
+}

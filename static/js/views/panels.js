@@ -1,0 +1,157 @@
+// The smaller panels: diagnosis, gradient check, compare runs, misclassified digits.
+
+const VERDICTS = {
+  high_bias: { title: "High bias: the model underfits", tone: "warn",
+    plain: "Training error is well above the Bayes error: the model cannot even fit the training set." },
+  high_variance: { title: "High variance: the model overfits", tone: "warn",
+    plain: "It fits the training set but does much worse on dev: it memorised instead of generalising." },
+  high_bias_and_variance: { title: "High bias and high variance", tone: "bad",
+    plain: "It underfits the training set and generalises poorly on top of that." },
+  good: { title: "Good fit", tone: "good",
+    plain: "Train and dev errors are close to each other and to the Bayes error." },
+};
+
+const percent = (value) => (value === null || value === undefined ? "–" : `${(100 * value).toFixed(1)}%`);
+
+function element(tag, { text, className, testid } = {}) {
+  const node = document.createElement(tag);
+  if (text !== undefined) node.textContent = text;
+  if (className) node.className = className;
+  if (testid) node.dataset.testid = testid;
+  return node;
+}
+
+export class DiagnosisView {
+  constructor(root) { this.root = root; }
+
+  clear(message = "Train a model: bias and variance are read from its train and dev errors.") {
+    this.root.replaceChildren(element("p", { text: message, className: "muted" }));
+    this.root.dataset.verdict = "";
+  }
+
+  /** ``diagnosis``: the engine's ``diagnosis`` event. */
+  render(diagnosis) {
+    const verdict = VERDICTS[diagnosis.verdict] ?? { title: diagnosis.verdict, tone: "warn", plain: "" };
+    this.root.dataset.verdict = diagnosis.verdict;
+    const heading = element("p", { text: verdict.title, className: `verdict tone-${verdict.tone}`, testid: "verdict" });
+    const plain = element("p", { text: verdict.plain, className: "hint" });
+    const bars = element("div", { className: "error-bars" });
+    const scale = Math.max(0.05, diagnosis.train_error ?? 0, diagnosis.dev_error ?? 0, diagnosis.bayes_error ?? 0);
+    for (const [label, value, kind] of [
+      ["Bayes error", diagnosis.bayes_error, "bayes"], ["Train error", diagnosis.train_error, "train"],
+      ["Dev error", diagnosis.dev_error, "dev"],
+    ]) {
+      const row = element("div", { className: "bar-row" });
+      const bar = element("span", { className: `bar ${kind}` });
+      bar.style.width = `${Math.min(100, (100 * (value ?? 0)) / scale)}%`;
+      const track = element("span", { className: "track" });
+      track.append(bar);
+      row.append(element("span", { text: label }), track, element("span", { text: percent(value), className: "num" }));
+      bars.append(row);
+    }
+    const gaps = element("p", {
+      className: "gaps",
+      text: `Avoidable bias ${percent(diagnosis.avoidable_bias)} · variance ${percent(diagnosis.variance)}`,
+    });
+    const advice = element("ul", { className: "advice" });
+    for (const item of diagnosis.advice ?? []) advice.append(element("li", { text: item }));
+    this.root.replaceChildren(heading, plain, bars, gaps, ...(advice.children.length ? [advice] : []));
+  }
+}
+
+export class GradcheckView {
+  constructor({ button, toggle, result }) {
+    this.button = button;
+    this.toggle = toggle;
+    this.result = result;
+  }
+
+  /** ``handler(injectBug)`` */
+  bindCheck(handler) { this.button.addEventListener("click", () => handler(this.toggle.checked)); }
+
+  busy() {
+    this.button.disabled = true;
+    this.result.replaceChildren(element("p", { text: "Checking…", className: "muted" }));
+  }
+
+  render(check) {
+    this.button.disabled = false;
+    const head = element("p", { className: `gc-verdict verdict-${check.verdict}` });
+    head.append(element("strong", { text: check.verdict, testid: "gradcheck-verdict" }),
+      ` relative difference ${Number(check.difference).toExponential(2)}`);
+    const meaning = {
+      great: "Backprop matches the numerical gradient (below 1e-7).",
+      ok: "Probably fine (below 1e-5); look closer if it grows.",
+      suspicious: "Between 1e-5 and 1e-3: worth a look.",
+      wrong: "Backprop disagrees with the numerical gradient: there is a bug.",
+    }[check.verdict] ?? "";
+    const rows = element("table", { className: "gc-layers" });
+    const header = rows.createTHead().insertRow();
+    for (const text of ["parameter", "difference"]) header.append(element("th", { text }));
+    const body = rows.createTBody();
+    for (const layer of check.layers ?? []) {
+      const row = body.insertRow();
+      row.insertCell().textContent = layer.name;
+      const cell = row.insertCell();
+      cell.textContent = Number(layer.difference).toExponential(2);
+      cell.className = layer.difference > 1e-5 ? "bad" : "";
+    }
+    this.result.dataset.verdict = check.verdict;
+    this.result.replaceChildren(head, element("p", { text: meaning, className: "hint" }), rows);
+  }
+
+  fail(message) {
+    this.button.disabled = false;
+    this.result.dataset.verdict = "";
+    this.result.replaceChildren(element("p", { text: message, className: "error-text" }));
+  }
+}
+
+export class CompareView {
+  constructor(list) { this.list = list; }
+
+  /** ``handler(ghostId)`` */
+  bindRemove(handler) { this.onRemove = handler; }
+
+  render(ghosts) {
+    if (ghosts.length === 0) {
+      this.list.replaceChildren(element("li", { text: "No finished runs yet.", className: "muted" }));
+      return;
+    }
+    this.list.replaceChildren(...ghosts.map((ghost) => {
+      const item = element("li", { testid: "ghost" });
+      const swatch = element("span", { className: "swatch" });
+      swatch.style.background = ghost.color;
+      const label = element("span", { text: ghost.label, className: "ghost-label" });
+      const result = element("span", {
+        text: ghost.summary, className: "muted",
+      });
+      const remove = element("button", { text: "×", testid: "ghost-remove" });
+      remove.type = "button";
+      remove.setAttribute("aria-label", `Remove ghost run ${ghost.label}`);
+      remove.addEventListener("click", () => this.onRemove?.(ghost.id));
+      item.append(swatch, label, result, remove);
+      return item;
+    }));
+  }
+}
+
+/** The dev digits the model gets wrong, drawn as 8x8 images. */
+export function renderMisclassified(root, examples) {
+  root.replaceChildren(...examples.slice(0, 12).map((example) => {
+    const figure = element("figure", { className: "digit" });
+    const canvas = document.createElement("canvas");
+    canvas.width = 8;
+    canvas.height = 8;
+    const context = canvas.getContext("2d");
+    const image = context.createImageData(8, 8);
+    example.pixels.forEach((value, index) => {
+      const shade = 255 - Math.round((255 * Math.max(0, Math.min(16, value))) / 16);
+      image.data.set([shade, shade, shade, 255], index * 4);
+    });
+    context.putImageData(image, 0, 0);
+    canvas.setAttribute("aria-label", `a ${example.label} read as ${example.predicted}`);
+    figure.append(canvas, element("figcaption", { text: `${example.label}→${example.predicted}` }));
+    return figure;
+  }));
+}

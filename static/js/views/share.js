@@ -1,0 +1,32 @@
+// Sharing: a link that reproduces the experiment, and an iframe snippet for course pages.
+
+export function iframeSnippet(origin, fragment) {
+  const source = `${origin}/embed#${fragment}`.replace(/&/g, "&amp;").replace(/"/g, "&quot;");
+  return `<iframe src="${source}" title="Tuning Playground" width="100%" height="600" `
+    + `style="border:0" loading="lazy"></iframe>`;
+}
+
+export class ShareView {
+  constructor({ linkButton, embedButton, output, text, label, note }) {
+    Object.assign(this, { linkButton, embedButton, output, text, label, note });
+  }
+
+  /** ``handler()`` returns the text to copy. */
+  bindLink(handler) { this.linkButton?.addEventListener("click", () => this.offer("Link", handler())); }
+
+  bindEmbed(handler) { this.embedButton?.addEventListener("click", () => this.offer("Iframe", handler())); }
+
+  async offer(kind, value) {
+    this.label.textContent = kind;
+    this.text.value = value;
+    this.output.hidden = false;
+    this.text.select();
+    try {
+      await navigator.clipboard.writeText(value);
+      this.note.textContent = "Copied.";
+    } catch {
+      // Clipboard access is refused in some frames and browsers: the selected text is the fallback.
+      this.note.textContent = "Press Ctrl+C (⌘C) to copy.";
+    }
+  }
+}
