@@ -1,0 +1,362 @@
+"""The training loop, as a generator of the contract's events.
+
+``Trainer(config).events()`` yields ``{"event": NAME, "data": {...}}`` dicts in
+this order:
+
+- ``config``: the normalized config, the data summary, the 2-D points and
+  ``total_epochs``;
+- ``metrics`` for epoch 0 (the untrained network: ``grad_norm`` and
+  ``update_ratio`` are None there, nothing has been computed yet), and a
+  ``boundary`` (2-D data) or ``confusion`` (digits) for epoch 0 when
+  ``boundary_every`` is not 0;
+- per epoch: ``update`` events for live changes applied before it, then
+  ``metrics`` every ``report_every`` epochs, ``boundary``/``confusion`` every
+  ``boundary_every`` epochs, ``diagnosis`` every ``boundary_every`` epochs
+  (every ``DIAGNOSIS_EVERY_REPORTS`` reports when ``boundary_every`` is 0);
+- at the end a ``boundary``/``confusion`` and a ``diagnosis`` of the final
+  weights unless the last epoch already had them, then ``done``.
+
+Randomness: one ``np.random.Generator`` seeded with ``config.seed`` draws, in
+order, the data (``prepare_data``), the initial weights, and then per epoch
+the shuffling permutation and per mini-batch the augmentation and dropout
+masks.  The same config therefore gives the same events, timing fields aside.
+
+Reported numbers: ``train_loss``/``dev_loss`` are the mean cross-entropy over
+the whole split in evaluation mode (no dropout, batch norm with running
+averages); ``train_cost`` adds the penalties with m = the training-set size.
+``grad_norm`` is ||dW|| (penalties included) of the last mini-batch of the
+epoch; ``update_ratio`` is ||delta W|| / ||W|| of the last step.
+
+Early stopping (``patience`` > 0) evaluates the dev loss after every epoch;
+the run stops after ``patience`` epochs without a lower dev loss, and with
+``restore_best`` the weights (and batch-norm running averages) of the best
+epoch are restored before the final events, whether the run stopped early or
+completed.  Without early stopping, ``best_epoch`` is the reported epoch with
+the lowest dev loss and nothing is restored.
+
+Divergence: a non-finite parameter or cost ends the run with ``done`` reason
+``diverged``; the metrics of that epoch carry None for the values that are
+not finite.  No event ever contains NaN or infinity.
+
+Pacing is not done here: the engine runs as fast as it can and the caller
+sleeps between events if it wants a watchable pace.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Iterator
+
+import numpy as np
+
+from server.engine.config import ConfigError, RunConfig, parse_config, parse_update
+from server.engine.data import prepare_data
+from server.engine.diagnosis import diagnose
+from server.engine.layers import targets_from_labels
+from server.engine.model import Evaluation, Network
+from server.engine.optimizers import make_optimizer
+from server.engine.schedules import learning_rate_at
+
+DIAGNOSIS_EVERY_REPORTS = 10
+MAX_MISCLASSIFIED = 8
+DIGIT_PIXEL_MAX = 16
+BOUNDARY_DECIMALS = 3
+GRID_DECIMALS = 4
+
+
+def _finite(value: float | None) -> float | None:
+    """The value, or None when it is missing, NaN or infinite (JSON has no NaN)."""
+    if value is None or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def _merge(base: dict, changes: dict) -> dict:
+    """``base`` with the nested ``changes`` of a live update applied (hidden layers by position)."""
+    merged = dict(base)
+    for key, value in changes.items():
+        if key == "hidden":
+            layers = [dict(layer) for layer in base["hidden"]]
+            for index, layer_change in enumerate(value):
+                if layer_change:
+                    layers[index].update(layer_change)
+            merged["hidden"] = layers
+        elif isinstance(value, dict):
+            merged[key] = _merge(base.get(key) or {}, value)
+        else:
+            merged[key] = value
+    return merged
+
+
+class Trainer:
+    """One training run of a config; see the module docstring for the events.
+
+    ``request_update`` and ``request_stop`` may be called from any thread
+    while ``events()`` is being consumed in another; both take effect at the
+    next epoch boundary.
+    """
+
+    def __init__(self, config: dict | RunConfig):
+        self.config: RunConfig = parse_config(config)
+        config = self.config
+        self._rng = np.random.default_rng(config.seed)
+        self.dataset = prepare_data(config, self._rng)
+        dataset = self.dataset
+        self.network = Network.from_config(config.model, dataset.n_features, dataset.n_classes, self._rng)
+        self.network.l2 = config.regularization.l2
+        self.network.l1 = config.regularization.l1
+        self.optimizer = make_optimizer(config.optimizer)
+        self.epochs_completed = 0
+        self.iteration = 0
+        self._base_rate = config.optimizer.learning_rate
+        self._schedule = config.schedule.model_dump()
+        self._batch_size = config.training.batch_size
+        self._targets_train = targets_from_labels(dataset.y_train, dataset.n_classes)
+        self._bayes_error = (config.data.bayes_error if config.data.bayes_error is not None
+                             else config.data.label_noise)
+        self._lock = threading.Lock()
+        self._pending: list[dict] = []
+        self._stop = threading.Event()
+        self._started = False
+        self._grid = dataset.grid() if dataset.is_2d else None
+
+    # --- control from other threads ------------------------------------------
+
+    def request_update(self, changes: dict) -> dict:
+        """Queue a live change (the shape ``parse_update`` returns) for the next epoch boundary.
+
+        Validated here, so a bad change raises ``ConfigError`` in the caller's
+        thread and never reaches the run.  Returns the normalized changes.
+        """
+        changes = parse_update(changes, self.config)
+        with self._lock:
+            self._pending.append(changes)
+        return changes
+
+    def request_stop(self) -> None:
+        """End the run at the next epoch boundary (``done`` reason ``stopped``)."""
+        self._stop.set()
+
+    # --- the run ------------------------------------------------------------
+
+    def events(self) -> Iterator[dict]:
+        """The run's events; a Trainer runs once."""
+        if self._started:
+            raise RuntimeError("this run has already been started; make a new Trainer")
+        self._started = True
+        return self._run()
+
+    def _run(self) -> Iterator[dict]:
+        config = self.config
+        training = config.training
+        total_epochs = training.epochs
+        report_every = training.report_every
+        boundary_every = training.boundary_every
+        diagnosis_every = boundary_every or report_every * DIAGNOSIS_EVERY_REPORTS
+        patience = training.early_stopping.patience
+        restore_best = training.early_stopping.restore_best
+        dataset = self.dataset
+        started = time.perf_counter()
+
+        yield self._event("config", {
+            "config": config.model_dump(mode="json"), "data": dataset.summary(),
+            "points": dataset.points() if dataset.is_2d else None, "total_epochs": total_epochs})
+        train_eval, dev_eval = self._evaluate_splits()
+        first_rate = learning_rate_at(self._schedule, self._base_rate, 0)
+        yield self._metrics_event(0, first_rate, train_eval, dev_eval, started, with_norms=False)
+        last_picture_epoch = last_diagnosis_epoch = None
+        if boundary_every:
+            yield self._picture_event(0)
+            last_picture_epoch = 0
+
+        best_loss, best_epoch, best_state = math.inf, None, None
+        reason = "completed"
+        dev_eval = None
+        for epoch_index in range(total_epochs):
+            for changes in self._take_pending():
+                self._apply(changes)
+                yield self._event("update", {"epoch": self.epochs_completed, "changes": changes})
+            if self._stop.is_set():
+                reason = "stopped"
+                break
+            learning_rate = learning_rate_at(self._schedule, self._base_rate, epoch_index)
+            with np.errstate(all="ignore"):
+                self._train_epoch(learning_rate)
+            self.epochs_completed = epoch = epoch_index + 1
+            diverged = not np.isfinite(self.network.parameters).all()
+
+            reported = epoch % report_every == 0
+            train_eval = dev_eval = None
+            if reported or diverged:
+                train_eval, dev_eval = self._evaluate_splits()
+                diverged = diverged or not math.isfinite(train_eval.cost)
+                yield self._metrics_event(epoch, learning_rate, train_eval, dev_eval, started)
+            if diverged:
+                reason = "diverged"
+                break
+            if patience and dev_eval is None:
+                with np.errstate(all="ignore"):
+                    dev_eval = self.network.evaluate(dataset.X_dev, dataset.y_dev)
+            if dev_eval is not None and dev_eval.loss < best_loss:
+                best_loss, best_epoch = dev_eval.loss, epoch
+                if patience and restore_best:
+                    best_state = self.network.state()
+            if boundary_every and epoch % boundary_every == 0:
+                yield self._picture_event(epoch)
+                last_picture_epoch = epoch
+            if epoch % diagnosis_every == 0:
+                diagnosis = self._diagnosis_event(epoch, train_eval, dev_eval)
+                if diagnosis is not None:
+                    yield diagnosis
+                last_diagnosis_epoch = epoch
+            if patience and epoch - (best_epoch or 0) >= patience:
+                reason = "early_stopped"
+                break
+
+        restored = best_state is not None and reason in ("completed", "early_stopped")
+        if restored:
+            self.network.load_state(best_state)
+        if reason != "diverged":
+            if boundary_every and (restored or last_picture_epoch != self.epochs_completed):
+                yield self._picture_event(self.epochs_completed)
+            if restored or last_diagnosis_epoch != self.epochs_completed:
+                diagnosis = self._diagnosis_event(self.epochs_completed, None, None)
+                if diagnosis is not None:
+                    yield diagnosis
+        yield self._done_event(reason, best_epoch, restored, started)
+
+    def _take_pending(self) -> list[dict]:
+        with self._lock:
+            pending, self._pending = self._pending, []
+        return pending
+
+    def _apply(self, changes: dict) -> None:
+        """Apply a validated live change to the running objects and to ``self.config``."""
+        merged = _merge(self.config.model_dump(), changes)
+        try:
+            self.config = parse_config(merged)
+        except ConfigError as error:  # parse_update already validated each field
+            raise RuntimeError(f"a validated update no longer fits the config: {error}") from error
+        optimizer_changes = changes.get("optimizer", {})
+        if "learning_rate" in optimizer_changes:
+            self._base_rate = optimizer_changes["learning_rate"]
+        settable = {name: value for name, value in optimizer_changes.items()
+                    if name in self.optimizer.hyperparameter_names}
+        if settable:
+            self.optimizer.set_hyperparameters(**settable)
+        regularization = changes.get("regularization", {})
+        self.network.l2 = regularization.get("l2", self.network.l2)
+        self.network.l1 = regularization.get("l1", self.network.l1)
+        for index, layer in enumerate(changes.get("model", {}).get("hidden", [])):
+            if layer and "keep_prob" in layer:
+                self.network.keep_probs[index] = float(layer["keep_prob"])
+        self._batch_size = changes.get("training", {}).get("batch_size", self._batch_size)
+
+    def _train_epoch(self, learning_rate: float) -> None:
+        """One pass over the reshuffled training set in mini-batches (the last one partial)."""
+        rng = self._rng
+        X = self.dataset.X_train
+        m = X.shape[0]
+        order = rng.permutation(m)
+        X_epoch, targets_epoch = X[order], self._targets_train[order]
+        batch = min(self._batch_size, m)
+        network = self.network
+        compute_gradients = network.compute_gradients
+        step = self.optimizer.step
+        params, grads = [network.parameters], [network.gradients]
+        augment = self.dataset.augment if self.config.data.augment.enabled else None
+        for start in range(0, m, batch):
+            X_batch = X_epoch[start:start + batch]
+            if augment is not None:
+                X_batch = augment(X_batch, rng)
+            compute_gradients(X_batch, targets_epoch[start:start + batch], rng)
+            step(params, grads, learning_rate)
+        self.iteration += -(-m // batch)
+
+    # --- payloads -------------------------------------------------------------
+
+    @staticmethod
+    def _event(name: str, data: dict) -> dict:
+        return {"event": name, "data": data}
+
+    def _evaluate_splits(self) -> tuple[Evaluation, Evaluation]:
+        dataset = self.dataset
+        with np.errstate(all="ignore"):
+            return (self.network.evaluate(dataset.X_train, dataset.y_train),
+                    self.network.evaluate(dataset.X_dev, dataset.y_dev))
+
+    def _metrics_event(self, epoch: int, learning_rate: float, train_eval: Evaluation,
+                       dev_eval: Evaluation, started: float, with_norms: bool = True) -> dict:
+        if with_norms:
+            last_update = self.optimizer.last_update()
+            with np.errstate(all="ignore"):
+                layers = self.network.layer_norms(last_update[0] if last_update else None)
+            layers = [{key: _finite(value) for key, value in layer.items()} for layer in layers]
+        else:
+            layers = [{"grad_norm": None, "weight_norm": _finite(norm["weight_norm"]), "update_ratio": None}
+                      for norm in self.network.layer_norms(None)]
+        return self._event("metrics", {
+            "epoch": epoch, "iteration": self.iteration,
+            "learning_rate": _finite(learning_rate),
+            "train_loss": _finite(train_eval.loss), "train_cost": _finite(train_eval.cost),
+            "train_accuracy": _finite(train_eval.accuracy),
+            "dev_loss": _finite(dev_eval.loss), "dev_accuracy": _finite(dev_eval.accuracy),
+            "layers": layers, "elapsed_s": round(time.perf_counter() - started, 4)})
+
+    def _picture_event(self, epoch: int) -> dict:
+        return self._boundary_event(epoch) if self.dataset.is_2d else self._confusion_event(epoch)
+
+    def _boundary_event(self, epoch: int) -> dict:
+        xs, ys, grid = self._grid
+        with np.errstate(all="ignore"):
+            probabilities = self.network.probabilities(grid).reshape(len(ys), len(xs))
+        probabilities = np.round(np.nan_to_num(probabilities, nan=0.5), BOUNDARY_DECIMALS)
+        return self._event("boundary", {
+            "epoch": epoch, "x": np.round(xs, GRID_DECIMALS).tolist(),
+            "y": np.round(ys, GRID_DECIMALS).tolist(), "z": probabilities.tolist()})
+
+    def _confusion_event(self, epoch: int) -> dict:
+        dataset = self.dataset
+        n_classes = dataset.n_classes
+        with np.errstate(all="ignore"):
+            predicted = self.network.predict(dataset.X_dev)
+        truth = dataset.y_dev
+        matrix = np.bincount(truth * n_classes + predicted, minlength=n_classes * n_classes)
+        wrong = np.flatnonzero(predicted != truth)[:MAX_MISCLASSIFIED]
+        pixels = np.clip(np.rint(dataset.X_dev[wrong] * dataset.std + dataset.mean), 0, DIGIT_PIXEL_MAX)
+        return self._event("confusion", {
+            "epoch": epoch, "matrix": matrix.reshape(n_classes, n_classes).tolist(),
+            "misclassified": [{"pixels": pixels[row].astype(int).tolist(), "label": int(truth[index]),
+                               "predicted": int(predicted[index])} for row, index in enumerate(wrong)]})
+
+    def _diagnosis_event(self, epoch: int, train_eval: Evaluation | None,
+                         dev_eval: Evaluation | None) -> dict | None:
+        """The diagnosis, or None when an accuracy is not a number (overflowing logits)."""
+        if train_eval is None or dev_eval is None:
+            train_eval, dev_eval = self._evaluate_splits()
+        if not (math.isfinite(train_eval.accuracy) and math.isfinite(dev_eval.accuracy)):
+            return None
+        payload = diagnose(train_eval.accuracy, dev_eval.accuracy, self._bayes_error,
+                           n_train=len(self.dataset.y_train), n_dev=len(self.dataset.y_dev))
+        return self._event("diagnosis", {"epoch": epoch, **payload})
+
+    def _done_event(self, reason: str, best_epoch: int | None, restored: bool, started: float) -> dict:
+        dataset = self.dataset
+        with np.errstate(all="ignore"):
+            splits = {name: self.network.evaluate(X, y) for name, X, y in (
+                ("train", dataset.X_train, dataset.y_train), ("dev", dataset.X_dev, dataset.y_dev),
+                ("test", dataset.X_test, dataset.y_test))}
+        payload = {"reason": reason, "epoch": self.epochs_completed, "best_epoch": best_epoch,
+                   "iteration": self.iteration, "restored_best": restored}
+        for name, evaluation in splits.items():
+            payload[f"{name}_accuracy"] = _finite(evaluation.accuracy)
+            payload[f"{name}_loss"] = _finite(evaluation.loss)
+        payload["elapsed_s"] = round(time.perf_counter() - started, 4)
+        return self._event("done", payload)
+
+
+def train(config: dict | RunConfig) -> Iterator[dict]:
+    """The contract's entry point: the events of one run of ``config``."""
+    return Trainer(config).events()
