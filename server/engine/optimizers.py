@@ -20,10 +20,11 @@ Speed matters more than elegance here: the trainer calls ``step`` once per
 mini-batch, and on a small network the cost of a NumPy call (about a
 microsecond) dwarfs the arithmetic.  So the state of all parameters lives in
 one flat buffer, the gradients are gathered into it with a single
-``np.concatenate``, the rule runs as a handful of in-place ufuncs on that
-buffer, and each parameter is then updated through a preallocated view.  A
-step allocates nothing after the first, and hyperparameters are validated when
-they are set, never in ``step``.
+``np.concatenate`` (or used as they are when there is one parameter array, as
+with a network that keeps its parameters in one flat vector), the rule runs
+as a handful of in-place ufuncs on that buffer, and each parameter is then
+updated through a preallocated view.  A step allocates nothing after the
+first, and hyperparameters are validated when they are set, never in ``step``.
 """
 
 from __future__ import annotations
@@ -75,9 +76,11 @@ class Optimizer:
     """Base class: the flat state buffers and the gather/scatter around ``_apply``.
 
     Subclasses name their hyperparameters in ``_validators`` (name -> checker)
-    and their state buffers in ``_state_names``, and implement ``_apply``,
-    which reads the gathered gradient from ``self._grad`` and leaves the amount
-    to subtract from the parameters in ``self._delta``.
+    and their state buffers in ``_state_names``, and implement
+    ``_apply(grad, learning_rate)``, which reads the (flat) gradient without
+    writing to it and leaves the amount to subtract from the parameters in
+    ``self._delta``.  A single parameter array (say a network's one flat
+    parameter vector) needs no gathering: its gradient is used as it is.
     """
 
     name = ""
@@ -122,6 +125,7 @@ class Optimizer:
         """Forget the accumulated averages and the step count."""
         self.steps = 0
         self._layout: tuple[tuple[int, ...], ...] | None = None
+        self._count = 0
         self._grad = np.empty(0)
         self._delta = np.empty(0)
         self._buffers: dict[str, np.ndarray] = {}
@@ -154,33 +158,45 @@ class Optimizer:
         """
         if self._layout is None:
             self._allocate(params)
-        np.concatenate(grads, axis=None, out=self._grad)
+        if len(params) != self._count or len(grads) != self._count:
+            raise ValueError(f"expected {self._count} parameter and gradient arrays, "
+                             f"got {len(params)} and {len(grads)}")
+        if self._count == 1:
+            grad = grads[0]
+        else:
+            grad = self._grad
+            np.concatenate(grads, axis=None, out=grad)
         self.steps += 1
-        self._apply(learning_rate)
+        self._apply(grad, learning_rate)
         for param, delta in zip(params, self._delta_views, strict=True):
             param -= delta
 
     def _allocate(self, params: list[np.ndarray]) -> None:
+        if not params:
+            raise ValueError("there are no parameters to optimize")
         self._layout = tuple(np.shape(param) for param in params)
-        dtype = np.result_type(*params, np.float64) if params else np.float64
+        self._count = len(params)
+        dtype = np.result_type(*params, np.float64)
         size = sum(int(np.prod(shape)) for shape in self._layout)
-        self._grad = np.empty(size, dtype=dtype)
-        self._delta = np.empty(size, dtype=dtype)
-        self._buffers = {name: np.zeros(size, dtype=dtype) for name in self._state_names}
+        # One array keeps its own shape, so its gradient can be used without a copy.
+        buffer_shape = self._layout[0] if self._count == 1 else (size,)
+        self._grad = np.empty(0 if self._count == 1 else size, dtype=dtype)
+        self._delta = np.empty(buffer_shape, dtype=dtype)
+        self._buffers = {name: np.zeros(buffer_shape, dtype=dtype) for name in self._state_names}
         self._delta_views = self._views(self._delta)
 
     def _views(self, flat: np.ndarray) -> list[np.ndarray]:
         views, offset = [], 0
         for shape in self._layout or ():
             size = int(np.prod(shape))
-            views.append(flat[offset:offset + size].reshape(shape))
+            views.append(flat.reshape(-1)[offset:offset + size].reshape(shape))
             offset += size
         return views
 
     def _split(self, flat: np.ndarray) -> list[np.ndarray]:
         return [view.copy() for view in self._views(flat)]
 
-    def _apply(self, learning_rate: float) -> None:
+    def _apply(self, grad: np.ndarray, learning_rate: float) -> None:
         raise NotImplementedError
 
     def __repr__(self) -> str:
@@ -193,8 +209,8 @@ class GradientDescent(Optimizer):
 
     name = "gd"
 
-    def _apply(self, learning_rate: float) -> None:
-        np.multiply(self._grad, learning_rate, out=self._delta)
+    def _apply(self, grad: np.ndarray, learning_rate: float) -> None:
+        np.multiply(grad, learning_rate, out=self._delta)
 
 
 class Momentum(Optimizer):
@@ -209,12 +225,12 @@ class Momentum(Optimizer):
     def _defaults(cls) -> dict[str, float]:
         return {"beta": 0.9}
 
-    def _apply(self, learning_rate: float) -> None:
-        velocity, grad = self._buffers["v"], self._grad
+    def _apply(self, grad: np.ndarray, learning_rate: float) -> None:
+        velocity, delta = self._buffers["v"], self._delta
+        np.multiply(grad, 1.0 - self.beta, out=delta)
         velocity *= self.beta
-        grad *= 1.0 - self.beta
-        velocity += grad
-        np.multiply(velocity, learning_rate, out=self._delta)
+        velocity += delta
+        np.multiply(velocity, learning_rate, out=delta)
 
 
 class RMSprop(Optimizer):
@@ -230,8 +246,8 @@ class RMSprop(Optimizer):
     def _defaults(cls) -> dict[str, float]:
         return {"beta": 0.9, "epsilon": 1e-8}
 
-    def _apply(self, learning_rate: float) -> None:
-        square_mean, grad, delta = self._buffers["s"], self._grad, self._delta
+    def _apply(self, grad: np.ndarray, learning_rate: float) -> None:
+        square_mean, delta = self._buffers["s"], self._delta
         np.square(grad, out=delta)
         delta *= 1.0 - self.beta
         square_mean *= self.beta
@@ -256,17 +272,16 @@ class Adam(Optimizer):
     def _defaults(cls) -> dict[str, float]:
         return {"beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8}
 
-    def _apply(self, learning_rate: float) -> None:
-        first, second = self._buffers["m"], self._buffers["v"]
-        grad, delta = self._grad, self._delta
+    def _apply(self, grad: np.ndarray, learning_rate: float) -> None:
+        first, second, delta = self._buffers["m"], self._buffers["v"], self._delta
         beta1, beta2, t = self.beta1, self.beta2, self.steps
+        np.multiply(grad, 1.0 - beta1, out=delta)
+        first *= beta1
+        first += delta
         np.square(grad, out=delta)
         delta *= 1.0 - beta2
         second *= beta2
         second += delta
-        grad *= 1.0 - beta1
-        first *= beta1
-        first += grad
         # m_hat / (sqrt(v_hat) + eps) == (sqrt(c2) / c1) * m / (sqrt(v) + eps * sqrt(c2)), with
         # c = 1 - beta**t: the bias corrections become scalars instead of passes over the arrays.
         root_c2 = math.sqrt(1.0 - beta2 ** t)

@@ -85,6 +85,19 @@ def test_one_and_several_steps_match_the_golden_values(name):
 
 
 @pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_one_flat_parameter_vector_follows_the_same_golden_values(name):
+    # A network that keeps all its parameters in one vector passes a single array.
+    optimizer = OPTIMIZERS[name]()
+    vector = flat(fresh_params())
+    for step, grads in enumerate(GRADIENTS):
+        gradient = flat([np.array(grad) for grad in grads])
+        before = gradient.copy()
+        optimizer.step([vector], [gradient], LEARNING_RATE)
+        np.testing.assert_array_equal(gradient, before)
+        np.testing.assert_allclose(vector, GOLDEN[name][step], rtol=1e-13, atol=1e-15)
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
 def test_parameters_are_updated_in_place_and_gradients_left_alone(name):
     optimizer = OPTIMIZERS[name]()
     params = fresh_params()
@@ -231,8 +244,15 @@ def test_a_different_parameter_count_is_an_error_not_a_silent_mismatch():
     optimizer = Adam()
     params = fresh_params()
     optimizer.step(params, [np.array(grad) for grad in GRADIENTS[0]], LEARNING_RATE)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="expected 2 parameter and gradient arrays, got 1 and 1"):
         optimizer.step(params[:1], [np.array(GRADIENTS[0][0])], LEARNING_RATE)
+    single = Momentum()
+    vector = np.zeros(3)
+    single.step([vector], [np.ones(3)], 1.0)
+    with pytest.raises(ValueError, match="got 1 and 2"):
+        single.step([vector], [np.ones(3), np.ones(3)], 1.0)
+    with pytest.raises(ValueError, match="no parameters"):
+        GradientDescent().step([], [], 1.0)
 
 
 def test_repr_names_the_hyperparameters():
