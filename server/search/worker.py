@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -30,6 +31,9 @@ RESULT_METRICS = ("train_loss", "train_accuracy", "dev_loss", "dev_accuracy")
 #: Engine ``done`` reasons and the trial status each one becomes.
 STATUS_BY_REASON = {"completed": "completed", "early_stopped": "completed",
                     "diverged": "diverged", "stopped": "stopped"}
+
+#: Seconds between a running trial's checks of the stop flag and its deadline.
+STOP_POLL_SECONDS = 0.05
 
 TrialFunction = Callable[[dict, Callable[[], bool]], dict]
 
@@ -70,45 +74,59 @@ def worker_info(task: dict, should_stop: Callable[[], bool]) -> dict:
 
 
 def execution_config(config: dict) -> dict:
-    """The trial's config as it is trained: unpaced, no boundary grids, metrics every epoch.
+    """The trial's config as it is trained: unpaced, no pictures, metrics only at the end.
 
-    Metrics every epoch are what lets a stopped search reach the trial
-    between two epochs; the boundary grid is only drawn by the playground.
+    Nobody watches a trial's curves, so the per-epoch evaluations and
+    boundary grids the playground needs would only slow the search down.
     """
+    epochs = config.get("training", {}).get("epochs", 1)
     training = {**config.get("training", {}), "epochs_per_second": None,
-                "boundary_every": 0, "report_every": 1}
+                "boundary_every": 0, "report_every": epochs}
     return {**config, "training": training}
 
 
 def train_trial(task: dict, should_stop: Callable[[], bool]) -> dict:
     """Train ``task["config"]`` with the engine; stop early when asked or past ``max_seconds``.
 
-    Returns ``{"status", "epochs_run", <RESULT_METRICS>, "best_epoch"}`` plus
-    ``"message"`` when the trial did not complete normally.
+    A watcher thread polls ``should_stop`` and the deadline and asks the
+    engine to stop, which it does at the next epoch boundary.  Returns
+    ``{"status", "epochs_run", "best_epoch", <RESULT_METRICS>}`` plus
+    ``"message"`` when the trial did not simply complete.
     """
-    from server.engine import train
+    from server.engine import Trainer
 
-    deadline = time.monotonic() + float(task.get("max_seconds", math.inf))
-    epochs_run = 0
-    events = train(execution_config(task["config"]))
-    try:
-        for event in events:
-            name, data = event["event"], event["data"]
-            if name == "metrics":
-                epochs_run = data.get("epoch", epochs_run)
-            elif name == "error":
-                return {"status": "failed", "epochs_run": epochs_run,
-                        "message": str(data.get("message", "the engine reported an error"))}
-            elif name == "done":
-                return _outcome_from_done(data, epochs_run)
+    max_seconds = float(task.get("max_seconds", math.inf))
+    deadline = time.monotonic() + max_seconds
+    trainer = Trainer(execution_config(task["config"]))
+    finished = threading.Event()
+    stop_reasons: list[str] = []
+
+    def watch() -> None:
+        while not finished.wait(STOP_POLL_SECONDS):
             if should_stop():
-                return {"status": "stopped", "epochs_run": epochs_run, "message": "the search was stopped"}
-            if time.monotonic() > deadline:
-                return {"status": "stopped", "epochs_run": epochs_run,
-                        "message": f"the trial ran past its {task['max_seconds']:g} s limit"}
+                stop_reasons.append("the search was stopped")
+            elif time.monotonic() > deadline:
+                stop_reasons.append(f"the trial ran past its {max_seconds:g} s limit")
+            else:
+                continue
+            trainer.request_stop()
+            return
+
+    threading.Thread(target=watch, name="trial-stop-watch", daemon=True).start()
+    try:
+        for event in trainer.events():
+            if event["event"] == "error":
+                return {"status": "failed", "epochs_run": trainer.epochs_completed,
+                        "message": str(event["data"].get("message", "the engine reported an error"))}
+            if event["event"] == "done":
+                outcome = _outcome_from_done(event["data"], trainer.epochs_completed)
+                if outcome["status"] == "stopped" and stop_reasons:
+                    outcome["message"] = stop_reasons[0]
+                return outcome
     finally:
-        events.close()
-    return {"status": "failed", "epochs_run": epochs_run, "message": "the engine ended without a done event"}
+        finished.set()
+    return {"status": "failed", "epochs_run": trainer.epochs_completed,
+            "message": "the engine ended without a done event"}
 
 
 def _outcome_from_done(data: dict, epochs_run: int) -> dict:

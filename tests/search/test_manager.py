@@ -1,0 +1,186 @@
+"""The search manager with trials on threads (fast); process pools are in test_executor.py."""
+
+import json
+import math
+import time
+from functools import partial
+
+import pytest
+
+from server.limits import RuntimeLimits
+from server.search.executor import ThreadTrialExecutor
+from server.search.limits import SearchLimits
+from server.search.manager import NoFinishedTrialError, SearchCapacityError, SearchManager
+from tests.search import trials
+
+RATE = {"distribution": "log_uniform", "low": 1e-4, "high": 1.0}
+
+
+def make_manager(trial_function=trials.peaked, **limits) -> SearchManager:
+    runtime = RuntimeLimits(**{k: v for k, v in limits.items() if hasattr(RuntimeLimits, k)})
+    search = SearchLimits(**{k: v for k, v in limits.items() if hasattr(SearchLimits, k)})
+    return SearchManager(runtime, search, partial(ThreadTrialExecutor, trial_function=trial_function))
+
+
+@pytest.fixture
+def manager():
+    managers = []
+
+    def build(trial_function=trials.peaked, **limits):
+        managers.append(make_manager(trial_function, **limits))
+        return managers[-1]
+
+    yield build
+    for item in managers:
+        item.shutdown()
+
+
+def events(search) -> list[tuple[int, str, dict]]:
+    return [(e.id, e.event, json.loads(e.data)) for e in search.events_after(0, 0)]
+
+
+def wait_for_running(search, count: int, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        running = [d for _, name, d in events(search) if name == "trial" and d["status"] == "running"]
+        if len(running) >= count:
+            return
+        search.events_after(events(search)[-1][0], 0.05)
+    raise AssertionError(f"fewer than {count} trials started")
+
+
+def test_a_search_streams_search_trials_best_and_done(manager):
+    search = manager().create({"space": {"optimizer.learning_rate": RATE}, "trials": 8, "workers": 2})
+    search.join(5)
+    log = events(search)
+    assert [event_id for event_id, _, _ in log] == list(range(1, len(log) + 1))
+    names = [name for _, name, _ in log]
+    assert names[0] == "search" and names[-1] == "done"
+    assert names.count("trial") == 16  # started and finished
+    first = log[0][2]
+    assert first["planned_trials"] == 8 and first["workers"] == 2 and first["parent"] is None
+    assert first["definition"]["space"] == {"optimizer.learning_rate": RATE}
+
+    finished = [d for _, name, d in log if name == "trial" and d["status"] != "running"]
+    assert sorted(d["index"] for d in finished) == list(range(8))
+    assert all(set(d) >= {"index", "config", "status", "dev_accuracy", "dev_loss", "epochs_run", "elapsed_s"}
+               for d in finished)
+    # A best event each time the best so far improves, and only then.
+    bests = [d for _, name, d in log if name == "best"]
+    values = [d["value"] for d in bests]
+    assert values == sorted(values) and len(set(values)) == len(values)
+    assert bests[-1]["value"] == max(d["dev_accuracy"] for d in finished)
+    best = bests[-1]
+    assert best["run_config"]["optimizer"]["learning_rate"] == best["config"]["optimizer.learning_rate"]
+
+    done = log[-1][2]
+    assert done["reason"] == "completed"
+    assert done["counts"] == {"completed": 8} and done["cancelled"] == 0
+    assert done["best"]["index"] == bests[-1]["index"]
+    assert search.snapshot()["best"]["index"] == bests[-1]["index"]
+
+
+def test_the_best_dev_loss_is_the_lowest(manager):
+    search = manager().create({"space": {"optimizer.learning_rate": RATE}, "trials": 6,
+                               "objective": "dev_loss"})
+    search.join(5)
+    trials_ = search.snapshot()["trials"]
+    assert search.snapshot()["best"]["value"] == min(t["dev_loss"] for t in trials_)
+
+
+def test_a_failing_trial_is_recorded_and_the_search_goes_on(manager):
+    search = manager(trials.fails_when_hot).create(
+        {"space": {"optimizer.learning_rate": RATE}, "trials": 12, "seed": 1})
+    search.join(5)
+    snapshot = search.snapshot()
+    failed = [t for t in snapshot["trials"] if t["status"] == "failed"]
+    completed = [t for t in snapshot["trials"] if t["status"] == "completed"]
+    assert failed and completed and len(failed) + len(completed) == 12
+    for trial in failed:
+        rate = trial["config"]["optimizer.learning_rate"]
+        assert rate > 0.1
+        assert trial["message"] == f"FloatingPointError: overflow at learning rate {rate:.3g}"
+        assert trial["dev_accuracy"] is None
+    assert snapshot["status"] == "done" and snapshot["reason"] == "completed"
+    assert snapshot["best"]["status"] == "completed"
+
+
+def test_stop_cancels_pending_trials_and_stops_running_ones(manager):
+    search = manager(trials.until_stopped).create(
+        {"space": {"optimizer.learning_rate": RATE}, "trials": 6, "workers": 2})
+    wait_for_running(search, 2)
+    started = time.monotonic()
+    search.stop()
+    search.join(5)
+    assert time.monotonic() - started < 2
+    done = events(search)[-1][2]
+    assert done["reason"] == "stopped"
+    assert done["counts"] == {"stopped": 2}
+    assert done["cancelled"] == 4 and done["trials_run"] == 2
+    assert done["best"] is None
+
+
+def test_a_search_stops_at_its_time_limit(manager):
+    search = manager(trials.until_stopped, max_search_seconds=0.3).create(
+        {"space": {"optimizer.learning_rate": RATE}, "trials": 4, "workers": 1})
+    search.join(5)
+    done = events(search)[-1][2]
+    assert done["reason"] == "time_limit"
+    assert done["message"] == "the search ran past its 0.3 s limit"
+
+
+def test_zoom_narrows_around_the_best_trials(manager):
+    searches = manager()
+    search = searches.create({"space": {"optimizer.learning_rate": RATE,
+                                        "optimizer.name": {"distribution": "choice",
+                                                           "values": ["adam", "momentum", "gd"]}},
+                              "trials": 12, "seed": 2})
+    search.join(5)
+    ranked = search.ranked_trials()
+    zoomed = searches.zoom(search, 3)
+    zoomed.join(5)
+    top = [t["config"]["optimizer.learning_rate"] for t in ranked[:3]]
+    rate = zoomed.definition.space["optimizer.learning_rate"]
+    assert rate.low <= min(top) and max(top) <= rate.high
+    assert math.log10(rate.high / rate.low) < math.log10(1.0 / 1e-4)
+    top_names = {t["config"]["optimizer.name"] for t in ranked[:3]}
+    assert set(zoomed.definition.space["optimizer.name"].values) == top_names
+    assert zoomed.parent == {"id": search.id, "top_k": 3, "trials": [t["index"] for t in ranked[:3]]}
+    assert zoomed.definition.trials == 12 and zoomed.definition.base == search.definition.base
+    # Coarse to fine: the zoomed search finds at least as good a trial.
+    assert zoomed.ranked_trials()[0]["dev_accuracy"] >= ranked[0]["dev_accuracy"] - 0.05
+
+
+def test_zoom_needs_a_finished_trial(manager):
+    searches = manager(trials.until_stopped)
+    search = searches.create({"space": {"optimizer.learning_rate": RATE}, "trials": 2})
+    with pytest.raises(NoFinishedTrialError):
+        searches.zoom(search, 3)
+
+
+def test_searches_beyond_the_limit_are_refused_until_one_ends(manager):
+    searches = manager(trials.until_stopped, max_concurrent_searches=1)
+    first = searches.create({"space": {"optimizer.learning_rate": RATE}, "trials": 2})
+    with pytest.raises(SearchCapacityError) as raised:
+        searches.create({"space": {"optimizer.learning_rate": RATE}, "trials": 2})
+    assert raised.value.retry_after > 0
+    first.stop()
+    first.join(5)
+    searches.create({"space": {"optimizer.learning_rate": RATE}, "trials": 2}).stop()
+
+
+def test_finished_searches_are_forgotten_after_the_retention_time(manager):
+    searches = manager(finished_retention_seconds=0.0)
+    first = searches.create({"space": {"optimizer.learning_rate": RATE}, "trials": 1})
+    first.join(5)
+    assert searches.get(first.id) is first
+    searches.create({"space": {"optimizer.learning_rate": RATE}, "trials": 1}).join(5)
+    assert searches.get(first.id) is None
+
+
+def test_a_late_reader_gets_every_event_after_its_last_id(manager):
+    search = manager().create({"space": {"optimizer.learning_rate": RATE}, "trials": 3})
+    search.join(5)
+    log = events(search)
+    assert [e.id for e in search.events_after(4, 0)] == [event_id for event_id, _, _ in log[4:]]
+    assert search.events_after(log[-1][0], 0.01) == []
