@@ -1,0 +1,184 @@
+"""Training speed of the NumPy engine, side by side with PyTorch eager CPU.
+
+    python bench/engine.py [--repeats 7] [--steps 300] [--no-torch]
+
+For each network (same layer sizes, same initial weights, Adam at the same
+learning rate, the same mini-batches) it measures
+
+- the time per training step: forward, loss, backward and one Adam update on
+  one mini-batch, the median over ``--repeats`` runs of ``--steps`` steps;
+- epochs per second: whole epochs of the engine's training loop (reshuffle,
+  mini-batches, the last one partial) against the equivalent PyTorch loop.
+
+BLAS is pinned to one thread for both (the environment variables below are
+set before NumPy is imported; ``torch.set_num_threads(1)``), as the service
+runs each training run on one thread.  PyTorch is optional: without it only
+the engine's figures are printed.  The machine is shared, so every figure is
+a median of repeated measurements.
+"""
+
+from __future__ import annotations
+
+import os
+
+for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_variable] = "1"
+
+import argparse  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from server.engine.trainer import Trainer  # noqa: E402
+
+SETUPS = [
+    {"name": "2-8-8-1, batch 32", "dataset": "moons", "n_samples": 1000, "hidden": [8, 8], "batch": 32},
+    {"name": "2-16-16-16-1, batch 64", "dataset": "circles", "n_samples": 1000, "hidden": [16, 16, 16],
+     "batch": 64},
+    {"name": "64-128-128-10 digits, batch 128", "dataset": "digits", "n_samples": 1797, "hidden": [128, 128],
+     "batch": 128},
+]
+LEARNING_RATE = 0.01
+
+
+def make_trainer(setup: dict) -> Trainer:
+    return Trainer({
+        "seed": 0,
+        "data": {"dataset": setup["dataset"], "n_samples": setup["n_samples"]},
+        "model": {"hidden": [{"units": units, "activation": "relu"} for units in setup["hidden"]],
+                  "init": "he"},
+        "optimizer": {"name": "adam", "learning_rate": LEARNING_RATE},
+        "training": {"batch_size": setup["batch"], "epochs": 1},
+    })
+
+
+def median_seconds(function, repeats: int) -> float:
+    timings = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        function()
+        timings.append(time.perf_counter() - started)
+    return statistics.median(timings)
+
+
+def engine_figures(setup: dict, steps: int, repeats: int) -> tuple[float, float]:
+    """(seconds per step, epochs per second) of the NumPy engine."""
+    trainer = make_trainer(setup)
+    network, optimizer = trainer.network, trainer.optimizer
+    X, targets = trainer.dataset.X_train[:setup["batch"]], trainer._targets_train[:setup["batch"]]
+    params, grads = [network.parameters], [network.gradients]
+    rng = np.random.default_rng(1)
+
+    def run_steps():
+        for _ in range(steps):
+            network.compute_gradients(X, targets, rng)
+            optimizer.step(params, grads, LEARNING_RATE)
+
+    def run_epochs():
+        for _ in range(epochs_per_repeat):
+            trainer._train_epoch(LEARNING_RATE)
+
+    steps_per_epoch = -(-len(trainer.dataset.y_train) // setup["batch"])
+    epochs_per_repeat = max(1, steps // steps_per_epoch)
+    run_steps()
+    per_step = median_seconds(run_steps, repeats) / steps
+    per_epoch = median_seconds(run_epochs, repeats) / epochs_per_repeat
+    return per_step, 1.0 / per_epoch
+
+
+def torch_figures(setup: dict, steps: int, repeats: int, dtype_name: str) -> tuple[float, float]:
+    """(seconds per step, epochs per second) of the same network in PyTorch eager mode."""
+    import torch
+
+    dtype = getattr(torch, dtype_name)
+    trainer = make_trainer(setup)
+    network = trainer.network
+    layers: list = []
+    for index in range(network.n_layers):
+        linear = torch.nn.Linear(network.sizes[index], network.sizes[index + 1], dtype=dtype)
+        with torch.no_grad():
+            linear.weight.copy_(torch.from_numpy(network.weights[index].T.copy()))
+            linear.bias.copy_(torch.from_numpy(network.biases[index].copy()))
+        layers.append(linear)
+        if index < network.n_layers - 1:
+            layers.append(torch.nn.ReLU())
+    model = torch.nn.Sequential(*layers)
+    optimizer = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
+    binary = network.n_classes == 2
+    loss_function = torch.nn.BCEWithLogitsLoss() if binary else torch.nn.CrossEntropyLoss()
+    X_all = torch.from_numpy(trainer.dataset.X_train).to(dtype)
+    y_all = torch.from_numpy(trainer.dataset.y_train)
+    y_all = y_all.to(dtype).reshape(-1, 1) if binary else y_all
+    batch = setup["batch"]
+    X, y = X_all[:batch], y_all[:batch]
+
+    def train_step(X_batch, y_batch):
+        optimizer.zero_grad(set_to_none=True)
+        loss = loss_function(model(X_batch), y_batch)
+        loss.backward()
+        optimizer.step()
+
+    def run_steps():
+        for _ in range(steps):
+            train_step(X, y)
+
+    def run_epochs():
+        for _ in range(epochs_per_repeat):
+            order = torch.randperm(X_all.shape[0])
+            X_epoch, y_epoch = X_all[order], y_all[order]
+            for start in range(0, X_all.shape[0], batch):
+                train_step(X_epoch[start:start + batch], y_epoch[start:start + batch])
+
+    steps_per_epoch = -(-X_all.shape[0] // batch)
+    epochs_per_repeat = max(1, steps // steps_per_epoch)
+    run_steps()
+    per_step = median_seconds(run_steps, repeats) / steps
+    per_epoch = median_seconds(run_epochs, repeats) / epochs_per_repeat
+    return per_step, 1.0 / per_epoch
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeats", type=int, default=7, help="measurements per figure (median)")
+    parser.add_argument("--steps", type=int, default=300, help="training steps per measurement")
+    parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
+    args = parser.parse_args()
+
+    torch = None
+    if not args.no_torch:
+        try:
+            import torch
+        except ImportError:
+            print("PyTorch is not installed: engine figures only.")
+    if torch is not None:
+        torch.set_num_threads(1)
+    print(f"numpy {np.__version__}" + (f", torch {torch.__version__}" if torch else "")
+          + f"; BLAS threads 1; OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}; "
+          f"median of {args.repeats} x {args.steps} steps")
+    header = f"{'network':34} {'engine us/step':>14} {'epochs/s':>9}"
+    if torch:
+        header += (f" {'torch32 us/step':>15} {'torch64 us/step':>15} {'epochs/s':>9}"
+                   f" {'ratio step':>10} {'ratio epoch':>11}")
+    print(header)
+    for setup in SETUPS:
+        step, epochs = engine_figures(setup, args.steps, args.repeats)
+        line = f"{setup['name']:34} {step * 1e6:14.1f} {epochs:9.1f}"
+        if torch:
+            step32, epochs32 = torch_figures(setup, args.steps, args.repeats, "float32")
+            step64, _ = torch_figures(setup, args.steps, args.repeats, "float64")
+            fastest_step = min(step32, step64)
+            line += (f" {step32 * 1e6:15.1f} {step64 * 1e6:15.1f} {epochs32:9.1f}"
+                     f" {step / fastest_step:10.2f} {epochs32 / epochs:11.2f}")
+        print(line, flush=True)
+    if torch:
+        print("ratio step = engine time per step / the faster PyTorch dtype's; "
+              "ratio epoch = engine epoch time / PyTorch float32 epoch time (lower is better).")
+
+
+if __name__ == "__main__":
+    main()
