@@ -1,0 +1,254 @@
+"""The training loop: event order and payloads, determinism, live control, stopping rules."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from server.engine import ConfigError, Trainer, make_data, train
+
+SMALL = {"seed": 3, "data": {"dataset": "moons", "n_samples": 200},
+         "model": {"hidden": [{"units": 6}, {"units": 4, "activation": "tanh"}]},
+         "training": {"epochs": 12, "batch_size": 32, "boundary_every": 4}}
+
+METRICS_FIELDS = {"epoch", "iteration", "learning_rate", "train_loss", "train_cost", "train_accuracy",
+                  "dev_loss", "dev_accuracy", "layers", "elapsed_s"}
+DONE_FIELDS = {"reason", "epoch", "best_epoch", "train_accuracy", "dev_accuracy", "test_accuracy",
+               "train_loss", "dev_loss", "test_loss"}
+
+
+def config_with(**sections):
+    config = json.loads(json.dumps(SMALL))
+    for section, values in sections.items():
+        if isinstance(values, dict):
+            config.setdefault(section, {}).update(values)
+        else:
+            config[section] = values
+    return config
+
+
+def without_timing(events):
+    stripped = []
+    for event in events:
+        data = {key: value for key, value in event["data"].items() if key != "elapsed_s"}
+        stripped.append((event["event"], data))
+    return stripped
+
+
+def of_kind(events, name):
+    return [event["data"] for event in events if event["event"] == name]
+
+
+def test_events_follow_the_contract():
+    events = list(train(SMALL))
+    names = [event["event"] for event in events]
+    assert names[0] == "config" and names[-1] == "done"
+    config = events[0]["data"]
+    assert config["total_epochs"] == 12
+    assert config["config"]["data"]["dataset"] == "moons"
+    assert config["data"] == {"n_train": 120, "n_dev": 40, "n_test": 40, "n_features": 2, "n_classes": 2}
+    assert set(config["points"]) == {"train", "dev"}
+    metrics = of_kind(events, "metrics")
+    assert [m["epoch"] for m in metrics] == list(range(13))
+    assert all(METRICS_FIELDS <= set(m) for m in metrics)
+    assert [m["iteration"] for m in metrics] == [4 * epoch for epoch in range(13)]
+    assert all(len(m["layers"]) == 3 for m in metrics)
+    assert metrics[0]["layers"][0]["grad_norm"] is None
+    assert all(layer["grad_norm"] > 0 and layer["update_ratio"] > 0 for layer in metrics[5]["layers"])
+    assert [b["epoch"] for b in of_kind(events, "boundary")] == [0, 4, 8, 12]
+    assert [d["epoch"] for d in of_kind(events, "diagnosis")] == [4, 8, 12]
+    done = events[-1]["data"]
+    assert DONE_FIELDS <= set(done)
+    assert done["reason"] == "completed" and done["epoch"] == 12
+    # Strict JSON everywhere: no NaN, no Infinity.
+    json.dumps(events, allow_nan=False)
+
+
+def test_training_lowers_the_loss():
+    metrics = of_kind(list(train(config_with(training={"epochs": 30}))), "metrics")
+    assert metrics[-1]["train_loss"] < 0.7 * metrics[0]["train_loss"]
+    assert metrics[-1]["train_accuracy"] > 0.8
+
+
+def test_same_config_same_events():
+    config = config_with(model={"hidden": [{"units": 6, "keep_prob": 0.8, "batch_norm": True}]},
+                         data={"augment": {"enabled": True}})
+    assert without_timing(train(config)) == without_timing(train(config))
+
+
+def test_the_seed_matters():
+    first = of_kind(list(train(SMALL)), "done")[0]
+    second = of_kind(list(train(config_with(seed=4))), "done")[0]
+    assert first["train_loss"] != second["train_loss"]
+
+
+def test_make_data_returns_what_training_sees():
+    data = make_data(SMALL)
+    trainer = Trainer(SMALL)
+    np.testing.assert_array_equal(data["train"][0], trainer.dataset.X_train)
+    np.testing.assert_array_equal(data["dev"][1], trainer.dataset.y_dev)
+
+
+def test_bad_config_is_rejected_on_construction():
+    with pytest.raises(ConfigError) as raised:
+        Trainer({"training": {"batch_size": 0}})
+    assert raised.value.details[0]["loc"] == "training.batch_size"
+
+
+def test_a_trainer_runs_once():
+    trainer = Trainer(SMALL)
+    list(trainer.events())
+    with pytest.raises(RuntimeError):
+        trainer.events()
+
+
+@pytest.mark.parametrize(("batch_size", "per_epoch"), [(32, 4), (50, 3), (120, 1), (5000, 1), (1, 120)])
+def test_mini_batches_keep_the_last_partial_batch(batch_size, per_epoch):
+    done = list(train(config_with(training={"epochs": 2, "batch_size": batch_size})))[-1]["data"]
+    assert done["iteration"] == 2 * per_epoch
+
+
+def test_divergence_ends_the_run_without_nan():
+    config = config_with(model={"hidden": [{"units": 30}] * 4, "init": "random", "init_scale": 30},
+                         optimizer={"name": "gd", "learning_rate": 10}, training={"epochs": 50})
+    events = list(train(config))
+    done = events[-1]["data"]
+    assert done["reason"] == "diverged"
+    assert done["epoch"] < 50
+    assert done["train_loss"] is None
+    json.dumps(events, allow_nan=False)
+
+
+OVERFITTING = {"seed": 1, "data": {"dataset": "moons", "n_samples": 60, "noise": 0.35},
+               "model": {"hidden": [{"units": 64}, {"units": 64}]},
+               "optimizer": {"learning_rate": 0.02},
+               "training": {"epochs": 300, "batch_size": 64, "boundary_every": 0}}
+
+
+@pytest.mark.parametrize("restore_best", [True, False])
+def test_early_stopping_stops_after_patience_epochs(restore_best):
+    config = json.loads(json.dumps(OVERFITTING))
+    config["training"]["early_stopping"] = {"patience": 10, "restore_best": restore_best}
+    events = list(train(config))
+    done = events[-1]["data"]
+    assert done["reason"] == "early_stopped"
+    assert done["epoch"] - done["best_epoch"] == 10
+    dev_losses = {m["epoch"]: m["dev_loss"] for m in of_kind(events, "metrics")}
+    assert dev_losses[done["best_epoch"]] == min(value for epoch, value in dev_losses.items() if epoch)
+    kept = done["best_epoch"] if restore_best else done["epoch"]
+    assert done["dev_loss"] == pytest.approx(dev_losses[kept], rel=1e-12)
+    assert done["restored_best"] is restore_best
+
+
+def test_live_updates_apply_at_the_next_epoch_boundary():
+    config = config_with(schedule={"name": "exponential", "base": 0.9},
+                         training={"epochs": 8, "batch_size": 30})
+    trainer = Trainer(config)
+    events = []
+    for event in trainer.events():
+        events.append(event)
+        if event["event"] == "metrics" and event["data"]["epoch"] == 3:
+            trainer.request_update({"optimizer": {"learning_rate": 0.5, "beta1": 0.8},
+                                    "regularization": {"l2": 2.0},
+                                    "model": {"hidden": [None, {"keep_prob": 0.5}]},
+                                    "training": {"batch_size": 60, "epochs_per_second": 5}})
+    updates = of_kind(events, "update")
+    assert len(updates) == 1 and updates[0]["epoch"] == 3
+    assert updates[0]["changes"]["optimizer"] == {"learning_rate": 0.5, "beta1": 0.8}
+    metrics = {m["epoch"]: m for m in of_kind(events, "metrics")}
+    assert metrics[3]["learning_rate"] == pytest.approx(0.01 * 0.9 ** 2)
+    # The new rate is the schedule's a0; the schedule keeps counting epochs from the start.
+    assert metrics[4]["learning_rate"] == pytest.approx(0.5 * 0.9 ** 3)
+    assert metrics[4]["iteration"] - metrics[3]["iteration"] == 2
+    assert metrics[3]["train_cost"] == metrics[3]["train_loss"]
+    assert metrics[4]["train_cost"] > metrics[4]["train_loss"]
+    assert trainer.optimizer.hyperparameters()["beta1"] == 0.8
+    assert trainer.network.keep_probs == [1.0, 0.5]
+    assert trainer.config.model.hidden[1].keep_prob == 0.5
+    assert trainer.config.training.epochs_per_second == 5
+    assert trainer.config.regularization.l2 == 2.0
+
+
+def test_updates_of_hyperparameters_the_optimizer_does_not_use_are_recorded_only():
+    trainer = Trainer(config_with(optimizer={"name": "gd"}, training={"epochs": 2}))
+    trainer.request_update({"optimizer": {"beta2": 0.5}})
+    events = list(trainer.events())
+    assert of_kind(events, "update")[0]["epoch"] == 0
+    assert trainer.config.optimizer.beta2 == 0.5
+    assert events[-1]["data"]["reason"] == "completed"
+
+
+@pytest.mark.parametrize(("update", "loc"), [
+    ({"optimizer": {"learning_rate": -1}}, "config.optimizer.learning_rate"),
+    ({"model": {"hidden": [None, None, {"keep_prob": 0.5}]}}, "config.model.hidden"),
+    ({"data": {"noise": 0.2}}, "config.data"),
+])
+def test_bad_updates_are_refused_in_the_callers_thread(update, loc):
+    trainer = Trainer(SMALL)
+    with pytest.raises(ConfigError) as raised:
+        trainer.request_update(update)
+    assert raised.value.details[0]["loc"] == loc
+
+
+def test_stop_ends_the_run_at_the_next_epoch():
+    trainer = Trainer(config_with(training={"epochs": 100}))
+    events = []
+    for event in trainer.events():
+        events.append(event)
+        if event["event"] == "metrics" and event["data"]["epoch"] == 2:
+            trainer.request_stop()
+    done = events[-1]["data"]
+    assert done["reason"] == "stopped" and done["epoch"] == 2 == trainer.epochs_completed
+    assert done["test_accuracy"] is not None
+
+
+def test_report_and_boundary_intervals():
+    events = list(train(config_with(training={"epochs": 23, "report_every": 2, "boundary_every": 0})))
+    assert [m["epoch"] for m in of_kind(events, "metrics")] == list(range(0, 23, 2))
+    assert of_kind(events, "boundary") == []
+    # Without boundaries the diagnosis comes every 10 reports, and once for the final weights.
+    assert [d["epoch"] for d in of_kind(events, "diagnosis")] == [20, 23]
+
+
+def test_boundary_is_a_probability_grid():
+    boundary = of_kind(list(train(config_with(training={"epochs": 1}))), "boundary")[-1]
+    assert len(boundary["z"]) == len(boundary["y"]) and len(boundary["z"][0]) == len(boundary["x"])
+    values = np.array(boundary["z"])
+    assert values.min() >= 0 and values.max() <= 1
+    assert boundary["x"] == sorted(boundary["x"])
+
+
+def test_digits_report_a_confusion_matrix_instead_of_a_boundary():
+    events = list(train({"data": {"dataset": "digits", "n_samples": 300},
+                         "model": {"hidden": [{"units": 16}]},
+                         "training": {"epochs": 3, "boundary_every": 3}}))
+    assert of_kind(events, "boundary") == []
+    confusion = of_kind(events, "confusion")
+    assert [c["epoch"] for c in confusion] == [0, 3]
+    matrix = np.array(confusion[-1]["matrix"])
+    assert matrix.shape == (10, 10) and matrix.sum() == events[0]["data"]["data"]["n_dev"]
+    wrong = confusion[0]["misclassified"]
+    assert 0 < len(wrong) <= 8
+    for example in wrong:
+        assert len(example["pixels"]) == 64
+        assert all(0 <= pixel <= 16 for pixel in example["pixels"])
+        assert example["label"] != example["predicted"]
+
+
+@pytest.mark.parametrize(("data", "bayes"), [({"label_noise": 0.1}, 0.1),
+                                             ({"label_noise": 0.1, "bayes_error": 0.05}, 0.05)])
+def test_diagnosis_uses_the_bayes_error(data, bayes):
+    diagnosis = of_kind(list(train(config_with(data=data, training={"epochs": 4}))), "diagnosis")[-1]
+    assert diagnosis["bayes_error"] == bayes
+    assert diagnosis["verdict"] in ("high_bias", "high_variance", "high_bias_and_variance", "good")
+    assert diagnosis["avoidable_bias"] == pytest.approx(diagnosis["train_error"] - bayes)
+    assert math.isclose(diagnosis["variance"], diagnosis["dev_error"] - diagnosis["train_error"])
+
+
+def test_augmentation_changes_training_but_not_evaluation():
+    plain = list(train(config_with(training={"epochs": 3})))
+    augmented = list(train(config_with(training={"epochs": 3}, data={"augment": {"enabled": True}})))
+    assert of_kind(plain, "metrics")[0] == {**of_kind(augmented, "metrics")[0],
+                                            "elapsed_s": of_kind(plain, "metrics")[0]["elapsed_s"]}
+    assert of_kind(plain, "done")[0]["train_loss"] != of_kind(augmented, "done")[0]["train_loss"]
