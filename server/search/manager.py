@@ -41,7 +41,7 @@ class SearchCapacityError(RuntimeError):
     """As many searches are running as the service allows."""
 
     def __init__(self, limit: int):
-        super().__init__(f"{limit} searches are already running; try again later")
+        super().__init__(f"the service runs at most {limit} searches at once; try again later")
         self.retry_after = RETRY_AFTER_SECONDS
 
 

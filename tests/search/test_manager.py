@@ -1,8 +1,6 @@
 """The search manager with trials on threads (fast); process pools are in test_executor.py."""
 
-import json
 import math
-import time
 from functools import partial
 
 import pytest
@@ -12,8 +10,7 @@ from server.search.executor import ThreadTrialExecutor
 from server.search.limits import SearchLimits
 from server.search.manager import NoFinishedTrialError, SearchCapacityError, SearchManager
 from tests.search import trials
-
-RATE = {"distribution": "log_uniform", "low": 1e-4, "high": 1.0}
+from tests.search.support import RATE, done_event, logged_events, seconds_to_stop, wait_for_running
 
 
 def make_manager(trial_function=trials.peaked, **limits) -> SearchManager:
@@ -35,24 +32,10 @@ def manager():
         item.shutdown()
 
 
-def events(search) -> list[tuple[int, str, dict]]:
-    return [(e.id, e.event, json.loads(e.data)) for e in search.events_after(0, 0)]
-
-
-def wait_for_running(search, count: int, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        running = [d for _, name, d in events(search) if name == "trial" and d["status"] == "running"]
-        if len(running) >= count:
-            return
-        search.events_after(events(search)[-1][0], 0.05)
-    raise AssertionError(f"fewer than {count} trials started")
-
-
 def test_a_search_streams_search_trials_best_and_done(manager):
     search = manager().create({"space": {"optimizer.learning_rate": RATE}, "trials": 8, "workers": 2})
     search.join(5)
-    log = events(search)
+    log = logged_events(search)
     assert [event_id for event_id, _, _ in log] == list(range(1, len(log) + 1))
     names = [name for _, name, _ in log]
     assert names[0] == "search" and names[-1] == "done"
@@ -109,11 +92,8 @@ def test_stop_cancels_pending_trials_and_stops_running_ones(manager):
     search = manager(trials.until_stopped).create(
         {"space": {"optimizer.learning_rate": RATE}, "trials": 6, "workers": 2})
     wait_for_running(search, 2)
-    started = time.monotonic()
-    search.stop()
-    search.join(5)
-    assert time.monotonic() - started < 2
-    done = events(search)[-1][2]
+    assert seconds_to_stop(search) < 2
+    done = done_event(search)
     assert done["reason"] == "stopped"
     assert done["counts"] == {"stopped": 2}
     assert done["cancelled"] == 4 and done["trials_run"] == 2
@@ -124,7 +104,7 @@ def test_a_search_stops_at_its_time_limit(manager):
     search = manager(trials.until_stopped, max_search_seconds=0.3).create(
         {"space": {"optimizer.learning_rate": RATE}, "trials": 4, "workers": 1})
     search.join(5)
-    done = events(search)[-1][2]
+    done = done_event(search)
     assert done["reason"] == "time_limit"
     assert done["message"] == "the search ran past its 0.3 s limit"
 
@@ -181,6 +161,6 @@ def test_finished_searches_are_forgotten_after_the_retention_time(manager):
 def test_a_late_reader_gets_every_event_after_its_last_id(manager):
     search = manager().create({"space": {"optimizer.learning_rate": RATE}, "trials": 3})
     search.join(5)
-    log = events(search)
+    log = logged_events(search)
     assert [e.id for e in search.events_after(4, 0)] == [event_id for event_id, _, _ in log[4:]]
     assert search.events_after(log[-1][0], 0.01) == []

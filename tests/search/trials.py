@@ -44,3 +44,12 @@ def ignores_stop(task: dict, should_stop) -> dict:
     """Never checks the stop flag: only terminating its process ends it early."""
     time.sleep(30)
     return {"status": "completed", "epochs_run": 1}
+
+
+def exits_when_hot(task: dict, should_stop) -> dict:
+    """Like ``peaked``, but a learning rate above 0.1 kills the worker process outright."""
+    if _rate(task) > 0.1:
+        import os
+
+        os._exit(3)
+    return peaked(task, should_stop)

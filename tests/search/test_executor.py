@@ -1,0 +1,79 @@
+"""Searches on real worker processes (spawned: about a second each, so few and small)."""
+
+from functools import partial
+
+import pytest
+
+from server.limits import RuntimeLimits
+from server.search import worker
+from server.search.executor import ProcessPoolTrialExecutor
+from server.search.limits import SearchLimits
+from server.search.manager import SearchManager
+from tests.search import trials
+from tests.search.support import RATE, done_event, seconds_to_stop, wait_for_running
+
+
+@pytest.fixture
+def process_manager():
+    managers = []
+
+    def build(trial_function, **search_limits):
+        managers.append(SearchManager(RuntimeLimits(), SearchLimits(**search_limits),
+                                      partial(ProcessPoolTrialExecutor, trial_function=trial_function)))
+        return managers[-1]
+
+    yield build
+    for manager in managers:
+        manager.shutdown()
+
+
+def test_workers_pin_blas_to_one_thread_before_numpy_loads():
+    executor = ProcessPoolTrialExecutor(1, worker.worker_info)
+    try:
+        info = executor.submit({}).result(timeout=30)
+    finally:
+        executor.shutdown()
+    assert info["numpy_preloaded"] is False
+    assert set(info["blas_threads"].values()) == {"1"}
+
+
+def test_a_failing_trial_in_a_process_leaves_the_others_running(process_manager):
+    search = process_manager(trials.fails_when_hot).create(
+        {"space": {"optimizer.learning_rate": RATE}, "trials": 6, "workers": 2, "seed": 1})
+    search.join(30)
+    statuses = {t["index"]: t["status"] for t in search.snapshot()["trials"]}
+    assert sorted(statuses) == list(range(6))
+    assert set(statuses.values()) == {"failed", "completed"}
+    assert done_event(search)["reason"] == "completed"
+
+
+def test_a_worker_that_dies_fails_its_trial_only(process_manager):
+    search = process_manager(trials.exits_when_hot).create(
+        {"space": {"optimizer.learning_rate": RATE}, "trials": 6, "workers": 1, "seed": 1})
+    search.join(60)
+    records = search.snapshot()["trials"]
+    died = [t for t in records if t["config"]["optimizer.learning_rate"] > 0.1]
+    assert died and all(t["status"] == "failed" for t in died)
+    assert all(t["message"].startswith("the trial's process failed: BrokenProcessPool") for t in died)
+    assert all(t["status"] == "completed" for t in records if t not in died)
+    assert len(records) == 6
+
+
+def test_stop_reaches_trials_running_in_other_processes(process_manager):
+    search = process_manager(trials.until_stopped).create(
+        {"space": {"optimizer.learning_rate": RATE}, "trials": 5, "workers": 2})
+    wait_for_running(search, 2)
+    assert seconds_to_stop(search) < 3
+    done = done_event(search)
+    assert done["reason"] == "stopped"
+    assert done["counts"] == {"stopped": 2} and done["cancelled"] == 3
+
+
+def test_trials_that_ignore_the_stop_flag_are_terminated(process_manager):
+    search = process_manager(trials.ignores_stop, stop_grace_seconds=0.5).create(
+        {"space": {"optimizer.learning_rate": RATE}, "trials": 2, "workers": 1})
+    wait_for_running(search, 1)
+    assert seconds_to_stop(search) < 3
+    (trial,) = search.snapshot()["trials"]
+    assert trial["status"] == "stopped"
+    assert trial["message"] == "terminated: still running 0.5 s after the search was stopped"
