@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 
 
@@ -60,21 +61,54 @@ class StreamReader:
         self.comments: list[str] = []
         self.messages: list[Message] = []
 
-    def next_message(self, max_chunks: int = 2000) -> Message | None:
-        """The next message with fields (None when the stream ended)."""
+    def _next_block(self, max_chunks: int) -> str | None:
         for _ in range(max_chunks):
-            while "\n\n" in self._buffer:
+            if "\n\n" in self._buffer:
                 block, self._buffer = self._buffer.split("\n\n", 1)
-                message, comments = parse_block(block)
-                self.comments.extend(comments)
-                if message is not None:
-                    self.messages.append(message)
-                    return message
+                return block
             chunk = next(self._chunks, None)
             if chunk is None:
                 return None
             self._buffer += chunk.decode() if isinstance(chunk, bytes) else chunk
-        raise AssertionError(f"no message in {max_chunks} chunks")
+        raise AssertionError(f"no complete block in {max_chunks} chunks")
+
+    def next_message(self, max_chunks: int = 2000) -> Message | None:
+        """The next message with fields (None when the stream ended); comments are kept aside."""
+        while (block := self._next_block(max_chunks)) is not None:
+            message, comments = parse_block(block)
+            self.comments.extend(comments)
+            if message is not None:
+                self.messages.append(message)
+                return message
+        return None
+
+    def next_comment(self, max_blocks: int = 1000) -> str:
+        """Skip to the next comment line (a heartbeat); the messages on the way are kept."""
+        for _ in range(max_blocks):
+            block = self._next_block(2000)
+            assert block is not None, "the stream ended without a comment"
+            message, comments = parse_block(block)
+            if message is not None:
+                self.messages.append(message)
+            self.comments.extend(comments)
+            if comments:
+                return comments[0]
+        raise AssertionError(f"no comment in {max_blocks} blocks")
+
+    def messages_during(self, seconds: float) -> list[Message]:
+        """Messages received in the next ``seconds`` (heartbeats make sure reading returns)."""
+        deadline = time.monotonic() + seconds
+        received = []
+        while time.monotonic() < deadline:
+            block = self._next_block(2000)
+            if block is None:
+                break
+            message, comments = parse_block(block)
+            self.comments.extend(comments)
+            if message is not None:
+                self.messages.append(message)
+                received.append(message)
+        return received
 
     def events(self, until=lambda message: False, limit: int = 100000) -> list[Message]:
         """Messages with an ``event`` until the stream ends or ``until(message)`` holds (inclusive)."""
