@@ -134,13 +134,14 @@ class Dataset:
         reach = self.augmentation.shift_pixels
         m = raw.shape[0]
         shifts = rng.integers(-reach, reach + 1, size=(m, 2))
-        padded = np.zeros((m, height + 2 * reach, width + 2 * reach))
-        padded[:, reach:reach + height, reach:reach + width] = raw.reshape(m, height, width)
-        # Output pixel (r, c) of an image shifted by (dy, dx) is input pixel (r - dy, c - dx).
-        rows = np.arange(height)[None, :] + reach - shifts[:, :1]
-        cols = np.arange(width)[None, :] + reach - shifts[:, 1:]
-        shifted = padded[np.arange(m)[:, None, None], rows[:, :, None], cols[:, None, :]]
-        return shifted.reshape(m, height * width)
+        sources = _shift_sources(height, width, reach)
+        side = 2 * reach + 1
+        # One flat gather: column height*width of the widened batch is the zero fill.
+        pixels = height * width
+        widened = np.concatenate((raw, np.zeros((m, 1))), axis=1)
+        chosen = sources[(shifts[:, 0] + reach) * side + shifts[:, 1] + reach]
+        chosen += np.arange(0, m * (pixels + 1), pixels + 1)[:, None]
+        return np.take(widened, chosen)
 
     def summary(self) -> dict[str, int]:
         """The sizes the ``config`` event reports."""
@@ -188,6 +189,27 @@ class Dataset:
                 array.flags.writeable = False
             self._grids[key] = (xs, ys, G)
         return self._grids[key]
+
+
+@cache
+def _shift_sources(height: int, width: int, reach: int) -> np.ndarray:
+    """For every shift (dy, dx) in -reach..reach, the source pixel of each output pixel.
+
+    Returns int64 of shape ((2 reach + 1)**2, height * width), row ``(dy + reach) *
+    (2 reach + 1) + dx + reach``; output pixel (r, c) comes from input pixel
+    (r - dy, c - dx), and from index ``height * width`` (a zero) when that is off
+    the image.
+    """
+    rows, cols = np.divmod(np.arange(height * width), width)
+    sources = []
+    for dy in range(-reach, reach + 1):
+        for dx in range(-reach, reach + 1):
+            source_rows, source_cols = rows - dy, cols - dx
+            inside = (source_rows >= 0) & (source_rows < height) & (source_cols >= 0) & (source_cols < width)
+            sources.append(np.where(inside, source_rows * width + source_cols, height * width))
+    table = np.array(sources, dtype=np.int64)
+    table.flags.writeable = False
+    return table
 
 
 def _point_lists(X: np.ndarray, y: np.ndarray) -> dict[str, list]:

@@ -322,22 +322,22 @@ def test_2d_jitter_alone_adds_gaussian_noise_of_that_size():
     assert offsets.std() == pytest.approx(0.1, rel=0.05)
 
 
-def test_digit_shifts_move_whole_images_by_at_most_one_pixel_with_zero_fill():
-    data = prepare(dataset="digits", n_samples=300, augment={"enabled": True, "shift_pixels": 1})
-    originals = data.pixels(data.X_train[:40]).reshape(-1, 8, 8)
-    shifted = data.pixels(data.augment(data.X_train[:40], np.random.default_rng(5))).reshape(-1, 8, 8)
+@pytest.mark.parametrize("reach", [1, 2])
+def test_digit_shifts_move_whole_images_by_at_most_shift_pixels_with_zero_fill(reach):
+    data = prepare(dataset="digits", n_samples=300, augment={"enabled": True, "shift_pixels": reach})
+    originals = data.pixels(data.X_train[:60]).reshape(-1, 8, 8)
+    shifted = data.pixels(data.augment(data.X_train[:60], np.random.default_rng(5))).reshape(-1, 8, 8)
     seen_shifts = set()
     for original, result in zip(originals, shifted, strict=True):
-        candidates = []
-        for dy in (-1, 0, 1):
-            for dx in (-1, 0, 1):
-                padded = np.pad(original, 1)
-                moved = padded[1 - dy:9 - dy, 1 - dx:9 - dx]
-                if np.array_equal(moved, result):
-                    candidates.append((dy, dx))
-        assert candidates, "an augmented digit is not a one-pixel shift of its original"
-        seen_shifts.update(candidates)
-    assert len(seen_shifts) >= 5
+        padded = np.pad(original, reach)
+        candidates = {
+            (dy, dx)
+            for dy in range(-reach, reach + 1) for dx in range(-reach, reach + 1)
+            if np.array_equal(padded[reach - dy:reach - dy + 8, reach - dx:reach - dx + 8], result)
+        }
+        assert candidates, "an augmented digit is not a shift of its original"
+        seen_shifts |= candidates
+    assert len(seen_shifts) > (2 * reach + 1) ** 2 // 2
 
 
 # --- points and grid -----------------------------------------------------------------------------
