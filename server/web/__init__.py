@@ -15,7 +15,9 @@
   comes from them.  Leave 0 when clients connect directly: the header is
   otherwise forgeable.
 - ``SSE_HEARTBEAT_SECONDS`` (15), ``SSE_RETRY_MS`` (2000), ``SSE_STREAMS_PER_RUN`` (8).
-- ``GRADCHECK_MAX_PARAMETERS`` (20000), ``GRADCHECK_CONCURRENCY`` (2).
+- ``GRADCHECK_MAX_PARAMETERS`` (None: the engine bounds a check's work by
+  itself, a few seconds for the largest network) and ``GRADCHECK_CONCURRENCY``
+  (2 checks at once; more get 429).
 - ``MAX_LOG_BYTES_PER_RUN`` (16 MiB of event JSON per run), ``MAX_RETAINED_RUNS``
   (200 finished runs kept for late reconnects).
 - ``TRAINER_FACTORY``: ``config -> trainer`` (default ``server.engine.Trainer``);
@@ -48,7 +50,7 @@ DEFAULTS = {
     "SSE_HEARTBEAT_SECONDS": 15.0,
     "SSE_RETRY_MS": 2000,
     "SSE_STREAMS_PER_RUN": 8,
-    "GRADCHECK_MAX_PARAMETERS": 20000,
+    "GRADCHECK_MAX_PARAMETERS": None,
     "GRADCHECK_CONCURRENCY": 2,
     "MAX_LOG_BYTES_PER_RUN": 16 * 1024 * 1024,
     "MAX_RETAINED_RUNS": 200,

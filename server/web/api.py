@@ -144,7 +144,7 @@ def gradcheck():
     config, inject_bug, epsilon = _gradcheck_request(json_body())
     budget = current_app.config["GRADCHECK_MAX_PARAMETERS"]
     parameters = count_parameters(config)
-    if parameters > budget:
+    if budget is not None and parameters > budget:
         raise ApiError(400, "network too large for a gradient check", [{
             "loc": "model.hidden",
             "msg": f"the network has {parameters} parameters; a gradient check takes at most {budget}"}])

@@ -9,14 +9,16 @@ It emits ``config``, then per epoch ``update`` (when changes were requested),
 from __future__ import annotations
 
 import threading
+import time
 
 from server.engine.config import RunConfig
 
 
 class FakeTrainer:
     def __init__(self, config: RunConfig, *, fail_at_epoch: int | None = None,
-                 nan_at_epoch: int | None = None):
+                 nan_at_epoch: int | None = None, slow_epochs: dict[int, float] | None = None):
         self.config = config
+        self.slow_epochs = slow_epochs or {}
         self.epochs_completed = 0
         self.fail_at_epoch = fail_at_epoch
         self.nan_at_epoch = nan_at_epoch
@@ -55,6 +57,7 @@ class FakeTrainer:
                 return
             if epoch == self.fail_at_epoch:
                 raise RuntimeError("the fake engine failed on purpose")
+            time.sleep(self.slow_epochs.get(epoch + 1, 0.0))  # "training" that takes a while
             self.epochs_completed = epoch + 1
             learning_rate = self.config.optimizer.learning_rate
             loss = 1.0 / (1.0 + self.epochs_completed * learning_rate)
