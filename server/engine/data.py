@@ -49,7 +49,7 @@ import numpy as np
 
 from server.engine.config import Augment, ConfigError, RunConfig, parse_config, split_sizes
 
-__all__ = ["Dataset", "prepare_data", "make_data", "load_digits", "DIGITS_IMAGE_SHAPE"]
+__all__ = ["Dataset", "prepare_data", "make_data", "load_digits", "bayes_error_floor", "DIGITS_IMAGE_SHAPE"]
 
 DIGITS_IMAGE_SHAPE = (8, 8)
 DIGITS_MAX_PIXEL = 16.0
@@ -60,6 +60,11 @@ _BLOB_CENTER = 1.0
 _BLOB_SPREAD = 0.5
 # A feature whose training standard deviation is below this is treated as constant.
 _CONSTANT_FEATURE_STD = 1e-8
+# The Bayes error estimate integrates over a fixed sample, the same for every run, so it
+# is reproducible and takes nothing from the run's generator.
+_BAYES_SAMPLE_SEED = 20240
+_BAYES_CENTERS_PER_CLASS = 400
+_BAYES_DRAWS_PER_CENTER = 4
 
 
 @dataclass
@@ -86,6 +91,9 @@ class Dataset:
     name: str = ""
     augmentation: Augment = field(default_factory=Augment)
     raw_center: np.ndarray | None = None
+    noise: float = 0.0
+    dev_noise: float | None = None
+    label_noise: float = 0.0
     _grids: dict = field(default_factory=dict, repr=False, compare=False)
 
     def normalize(self, X_raw: np.ndarray) -> np.ndarray:
@@ -142,6 +150,19 @@ class Dataset:
         chosen = sources[(shifts[:, 0] + reach) * side + shifts[:, 1] + reach]
         chosen += np.arange(0, m * (pixels + 1), pixels + 1)[:, None]
         return np.take(widened, chosen)
+
+    def bayes_error(self, split: str = "train") -> float:
+        """The lowest error any classifier can reach on ``split``, noise included.
+
+        ``label_noise`` alone for digits; for the 2-D sets, also the overlap that
+        the position noise of that split creates (see ``bayes_error_floor``).
+        """
+        if split not in ("train", "dev", "test"):
+            raise ValueError(f"split must be train, dev or test, got {split!r}")
+        noise = self.noise if split == "train" or self.dev_noise is None else self.dev_noise
+        if not self.is_2d:
+            return float(self.label_noise)
+        return bayes_error_floor(self.name, noise, self.label_noise)
 
     def summary(self) -> dict[str, int]:
         """The sizes the ``config`` event reports."""
@@ -349,7 +370,8 @@ def prepare_data(config: RunConfig, rng: np.random.Generator) -> Dataset:
         n_features=int(X.shape[1]), n_classes=n_classes, is_2d=is_2d,
         image_shape=None if is_2d else DIGITS_IMAGE_SHAPE,
         mean=mean, std=std, name=data.dataset, augmentation=data.augment,
-        raw_center=X_train.mean(axis=0),
+        raw_center=X_train.mean(axis=0), noise=data.noise, dev_noise=data.dev_noise,
+        label_noise=data.label_noise,
     )
 
 
@@ -364,6 +386,76 @@ def _flip_labels(y: np.ndarray, start: int, stop: int, fraction: float, priority
         y[chosen] = 1 - y[chosen]
     else:
         y[chosen] = (y[chosen] + offsets[chosen]) % n_classes
+
+
+@cache
+def bayes_error_floor(dataset: str, noise: float, label_noise: float = 0.0) -> float:
+    """The Bayes error of a 2-D generator with position ``noise`` and ``label_noise``.
+
+    Noise makes the classes overlap, so even the best possible classifier errs:
+    with the defaults (circles, noise 0.1) about 16% of the time, since the two
+    circles are only 0.2 apart.  Without label noise the floor is
+    E[min(P(0 | x), P(1 | x))]:
+
+    - ``gaussian``: Phi(-sqrt(2) / s) with s**2 = 0.5**2 + noise**2 (two round blobs);
+    - ``xor``: 2 q (1 - q), q = Phi(-1/noise) + noise (phi(0) - phi(1/noise)), the
+      chance that noise carries a uniform point across exactly one axis;
+    - ``circles``, ``moons``, ``spiral``: estimated from the exact posteriors of
+      400 evenly spaced clean points per class, on a fixed sample of 3,200
+      noisy points (within about half a percentage point).
+
+    Flipping a fraction ``label_noise`` of the labels then gives
+    e + label_noise * (1 - 2 e).  Raises ``ValueError`` for digits, whose
+    clean Bayes error is unknown (take ``label_noise``).
+    """
+    if dataset not in _GENERATORS_2D:
+        raise ValueError(f"the Bayes error is known for the 2-D data sets only, not {dataset!r}")
+    noise = float(noise)
+    if dataset == "gaussian":
+        spread = math.hypot(_BLOB_SPREAD, noise)
+        clean_error = _normal_cdf(-math.sqrt(2.0) * _BLOB_CENTER / spread)
+    elif noise <= 0.0:
+        clean_error = 0.0
+    elif dataset == "xor":
+        crossing = _normal_cdf(-1.0 / noise) + noise * (_normal_pdf(0.0) - _normal_pdf(1.0 / noise))
+        clean_error = 2.0 * crossing * (1.0 - crossing)
+    else:
+        clean_error = _mixture_bayes_error(dataset, noise)
+    return float(clean_error + label_noise * (1.0 - 2.0 * clean_error))
+
+
+def _normal_cdf(z: float) -> float:
+    return 0.5 * math.erfc(-z / math.sqrt(2.0))
+
+
+def _normal_pdf(z: float) -> float:
+    return math.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
+
+
+def _mixture_bayes_error(dataset: str, noise: float) -> float:
+    """E[min posterior] for equal mixtures of N(c_k, noise^2 I) around each class's clean points."""
+    per_class = _BAYES_CENTERS_PER_CLASS
+    centers, labels = _GENERATORS_2D[dataset](2 * per_class, np.random.default_rng(_BAYES_SAMPLE_SEED))
+    sample_rng = np.random.default_rng(_BAYES_SAMPLE_SEED)
+    samples = np.repeat(centers, _BAYES_DRAWS_PER_CENTER, axis=0)
+    samples += noise * sample_rng.standard_normal(samples.shape)
+    scale = 1.0 / (2.0 * noise * noise)
+    sample_norms = (samples * samples).sum(axis=1)
+    log_densities = []
+    for label in (0, 1):
+        points = centers[labels == label]
+        # -|x - c|^2 / (2 noise^2), expanded so that one matrix product does the work
+        exponents = 2.0 * (samples @ points.T)
+        exponents -= sample_norms[:, None]
+        exponents -= (points * points).sum(axis=1)[None, :]
+        exponents *= scale
+        peak = exponents.max(axis=1)
+        exponents -= peak[:, None]
+        np.exp(exponents, out=exponents)
+        log_densities.append(peak + np.log(exponents.mean(axis=1)))
+    gap = np.abs(log_densities[1] - log_densities[0])
+    total = float((np.exp(-gap) / (1.0 + np.exp(-gap))).sum())
+    return total / samples.shape[0]
 
 
 def make_data(config: dict | RunConfig) -> dict[str, tuple[np.ndarray, np.ndarray]]:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from server.engine.config import ConfigError, RunConfig, parse_config
-from server.engine.data import Dataset, load_digits, make_data, prepare_data
+from server.engine.data import Dataset, bayes_error_floor, load_digits, make_data, prepare_data
 
 DATASETS_2D = ["circles", "moons", "xor", "spiral", "gaussian"]
 
@@ -408,3 +408,78 @@ def test_dataset_is_the_documented_dataclass():
     assert isinstance(data, Dataset)
     assert data.is_2d and data.image_shape is None and data.n_classes == 2
     assert data.mean.shape == data.std.shape == (2,)
+
+
+# --- the Bayes error floor -----------------------------------------------------------------------
+
+def _normal_cdf(z):
+    from math import erfc, sqrt
+    return 0.5 * erfc(-z / sqrt(2.0))
+
+
+@pytest.mark.parametrize("noise", [0.08, 0.1, 0.2])
+def test_circles_floor_matches_the_rice_distribution_integral(noise):
+    # A point of a circle of radius R plus isotropic noise has a Rician radius; the Bayes
+    # error of two equally likely circles is half the overlap of the two radius densities.
+    r = np.linspace(1e-6, 2.0, 40001)
+
+    def radius_density(radius):
+        return r / noise**2 * np.exp(-(r**2 + radius**2) / (2 * noise**2)) * np.i0(r * radius / noise**2)
+
+    overlap = np.minimum(radius_density(1.0), radius_density(0.8))
+    expected = 0.5 * float(np.sum(overlap) * (r[1] - r[0]))
+    assert bayes_error_floor("circles", noise) == pytest.approx(expected, abs=0.006)
+
+
+def test_default_circles_are_noisy_enough_that_a_sixth_of_the_points_cannot_be_classified():
+    assert 0.15 < bayes_error_floor("circles", 0.1) < 0.17
+
+
+def test_xor_floor_is_the_chance_of_crossing_exactly_one_axis():
+    rng = np.random.default_rng(0)
+    clean = rng.uniform(-1, 1, size=(400_000, 2))
+    noisy = clean + 0.2 * rng.standard_normal(clean.shape)
+    simulated = np.mean((clean[:, 0] * clean[:, 1] > 0) != (noisy[:, 0] * noisy[:, 1] > 0))
+    assert bayes_error_floor("xor", 0.2) == pytest.approx(simulated, abs=0.003)
+
+
+def test_gaussian_floor_is_the_tail_beyond_the_midline():
+    spread = np.hypot(0.5, 0.3)
+    assert bayes_error_floor("gaussian", 0.3) == pytest.approx(_normal_cdf(-np.sqrt(2) / spread), rel=1e-12)
+    assert bayes_error_floor("gaussian", 0.0) == pytest.approx(_normal_cdf(-np.sqrt(2) / 0.5), rel=1e-12)
+
+
+@pytest.mark.parametrize("dataset", ["circles", "moons", "xor", "spiral"])
+def test_floor_is_zero_without_noise_and_grows_with_it(dataset):
+    floors = [bayes_error_floor(dataset, noise) for noise in (0.0, 0.1, 0.3, 1.0)]
+    assert floors[0] == 0.0
+    assert all(low <= high + 1e-3 for low, high in zip(floors, floors[1:], strict=False))
+    assert floors[-1] <= 0.5 and floors[-1] > 0.2
+
+
+def test_label_noise_adds_to_the_floor_as_flips_of_the_bayes_prediction():
+    clean = bayes_error_floor("moons", 0.3)
+    assert bayes_error_floor("moons", 0.3, 0.2) == pytest.approx(clean + 0.2 * (1 - 2 * clean))
+    assert bayes_error_floor("moons", 0.0, 0.1) == pytest.approx(0.1)
+    assert bayes_error_floor("circles", 0.4, 0.5) == pytest.approx(0.5)
+
+
+def test_dataset_reports_the_floor_of_each_split():
+    data = prepare(dataset="circles", noise=0.05, dev_noise=0.2, label_noise=0.1)
+    assert data.bayes_error() == bayes_error_floor("circles", 0.05, 0.1)
+    assert data.bayes_error("dev") == data.bayes_error("test") == bayes_error_floor("circles", 0.2, 0.1)
+    assert data.bayes_error("dev") > data.bayes_error("train")
+    assert prepare(dataset="digits", n_samples=100, label_noise=0.15).bayes_error("dev") == 0.15
+    with pytest.raises(ValueError, match="split must be train, dev or test"):
+        data.bayes_error("validation")
+    with pytest.raises(ValueError, match="2-D data sets only"):
+        bayes_error_floor("digits", 0.1)
+
+
+def test_a_trained_network_does_not_beat_the_floor_on_a_large_sample():
+    # The estimate is a floor: the Bayes classifier itself, the true-radius rule r < 0.9,
+    # errs about that often on fresh data.
+    data = raw(dataset="circles", n_samples=5000, noise=0.1)
+    X, y = all_points(data)
+    rule_error = np.mean((np.hypot(X[:, 0], X[:, 1]) < 0.9) != (y == 1))
+    assert rule_error == pytest.approx(bayes_error_floor("circles", 0.1), abs=0.015)
