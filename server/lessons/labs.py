@@ -182,6 +182,8 @@ class OptimizerLabSettings(_LabSettings):
     steps: int | None = Field(None, ge=1, le=MAX_LAB_STEPS, description="Updates per optimizer.")
     x0: float | None = Field(None, description="Start x (inside the surface's x range).")
     y0: float | None = Field(None, description="Start y (inside the surface's y range).")
+    steps_per_second: float = Field(
+        60.0, ge=10, le=2000, description="Pacing of the streamed race (not of the computation).")
 
     @field_validator("x0", "y0")
     @classmethod
@@ -197,7 +199,7 @@ class OptimizerLabSettings(_LabSettings):
     def resolved(self) -> dict[str, Any]:
         """The settings with every default filled in from the surface."""
         surface = SURFACES[self.surface]
-        values = self.model_dump()
+        values = self.model_dump(exclude={"steps_per_second"})
         values["learning_rate"] = self.learning_rate or surface.learning_rate
         values["steps"] = self.steps or surface.steps
         values["x0"] = surface.start[0] if self.x0 is None else self.x0
@@ -296,16 +298,19 @@ def trajectory_outcome(surface: Surface, trajectory: Trajectory) -> dict[str, An
     """Where a path ended, in words a test and a learner can check.
 
     ``distance_moved`` is from the start, ``distance_to_minimum`` from the
-    surface's minimum; ``reached_minimum`` means within 0.1 of it.
+    surface's minimum; ``reached_minimum`` means within 0.1 of it;
+    ``gradient_norm`` is the slope where the path ended.
     """
     start, end = trajectory.points[0], trajectory.points[-1]
     to_minimum = float(np.hypot(*(end - np.asarray(surface.minimum))))
+    gradient = surface.gradient(end[0], end[1])
     return {
         "optimizer": trajectory.optimizer,
         "steps": len(trajectory.points) - 1,
         "x": float(end[0]), "y": float(end[1]), "loss": float(trajectory.losses[-1]),
         "distance_moved": float(np.hypot(*(end - start))),
         "distance_to_minimum": to_minimum,
+        "gradient_norm": float(np.hypot(*gradient)),
         "reached_minimum": to_minimum < 0.1,
         "diverged": trajectory.diverged_at is not None,
     }

@@ -56,6 +56,7 @@ def test_adam_and_momentum_leave_the_saddle_while_gd_stays_before_it():
     assert not outcomes["gd"]["reached_minimum"]
     assert -0.2 < outcomes["gd"]["y"] < 0.0
     assert abs(outcomes["gd"]["x"]) < 1e-3
+    assert outcomes["gd"]["gradient_norm"] < 1e-2
 
 
 def test_the_saddle_origin_is_stationary_but_lower_ground_lies_beyond():

@@ -1,0 +1,206 @@
+// Optimizer lab: streams the server's race of the four optimizers and animates it on a contour plot.
+import {
+  BASE_LAYOUT, OPTIMIZER_STYLE, PLOT_CONFIG, describeError, fillForm, formParameters, formatNumber,
+  getJson, setStatus as showStatus, showMessage,
+} from "./common.js";
+
+const EVENTS_URL = "/api/labs/optimizers/events";
+const OPTIMIZERS = Object.keys(OPTIMIZER_STYLE);
+// Trace order on the contour plot: the surface, then one trajectory per optimizer, then start and minimum.
+const TRAJECTORY_TRACES = OPTIMIZERS.map((_, index) => index + 1);
+const LOSS_TRACES = OPTIMIZERS.map((_, index) => index);
+
+const form = document.getElementById("race-form");
+const surfaceSelect = document.getElementById("surface");
+const statusLabel = document.getElementById("lab-status");
+const stepLabel = document.getElementById("lab-step");
+const message = document.getElementById("lab-message");
+const raceChart = document.getElementById("race-chart");
+const lossChart = document.getElementById("race-loss-chart");
+
+let surfaces = {};
+let source = null;
+
+function setStatus(status) {
+  showStatus(statusLabel, status);
+}
+
+function surfaceDefaults(surface) {
+  return { learning_rate: surface.learning_rate, steps: surface.steps };
+}
+
+/** log(1 + f - min f): keeps the contour lines readable where f spans orders of magnitude. */
+function contourLevels(z) {
+  const lowest = Math.min(...z.map((row) => Math.min(...row)));
+  return z.map((row) => row.map((value) => Math.log10(1 + value - lowest)));
+}
+
+function drawSurface(data) {
+  document.getElementById("surface-caption").textContent = `${data.title}: ${data.formula}`;
+  document.getElementById("surface-title").textContent = data.title;
+  document.getElementById("surface-formula").textContent = data.formula;
+  document.getElementById("surface-lesson").textContent = data.lesson;
+  const [x0, y0] = [data.settings.x0, data.settings.y0];
+  const traces = [
+    {
+      type: "contour", x: data.x, y: data.y, z: contourLevels(data.z), colorscale: "YlGnBu", reversescale: true,
+      ncontours: 28, contours: { coloring: "heatmap", showlines: true }, line: { width: 0.5, color: "rgba(0,0,0,0.25)" },
+      colorbar: { title: { text: "log(1+f−min)", side: "right" }, thickness: 10 }, hoverinfo: "x+y", name: "f",
+    },
+    ...OPTIMIZERS.map((name) => ({
+      type: "scatter", mode: "lines+markers", name: OPTIMIZER_STYLE[name].label, x: [], y: [],
+      line: { color: OPTIMIZER_STYLE[name].color, width: 2 }, marker: { size: 3, color: OPTIMIZER_STYLE[name].color },
+    })),
+    { type: "scatter", mode: "markers", name: "start", x: [x0], y: [y0], marker: { size: 11, symbol: "circle-open", color: "#000", line: { width: 2 } } },
+    { type: "scatter", mode: "markers", name: "minimum", x: [data.minimum[0]], y: [data.minimum[1]], marker: { size: 13, symbol: "star", color: "#ffbf00", line: { width: 1, color: "#000" } } },
+  ];
+  const layout = {
+    ...BASE_LAYOUT,
+    xaxis: { range: data.x_range, title: { text: "x" } },
+    yaxis: { range: data.y_range, title: { text: "y" } },
+    showlegend: true,
+  };
+  Plotly.newPlot(raceChart, traces, layout, PLOT_CONFIG);
+  raceChart.on("plotly_click", (event) => {
+    const point = event.points && event.points[0];
+    if (!point) return;
+    fillForm(form, { x0: point.x, y0: point.y });
+    form.requestSubmit();
+  });
+  Plotly.newPlot(lossChart, OPTIMIZERS.map((name) => ({
+    type: "scatter", mode: "lines", name: OPTIMIZER_STYLE[name].label, x: [], y: [],
+    line: { color: OPTIMIZER_STYLE[name].color, width: 2 },
+  })), { ...BASE_LAYOUT, xaxis: { title: { text: "step" } }, yaxis: { title: { text: "f − min f" }, type: "log" } }, PLOT_CONFIG);
+  lossChart.dataset.floor = String(Math.min(...data.z.map((row) => Math.min(...row))));
+  raceChart.dataset.points = "0";
+}
+
+function extendRace(batch) {
+  const floor = Number(lossChart.dataset.floor);
+  const steps = (name) => batch.points[name].map((_, index) => batch.from + index);
+  Plotly.extendTraces(raceChart, {
+    x: OPTIMIZERS.map((name) => batch.points[name].map((point) => point[0])),
+    y: OPTIMIZERS.map((name) => batch.points[name].map((point) => point[1])),
+  }, TRAJECTORY_TRACES);
+  Plotly.extendTraces(lossChart, {
+    x: OPTIMIZERS.map(steps),
+    // Distance above the lowest grid value, floored so that the log axis never sees zero.
+    y: OPTIMIZERS.map((name) => batch.losses[name].map((loss) => Math.max(loss - floor, 1e-12))),
+  }, LOSS_TRACES);
+  stepLabel.textContent = String(batch.to);
+  raceChart.dataset.points = String(batch.to + 1);
+}
+
+/** Coordinates to three decimals; anything smaller than that is shown as zero, not as 1e-20. */
+function formatCoordinate(value) {
+  return Math.abs(value) < 5e-4 ? "0.000" : value.toFixed(3);
+}
+
+function verdict(outcome, surface) {
+  if (outcome.diverged) return "diverged";
+  if (outcome.reached_minimum) return "reached the minimum";
+  if (outcome.gradient_norm < 1e-2) return "stalled where the gradient vanishes";
+  const diagonal = Math.hypot(surface.x_range[1] - surface.x_range[0], surface.y_range[1] - surface.y_range[0]);
+  if (outcome.distance_moved < 0.01 * diagonal) return "stuck near the start";
+  return `${formatNumber(outcome.distance_to_minimum, 2)} from the minimum`;
+}
+
+function showOutcomes(outcomes, surface) {
+  for (const name of OPTIMIZERS) {
+    const outcome = outcomes[name];
+    const row = document.querySelector(`[data-testid="outcome-${name}"]`);
+    row.querySelector(".x").textContent = formatCoordinate(outcome.x);
+    row.querySelector(".y").textContent = formatCoordinate(outcome.y);
+    row.querySelector(".loss").textContent = formatNumber(outcome.loss);
+    row.querySelector(".verdict").textContent = verdict(outcome, surface);
+    Object.assign(row.dataset, {
+      x: String(outcome.x), y: String(outcome.y), reached: String(outcome.reached_minimum),
+      diverged: String(outcome.diverged), moved: String(outcome.distance_moved), steps: String(outcome.steps),
+    });
+  }
+}
+
+function clearOutcomes() {
+  for (const row of document.querySelectorAll("[data-optimizer]")) {
+    for (const cell of row.querySelectorAll("td")) cell.textContent = "";
+    for (const key of ["x", "y", "reached", "diverged", "moved", "steps"]) delete row.dataset[key];
+  }
+}
+
+/** An EventSource cannot read a 4xx body: ask again with fetch to show which field is wrong. */
+async function explainFailure(url) {
+  const controller = new AbortController();
+  try {
+    const answer = await getJson(url, { signal: controller.signal });
+    showMessage(message, answer.ok ? "The connection to the server was lost." : describeError(answer.body, answer.status));
+  } catch {
+    showMessage(message, "The server cannot be reached.");
+  } finally {
+    controller.abort();
+  }
+}
+
+function race() {
+  if (source) source.close();
+  showMessage(message, "");
+  clearOutcomes();
+  stepLabel.textContent = "0";
+  const parameters = formParameters(form);
+  const url = `${EVENTS_URL}?${parameters}`;
+  history.replaceState(null, "", `?${parameters}`);
+  setStatus("running");
+  let surfaceData = null;
+  const stream = new EventSource(url);
+  source = stream;
+  stream.addEventListener("surface", (event) => {
+    surfaceData = JSON.parse(event.data);
+    drawSurface(surfaceData);
+  });
+  stream.addEventListener("steps", (event) => extendRace(JSON.parse(event.data)));
+  stream.addEventListener("done", (event) => {
+    stream.close();
+    showOutcomes(JSON.parse(event.data).outcomes, surfaceData);
+    setStatus("done");
+  });
+  stream.addEventListener("error", () => {
+    if (stream !== source || statusLabel.dataset.status === "done") return;
+    // Before the first event nothing was sent: the settings were refused or the server is down.
+    if (surfaceData === null) {
+      stream.close();
+      setStatus("error");
+      explainFailure(url);
+    }
+  });
+}
+
+function chooseSurface(id, overrides = {}) {
+  surfaceSelect.value = id;
+  fillForm(form, { ...surfaceDefaults(surfaces[id]), x0: "", y0: "", ...overrides });
+}
+
+async function main() {
+  const answer = await getJson("/api/labs/surfaces");
+  if (!answer.ok) {
+    showMessage(message, describeError(answer.body, answer.status));
+    return;
+  }
+  for (const surface of answer.body.surfaces) {
+    surfaces[surface.id] = surface;
+    surfaceSelect.append(new Option(surface.title, surface.id));
+  }
+  form.elements.namedItem("steps").max = String(answer.body.max_steps);
+  for (const name of ["x0", "y0"]) {
+    const hidden = document.createElement("input");
+    Object.assign(hidden, { type: "hidden", name, id: name });
+    form.append(hidden);
+  }
+  fillForm(form, answer.body.defaults);
+  const query = new URLSearchParams(location.search);
+  const initial = surfaces[query.get("surface")] ? query.get("surface") : answer.body.defaults.surface;
+  chooseSurface(initial, Object.fromEntries([...query].filter(([name]) => name !== "surface")));
+  surfaceSelect.addEventListener("change", () => { chooseSurface(surfaceSelect.value); race(); });
+  form.addEventListener("submit", (event) => { event.preventDefault(); race(); });
+  race();
+}
+
+main();
