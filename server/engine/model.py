@@ -32,6 +32,8 @@ import numpy as np
 
 from server.engine.layers import (
     ACTIVATIONS,
+    affine_backward,
+    affine_forward,
     batchnorm_backward,
     batchnorm_forward,
     dropout_forward,
@@ -195,25 +197,20 @@ class Network:
         a = X
         last = self.n_layers - 1
         for index in range(last):
-            W = self.weights[index]
-            z = a @ W
+            batch_norm = self.batch_norm[index]
+            z, affine_cache = affine_forward(a, self.weights[index], None if batch_norm else self.biases[index])
             bn_cache = None
-            if self.batch_norm[index]:
+            if batch_norm:
                 z, bn_cache = batchnorm_forward(z, self.gammas[index], self.betas[index],
                                                 self.running_means[index], self.running_vars[index],
                                                 training, update_running)
-            else:
-                z += self.biases[index]
-            activation = self._activations[index]
-            a_out, act_cache = activation.forward(z)
+            a, act_cache = self._activations[index].forward(z)
             mask = None
             if rng is not None and training and self.keep_probs[index] < 1.0:
-                a_out, mask = dropout_forward(a_out, self.keep_probs[index], rng)
-            caches.append((a, bn_cache, act_cache, mask))
-            a = a_out
-        logits = a @ self.weights[last]
-        logits += self.biases[last]
-        caches.append((a, None, None, None))
+                a, mask = dropout_forward(a, self.keep_probs[index], rng)
+            caches.append((affine_cache, bn_cache, act_cache, mask))
+        logits, affine_cache = affine_forward(a, self.weights[last], self.biases[last])
+        caches.append((affine_cache, None, None, None))
         return logits, caches
 
     def backward(self, dlogits: np.ndarray, caches: list, m: int) -> None:
@@ -224,23 +221,20 @@ class Network:
         the data loss and the penalty, so its gradient is the sum).
         """
         last = self.n_layers - 1
-        a_prev = caches[last][0]
-        np.matmul(a_prev.T, dlogits, out=self.weight_grads[last])
+        output_cache = caches[last][0]
+        da, _, _ = affine_backward(dlogits, output_cache, last > 0,
+                                   self.weight_grads[last], self.bias_grads[last])
         if self.backprop_bug:
-            self.weight_grads[last] += a_prev.T @ dlogits
-        np.sum(dlogits, axis=0, out=self.bias_grads[last])
-        dz = dlogits
+            self.weight_grads[last] += np.dot(output_cache[0].T, dlogits)
         for index in range(last - 1, -1, -1):
-            da = dz @ self.weights[index + 1].T
-            a_prev, bn_cache, act_cache, mask = caches[index]
+            affine_cache, bn_cache, act_cache, mask = caches[index]
             if mask is not None:
                 da *= mask
             dz = self._activations[index].backward(da, act_cache)
             if bn_cache is not None:
                 dz, _, _ = batchnorm_backward(dz, bn_cache, self.gamma_grads[index], self.beta_grads[index])
-            else:
-                np.sum(dz, axis=0, out=self.bias_grads[index])
-            np.matmul(a_prev.T, dz, out=self.weight_grads[index])
+            da, _, _ = affine_backward(dz, affine_cache, index > 0,
+                                       self.weight_grads[index], self.bias_grads[index])
         self._add_penalty_gradients(m)
 
     def _add_penalty_gradients(self, m: int) -> None:

@@ -61,7 +61,6 @@ from server.engine.schedules import learning_rate_at
 
 DIAGNOSIS_EVERY_REPORTS = 10
 MAX_MISCLASSIFIED = 8
-DIGIT_PIXEL_MAX = 16
 BOUNDARY_DECIMALS = 3
 GRID_DECIMALS = 4
 
@@ -325,10 +324,10 @@ class Trainer:
         truth = dataset.y_dev
         matrix = np.bincount(truth * n_classes + predicted, minlength=n_classes * n_classes)
         wrong = np.flatnonzero(predicted != truth)[:MAX_MISCLASSIFIED]
-        pixels = np.clip(np.rint(dataset.X_dev[wrong] * dataset.std + dataset.mean), 0, DIGIT_PIXEL_MAX)
+        pixels = dataset.pixels(dataset.X_dev[wrong])
         return self._event("confusion", {
             "epoch": epoch, "matrix": matrix.reshape(n_classes, n_classes).tolist(),
-            "misclassified": [{"pixels": pixels[row].astype(int).tolist(), "label": int(truth[index]),
+            "misclassified": [{"pixels": pixels[row].tolist(), "label": int(truth[index]),
                                "predicted": int(predicted[index])} for row, index in enumerate(wrong)]})
 
     def _diagnosis_event(self, epoch: int, train_eval: Evaluation | None,

@@ -48,11 +48,18 @@ def test_affine_backward_writes_into_given_buffers_and_can_skip_dx(rng):
     x, W = rng.normal(size=(6, 2)), rng.normal(size=(2, 3))
     dz = rng.normal(size=(6, 3))
     dW_buffer, db_buffer = np.full((2, 3), 7.0), np.full(3, 7.0)
-    dx, dW, db = affine_backward(dz, affine_forward(x, W, None)[1], need_dx=False,
+    dx, dW, db = affine_backward(dz, affine_forward(x, W, np.zeros(3))[1], need_dx=False,
                                  dW_out=dW_buffer, db_out=db_buffer)
     assert dx is None and dW is dW_buffer and db is db_buffer
     np.testing.assert_allclose(dW_buffer, x.T @ dz)
     np.testing.assert_allclose(db_buffer, dz.sum(axis=0))
+
+
+def test_a_layer_without_bias_has_no_bias_gradient(rng):
+    x, W = rng.normal(size=(4, 2)), rng.normal(size=(2, 3))
+    z, cache = affine_forward(x, W, None)
+    np.testing.assert_allclose(z, x @ W)
+    assert affine_backward(rng.normal(size=(4, 3)), cache)[2] is None
 
 
 @pytest.mark.parametrize("name", sorted(ACTIVATIONS))
