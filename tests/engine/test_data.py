@@ -397,6 +397,19 @@ def test_make_data_returns_what_training_sees():
     assert make_data(RunConfig())["train"][0].shape == (360, 2)
 
 
+@pytest.mark.parametrize("dataset", ["spiral", "digits"])
+def test_make_data_matches_the_data_of_a_training_run(dataset):
+    from server.engine import Trainer
+
+    config = {"seed": 11, "data": {"dataset": dataset, "n_samples": 150, "dev_noise": 0.3,
+                                   "label_noise": 0.1}}
+    trainer = Trainer(config)
+    splits = make_data(config)
+    for name in ("train", "dev", "test"):
+        np.testing.assert_array_equal(splits[name][0], getattr(trainer.dataset, f"X_{name}"))
+        np.testing.assert_array_equal(splits[name][1], getattr(trainer.dataset, f"y_{name}"))
+
+
 def test_make_data_rejects_a_bad_config_naming_the_field():
     with pytest.raises(ConfigError) as error:
         make_data({"data": {"dataset": "swirl"}})
