@@ -48,9 +48,10 @@ def affine_forward(x: np.ndarray, W: np.ndarray, b: np.ndarray | None) -> tuple[
     return z, (x, W, b is not None)
 
 
-def affine_backward(dz: np.ndarray, cache: tuple, need_dx: bool = True,
-                    dW_out: np.ndarray | None = None,
-                    db_out: np.ndarray | None = None) -> tuple[np.ndarray | None, np.ndarray, np.ndarray | None]:
+def affine_backward(
+    dz: np.ndarray, cache: tuple, need_dx: bool = True, dW_out: np.ndarray | None = None,
+    db_out: np.ndarray | None = None,
+) -> tuple[np.ndarray | None, np.ndarray, np.ndarray | None]:
     """Gradients of z = x @ W + b.
 
     dz: (m, n_out).  Returns dx: (m, n_in) (None when ``need_dx`` is false,

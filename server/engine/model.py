@@ -198,7 +198,8 @@ class Network:
         last = self.n_layers - 1
         for index in range(last):
             batch_norm = self.batch_norm[index]
-            z, affine_cache = affine_forward(a, self.weights[index], None if batch_norm else self.biases[index])
+            bias = None if batch_norm else self.biases[index]
+            z, affine_cache = affine_forward(a, self.weights[index], bias)
             bn_cache = None
             if batch_norm:
                 z, bn_cache = batchnorm_forward(z, self.gammas[index], self.betas[index],
