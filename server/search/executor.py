@@ -20,6 +20,7 @@ import multiprocessing
 import os
 import threading
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
@@ -51,6 +52,13 @@ class TrialExecutor(ABC):
     def shutdown(self, wait: bool = True, kill: bool = False) -> None:
         """Release the workers; ``kill`` ends trials that are still running instead of waiting for them."""
 
+    def reset(self) -> bool:
+        """Make an idle executor ready for another search (clear the stop flag).
+
+        Returns False when it cannot be reused; it must then be shut down.
+        """
+        return False
+
 
 class _LocalExecutor(TrialExecutor):
     """Shared bookkeeping: the trial function and the futures not yet finished."""
@@ -62,11 +70,19 @@ class _LocalExecutor(TrialExecutor):
         self._trial_function = trial_function
         self._lock = threading.Lock()
         self._futures: set[Future] = set()
+        self._closed = False
 
     def _track(self, future: Future) -> Future:
         self._futures.add(future)
         future.add_done_callback(self._futures.discard)
         return future
+
+    def reset(self) -> bool:
+        with self._lock:
+            if self._closed or any(not future.done() for future in self._futures):
+                return False
+            self._stop.clear()
+            return True
 
     def _cancel_pending(self) -> None:
         # Future.cancel() succeeds only for trials that have not started.
@@ -84,15 +100,16 @@ class ProcessPoolTrialExecutor(_LocalExecutor):
     """
 
     def __init__(self, workers: int, trial_function: worker.TrialFunction = worker.train_trial,
-                 start_method: str = "spawn"):
+                 start_method: str = "spawn", preload: tuple[str, ...] = ("server.engine",)):
         super().__init__(workers, trial_function)
         self._context = multiprocessing.get_context(start_method)
         self._stop = self._context.Event()
+        self._preload = preload
         self._pool = self._new_pool()
 
     def _new_pool(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(self.workers, mp_context=self._context,
-                                   initializer=worker.initialize, initargs=(self._stop,))
+                                   initializer=worker.initialize, initargs=(self._stop, self._preload))
 
     def submit(self, task: dict) -> Future:
         with self._lock:
@@ -113,10 +130,12 @@ class ProcessPoolTrialExecutor(_LocalExecutor):
     def shutdown(self, wait: bool = True, kill: bool = False) -> None:
         with self._lock:
             pool = self._pool
+            self._closed = True
         if kill:
             self._stop.set()
             _terminate_workers(pool)
         pool.shutdown(wait=wait, cancel_futures=True)
+
 
 
 def _terminate_workers(pool: ProcessPoolExecutor) -> None:
@@ -157,9 +176,49 @@ class ThreadTrialExecutor(_LocalExecutor):
         self._cancel_pending()
 
     def shutdown(self, wait: bool = True, kill: bool = False) -> None:
+        with self._lock:
+            self._closed = True
         if kill:
             self._stop.set()
         self._pool.shutdown(wait=wait and not kill, cancel_futures=True)
 
 
+
 EXECUTORS = {"process": ProcessPoolTrialExecutor, "thread": ThreadTrialExecutor}
+
+
+class WarmExecutors:
+    """Executors of finished searches, kept for the next ones.
+
+    Starting worker processes and importing the engine in each costs a second
+    or more; a search that reuses them starts its first trial at once.  At
+    most ``max_idle`` executors wait (their processes stay alive, idle).
+    """
+
+    def __init__(self, factory: Callable[[int], TrialExecutor], max_idle: int):
+        self._factory = factory
+        self._max_idle = max_idle
+        self._idle: list[TrialExecutor] = []
+        self._lock = threading.Lock()
+
+    def acquire(self, workers: int) -> TrialExecutor:
+        """An idle executor with ``workers`` workers, or a new one."""
+        with self._lock:
+            for index, executor in enumerate(self._idle):
+                if executor.workers == workers:
+                    return self._idle.pop(index)
+        return self._factory(workers)
+
+    def release(self, executor: TrialExecutor) -> None:
+        """Keep ``executor`` for a later search if it can be reused and there is room; else shut it down."""
+        with self._lock:
+            if len(self._idle) < self._max_idle and executor.reset():
+                self._idle.append(executor)
+                return
+        executor.shutdown(wait=False)
+
+    def shutdown(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for executor in idle:
+            executor.shutdown(wait=True)

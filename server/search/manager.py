@@ -1,6 +1,7 @@
 """The search manager: searches in the background, their event logs, stop and zoom.
 
-Each search owns one executor and one driver thread.  The driver keeps at
+Each search has a driver thread and an executor (a warm one, left by a
+finished search, when there is one).  The driver keeps at
 most ``workers`` trials in flight, so a trial is announced (``trial`` event,
 status ``running``) when it really starts and a stopped search has no queue
 to drain.  Every event is appended to the search's log with an increasing id
@@ -21,7 +22,7 @@ from server.limits import RuntimeLimits
 from server.runs.events import EventLog, LoggedEvent
 from server.search import space as spaces
 from server.search.definition import MAXIMIZE, SearchDefinition, parse_search
-from server.search.executor import TrialExecutor
+from server.search.executor import TrialExecutor, WarmExecutors
 from server.search.limits import SearchLimits
 from server.search.worker import RESULT_METRICS
 
@@ -53,7 +54,7 @@ class Search:
     """One search: its definition, trials, best trial and event log."""
 
     def __init__(self, search_id: str, definition: SearchDefinition, workers: int,
-                 executor_factory: ExecutorFactory, limits: SearchLimits, max_trial_seconds: float,
+                 executors: WarmExecutors, limits: SearchLimits, max_trial_seconds: float,
                  parent: dict | None = None):
         self.id = search_id
         self.definition = definition
@@ -62,7 +63,7 @@ class Search:
         self.status = "running"
         self.reason: str | None = None
         self.finished_at: float | None = None
-        self._executor_factory = executor_factory
+        self._executors = executors
         self._limits = limits
         self._max_trial_seconds = max_trial_seconds
         self._started = time.monotonic()
@@ -151,7 +152,7 @@ class Search:
             self._finish(reason, message)
 
     def _run_trials(self) -> tuple[str, str | None]:
-        executor = self._executor_factory(self.workers)
+        executor = self._executors.acquire(self.workers)
         with self._condition:
             self._executor = executor
         if self._stop.is_set():  # stopped while the executor was starting
@@ -195,7 +196,7 @@ class Search:
                         running.clear()
         finally:
             if not killed:
-                executor.shutdown(wait=True)
+                self._executors.release(executor)
         if self._stop.is_set() and reason == "completed":
             reason = "stopped"
         return reason, message
@@ -274,7 +275,7 @@ class SearchManager:
                  executor_factory: ExecutorFactory):
         self.runtime_limits = runtime_limits
         self.search_limits = search_limits
-        self._executor_factory = executor_factory
+        self._executors = WarmExecutors(executor_factory, runtime_limits.max_concurrent_searches)
         self._searches: dict[str, Search] = {}
         self._lock = threading.Lock()
 
@@ -292,7 +293,7 @@ class SearchManager:
             active = sum(1 for s in self._searches.values() if not s.finished)
             if active >= self.runtime_limits.max_concurrent_searches:
                 raise SearchCapacityError(self.runtime_limits.max_concurrent_searches)
-            search = Search(secrets.token_urlsafe(16), definition, workers, self._executor_factory,
+            search = Search(secrets.token_urlsafe(16), definition, workers, self._executors,
                             self.search_limits, self.runtime_limits.max_run_seconds, parent)
             self._searches[search.id] = search
         search.start()
@@ -322,6 +323,7 @@ class SearchManager:
             search.stop()
         for search in searches:
             search.join(timeout)
+        self._executors.shutdown()
 
     def _forget_expired(self) -> None:
         cutoff = time.monotonic() - self.runtime_limits.finished_retention_seconds

@@ -13,6 +13,7 @@ instead of breaking the search.
 
 from __future__ import annotations
 
+import importlib
 import math
 import os
 import sys
@@ -41,13 +42,19 @@ _stop_event: Any = None
 _numpy_preloaded: bool | None = None
 
 
-def initialize(stop_event: Any) -> None:
-    """Process-pool initializer: one BLAS thread, and the search's shared stop flag."""
+def initialize(stop_event: Any, preload: tuple[str, ...] = ()) -> None:
+    """Process-pool initializer: one BLAS thread, the search's shared stop flag, warm imports.
+
+    ``preload`` names modules to import once BLAS is pinned (the engine), so
+    that a worker's first trial is not charged for loading NumPy.
+    """
     global _stop_event, _numpy_preloaded
     _numpy_preloaded = "numpy" in sys.modules
     for name in BLAS_THREAD_VARIABLES:
         os.environ[name] = "1"
     _stop_event = stop_event
+    for module in preload:
+        importlib.import_module(module)
 
 
 def stop_requested() -> bool:
@@ -70,6 +77,7 @@ def execute(trial_function: TrialFunction, task: dict,
 def worker_info(task: dict, should_stop: Callable[[], bool]) -> dict:
     """A trial function that reports how the worker was set up (for tests and diagnostics)."""
     return {"status": "completed", "pid": os.getpid(), "numpy_preloaded": _numpy_preloaded,
+            "numpy_loaded": "numpy" in sys.modules,
             "blas_threads": {name: os.environ.get(name) for name in BLAS_THREAD_VARIABLES}}
 
 

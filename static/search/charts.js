@@ -54,6 +54,7 @@ export class SearchCharts {
     this.titleNode = titleNode;
     this.pending = null;
     this.frame = null;
+    this.webgl = null; // unknown until the first parcoords draw
   }
 
   /** Redraw from ``results`` at the next animation frame (several calls in one frame draw once). */
@@ -113,13 +114,80 @@ export class SearchCharts {
     const dimensions = Object.entries(space).map(([path, distribution]) => parcoordsDimension(path, distribution,
       scored));
     const values = scored.map((trial) => trial[objective]);
-    dimensions.push({ label: OBJECTIVE_LABEL[objective], values });
-    const trace = {
-      type: "parcoords", dimensions,
-      line: { color: values, colorscale: "Viridis", reversescale: objective === "dev_loss", showscale: true },
-    };
-    window.Plotly.react(this.parcoordsNode, [trace], { ...LAYOUT, margin: { l: 64, r: 64, t: 48, b: 24 } },
-      CONFIG);
+    dimensions.push({ label: OBJECTIVE_LABEL[objective], values, range: paddedRange(values) });
+    if (this.webgl !== false) {
+      const trace = {
+        type: "parcoords", dimensions,
+        line: { color: values, colorscale: "Viridis", reversescale: objective === "dev_loss", showscale: true },
+      };
+      window.Plotly.react(this.parcoordsNode, [trace], { ...LAYOUT, margin: { l: 64, r: 64, t: 48, b: 24 } },
+        CONFIG);
+      // Plotly draws parcoords with WebGL and, when it cannot, puts up a notice instead.
+      this.webgl = !this.parcoordsNode.querySelector(".no-webgl");
+      if (!this.webgl) window.Plotly.purge(this.parcoordsNode);
+    }
+    if (this.webgl) {
+      this.parcoordsNode.dataset.renderer = "parcoords";
+    } else {
+      const { traces, layout } = parallelLines(dimensions, values, objective === "dev_loss");
+      window.Plotly.react(this.parcoordsNode, traces, layout, CONFIG);
+      this.parcoordsNode.dataset.renderer = "svg";
+    }
     this.parcoordsNode.dataset.lines = String(scored.length);
   }
+}
+
+function paddedRange(values) {
+  const low = Math.min(...values);
+  const high = Math.max(...values);
+  return low === high ? [low - 0.5, high + 0.5] : [low, high];
+}
+
+const BAND_COLORS = ["#440154", "#3b528b", "#21918c", "#5ec962", "#fde725"];
+
+/**
+ * Parallel coordinates as SVG, for browsers without WebGL: every axis scaled
+ * to [0, 1], one line per trial, coloured in five bands of the objective
+ * (yellow is best).
+ */
+export function parallelLines(dimensions, objectiveValues, lowerIsBetter) {
+  const [low, high] = paddedRange(objectiveValues);
+  const band = (value) => {
+    const share = (value - low) / (high - low);
+    const rank = lowerIsBetter ? 1 - share : share;
+    return Math.min(BAND_COLORS.length - 1, Math.floor(rank * BAND_COLORS.length));
+  };
+  const scaled = (dimension, value) => (value - dimension.range[0]) / (dimension.range[1] - dimension.range[0]);
+  const traces = BAND_COLORS.map((color, index) => ({
+    type: "scatter", mode: "lines", x: [], y: [], hoverinfo: "skip", showlegend: false,
+    line: { color, width: index === BAND_COLORS.length - 1 ? 2.5 : 1.5 }, connectgaps: false,
+  }));
+  objectiveValues.forEach((value, row) => {
+    const trace = traces[band(value)];
+    dimensions.forEach((dimension, axis) => {
+      trace.x.push(axis);
+      trace.y.push(scaled(dimension, dimension.values[row]));
+    });
+    trace.x.push(null);
+    trace.y.push(null);
+  });
+  const ends = (dimension) => (dimension.ticktext
+    ? [dimension.ticktext[0], dimension.ticktext[dimension.ticktext.length - 1]]
+    : dimension.range.map((end) => formatValue(end)));
+  const annotations = dimensions.flatMap((dimension, axis) => {
+    const [bottom, top] = ends(dimension);
+    return [
+      { x: axis, y: 1.12, text: dimension.label, showarrow: false, font: { size: 11 } },
+      { x: axis, y: 1.03, text: top, showarrow: false, font: { size: 10, color: "#5b6675" } },
+      { x: axis, y: -0.05, text: bottom, showarrow: false, font: { size: 10, color: "#5b6675" } },
+    ];
+  });
+  const shapes = dimensions.map((_, axis) => ({ type: "line", x0: axis, x1: axis, y0: 0, y1: 1,
+    line: { color: "#9aa4b1", width: 1 } }));
+  const layout = {
+    ...LAYOUT, showlegend: false, margin: { l: 40, r: 40, t: 40, b: 24 }, annotations, shapes,
+    xaxis: { visible: false, range: [-0.3, dimensions.length - 0.7] },
+    yaxis: { visible: false, range: [-0.1, 1.16] },
+  };
+  return { traces, layout };
 }

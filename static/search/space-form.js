@@ -39,7 +39,7 @@ class RangeRow {
       title: "Sampling scale: log spreads trials evenly over decades" });
     this.node = element("div", { class: "param-row", "data-path": parameter.path }, [
       element("label", { class: "param-name", for: this.enable.id }, [this.enable, ` ${parameter.label}`]),
-      element("span", { class: "range" }, [this.lowInput, this.lowSlider, this.highSlider, this.highInput]),
+      element("span", { class: "range" }, [this.lowInput, this.lowSlider, this.highInput, this.highSlider]),
       this.scaleButton,
     ]);
     this.lowInput.addEventListener("change", () => this.setRange(Number(this.lowInput.value), this.high));

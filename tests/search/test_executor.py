@@ -19,7 +19,8 @@ def process_manager():
 
     def build(trial_function, **search_limits):
         managers.append(SearchManager(RuntimeLimits(), SearchLimits(**search_limits),
-                                      partial(ProcessPoolTrialExecutor, trial_function=trial_function)))
+                                      partial(ProcessPoolTrialExecutor, trial_function=trial_function,
+                                              preload=())))
         return managers[-1]
 
     yield build
@@ -34,6 +35,7 @@ def test_workers_pin_blas_to_one_thread_before_numpy_loads():
     finally:
         executor.shutdown()
     assert info["numpy_preloaded"] is False
+    assert info["numpy_loaded"] is True  # the engine was preloaded, after the pinning
     assert set(info["blas_threads"].values()) == {"1"}
 
 
@@ -77,3 +79,14 @@ def test_trials_that_ignore_the_stop_flag_are_terminated(process_manager):
     (trial,) = search.snapshot()["trials"]
     assert trial["status"] == "stopped"
     assert trial["message"] == "terminated: still running 0.5 s after the search was stopped"
+
+
+def test_the_next_search_reuses_the_warm_worker_processes(process_manager):
+    searches = process_manager(worker.worker_info)
+    pids = []
+    for _ in range(2):
+        search = searches.create({"space": {"optimizer.learning_rate": RATE}, "trials": 1, "workers": 1})
+        search.join(30)
+        (trial,) = search.snapshot()["trials"]
+        pids.append(trial["pid"])
+    assert pids[0] == pids[1]

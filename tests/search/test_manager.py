@@ -164,3 +164,31 @@ def test_a_late_reader_gets_every_event_after_its_last_id(manager):
     log = logged_events(search)
     assert [e.id for e in search.events_after(4, 0)] == [event_id for event_id, _, _ in log[4:]]
     assert search.events_after(log[-1][0], 0.01) == []
+
+
+def test_a_finished_search_leaves_its_executor_warm_for_the_next():
+    created = []
+
+    def factory(workers):
+        created.append(ThreadTrialExecutor(workers, trials.peaked))
+        return created[-1]
+
+    searches = SearchManager(RuntimeLimits(), SearchLimits(), factory)
+    try:
+        for _ in range(3):
+            searches.create({"space": {"optimizer.learning_rate": RATE}, "trials": 2, "workers": 2}).join(5)
+        searches.create({"space": {"optimizer.learning_rate": RATE}, "trials": 2, "workers": 1}).join(5)
+    finally:
+        searches.shutdown()
+    assert [executor.workers for executor in created] == [2, 1]
+
+
+def test_a_stopped_search_leaves_a_reusable_executor(manager):
+    searches = manager(trials.until_stopped)
+    first = searches.create({"space": {"optimizer.learning_rate": RATE}, "trials": 3, "workers": 1})
+    wait_for_running(first, 1)
+    seconds_to_stop(first)
+    second = searches.create({"space": {"optimizer.learning_rate": RATE}, "trials": 3, "workers": 1})
+    wait_for_running(second, 1)  # the stop flag was cleared: the trial runs
+    assert second.snapshot()["trials"][0]["status"] == "running"
+    seconds_to_stop(second)

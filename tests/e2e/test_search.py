@@ -1,0 +1,126 @@
+"""The search page in a real browser, with trials on real worker processes.
+
+Trials are tiny (the page's quick base config, 15 epochs), so a 12-trial
+search finishes in a few seconds.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import unquote
+
+from playwright.sync_api import expect
+
+# Starting the worker processes of the first search takes a few seconds on a busy machine.
+SEARCH_SECONDS = 30_000
+
+
+def open_search(page, live_server):
+    page.goto(f"{live_server.url}/search")
+    expect(page.get_by_test_id("param-rows").locator(".param-row")).to_have_count(9)
+
+
+def start_tiny_search(page, trials: int = 12):
+    page.get_by_test_id("search-trials").fill(str(trials))
+    page.get_by_test_id("base-epochs").fill("15")
+    page.get_by_test_id("search-start").click()
+
+
+def fragment_pairs(href: str) -> dict[str, str]:
+    assert href.startswith("/#"), href
+    return dict(pair.split("=", 1) for pair in href[2:].split("&"))
+
+
+def test_a_search_fills_the_charts_and_opens_its_best_trial_in_the_playground(page, live_server, browser):
+    open_search(page, live_server)
+    start_tiny_search(page)
+
+    scatter = page.get_by_test_id("search-scatter")
+    expect(scatter).not_to_have_attribute("data-points", "0", timeout=SEARCH_SECONDS)
+    expect(page.get_by_test_id("search-status")).to_have_text("done", timeout=SEARCH_SECONDS)
+    expect(page.get_by_test_id("search-progress")).to_have_text("12 of 12 trials finished")
+    rows = page.get_by_test_id("search-row")
+    expect(rows).to_have_count(12)
+    completed = page.locator('[data-testid="search-row"][data-status="completed"]').count()
+    expect(scatter).to_have_attribute("data-points", str(completed))
+    expect(page.get_by_test_id("search-parcoords")).to_have_attribute("data-lines", str(completed))
+
+    # The best trial: one highlighted row, the star on the scatter, the summary box.
+    best_row = page.locator('[data-testid="search-row"].best')
+    expect(best_row).to_have_count(1)
+    best_index = best_row.get_attribute("data-index")
+    expect(scatter).to_have_attribute("data-best", best_index)
+    open_link = page.get_by_test_id("open-in-playground")
+    expect(open_link).to_have_attribute("data-index", best_index)
+    best = page.evaluate("() => { const r = window.searchPage.results; return r.runConfig(r.best); }")
+    assert best["training"]["epochs"] == 15
+
+    # Sorting by dev accuracy puts the best value first.
+    page.get_by_role("button", name="dev acc").click()
+    best_accuracy = best_row.locator("td").nth(3).text_content()
+    expect(rows.first.locator("td").nth(3)).to_have_text(best_accuracy)
+
+    # The link's fragment is the playground's URL state of that trial's config.
+    href = open_link.get_attribute("href")
+    pairs = {key: unquote(value) for key, value in fragment_pairs(href).items()}
+    assert float(pairs["learningRate"]) == best["optimizer"]["learning_rate"]
+    assert pairs["dataset"] == best["data"]["dataset"]
+    assert int(pairs["epochs"]) == 15 and int(pairs["seed"]) == best["seed"]
+    assert pairs["layers"] == "-".join([str(best["model"]["hidden"][0]["units"]), "relu"])
+    assert "speed" not in pairs  # the playground keeps its watchable pace
+
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    try:
+        playground = context.new_page()
+        playground.goto(f"{live_server.url}{href}")
+        expect(playground.locator("body")).to_have_attribute("data-ready", "true")
+        shown = playground.evaluate("(value) => String(value)", best["optimizer"]["learning_rate"])
+        expect(playground.get_by_test_id("learning-rate")).to_have_value(shown)
+        expect(playground.get_by_test_id("message")).to_be_hidden()
+    finally:
+        context.close()
+    assert page.console_errors == []
+
+
+def test_a_bad_range_is_named_and_a_search_can_be_stopped_and_zoomed(page, live_server):
+    open_search(page, live_server)
+    high = page.get_by_test_id("param-high-optimizer-learning_rate")
+    high.fill("50")
+    high.press("Tab")
+    page.get_by_test_id("search-start").click()
+    error = page.get_by_test_id("search-error")
+    expect(error).to_contain_text("invalid search")
+    expect(error).to_contain_text(
+        "space.optimizer.learning_rate.high: Input should be less than or equal to 10")
+    expect(page.get_by_test_id("search-status")).to_have_text("idle")
+    high.fill("1")
+    high.press("Tab")
+
+    # A long search, stopped: its running trials end at their next epoch.
+    page.get_by_test_id("search-trials").fill("4")
+    page.get_by_test_id("base-epochs").fill("10000")
+    page.get_by_test_id("search-start").click()
+    expect(page.locator('[data-testid="search-row"][data-status="running"]')).not_to_have_count(
+        0, timeout=SEARCH_SECONDS)
+    page.get_by_test_id("search-stop").click()
+    expect(page.get_by_test_id("search-status")).to_have_text("stopped", timeout=SEARCH_SECONDS)
+    expect(error).to_be_hidden()
+
+    # On a linear scale the search samples uniformly; zoom narrows on that scale.
+    scale = page.get_by_test_id("param-scale-optimizer-learning_rate")
+    scale.click()
+    expect(scale).to_have_text("lin")
+    start_tiny_search(page, trials=6)
+    expect(page.get_by_test_id("search-status")).to_have_text("done", timeout=SEARCH_SECONDS)
+    space = page.evaluate("() => window.searchPage.results.definition.space")
+    assert space == {"optimizer.learning_rate": {"distribution": "uniform", "low": 0.0001, "high": 1.0}}
+    page.get_by_test_id("search-top-k").fill("2")
+    page.get_by_test_id("search-zoom").click()
+    expect(page.get_by_test_id("search-lineage")).to_contain_text("best 2 trials")
+    expect(page.get_by_test_id("search-status")).to_have_text("done", timeout=SEARCH_SECONDS)
+    expect(page.get_by_test_id("search-progress")).to_have_text(re.compile(r"^6 of 6 trials finished$"))
+    expect(scale).to_have_text("lin")
+    low = float(page.get_by_test_id("param-low-optimizer-learning_rate").input_value())
+    high_value = float(high.input_value())
+    assert 1e-4 <= low < high_value <= 1 and (low, high_value) != (1e-4, 1)
+    assert page.console_errors == []
