@@ -99,9 +99,9 @@ function formatCoordinate(value) {
 function verdict(outcome, surface) {
   if (outcome.diverged) return "diverged";
   if (outcome.reached_minimum) return "reached the minimum";
-  if (outcome.gradient_norm < 1e-2) return "stalled where the gradient vanishes";
   const diagonal = Math.hypot(surface.x_range[1] - surface.x_range[0], surface.y_range[1] - surface.y_range[0]);
-  if (outcome.distance_moved < 0.01 * diagonal) return "stuck near the start";
+  if (outcome.distance_moved < 0.01 * diagonal) return "crawled: barely left the start";
+  if (outcome.gradient_norm < 1e-2) return "stalled where the gradient vanishes";
   return `${formatNumber(outcome.distance_to_minimum, 2)} from the minimum`;
 }
 

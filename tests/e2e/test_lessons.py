@@ -1,0 +1,190 @@
+"""Lessons in Chromium: a preset embedded by a page of another origin, and the three labs.
+
+The labs are paced fast through their URL (``steps_per_second``), so each race
+still streams in several batches (the animation) but takes well under a second.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Request, Response
+
+playwright_sync = pytest.importorskip("playwright.sync_api")
+expect = playwright_sync.expect
+
+HIDDEN_PANELS = ("gradients", "diagnosis")
+# A course page: it embeds the preset and keeps every message the iframe posts.
+COURSE_PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>A course page</title></head>
+<body>
+<h1>Week 1: overfitting</h1>
+<iframe id="lesson" src="{src}" width="100%" height="600" style="border:0"></iframe>
+<script>
+  window.lessonMessages = [];
+  window.addEventListener("message", (event) => {{
+    window.lessonMessages.push({{origin: event.origin, data: event.data}});
+    if (event.data && event.data.type === "tuning-playground:resize") {{
+      document.getElementById("lesson").style.height = event.data.height + "px";
+    }}
+  }});
+</script>
+</body></html>
+"""
+
+
+class CoursePageServer:
+    """A second server, on another port and host name: the embedding page's origin."""
+
+    def __init__(self, iframe_src: str):
+        page = COURSE_PAGE.format(src=iframe_src)
+
+        @Request.application
+        def app(request):
+            return Response(page, mimetype="text/html")
+
+        self._server = make_server("127.0.0.1", 0, app, threaded=True)
+        # "localhost" and "127.0.0.1" are different sites, so the iframe is third-party.
+        self.url = f"http://localhost:{self._server.server_port}/course"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> CoursePageServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._server.shutdown()
+        self._thread.join(timeout=5)
+
+
+def lab_status_is_done(page) -> None:
+    expect(page.get_by_test_id("lab-status")).to_have_text("done", timeout=20_000)
+
+
+def record_step_counter(page) -> None:
+    """Collect every value the step counter shows, so a test can tell an animation from a jump."""
+    page.add_init_script("""
+        window.shownSteps = [];
+        document.addEventListener("DOMContentLoaded", () => {
+          const counter = document.querySelector('[data-testid="lab-step"]');
+          if (!counter) return;
+          new MutationObserver(() => window.shownSteps.push(Number(counter.textContent)))
+            .observe(counter, {childList: true, characterData: true, subtree: true});
+        });
+    """)
+
+
+def trajectory_lengths(page) -> dict[str, int]:
+    return page.evaluate("""() => {
+        const chart = document.querySelector('[data-testid="race-chart"]');
+        const paths = chart.data.filter((trace) => trace.mode === "lines+markers");
+        return Object.fromEntries(paths.map((trace) => [trace.name, trace.x.length]));
+    }""")
+
+
+def outcome(page, optimizer: str) -> dict[str, str]:
+    row = page.get_by_test_id(f"outcome-{optimizer}")
+    return {key: row.get_attribute(f"data-{key}") for key in ("x", "y", "reached", "moved", "steps")}
+
+
+def test_an_embedded_preset_runs_to_done_posts_its_height_and_hides_panels(page, live_server):
+    src = f"{live_server.url}/embed?preset=overfitting&autoplay=1&hide={','.join(HIDDEN_PANELS)}"
+    with CoursePageServer(src) as course:
+        page.goto(course.url)
+        lesson = page.frame_locator("#lesson")
+        expect(lesson.get_by_test_id("status")).to_have_text("done", timeout=45_000)
+        expect(lesson.get_by_test_id("epoch")).to_have_text("200")
+        for panel in HIDDEN_PANELS:
+            for index in range(lesson.locator(f'[data-panel="{panel}"]').count()):
+                expect(lesson.locator(f'[data-panel="{panel}"]').nth(index)).to_be_hidden()
+        expect(lesson.get_by_test_id("loss-chart")).to_be_visible()
+        page.wait_for_function("""() => window.lessonMessages.some(
+            (m) => m.data && m.data.type === "tuning-playground:resize")""")
+        messages = page.evaluate("window.lessonMessages")
+        resizes = [m for m in messages if m["data"].get("type") == "tuning-playground:resize"]
+        assert all(m["origin"] == live_server.url for m in resizes)
+        assert all(isinstance(m["data"]["height"], int) and m["data"]["height"] > 0 for m in resizes)
+        # The parent sized the iframe to the height it was last told.
+        page.wait_for_function("""() => {
+            const resizes = window.lessonMessages.filter((m) => m.data.type === "tuning-playground:resize");
+            const frame = document.getElementById("lesson");
+            return frame.getBoundingClientRect().height === resizes[resizes.length - 1].data.height;
+        }""")
+    assert page.console_errors == []
+
+
+def test_optimizer_lab_animates_the_four_ends_where_the_math_says_and_names_bad_input(page, live_server):
+    record_step_counter(page)
+    page.goto(f"{live_server.url}/labs/optimizers?surface=saddle&steps_per_second=480")
+    lab_status_is_done(page)
+    expect(page.get_by_test_id("lab-step")).to_have_text("200")
+    assert trajectory_lengths(page) == {"Gradient descent": 201, "Momentum": 201, "RMSprop": 201, "Adam": 201}
+    # Streamed in batches (about ten a second at this speed), not drawn in one go.
+    shown = page.evaluate("window.shownSteps")
+    assert len({step for step in shown if 0 < step < 200}) >= 3
+    assert shown == sorted(shown)
+    for name in ("adam", "momentum"):
+        assert outcome(page, name)["reached"] == "true"
+        expect(page.get_by_test_id(f"outcome-{name}")).to_contain_text("reached the minimum")
+    gd = outcome(page, "gd")
+    assert gd["reached"] == "false" and -0.2 < float(gd["y"]) < 0
+    expect(page.get_by_test_id("outcome-gd")).to_contain_text("stalled where the gradient vanishes")
+
+    page.get_by_test_id("surface").select_option("plateau")
+    expect(page.get_by_test_id("lab-status")).to_have_text("running")
+    lab_status_is_done(page)
+    assert trajectory_lengths(page)["Gradient descent"] == 201
+    assert float(outcome(page, "gd")["moved"]) < 0.01
+    expect(page.get_by_test_id("outcome-gd")).to_contain_text("barely left the start")
+    assert outcome(page, "adam")["reached"] == "true"
+
+    page.get_by_test_id("lab-beta1").fill("1.5")
+    page.get_by_test_id("race").click()
+    expect(page.get_by_test_id("lab-status")).to_have_text("error")
+    expect(page.get_by_test_id("lab-message")).to_contain_text("beta1")
+    assert page.console_errors == []
+
+
+def test_normalization_lab_shows_the_long_valley_and_the_round_bowl(page, live_server):
+    page.goto(f"{live_server.url}/labs/normalization")
+    lab_status_is_done(page)
+    raw, normalized = page.get_by_test_id("panel-raw"), page.get_by_test_id("panel-normalized")
+    assert int(normalized.get_attribute("data-steps")) <= 10
+    assert raw.get_attribute("data-converged") == "false" or int(raw.get_attribute("data-steps")) > 100
+    assert float(page.get_by_test_id("raw-condition").text_content()) > 30
+    assert float(page.get_by_test_id("normalized-condition").text_content()) < 1.5
+    expect(page.get_by_test_id("raw-chart")).to_have_attribute("data-points", "151")
+
+    page.get_by_test_id("lr-raw").fill("0.02")
+    page.get_by_test_id("normalization-run").click()
+    expect(raw).to_have_attribute("data-diverged", "true")
+    expect(page.get_by_test_id("raw-steps")).to_have_text("diverged")
+    assert page.console_errors == []
+
+
+def test_averages_lab_draws_each_beta_with_and_without_bias_correction(page, live_server):
+    page.goto(f"{live_server.url}/labs/averages")
+    lab_status_is_done(page)
+    rows = page.get_by_test_id("averages-table").locator("tbody tr")
+    expect(rows).to_have_count(3)
+    windows = [rows.nth(index).locator("td").nth(1).text_content() for index in range(3)]
+    assert windows == ["2.0", "10.0", "50.0"]
+    chart = page.get_by_test_id("averages-chart")
+    expect(chart).to_have_attribute("data-traces", "4")  # the series and three corrected averages
+    page.get_by_test_id("show-both").check()
+    expect(chart).to_have_attribute("data-traces", "7")
+    page.get_by_test_id("show-both").uncheck()
+    page.get_by_test_id("bias-correction").uncheck()
+    expect(chart).to_have_attribute("data-corrected", "false")
+    first_uncorrected = page.evaluate(
+        "() => document.querySelector('[data-testid=averages-chart]').data[3].y[0]")
+    first_temperature = page.evaluate(
+        "() => document.querySelector('[data-testid=averages-chart]').data[0].y[0]")
+    assert first_uncorrected == pytest.approx(0.02 * first_temperature, abs=1e-3)
+
+    page.get_by_test_id("betas").fill("0.9, 1.2")
+    page.get_by_test_id("averages-run").click()
+    expect(page.get_by_test_id("lab-message")).to_contain_text("betas.1")
+    assert page.console_errors == []
