@@ -10,6 +10,7 @@ to drain.  Every event is appended to the search's log with an increasing id
 
 from __future__ import annotations
 
+import math
 import secrets
 import threading
 import time
@@ -117,9 +118,15 @@ class Search:
         """Trials with a finite objective, best first."""
         objective = self.definition.objective
         with self._condition:
-            scored = [t for t in self._trials.values()
-                      if t["status"] == "completed" and t.get(objective) is not None]
+            scored = [t for t in self._trials.values() if self._score(t) is not None]
         return sorted(scored, key=lambda t: t[objective], reverse=MAXIMIZE[objective])
+
+    def _score(self, record: dict) -> float | None:
+        """The record's objective when it may compete for best: a completed trial, a finite number."""
+        value = record.get(self.definition.objective)
+        if record["status"] != "completed" or isinstance(value, bool) or not isinstance(value, (int, float)):
+            return None
+        return value if math.isfinite(value) else None
 
     # --- control -------------------------------------------------------------
 
@@ -220,7 +227,7 @@ class Search:
             for name in RESULT_METRICS:
                 record.setdefault(name, None)
             event = {key: value for key, value in record.items() if key != "run_config"}
-            value = record.get(objective) if record["status"] == "completed" else None
+            value = self._score(record)
             improved = value is not None and self.definition.better(
                 value, self._best["value"] if self._best else None)
             if improved:

@@ -20,6 +20,7 @@ the definition and the events.
 from __future__ import annotations
 
 import atexit
+import threading
 
 from flask import Blueprint, Flask, current_app, render_template, url_for
 
@@ -45,7 +46,7 @@ def init_app(app: Flask) -> None:
     manager = app.config.get("SEARCH_MANAGER")
     if manager is None:
         manager = _new_manager(app)
-        atexit.register(manager.shutdown, 2.0)
+        _stop_at_exit(manager)
     app.extensions["search_manager"] = manager
     app.register_blueprint(bp)
 
@@ -62,6 +63,18 @@ def _new_manager(app: Flask) -> SearchManager:
     runtime_limits = app.config.get("RUNTIME_LIMITS") or runtime_limits_from_env()
     search_limits = search_limits_from_env(**app.config.get("SEARCH_LIMITS", {}))
     return SearchManager(runtime_limits, search_limits, factory)
+
+
+def _stop_at_exit(manager: SearchManager) -> None:
+    # concurrent.futures waits for running trials in a threading-level exit
+    # hook, which runs before atexit handlers: stopping the searches from an
+    # atexit handler would come only after that wait, for as long as the
+    # trials take.  Hooks run in reverse order, so this one runs first.
+    register = getattr(threading, "_register_atexit", None)
+    if register is not None:
+        register(manager.shutdown, 2.0)
+    else:
+        atexit.register(manager.shutdown, 2.0)
 
 
 def manager() -> SearchManager:

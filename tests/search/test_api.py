@@ -246,3 +246,14 @@ def test_the_search_page_loads_its_modules_without_inline_script(client):
     assert '<script src="/vendor/plotly.min.js" defer></script>' in html
     assert "script-src 'self'" in response.headers["Content-Security-Policy"]
     assert 'data-testid="search-scatter"' in html and 'data-testid="search-parcoords"' in html
+
+
+def test_nan_metrics_never_win_and_stream_as_null(make_app):
+    client = make_app(trials.nan_when_hot).test_client()
+    body = start(client, {**SEARCH, "trials": 12, "seed": 1})
+    status = finished(client, body)
+    hot = [t for t in status["trials"] if t["config"]["optimizer.learning_rate"] > 0.1]
+    assert hot and all(t["dev_accuracy"] is None and t["dev_loss"] is None for t in hot)
+    assert status["best"]["config"]["optimizer.learning_rate"] <= 0.1
+    messages = StreamReader(client.get(body["events_url"])).events()  # strict JSON: NaN would raise
+    assert messages[-1].event == "done"

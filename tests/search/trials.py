@@ -53,3 +53,11 @@ def exits_when_hot(task: dict, should_stop) -> dict:
 
         os._exit(3)
     return peaked(task, should_stop)
+
+
+def nan_when_hot(task: dict, should_stop) -> dict:
+    """Like ``peaked``, but a learning rate above 0.1 reports NaN metrics, as a broken engine might."""
+    outcome = peaked(task, should_stop)
+    if _rate(task) > 0.1:
+        outcome.update(dev_accuracy=math.nan, dev_loss=math.inf)
+    return outcome
