@@ -20,10 +20,18 @@
   (2 checks at once; more get 429).
 - ``MAX_LOG_BYTES_PER_RUN`` (16 MiB of event JSON per run), ``MAX_RETAINED_RUNS``
   (200 finished runs kept for late reconnects).
-- ``TRAINER_FACTORY``: ``config -> trainer`` (default ``server.engine.Trainer``);
-  ``RUN_MANAGER``: a ready ``RunManager`` replacing the in-process one.
+- ``RUN_PROCESSES``: how many host processes train the runs
+  (``server.runs.processes``), so runs use every core despite the interpreter
+  lock; 0 trains each run in its own thread of this process.  Default: one per
+  available core, but 0 when ``TESTING`` (test suites create many short-lived
+  apps; each would otherwise start its own processes).
+- ``TRAINER_FACTORY``: ``config -> trainer``, replacing the engine's trainers
+  (tests use a fake); ``RUN_MANAGER``: a ready ``RunManager`` replacing the
+  in-process one.
 
-The run manager is ``app.extensions["run_manager"]``.
+The run manager is ``app.extensions["run_manager"]``; the host processes, when
+used, ``app.extensions["trainer_pool"]`` (started on the first run, or by
+``start()``: gunicorn.conf.py starts them as the worker boots).
 """
 
 from __future__ import annotations
@@ -54,6 +62,7 @@ DEFAULTS = {
     "GRADCHECK_CONCURRENCY": 2,
     "MAX_LOG_BYTES_PER_RUN": 16 * 1024 * 1024,
     "MAX_RETAINED_RUNS": 200,
+    "RUN_PROCESSES": None,
     "TRAINER_FACTORY": None,
     "RUN_MANAGER": None,
 }
@@ -96,9 +105,20 @@ def create_app(test_config: dict | None = None) -> Flask:
 def _in_process_manager(app: Flask, limits: RuntimeLimits):
     from server.runs.manager import InProcessRunManager
 
-    manager = InProcessRunManager(app.config["TRAINER_FACTORY"] or _engine_trainer, limits,
+    trainer_factory = app.config["TRAINER_FACTORY"]
+    processes = app.config["RUN_PROCESSES"]
+    if processes is None and app.testing:
+        processes = 0
+    if trainer_factory is None and processes != 0:
+        from server.runs.processes import TrainerProcessPool
+
+        pool = app.extensions["trainer_pool"] = TrainerProcessPool(processes)
+        atexit.register(pool.shutdown, 2.0)
+        trainer_factory = pool.trainer
+    manager = InProcessRunManager(trainer_factory or _engine_trainer, limits,
                                   max_log_bytes=app.config["MAX_LOG_BYTES_PER_RUN"],
                                   max_retained_runs=app.config["MAX_RETAINED_RUNS"])
+    # Registered after the pool's, so it runs first: runs end before their hosts do.
     atexit.register(manager.shutdown, 2.0)
     return manager
 

@@ -1,0 +1,95 @@
+"""Runs trained in host processes: same events as a local trainer, live control, a host that dies."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+
+from server import create_app
+from server.engine import Trainer
+from server.engine.config import parse_config
+from server.runs.processes import HOST_GONE, TrainerProcessPool
+from tests.web.conftest import FAST_STREAMS
+from tests.web.sse_client import StreamReader
+
+SMALL = {"seed": 5, "data": {"dataset": "circles", "n_samples": 100},
+         "training": {"epochs": 6, "batch_size": 25, "boundary_every": 3}}
+
+
+def comparable(events):
+    """Events without their timing fields."""
+    return [(event["event"], {key: value for key, value in event["data"].items() if key != "elapsed_s"})
+            for event in events]
+
+
+@pytest.fixture(scope="module")
+def pool():
+    pool = TrainerProcessPool(1)
+    assert pool.start(timeout=60)
+    yield pool
+    pool.shutdown()
+
+
+def test_a_hosted_trainer_yields_what_a_local_one_does(pool):
+    config = parse_config(SMALL)
+    remote = pool.trainer(config)
+    hosted = list(remote.events())
+    assert comparable(hosted) == comparable(list(Trainer(config).events()))
+    assert remote.epochs_completed == 6
+
+
+def test_updates_and_stop_reach_the_hosted_trainer(pool):
+    remote = pool.trainer(parse_config({**SMALL, "training": {"epochs": 500}}))
+    events = remote.events()
+    names = []
+    for event in events:
+        names.append(event["event"])
+        if event["event"] == "metrics" and event["data"]["epoch"] == 2:
+            remote.request_update({"optimizer": {"learning_rate": 0.2}})
+        if event["event"] == "update":
+            assert remote.config.optimizer.learning_rate == 0.2
+            remote.request_stop()
+    assert "update" in names and event["event"] == "done" and event["data"]["reason"] == "stopped"
+
+
+def test_a_host_that_dies_ends_its_runs_with_an_error_and_is_replaced():
+    pool = TrainerProcessPool(1)
+    try:
+        assert pool.start(timeout=60)
+        remote = pool.trainer(parse_config({**SMALL, "training": {"epochs": 500}}))
+        events = remote.events()
+        assert next(events)["event"] == "config"
+        os.kill(pool.host_pids()[0], signal.SIGKILL)
+        with pytest.raises(RuntimeError, match=HOST_GONE):
+            for _ in events:
+                pass
+        replacement = pool.trainer(parse_config(SMALL))
+        assert [event["event"] for event in replacement.events()][-1] == "done"
+    finally:
+        pool.shutdown()
+
+
+def test_the_app_trains_in_host_processes_when_asked():
+    app = create_app({"TESTING": True, "RUN_PROCESSES": 1, **FAST_STREAMS})
+    try:
+        client = app.test_client()
+        response = client.post("/api/runs", json=SMALL)
+        assert response.status_code == 201
+        reader = StreamReader(client.get(response.get_json()["events_url"]))
+        messages = reader.events()
+        reader.close()
+        assert messages[0].event == "config" and messages[-1].data["reason"] == "completed"
+        assert len(app.extensions["trainer_pool"].host_pids()) == 1
+    finally:
+        app.extensions["run_manager"].shutdown()
+        app.extensions["trainer_pool"].shutdown()
+
+
+def test_testing_apps_train_in_threads_unless_asked():
+    app = create_app({"TESTING": True})
+    try:
+        assert "trainer_pool" not in app.extensions
+    finally:
+        app.extensions["run_manager"].shutdown()
