@@ -67,7 +67,8 @@ _BAYES_CENTERS_PER_CLASS = 400
 _BAYES_DRAWS_PER_CENTER = 4
 
 
-@dataclass
+# Compared by identity: a field-wise == on arrays has no single truth value.
+@dataclass(eq=False)
 class Dataset:
     """The three splits as the network sees them, and how they were made.
 
@@ -94,7 +95,7 @@ class Dataset:
     noise: float = 0.0
     dev_noise: float | None = None
     label_noise: float = 0.0
-    _grids: dict = field(default_factory=dict, repr=False, compare=False)
+    _grids: dict = field(default_factory=dict, repr=False)
 
     def normalize(self, X_raw: np.ndarray) -> np.ndarray:
         """Raw inputs (m, n_features) -> network inputs, with the training statistics."""
