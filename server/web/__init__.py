@@ -69,8 +69,9 @@ DEFAULTS = {
 
 BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
-# Plotly sets style attributes and, for hover and modebar rules, inserts a
-# <style> element; scripts stay strictly same-origin.
+# Plotly inserts <style> elements for its modebar and hover rules; under
+# style-src 'self' alone Chromium leaves them empty and the charts lose those
+# styles, hence 'unsafe-inline' for styles only.  Scripts stay same-origin.
 PAGE_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
                "img-src 'self' data: blob:; font-src 'self'; connect-src 'self'; object-src 'none'; "
                "base-uri 'none'; form-action 'self'; frame-ancestors {ancestors}")
