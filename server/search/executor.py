@@ -16,6 +16,7 @@ after a grace period (the worker processes are terminated).
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import threading
@@ -25,6 +26,8 @@ from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 from server.search import worker
+
+logger = logging.getLogger(__name__)
 
 
 def available_cores() -> int:
@@ -58,6 +61,13 @@ class TrialExecutor(ABC):
         Returns False when it cannot be reused; it must then be shut down.
         """
         return False
+
+    def warm_up(self) -> None:
+        """Start every worker now rather than at the first trial (blocks until they are up).
+
+        Executors whose workers cost nothing to start keep this default.
+        """
+        return None
 
 
 class _LocalExecutor(TrialExecutor):
@@ -110,6 +120,14 @@ class ProcessPoolTrialExecutor(_LocalExecutor):
     def _new_pool(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(self.workers, mp_context=self._context,
                                    initializer=worker.initialize, initargs=(self._stop, self._preload))
+
+    def warm_up(self) -> None:
+        # The pool starts a process per submission while none is idle, so one
+        # no-op per worker, submitted together, starts them all.
+        with self._lock:
+            pool = self._pool
+        for future in [pool.submit(os.getpid) for _ in range(self.workers)]:
+            future.result()
 
     def submit(self, task: dict) -> Future:
         with self._lock:
@@ -199,6 +217,7 @@ class WarmExecutors:
         self._factory = factory
         self._max_idle = max_idle
         self._idle: list[TrialExecutor] = []
+        self._warming = False
         self._lock = threading.Lock()
 
     def acquire(self, workers: int) -> TrialExecutor:
@@ -208,6 +227,37 @@ class WarmExecutors:
                 if executor.workers == workers:
                     return self._idle.pop(index)
         return self._factory(workers)
+
+    def idle(self) -> list[int]:
+        """The worker counts of the executors waiting for a search."""
+        with self._lock:
+            return [executor.workers for executor in self._idle]
+
+    def prewarm(self, workers: int) -> None:
+        """In the background, start an executor of ``workers`` unless one is idle or starting.
+
+        The search page calls this when it is opened, so that the processes
+        are up by the time its user presses start.
+        """
+        with self._lock:
+            if self._warming or any(executor.workers == workers for executor in self._idle):
+                return
+            if len(self._idle) >= self._max_idle:
+                return
+            self._warming = True
+        threading.Thread(target=self._warm, args=(workers,), name="search-prewarm", daemon=True).start()
+
+    def _warm(self, workers: int) -> None:
+        try:
+            executor = self._factory(workers)
+            executor.warm_up()
+        except Exception:  # a failed warm-up costs only the head start
+            logger.exception("could not start search workers ahead of time")
+            return
+        finally:
+            with self._lock:
+                self._warming = False
+        self.release(executor)
 
     def release(self, executor: TrialExecutor) -> None:
         """Keep ``executor`` for a later search if it can be reused and there is room; else shut it down."""

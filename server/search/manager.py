@@ -306,6 +306,10 @@ class SearchManager:
         search.start()
         return search
 
+    def prewarm(self) -> None:
+        """Start the default number of workers in the background, ready for the next search."""
+        self._executors.prewarm(self.search_limits.max_workers)
+
     def get(self, search_id: str) -> Search | None:
         with self._lock:
             return self._searches.get(search_id)

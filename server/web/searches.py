@@ -189,6 +189,7 @@ def control_search(search_id: str):
 
 @bp.get("/search")
 def search_page():
+    manager().prewarm()
     settings = {
         "presets": presets(),
         "datasets": list(DATASETS),

@@ -130,7 +130,7 @@ class ChoiceRow {
 }
 
 export class SpaceForm {
-  constructor(root, { datasets, defaultBase }) {
+  constructor(root, { datasets, defaultBase, maxTrials, maxWorkers }) {
     this.rows = PARAMETERS.map((parameter) => (parameter.kind === "choice" ? new ChoiceRow(parameter)
       : new RangeRow(parameter)));
     root.querySelector("#param-rows").replaceChildren(...this.rows.map((row) => row.node));
@@ -142,6 +142,9 @@ export class SpaceForm {
     this.dataset = root.querySelector("#base-dataset");
     this.epochs = root.querySelector("#base-epochs");
     this.baseJson = root.querySelector("#base-json");
+    this.trials.max = String(maxTrials);
+    this.workers.max = String(maxWorkers);
+    this.workers.placeholder = `one per core (${maxWorkers})`;
     this.dataset.replaceChildren(...datasets.map((name) => element("option", { value: name, text: name })));
     this.loadBase(defaultBase);
   }

@@ -1,12 +1,13 @@
 """The search manager with trials on threads (fast); process pools are in test_executor.py."""
 
 import math
+import time
 from functools import partial
 
 import pytest
 
 from server.limits import RuntimeLimits
-from server.search.executor import ThreadTrialExecutor
+from server.search.executor import ThreadTrialExecutor, WarmExecutors
 from server.search.limits import SearchLimits
 from server.search.manager import NoFinishedTrialError, SearchCapacityError, SearchManager
 from tests.search import trials
@@ -192,3 +193,24 @@ def test_a_stopped_search_leaves_a_reusable_executor(manager):
     wait_for_running(second, 1)  # the stop flag was cleared: the trial runs
     assert second.snapshot()["trials"][0]["status"] == "running"
     seconds_to_stop(second)
+
+
+def test_prewarming_starts_one_executor_that_the_next_search_uses():
+    created = []
+
+    def factory(workers):
+        created.append(ThreadTrialExecutor(workers, trials.peaked))
+        return created[-1]
+
+    executors = WarmExecutors(factory, max_idle=2)
+    executors.prewarm(2)
+    executors.prewarm(2)  # already starting: no second one
+    deadline = time.monotonic() + 5
+    while executors.idle() != [2] and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert executors.idle() == [2]
+    executors.prewarm(2)  # one is idle: nothing to do
+    assert executors.acquire(2) is created[0]
+    assert len(created) == 1
+    executors.release(created[0])
+    executors.shutdown()
