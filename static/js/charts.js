@@ -175,6 +175,8 @@ export class CurveChart {
     if (this.needsRebuild) this.rebuild();
     else this.extend();
     this.dirty = false;
+    // The last epoch drawn, for readers of the page (tests, the benchmark).
+    this.element.dataset.epochs = String(this.epochs.length ? this.epochs[this.epochs.length - 1] : "");
     return true;
   }
 

@@ -331,6 +331,7 @@ export class Controller {
     }
     this.retireFinishedRun();
     this.run = { id: created.id, config, startedAt: performance.now() };
+    document.body.dataset.runId = created.id;
     this.prepareCharts(config);
     this.epoch = 0;
     this.totalEpochs = config.training.epochs;
@@ -365,6 +366,7 @@ export class Controller {
     this.stream?.close();
     this.stream = null;
     this.run = null;
+    delete document.body.dataset.runId;
     clearTimeout(this.liveTimer);
     this.pendingLive = null;
     if (run && this.isLive()) {
@@ -566,6 +568,7 @@ export class Controller {
       this.charts.loss.setGhosts(curves("loss"));
       this.charts.accuracy.setGhosts(curves("accuracy"));
       this.views.compare.render(this.ghosts);
+      this.scheduler.request();
     }
   }
 

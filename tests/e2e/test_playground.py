@@ -1,0 +1,328 @@
+"""The playground page in Chromium against the real app: runs, live control, network builder, sharing.
+
+Runs here are small (a few hundred samples, tens of epochs) and paced fast through
+the URL fragment, so each test takes a second or two.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+playwright_sync = pytest.importorskip("playwright.sync_api")
+expect = playwright_sync.expect
+
+FAST = "samples=200&epochs=40&speed=1000&boundaryEvery=5"
+SLOW = "samples=200&epochs=5000&speed=60"
+DIVERGING = ("samples=200&epochs=60&speed=1000&optimizer=momentum&learningRate=10"
+             "&layers=8-linear,8-linear,8-linear")
+
+
+def open_playground(page, live_server, fragment: str = "", path: str = "/"):
+    page.goto(f"{live_server.url}{path}#{fragment}")
+    expect(page.locator("body")).to_have_attribute("data-ready", "true")
+    return page
+
+
+def epoch_at_least(page, epoch: int) -> None:
+    page.wait_for_function(
+        "n => Number(document.querySelector('[data-testid=epoch]').textContent) >= n", arg=epoch)
+
+
+def trace_values(page, testid: str, name: str) -> list:
+    """The y values Plotly holds for the trace called ``name`` in chart ``testid``."""
+    return page.evaluate(
+        """([testid, name]) => {
+            const chart = document.querySelector(`[data-testid="${testid}"]`);
+            const trace = chart.data.find((candidate) => candidate.name === name);
+            return trace ? Array.from(trace.y) : null;
+        }""", [testid, name])
+
+
+def server_epoch(page, live_server) -> int:
+    run_id = page.locator("body").get_attribute("data-run-id")
+    response = page.request.get(f"{live_server.url}/api/runs/{run_id}")
+    assert response.status == 200
+    return response.json()["latest"]["epoch"]
+
+
+def test_a_run_advances_both_loss_curves_to_done(page, live_server):
+    open_playground(page, live_server, FAST)
+    expect(page.get_by_test_id("status")).to_have_text("idle")
+    page.get_by_test_id("start").click()
+    expect(page.get_by_test_id("status")).to_have_text("done")
+    expect(page.get_by_test_id("epoch")).to_have_text("40")
+    expect(page.get_by_test_id("loss-chart")).to_have_attribute("data-epochs", "40")
+    train_loss = trace_values(page, "loss-chart", "train loss")
+    dev_loss = trace_values(page, "loss-chart", "dev loss")
+    assert len(train_loss) == len(dev_loss) == 41  # epoch 0 and every epoch after it
+    assert train_loss[-1] < train_loss[0] and dev_loss[-1] < dev_loss[0]
+    expect(page.get_by_test_id("accuracy-chart")).to_have_attribute("data-epochs", "40")
+    assert page.evaluate("document.querySelector('[data-testid=boundary-chart]').data[0].z.length") > 10
+    expect(page.get_by_test_id("diagnosis").get_by_test_id("verdict")).to_be_visible()
+    expect(page.get_by_test_id("message")).to_contain_text("Done: 40 epochs")
+    assert page.console_errors == []
+
+
+def test_screenshot_mid_run(page, live_server, artifacts):
+    open_playground(page, live_server, "dataset=spiral&noise=0.15&samples=500&epochs=3000&speed=300"
+                    "&layers=16-tanh,16-tanh,8-tanh&learningRate=0.02&boundaryEvery=5")
+    page.get_by_test_id("start").click()
+    epoch_at_least(page, 150)
+    page.wait_for_function("Number(document.querySelector('[data-testid=loss-chart]').dataset.epochs) >= 140")
+    page.screenshot(path=str(artifacts / "playground.png"))
+    page.get_by_test_id("reset").click()
+    expect(page.get_by_test_id("status")).to_have_text("idle")
+    expect(page.get_by_test_id("epoch")).to_have_text("0")
+
+
+def test_pause_step_and_resume(page, live_server):
+    open_playground(page, live_server, SLOW)
+    page.get_by_test_id("start").click()
+    expect(page.get_by_test_id("status")).to_have_text("running")
+    epoch_at_least(page, 3)
+    page.get_by_test_id("start").click()
+    expect(page.get_by_test_id("status")).to_have_text("paused")
+    paused_at = server_epoch(page, live_server)
+    expect(page.get_by_test_id("epoch")).to_have_text(str(paused_at))
+    page.get_by_test_id("step").click()
+    expect(page.get_by_test_id("epoch")).to_have_text(str(paused_at + 1))
+    expect(page.get_by_test_id("status")).to_have_text("paused")
+    page.get_by_test_id("start").click()
+    expect(page.get_by_test_id("status")).to_have_text("running")
+    epoch_at_least(page, paused_at + 4)
+    page.get_by_test_id("reset").click()
+    expect(page.get_by_test_id("status")).to_have_text("idle")
+
+
+def test_step_from_idle_stops_after_the_first_epoch(page, live_server):
+    open_playground(page, live_server, SLOW)
+    page.get_by_test_id("step").click()
+    expect(page.get_by_test_id("status")).to_have_text("paused")
+    expect(page.get_by_test_id("epoch")).to_have_text("1")
+    page.get_by_test_id("step").click()
+    expect(page.get_by_test_id("epoch")).to_have_text("2")
+
+
+def test_changing_the_learning_rate_mid_run_marks_the_curves(page, live_server):
+    open_playground(page, live_server, SLOW)
+    page.get_by_test_id("start").click()
+    epoch_at_least(page, 3)
+    learning_rate = page.get_by_test_id("learning-rate")
+    expect(learning_rate).to_be_enabled()
+    expect(page.get_by_test_id("dataset")).to_be_disabled()
+    learning_rate.fill("0.05")
+    learning_rate.press("Enter")
+    expect(page.get_by_test_id("loss-chart").locator(".annotation-text")).to_contain_text("α 0.05")
+    expect(page.get_by_test_id("lr-chart").locator(".annotation-text")).to_contain_text("α 0.05")
+    page.wait_for_function(
+        "() => { const y = document.querySelector('[data-testid=lr-chart]').data[1].y;"
+        " return y[y.length - 1] === 0.05; }")
+    assert "learningRate=0.05" in page.url
+    page.get_by_test_id("reset").click()
+    expect(page.get_by_test_id("dataset")).to_be_enabled()
+
+
+def test_a_three_layer_network_with_dropout_and_batch_norm_trains(page, live_server):
+    open_playground(page, live_server, FAST)
+    page.get_by_test_id("add-layer").click()
+    page.get_by_test_id("add-layer").click()
+    expect(page.get_by_test_id("layers").locator(".layer-row")).to_have_count(3)
+    page.get_by_test_id("layer-1-units").fill("16")
+    page.get_by_test_id("layer-1-units").press("Tab")
+    page.get_by_test_id("layer-2-keep-prob").fill("0.8")
+    page.get_by_test_id("layer-2-keep-prob").press("Tab")
+    page.get_by_test_id("layer-3-batch-norm").check()
+    page.get_by_test_id("layer-3-activation").select_option("tanh")
+    expect(page.get_by_test_id("network-diagram")).to_have_attribute(
+        "aria-label", "Network: x (2) → 16 ReLU → 8 ReLU → 8 tanh → σ")
+    expect(page.get_by_test_id("network-diagram").locator("text.tag")).to_have_text(["keep 0.8", "BN"])
+    page.wait_for_function("location.hash.includes('layers=16-relu,8-relu-k0.8,8-tanh-bn')")
+    page.get_by_test_id("remove-layer").click()
+    page.get_by_test_id("add-layer").click()
+    page.get_by_test_id("layer-3-batch-norm").check()
+    page.get_by_test_id("start").click()
+    expect(page.get_by_test_id("status")).to_have_text("done")
+    expect(page.get_by_test_id("gradients-chart").locator(".legendtext")).to_have_count(4)
+    assert all(value is not None for value in trace_values(page, "loss-chart", "dev loss"))
+
+
+def test_digits_show_a_confusion_matrix_and_misclassified_digits(page, live_server):
+    open_playground(page, live_server, "epochs=4&speed=1000&samples=400")
+    page.get_by_test_id("dataset").select_option("digits")
+    diagram = page.get_by_test_id("network-diagram")
+    expect(diagram).to_have_attribute("aria-label", re.compile("64 pixels.*softmax"))
+    page.get_by_test_id("start").click()
+    expect(page.get_by_test_id("status")).to_have_text("done")
+    expect(page.get_by_test_id("confusion-chart")).to_be_visible()
+    expect(page.get_by_test_id("boundary-chart")).to_be_hidden()
+    expect(page.get_by_test_id("confusion-chart").locator(".hm")).to_have_count(1)
+    expect(page.get_by_test_id("misclassified").locator("canvas").first).to_be_visible()
+    matrix = page.evaluate("document.querySelector('[data-testid=confusion-chart]').data[0].z")
+    assert len(matrix) == 10 and all(len(row) == 10 for row in matrix)
+
+
+def test_gradient_check_is_great_and_wrong_with_the_bug(page, live_server):
+    open_playground(page, live_server, FAST)
+    page.get_by_test_id("gradcheck").click()
+    result = page.get_by_test_id("gradcheck-result")
+    expect(result.get_by_test_id("gradcheck-verdict")).to_have_text("great")
+    expect(result.locator("tbody tr").first).to_be_visible()
+    page.get_by_test_id("break-backprop").check()
+    page.get_by_test_id("gradcheck").click()
+    expect(result.get_by_test_id("gradcheck-verdict")).to_have_text("wrong")
+    expect(result).to_have_attribute("data-verdict", "wrong")
+
+
+def control_values(page) -> dict:
+    return page.evaluate(
+        """() => Object.fromEntries([...document.querySelectorAll('[data-prop], .layer-row [id]')]
+            .filter((control) => control.matches('input, select'))
+            .map((control) => [control.id,
+                               control.type === 'checkbox' ? control.checked : control.value]))""")
+
+
+def test_a_shared_link_restores_every_control(page, live_server, browser):
+    open_playground(page, live_server)
+    page.get_by_test_id("dataset").select_option("moons")
+    page.get_by_test_id("optimizer").select_option("rmsprop")
+    for testid, value in (("learning-rate", "0.003"), ("l2", "0.25"), ("l1", "0.01"), ("epochs", "123"),
+                          ("seed", "7")):
+        page.get_by_test_id(testid).fill(value)
+        page.get_by_test_id(testid).press("Tab")
+    page.locator("#f-beta").fill("0.95")
+    page.locator("#f-beta").press("Tab")
+    page.locator("#f-noise").fill("0.3")
+    page.locator("#f-noise").press("Tab")
+    page.locator("#f-devNoise").fill("0.5")
+    page.locator("#f-devNoise").press("Tab")
+    page.locator("#f-schedule").select_option("step")
+    page.locator("#f-every").fill("40")
+    page.locator("#f-every").press("Tab")
+    page.locator("#f-center").uncheck()
+    page.locator("#f-augment").check()
+    page.get_by_test_id("batch-size").select_option("16")
+    page.get_by_test_id("speed").select_option("100")
+    page.get_by_test_id("add-layer").click()
+    page.get_by_test_id("layer-2-units").fill("5")
+    page.get_by_test_id("layer-2-units").press("Tab")
+    page.get_by_test_id("layer-2-keep-prob").fill("0.7")
+    page.get_by_test_id("layer-2-keep-prob").press("Tab")
+    page.get_by_test_id("smoothing").fill("0.8")
+    page.get_by_test_id("share-link").click()
+    link = page.get_by_test_id("share-text").input_value()
+    assert link.startswith(live_server.url + "/#") and "seed=7" in link
+    expected = control_values(page)
+
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    try:
+        other = context.new_page()
+        other.goto(link)
+        expect(other.locator("body")).to_have_attribute("data-ready", "true")
+        expect(other.get_by_test_id("layer-2-keep-prob")).to_have_value("0.7")
+        assert control_values(other) == expected
+        expect(other.get_by_test_id("message")).to_be_hidden()
+    finally:
+        context.close()
+
+
+def test_a_value_the_server_rejects_shows_its_message_next_to_the_field(page, live_server):
+    open_playground(page, live_server, FAST)
+    page.get_by_test_id("learning-rate").fill("20")
+    page.get_by_test_id("learning-rate").press("Tab")
+    page.get_by_test_id("start").click()
+    error = page.locator('[data-error-for="learningRate"]')
+    expect(error).to_have_text("Input should be less than or equal to 10")
+    expect(page.get_by_test_id("message")).to_contain_text("optimizer.learning_rate")
+    expect(page.get_by_test_id("status")).to_have_text("idle")
+    page.get_by_test_id("learning-rate").fill("0.01")
+    page.get_by_test_id("learning-rate").press("Tab")
+    expect(error).to_be_hidden()
+
+
+def test_a_bad_layer_value_is_shown_on_its_layer(page, live_server):
+    open_playground(page, live_server, FAST + "&layers=8-relu,4-relu-k0.5")
+    page.get_by_test_id("layer-2-keep-prob").fill("0")
+    page.get_by_test_id("layer-2-keep-prob").press("Tab")
+    page.get_by_test_id("start").click()
+    expect(page.locator('[data-error-for="layer-2"]')).to_contain_text("greater than 0")
+
+
+def test_a_diverged_run_says_so_and_offers_a_lower_learning_rate(page, live_server):
+    open_playground(page, live_server, DIVERGING)
+    page.get_by_test_id("start").click()
+    expect(page.get_by_test_id("status")).to_have_text("diverged")
+    message = page.get_by_test_id("message")
+    expect(message).to_contain_text(re.compile(r"Diverged at epoch \d+"))
+    expect(message).to_contain_text("lower learning rate")
+    page.get_by_test_id("message-action").click()
+    expect(page.get_by_test_id("learning-rate")).to_have_value("1")
+
+
+def test_finished_runs_stay_as_labelled_removable_ghosts(page, live_server):
+    open_playground(page, live_server, "samples=200&epochs=15&speed=1000")
+    page.get_by_test_id("start").click()
+    expect(page.get_by_test_id("status")).to_have_text("done")
+    page.get_by_test_id("optimizer").select_option("gd")
+    page.get_by_test_id("start").click()
+    expect(page.get_by_test_id("status")).to_have_text("done")
+    ghosts = page.get_by_test_id("compare-list").get_by_test_id("ghost")
+    expect(ghosts).to_have_count(1)
+    expect(ghosts.first).to_contain_text("Adam")
+    expect(page.get_by_test_id("loss-chart").locator(".legendtext")).to_contain_text(["Adam · dev loss"])
+    ghosts.first.get_by_test_id("ghost-remove").click()
+    expect(ghosts).to_have_count(0)
+    expect(page.get_by_test_id("loss-chart").locator(".legendtext", has_text="Adam")).to_have_count(0)
+
+
+def test_picking_a_lesson_loads_its_config_and_text(page, live_server):
+    presets = page.request.get(f"{live_server.url}/api/presets").json()
+    preset = next(item for item in presets if item["id"] == "overfitting")
+    open_playground(page, live_server)
+    page.get_by_test_id("preset-picker").select_option("overfitting")
+    expect(page.get_by_test_id("lesson")).to_contain_text(preset["title"])
+    expect(page.get_by_test_id("lesson")).to_contain_text(preset["explanation"][:40])
+    units = str(preset["config"]["model"]["hidden"][0]["units"])
+    expect(page.get_by_test_id("layer-1-units")).to_have_value(units)
+    assert f"seed={preset['config'].get('seed', 0)}" in page.url
+
+
+def test_smoothing_keeps_the_raw_curve_underneath(page, live_server):
+    open_playground(page, live_server, FAST + "&smoothing=0.9")
+    page.get_by_test_id("start").click()
+    expect(page.get_by_test_id("loss-chart")).to_have_attribute("data-epochs", "40")
+    traces = page.evaluate(
+        "document.querySelector('[data-testid=loss-chart]').data"
+        ".map(t => [t.name, t.visible, Array.from(t.y)])")
+    by_name = {name: (visible, values) for name, visible, values in traces}
+    raw_visible, raw = by_name["train loss (raw)"]
+    _, smooth = by_name["train loss"]
+    assert raw_visible is True
+    assert smooth[0] == pytest.approx(raw[0])  # bias correction: no pull towards zero at the start
+    assert smooth != pytest.approx(raw)
+    page.get_by_test_id("smoothing").fill("0")
+    page.wait_for_function(
+        "document.querySelector('[data-testid=loss-chart]').data[0].visible === false")
+
+
+def test_keyboard_space_starts_and_every_control_is_labelled(page, live_server):
+    open_playground(page, live_server, FAST)
+    unlabelled = page.evaluate(
+        """() => [...document.querySelectorAll('input, select, button')]
+            .filter((control) => control.offsetParent !== null)
+            .filter((control) => !(control.labels && control.labels.length)
+                                 && !control.getAttribute('aria-label') && !control.textContent.trim())
+            .map((control) => control.id || control.outerHTML.slice(0, 80))""")
+    assert unlabelled == []
+    page.locator("body").press("Space")
+    expect(page.get_by_test_id("status")).to_have_text("done")
+
+
+def test_an_unusable_link_value_is_reported_not_applied(page, live_server):
+    open_playground(page, live_server, "optimizer=sgd&epochs=30")
+    expect(page.get_by_test_id("message")).to_contain_text('"sgd" is not a valid optimizer')
+    expect(page.get_by_test_id("optimizer")).to_have_value("adam")
+    expect(page.get_by_test_id("epochs")).to_have_value("30")
+    assert json.loads(page.locator("#page-settings").text_content())["embed"] is False
