@@ -6,15 +6,18 @@ For each network (same layer sizes, same initial weights, Adam at the same
 learning rate, the same mini-batches) it measures
 
 - the time per training step: forward, loss, backward and one Adam update on
-  one mini-batch, the median over ``--repeats`` runs of ``--steps`` steps;
+  one mini-batch, the median over ``--repeats`` rounds of ``--steps`` steps;
 - epochs per second: whole epochs of the engine's training loop (reshuffle,
   mini-batches, the last one partial) against the equivalent PyTorch loop.
+
+The engine and PyTorch take turns within each round, so that a change of
+load on a shared machine affects both sides alike, and the ratios are the
+medians of the per-round ratios.
 
 BLAS is pinned to one thread for both (the environment variables below are
 set before NumPy is imported; ``torch.set_num_threads(1)``), as the service
 runs each training run on one thread.  PyTorch is optional: without it only
-the engine's figures are printed.  The machine is shared, so every figure is
-a median of repeated measurements.
+the engine's figures are printed.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import argparse  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -57,22 +61,20 @@ def make_trainer(setup: dict) -> Trainer:
     })
 
 
-def median_seconds(function, repeats: int) -> float:
-    timings = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        function()
-        timings.append(time.perf_counter() - started)
-    return statistics.median(timings)
+def seconds(function) -> float:
+    started = time.perf_counter()
+    function()
+    return time.perf_counter() - started
 
 
-def engine_figures(setup: dict, steps: int, repeats: int) -> tuple[float, float]:
-    """(seconds per step, epochs per second) of the NumPy engine."""
+def engine_workloads(setup: dict, steps: int) -> tuple[Callable, Callable, int]:
+    """(run ``steps`` training steps, run whole epochs, epochs per call) for the NumPy engine."""
     trainer = make_trainer(setup)
     network, optimizer = trainer.network, trainer.optimizer
     X, targets = trainer.dataset.X_train[:setup["batch"]], trainer._targets_train[:setup["batch"]]
     params, grads = [network.parameters], [network.gradients]
     rng = np.random.default_rng(1)
+    epochs = max(1, steps // -(-len(trainer.dataset.y_train) // setup["batch"]))
 
     def run_steps():
         for _ in range(steps):
@@ -80,19 +82,14 @@ def engine_figures(setup: dict, steps: int, repeats: int) -> tuple[float, float]
             optimizer.step(params, grads, LEARNING_RATE)
 
     def run_epochs():
-        for _ in range(epochs_per_repeat):
+        for _ in range(epochs):
             trainer._train_epoch(LEARNING_RATE)
 
-    steps_per_epoch = -(-len(trainer.dataset.y_train) // setup["batch"])
-    epochs_per_repeat = max(1, steps // steps_per_epoch)
-    run_steps()
-    per_step = median_seconds(run_steps, repeats) / steps
-    per_epoch = median_seconds(run_epochs, repeats) / epochs_per_repeat
-    return per_step, 1.0 / per_epoch
+    return run_steps, run_epochs, epochs
 
 
-def torch_figures(setup: dict, steps: int, repeats: int, dtype_name: str) -> tuple[float, float]:
-    """(seconds per step, epochs per second) of the same network in PyTorch eager mode."""
+def torch_workloads(setup: dict, steps: int, dtype_name: str) -> tuple[Callable, Callable, int]:
+    """The same as ``engine_workloads`` for the same network in PyTorch eager mode."""
     import torch
 
     dtype = getattr(torch, dtype_name)
@@ -116,6 +113,7 @@ def torch_figures(setup: dict, steps: int, repeats: int, dtype_name: str) -> tup
     y_all = y_all.to(dtype).reshape(-1, 1) if binary else y_all
     batch = setup["batch"]
     X, y = X_all[:batch], y_all[:batch]
+    epochs = max(1, steps // -(-X_all.shape[0] // batch))
 
     def train_step(X_batch, y_batch):
         optimizer.zero_grad(set_to_none=True)
@@ -128,18 +126,41 @@ def torch_figures(setup: dict, steps: int, repeats: int, dtype_name: str) -> tup
             train_step(X, y)
 
     def run_epochs():
-        for _ in range(epochs_per_repeat):
+        for _ in range(epochs):
             order = torch.randperm(X_all.shape[0])
             X_epoch, y_epoch = X_all[order], y_all[order]
             for start in range(0, X_all.shape[0], batch):
                 train_step(X_epoch[start:start + batch], y_epoch[start:start + batch])
 
-    steps_per_epoch = -(-X_all.shape[0] // batch)
-    epochs_per_repeat = max(1, steps // steps_per_epoch)
-    run_steps()
-    per_step = median_seconds(run_steps, repeats) / steps
-    per_epoch = median_seconds(run_epochs, repeats) / epochs_per_repeat
-    return per_step, 1.0 / per_epoch
+    return run_steps, run_epochs, epochs
+
+
+def measure(setup: dict, steps: int, repeats: int, with_torch: bool) -> dict:
+    """Median figures, the workloads interleaved round by round so that a change of load on a
+    shared machine hits every column alike; ratios are medians of the per-round ratios."""
+    workloads = {"engine": engine_workloads(setup, steps)}
+    if with_torch:
+        workloads["torch32"] = torch_workloads(setup, steps, "float32")
+        workloads["torch64"] = torch_workloads(setup, steps, "float64")
+    for run_steps, run_epochs, _ in workloads.values():
+        run_steps()
+        run_epochs()
+    step_times = {name: [] for name in workloads}
+    epoch_times = {name: [] for name in workloads}
+    for _ in range(repeats):
+        for name, (run_steps, run_epochs, epochs) in workloads.items():
+            step_times[name].append(seconds(run_steps) / steps)
+            epoch_times[name].append(seconds(run_epochs) / epochs)
+    figures = {f"{name} step": statistics.median(times) for name, times in step_times.items()}
+    figures["engine epochs/s"] = 1.0 / statistics.median(epoch_times["engine"])
+    if with_torch:
+        figures["torch epochs/s"] = 1.0 / statistics.median(epoch_times["torch32"])
+        figures["ratio step"] = statistics.median(
+            ours / min(t32, t64) for ours, t32, t64 in
+            zip(step_times["engine"], step_times["torch32"], step_times["torch64"], strict=True))
+        figures["ratio epoch"] = statistics.median(
+            ours / theirs for ours, theirs in zip(epoch_times["engine"], epoch_times["torch32"], strict=True))
+    return figures
 
 
 def main() -> None:
@@ -166,18 +187,16 @@ def main() -> None:
                    f" {'ratio step':>10} {'ratio epoch':>11}")
     print(header)
     for setup in SETUPS:
-        step, epochs = engine_figures(setup, args.steps, args.repeats)
-        line = f"{setup['name']:34} {step * 1e6:14.1f} {epochs:9.1f}"
+        figures = measure(setup, args.steps, args.repeats, torch is not None)
+        line = f"{setup['name']:34} {figures['engine step'] * 1e6:14.1f} {figures['engine epochs/s']:9.1f}"
         if torch:
-            step32, epochs32 = torch_figures(setup, args.steps, args.repeats, "float32")
-            step64, _ = torch_figures(setup, args.steps, args.repeats, "float64")
-            fastest_step = min(step32, step64)
-            line += (f" {step32 * 1e6:15.1f} {step64 * 1e6:15.1f} {epochs32:9.1f}"
-                     f" {step / fastest_step:10.2f} {epochs32 / epochs:11.2f}")
+            line += (f" {figures['torch32 step'] * 1e6:15.1f} {figures['torch64 step'] * 1e6:15.1f}"
+                     f" {figures['torch epochs/s']:9.1f} {figures['ratio step']:10.2f}"
+                     f" {figures['ratio epoch']:11.2f}")
         print(line, flush=True)
     if torch:
-        print("ratio step = engine time per step / the faster PyTorch dtype's; "
-              "ratio epoch = engine epoch time / PyTorch float32 epoch time (lower is better).")
+        print("ratio step = engine time per step / the faster PyTorch dtype's; ratio epoch = engine "
+              "epoch time / PyTorch float32 epoch time; medians of per-round ratios (lower is better).")
 
 
 if __name__ == "__main__":
