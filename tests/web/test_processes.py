@@ -54,25 +54,8 @@ def test_updates_and_stop_reach_the_hosted_trainer(pool):
     assert "update" in names and event["event"] == "done" and event["data"]["reason"] == "stopped"
 
 
-def test_a_host_that_dies_ends_its_runs_with_an_error_and_is_replaced():
-    pool = TrainerProcessPool(1)
-    try:
-        assert pool.start(timeout=60)
-        remote = pool.trainer(parse_config({**SMALL, "training": {"epochs": 500}}))
-        events = remote.events()
-        assert next(events)["event"] == "config"
-        os.kill(pool.host_pids()[0], signal.SIGKILL)
-        with pytest.raises(RuntimeError, match=HOST_GONE):
-            for _ in events:
-                pass
-        replacement = pool.trainer(parse_config(SMALL))
-        assert [event["event"] for event in replacement.events()][-1] == "done"
-    finally:
-        pool.shutdown()
-
-
-def test_the_app_trains_in_host_processes_when_asked():
-    app = create_app({"TESTING": True, "RUN_PROCESSES": 1, **FAST_STREAMS})
+def test_the_app_streams_runs_trained_in_host_processes(pool):
+    app = create_app({"TESTING": True, "TRAINER_FACTORY": pool.trainer, **FAST_STREAMS})
     try:
         client = app.test_client()
         response = client.post("/api/runs", json=SMALL)
@@ -81,15 +64,31 @@ def test_the_app_trains_in_host_processes_when_asked():
         messages = reader.events()
         reader.close()
         assert messages[0].event == "config" and messages[-1].data["reason"] == "completed"
-        assert len(app.extensions["trainer_pool"].host_pids()) == 1
     finally:
         app.extensions["run_manager"].shutdown()
-        app.extensions["trainer_pool"].shutdown()
 
 
-def test_testing_apps_train_in_threads_unless_asked():
-    app = create_app({"TESTING": True})
+def test_run_processes_chooses_how_runs_are_trained():
+    hosted = create_app({"TESTING": True, "RUN_PROCESSES": 2})
+    threaded = create_app({"TESTING": True})
     try:
-        assert "trainer_pool" not in app.extensions
+        pool = hosted.extensions["trainer_pool"]
+        assert pool.processes == 2 and pool.host_pids() == []  # hosts start on first use
+        assert "trainer_pool" not in threaded.extensions
     finally:
-        app.extensions["run_manager"].shutdown()
+        for app in (hosted, threaded):
+            app.extensions["run_manager"].shutdown()
+        hosted.extensions["trainer_pool"].shutdown()
+
+
+def test_a_host_that_dies_ends_its_runs_with_an_error_and_is_replaced(pool):
+    """Last in this module: it kills the shared pool's host."""
+    remote = pool.trainer(parse_config({**SMALL, "training": {"epochs": 500}}))
+    events = remote.events()
+    assert next(events)["event"] == "config"
+    os.kill(pool.host_pids()[0], signal.SIGKILL)
+    with pytest.raises(RuntimeError, match=HOST_GONE):
+        for _ in events:
+            pass
+    replacement = pool.trainer(parse_config(SMALL))
+    assert [event["event"] for event in replacement.events()][-1] == "done"
