@@ -1,4 +1,4 @@
-"""Each layer's backward against finite differences of its forward (float64)."""
+"""Each layer's backward against finite differences of its forward (float64); the network built of them."""
 
 import numpy as np
 import pytest
@@ -21,6 +21,7 @@ from server.engine.layers import (
     softmax_cross_entropy,
     targets_from_labels,
 )
+from server.engine.model import HiddenLayer, Network
 
 
 @pytest.fixture
@@ -232,3 +233,64 @@ def test_reused_input_gets_the_sum_of_both_gradients(rng):
     # Keeping only one of the two paths is the classic overwrite bug: it must be visible.
     assert relative_difference(numeric, dx_through_layer) > 1e-2
     assert relative_difference(numeric, dh) > 1e-2
+
+
+# --- the network assembled from these layers ------------------------------------
+
+@pytest.mark.parametrize(("init", "expected_std"), [("he", np.sqrt(2 / 200)), ("xavier", np.sqrt(1 / 200)),
+                                                    ("random", 0.3), ("zeros", 0.0)])
+def test_initializations_have_the_course_scales(init, expected_std):
+    network = Network(200, [HiddenLayer(300)], 2, init, 0.3, np.random.default_rng(0))
+    weights = network.param_views["W1"]
+    assert weights.std() == pytest.approx(expected_std, rel=0.02)
+    assert not network.param_views["b1"].any()
+
+
+def test_batch_norm_layers_start_at_the_identity():
+    network = Network(3, [HiddenLayer(4, "relu", 1.0, True)], 2, "he", 0.01, np.random.default_rng(0))
+    np.testing.assert_array_equal(network.param_views["gamma1"], np.ones(4))
+    np.testing.assert_array_equal(network.param_views["beta1"], np.zeros(4))
+    assert "b1" not in network.param_views
+    np.testing.assert_array_equal(network.running_vars[0], np.ones(4))
+
+
+def test_parameter_views_share_the_flat_vectors():
+    network = Network(3, [HiddenLayer(4)], 3, "he", 0.01, np.random.default_rng(0))
+    network.parameters[:] = 2.0
+    assert (network.param_views["W1"] == 2.0).all() and (network.param_views["b2"] == 2.0).all()
+    network.grad_views["W2"][...] = 5.0
+    assert network.gradients[network.slices["W2"]].sum() == 5.0 * 4 * 3
+
+
+def test_state_round_trip_restores_parameters_and_running_averages():
+    rng = np.random.default_rng(0)
+    network = Network(3, [HiddenLayer(4, "tanh", 1.0, True)], 2, "he", 0.01, rng)
+    saved = network.state()
+    X = rng.normal(size=(10, 3))
+    network.compute_gradients(X, targets_from_labels(rng.integers(0, 2, 10), 2), rng)
+    network.parameters -= 0.1 * network.gradients
+    assert not np.array_equal(network.running_means[0], saved[1][0])
+    network.load_state(saved)
+    np.testing.assert_array_equal(network.parameters, saved[0])
+    np.testing.assert_array_equal(network.running_means[0], saved[1][0])
+    np.testing.assert_array_equal(network.running_vars[0], saved[2][0])
+
+
+def test_evaluation_has_no_dropout_and_reports_loss_cost_and_accuracy():
+    rng = np.random.default_rng(5)
+    network = Network(2, [HiddenLayer(16, "relu", 0.5)], 2, "he", 0.01, rng)
+    network.l2 = 3.0
+    X, y = rng.normal(size=(40, 2)), rng.integers(0, 2, 40)
+    first, second = network.evaluate(X, y), network.evaluate(X, y)
+    assert first == second
+    probabilities = network.probabilities(X)
+    assert first.accuracy == np.mean((probabilities > 0.5) == y) == np.mean(network.predict(X) == y)
+    assert first.cost == pytest.approx(first.loss + network.penalty(40))
+    assert first.cost > first.loss
+
+
+def test_diverged_parameters_evaluate_to_nan_not_to_an_exception():
+    network = Network(2, [HiddenLayer(3)], 3, "he", 0.01, np.random.default_rng(0))
+    network.parameters[0] = np.inf
+    result = network.evaluate(np.ones((4, 2)), np.array([0, 1, 2, 0]))
+    assert np.isnan(result.loss) and np.isnan(result.accuracy)
