@@ -111,7 +111,7 @@ class Search:
                 "planned_trials": len(self.definition.plan),
                 "trials": [dict(self._trials[index]) for index in sorted(self._trials)],
                 "best": self._best,
-                "elapsed_s": round(time.monotonic() - self._started, 3),
+                "elapsed_s": round((self.finished_at or time.monotonic()) - self._started, 3),
             }
 
     def ranked_trials(self) -> list[dict]:
@@ -168,18 +168,9 @@ class Search:
         running: dict[Future, int] = {}
         deadline = self._started + self._limits.max_search_seconds
         reason, message, kill_at = "completed", None, None
-        killed = False
         try:
             while queue or running:
-                while queue and len(running) < self.workers and not self._stop.is_set():
-                    index, params = queue[0]
-                    try:
-                        future = executor.submit(self._task(params))
-                    except RuntimeError:  # cancelled by a stop that raced this submit
-                        break
-                    queue.popleft()
-                    running[future] = index
-                    self._trial_started(index, params)
+                self._submit_while_room(executor, queue, running)
                 if not running:
                     break
                 done, _ = wait(running, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
@@ -193,20 +184,36 @@ class Search:
                 if self._stop.is_set() and running:
                     kill_at = kill_at or now + self._limits.stop_grace_seconds
                     if now > kill_at:
-                        executor.shutdown(wait=False, kill=True)
-                        killed = True
-                        for index in running.values():
-                            self._trial_finished(index, {
-                                "status": "stopped",
-                                "message": f"terminated: still running {self._limits.stop_grace_seconds:g} s "
-                                           "after the search was stopped"})
-                        running.clear()
+                        self._terminate(executor, running)
+                        executor = None
         finally:
-            if not killed:
+            if executor is not None:
                 self._executors.release(executor)
         if self._stop.is_set() and reason == "completed":
             reason = "stopped"
         return reason, message
+
+    def _submit_while_room(self, executor: TrialExecutor, queue: deque, running: dict[Future, int]) -> None:
+        """Start queued trials until ``workers`` run (none once the search is stopped)."""
+        while queue and len(running) < self.workers and not self._stop.is_set():
+            index, params = queue[0]
+            try:
+                future = executor.submit(self._task(params))
+            except RuntimeError:  # cancelled by a stop that raced this submit
+                return
+            queue.popleft()
+            running[future] = index
+            self._trial_started(index, params)
+
+    def _terminate(self, executor: TrialExecutor, running: dict[Future, int]) -> None:
+        """End trials that ignored the stop flag for the grace period, with their workers."""
+        executor.shutdown(wait=False, kill=True)
+        grace = self._limits.stop_grace_seconds
+        for index in running.values():
+            self._trial_finished(index, {
+                "status": "stopped",
+                "message": f"terminated: still running {grace:g} s after the search was stopped"})
+        running.clear()
 
     def _task(self, params: dict) -> dict:
         return {"config": self.definition.trial_config(params), "max_seconds": self._max_trial_seconds}
