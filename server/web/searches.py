@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import atexit
 import threading
+from functools import partial
 
 from flask import Blueprint, Flask, current_app, render_template, url_for
 
@@ -31,6 +32,7 @@ from server.search.limits import search_limits_from_env
 from server.search.manager import NoFinishedTrialError, Search, SearchCapacityError, SearchManager
 from server.search.presets import QUICK_BASE, presets
 from server.search.space import DISTRIBUTIONS
+from server.web.api import StreamSlots
 from server.web.api import _requested_last_id as requested_last_id
 from server.web.errors import ApiError, json_body, json_response
 from server.web.sse import event_stream, sse_response
@@ -149,10 +151,15 @@ def search_events(search_id: str):
     if search.finished and last_id >= search.last_event_id:
         # Everything was delivered: 204 tells EventSource to stop reconnecting.
         return current_app.response_class(status=204)
+    # The runs API's per-stream-source cap: a search cannot hold more of the server's threads.
+    slots: StreamSlots = current_app.extensions["stream_slots"]
+    if not slots.acquire(search.id):
+        raise ApiError(429, f"this search already has {slots.per_run} open streams",
+                       headers={"Retry-After": "5"})
     chunks = event_stream(search.events_after, last_id,
-                          heartbeat_seconds=current_app.config.get("SSE_HEARTBEAT_SECONDS", 15.0),
-                          retry_ms=current_app.config.get("SSE_RETRY_MS", 2000))
-    return sse_response(chunks)
+                          heartbeat_seconds=current_app.config["SSE_HEARTBEAT_SECONDS"],
+                          retry_ms=current_app.config["SSE_RETRY_MS"])
+    return sse_response(chunks, on_close=partial(slots.release, search.id))
 
 
 @bp.post("/api/searches/<search_id>/control")

@@ -257,3 +257,20 @@ def test_nan_metrics_never_win_and_stream_as_null(make_app):
     assert status["best"]["config"]["optimizer.learning_rate"] <= 0.1
     messages = StreamReader(client.get(body["events_url"])).events()  # strict JSON: NaN would raise
     assert messages[-1].event == "done"
+
+
+def test_a_search_holds_at_most_the_stream_limit(make_app):
+    client = make_app(trials.until_stopped, SSE_STREAMS_PER_RUN=2).test_client()
+    body = start(client)
+    streams = [client.get(body["events_url"]) for _ in range(2)]
+    assert [s.status_code for s in streams] == [200, 200]
+    refused = client.get(body["events_url"])
+    assert refused.status_code == 429
+    assert refused.headers["Retry-After"] == "5"
+    assert refused.json == {"error": "this search already has 2 open streams", "details": []}
+    streams[0].close()
+    again = client.get(body["events_url"])
+    assert again.status_code == 200
+    for stream in (streams[1], again):
+        stream.close()
+    client.post(body["control_url"], json={"action": "stop"})
