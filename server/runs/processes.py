@@ -134,6 +134,7 @@ class RemoteTrainer:
         self.epochs_completed = 0
         self._host = host
         self._key, self._inbox = host.open(config)
+        self._closed = False
 
     def request_update(self, changes: dict) -> None:
         self._host.send(("update", self._key, changes))
@@ -162,6 +163,12 @@ class RemoteTrainer:
                 self.epochs_completed = epochs_completed
                 yield event
         finally:
+            self.close()
+
+    def close(self) -> None:
+        """Drop the trainer in its host (also when ``events`` was never started); idempotent."""
+        if not self._closed:
+            self._closed = True
             self._host.release(self._key)
 
 
@@ -195,6 +202,11 @@ class TrainerProcessPool:
         if host is None or not host.alive:
             host = self._hosts[index] = _Host(self._context, index)
         return host
+
+    def open_trainers(self) -> int:
+        """Trainers currently held by the hosts."""
+        with self._lock:
+            return sum(host.load for host in self._hosts if host is not None)
 
     def host_pids(self) -> list[int]:
         with self._lock:

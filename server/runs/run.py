@@ -60,6 +60,10 @@ class RunConflict(Exception):
     """A control that makes no sense in the run's current state (HTTP 409)."""
 
 
+class NothingMore(LookupError):
+    """The run has ended and every event after the requested id was already delivered."""
+
+
 class Run:
     """A run and its thread.  Every attribute below ``_cond`` is guarded by it."""
 
@@ -113,12 +117,18 @@ class Run:
         self.last_activity = time.monotonic()
 
     def events_since(self, last_id: int, timeout: float) -> list[LoggedEvent]:
-        """Events after ``last_id``; waits up to ``timeout`` seconds for one if there is none yet."""
+        """Events after ``last_id``; waits up to ``timeout`` seconds for one if there is none yet.
+
+        An empty list means "nothing yet"; ``NothingMore`` that nothing will come.
+        """
         with self._cond:
             self.touch()
             self._cond.wait_for(lambda: self.log.last_id > last_id or self.finished, timeout)
             self.touch()
-            return self.log.since(last_id)
+            events = self.log.since(last_id)
+            if not events and self.finished:
+                raise NothingMore(self.id)
+            return events
 
     def control(self, action: str, changes: dict | None = None) -> None:
         """Apply ``pause``, ``resume``, ``step``, ``stop`` or ``update`` (validated ``changes``)."""
@@ -190,13 +200,16 @@ class Run:
                 self._trainer.request_stop()
 
     def _apply_update(self, changes: dict) -> None:
-        pacing = changes.get("training", {}).get("epochs_per_second")
-        if pacing is not None:
-            self._epochs_per_second = pacing
         if self._trainer is None:
             self._pending_updates.append(changes)
         else:
-            self._trainer.request_update(changes)
+            try:
+                self._trainer.request_update(changes)
+            except Exception as error:  # e.g. its host process is gone; the run is ending
+                raise RunConflict(f"the run cannot take updates now: {error}") from error
+        pacing = changes.get("training", {}).get("epochs_per_second")
+        if pacing is not None:
+            self._epochs_per_second = pacing
 
     # --- the run's own thread -------------------------------------------------
 
@@ -230,6 +243,9 @@ class Run:
         finally:
             if events is not None and hasattr(events, "close"):
                 events.close()
+            release = getattr(self._trainer, "close", None)  # a hosted trainer frees its host's copy
+            if release is not None:
+                release()
             with self._cond:
                 if self.finished_at is None:
                     self._final_status = "error"

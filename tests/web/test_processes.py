@@ -40,6 +40,16 @@ def test_a_hosted_trainer_yields_what_a_local_one_does(pool):
     assert remote.epochs_completed == 6
 
 
+def test_hosted_trainers_are_released_whether_or_not_they_ran(pool):
+    unused = pool.trainer(parse_config(SMALL))
+    finished = pool.trainer(parse_config(SMALL))
+    assert pool.open_trainers() == 2
+    list(finished.events())
+    unused.close()
+    unused.close()
+    assert pool.open_trainers() == 0
+
+
 def test_updates_and_stop_reach_the_hosted_trainer(pool):
     remote = pool.trainer(parse_config({**SMALL, "training": {"epochs": 500}}))
     events = remote.events()
