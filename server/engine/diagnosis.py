@@ -59,8 +59,8 @@ _GOOD_ADVICE = [
     "Check the test set once to confirm, or make the task harder (more noise, fewer samples).",
 ]
 _BELOW_BAYES_ADVICE = (
-    "The training error is below the Bayes error: the network is memorizing label noise, "
-    "which is a form of overfitting."
+    "The training error is below the Bayes error: the network is memorizing the noise of "
+    "its training examples, which is a form of overfitting."
 )
 
 

@@ -72,11 +72,11 @@ def test_advice_follows_the_basic_recipe():
     assert "bigger network" not in good and "more training data" not in good
 
 
-def test_training_error_below_the_bayes_error_is_called_memorizing_the_noise():
+def test_training_error_below_the_bayes_error_is_called_memorizing_noise():
     result = diagnose(0.99, 0.70, 0.2)
     assert result["avoidable_bias"] == pytest.approx(-0.19)
     assert result["verdict"] == "high_variance"
-    assert any("memorizing label noise" in line for line in result["advice"])
+    assert any("memorizing the noise" in line for line in result["advice"])
     assert not any("memorizing" in line for line in diagnose(0.80, 0.79, 0.2)["advice"])
 
 
