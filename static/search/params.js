@@ -14,6 +14,8 @@ export const PARAMETERS = [
     low: 0.99, high: 0.9999, min: 0.5, max: 0.99999, enabled: false },
   { path: "optimizer.beta", label: "Momentum / RMSprop β", kind: "beta", scale: "log",
     low: 0.8, high: 0.999, min: 0.5, max: 0.9999, enabled: false },
+  { path: "optimizer.epsilon", label: "Adam / RMSprop ε", kind: "float", scale: "log",
+    low: 1e-8, high: 1e-4, min: 1e-10, max: 1e-2, enabled: false },
   { path: "regularization.l2", label: "L2 λ", kind: "float", scale: "log",
     low: 1e-4, high: 1, min: 1e-6, max: 100, enabled: false },
   { path: "model.hidden.0.units", label: "Units in layer 1", kind: "int", scale: "log",

@@ -17,7 +17,7 @@ SEARCH_SECONDS = 30_000
 
 def open_search(page, live_server):
     page.goto(f"{live_server.url}/search")
-    expect(page.get_by_test_id("param-rows").locator(".param-row")).to_have_count(9)
+    expect(page.get_by_test_id("param-rows").locator(".param-row")).to_have_count(10)
 
 
 def start_tiny_search(page, trials: int = 12):
@@ -80,6 +80,20 @@ def test_a_search_fills_the_charts_and_opens_its_best_trial_in_the_playground(pa
     finally:
         context.close()
     assert page.console_errors == []
+
+
+def test_the_grid_preset_loads_both_of_its_parameters_into_the_form(page, live_server):
+    open_search(page, live_server)
+    listed = page.evaluate("() => fetch('/api/searches/presets').then((response) => response.json())")
+    presets = {preset["id"]: preset for preset in listed}
+    for preset_id in ("one-that-matters-grid", "one-that-matters-random"):
+        page.get_by_test_id(f"search-preset-{preset_id}").click()
+        definition = page.evaluate("() => window.searchPage.form.read()")
+        expected = presets[preset_id]["definition"]
+        assert definition["space"] == expected["space"]
+        assert (definition["strategy"], definition["trials"]) == (expected["strategy"], 9)
+    expect(page.get_by_test_id("param-enable-optimizer-epsilon")).to_be_checked()
+    expect(page.get_by_test_id("search-strategy")).to_have_value("random")
 
 
 def test_a_bad_range_is_named_and_a_search_can_be_stopped_and_zoomed(page, live_server):
