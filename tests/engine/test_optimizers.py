@@ -111,6 +111,30 @@ def test_parameters_are_updated_in_place_and_gradients_left_alone(name):
         np.testing.assert_array_equal(grad, before)
 
 
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_many_arrays_and_their_concatenation_take_identical_steps(name):
+    rng = np.random.default_rng(21)
+    shapes = [(3, 4), (4,), (4, 1), (1,), (2, 3, 2)]
+    arrays = [rng.standard_normal(shape) for shape in shapes]
+    separate, together = OPTIMIZERS[name](), OPTIMIZERS[name]()
+    vector = flat(arrays)
+    for _ in range(4):
+        grads = [rng.standard_normal(shape) for shape in shapes]
+        separate.step(arrays, grads, 0.03)
+        together.step([vector], [flat(grads)], 0.03)
+    np.testing.assert_array_equal(flat(arrays), vector)
+
+
+def test_non_contiguous_parameter_views_are_updated_in_place():
+    matrix = np.zeros((4, 6))
+    columns = matrix[:, ::2]                    # a strided view into matrix
+    optimizer = Momentum(beta=0.0)
+    optimizer.step([columns, matrix[0, 1:2]], [np.ones((4, 3)), np.ones(1)], 0.5)
+    np.testing.assert_array_equal(matrix[:, ::2], -0.5)
+    assert matrix[0, 1] == -0.5
+    assert matrix[1:, 1::2].sum() == 0.0 and matrix[0, 3::2].sum() == 0.0
+
+
 def test_adam_first_step_moves_each_weight_by_the_learning_rate_against_the_gradient_sign():
     rng = np.random.default_rng(3)
     params = [rng.standard_normal((4, 3)), rng.standard_normal(3)]
