@@ -7,7 +7,6 @@ or the engine, and format.  ``docs/api.md`` documents every route.
 from __future__ import annotations
 
 import threading
-from collections import Counter
 from functools import partial
 
 from flask import Blueprint, Flask, current_app, request, url_for
@@ -16,7 +15,10 @@ from server.engine.config import ConfigError, RunConfig, config_schema, parse_co
 from server.runs.manager import RunManager
 from server.runs.run import ACTIONS, ACTIVE_STATUSES
 from server.web.errors import ApiError, json_body, json_object_body, json_response
-from server.web.sse import event_stream, sse_response
+from server.web.sse import StreamSlots, event_stream, requested_last_id, sse_response
+
+# The searches blueprint imported these from here before they moved to ``server.web.sse``.
+_requested_last_id = requested_last_id
 
 bp = Blueprint("api", __name__)
 
@@ -39,28 +41,6 @@ def manager() -> RunManager:
 def client_address() -> str:
     """Who a run belongs to for the per-client limit: the remote address (after trusted proxies)."""
     return request.remote_addr or "unknown"
-
-
-class StreamSlots:
-    """Counts open streams per run so that no run can hold more than ``per_run`` of the server's threads."""
-
-    def __init__(self, per_run: int):
-        self.per_run = per_run
-        self._open: Counter[str] = Counter()
-        self._lock = threading.Lock()
-
-    def acquire(self, run_id: str) -> bool:
-        with self._lock:
-            if self._open[run_id] >= self.per_run:
-                return False
-            self._open[run_id] += 1
-            return True
-
-    def release(self, run_id: str) -> None:
-        with self._lock:
-            self._open[run_id] -= 1
-            if self._open[run_id] <= 0:
-                del self._open[run_id]
 
 
 @bp.post("/api/runs")
@@ -86,7 +66,7 @@ def run_status(run_id: str):
 
 @bp.get("/api/runs/<run_id>/events")
 def run_events(run_id: str):
-    last_id = _requested_last_id()
+    last_id = requested_last_id()
     runs = manager()
     status = runs.status(run_id)
     if status["status"] not in ACTIVE_STATUSES and last_id >= status["last_event_id"]:
@@ -94,29 +74,12 @@ def run_events(run_id: str):
         return current_app.response_class(status=204)
     slots: StreamSlots = current_app.extensions["stream_slots"]
     if not slots.acquire(run_id):
-        raise ApiError(429, f"this run already has {slots.per_run} open streams",
+        raise ApiError(429, f"this run already has {slots.per_source} open streams",
                        headers={"Retry-After": "5"})
     chunks = event_stream(partial(runs.events_since, run_id), last_id,
                           heartbeat_seconds=current_app.config["SSE_HEARTBEAT_SECONDS"],
                           retry_ms=current_app.config["SSE_RETRY_MS"])
     return sse_response(chunks, on_close=partial(slots.release, run_id))
-
-
-def _requested_last_id() -> int:
-    """The id to resume after: ``Last-Event-ID`` (an EventSource reconnecting) over ``?since=``, else 0."""
-    for loc, raw in (("Last-Event-ID", request.headers.get("Last-Event-ID")),
-                     ("since", request.args.get("since"))):
-        if raw is None or raw.strip() == "":
-            continue
-        try:
-            value = int(raw)
-        except ValueError:
-            value = -1
-        if value < 0:
-            raise ApiError(400, "invalid event id",
-                           [{"loc": loc, "msg": f"must be a non-negative integer, got {raw[:40]!r}"}])
-        return value
-    return 0
 
 
 @bp.post("/api/runs/<run_id>/control")

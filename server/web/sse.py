@@ -6,18 +6,23 @@ the chunks of a live stream: a ``retry:`` field first, then every event after
 ``last_id``, a heartbeat comment whenever nothing happened for
 ``heartbeat_seconds``, and the end right after a terminal event (``done`` or
 ``error``).  ``sse_response`` wraps chunks in a response with the headers a
-stream needs.  The run and search APIs both use them.
+stream needs; ``requested_last_id`` reads where a client resumes;
+``StreamSlots`` caps the streams open per source.  The run and search APIs
+both use them.
 """
 
 from __future__ import annotations
 
 import re
+import threading
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
-from flask import Response
+from flask import Response, request
 
 from server.runs.events import to_json
+from server.web.errors import ApiError
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 STREAM_HEADERS = {
@@ -112,3 +117,50 @@ def sse_response(chunks: Iterable[str], on_close: Callable[[], None] | None = No
     if on_close is not None:
         response.call_on_close(on_close)
     return response
+
+
+def requested_last_id() -> int:
+    """The id to resume after: ``Last-Event-ID`` (an EventSource reconnecting) over ``?since=``, else 0.
+
+    A value that is not a non-negative integer is a 400 naming the header or parameter.
+    """
+    for loc, raw in (("Last-Event-ID", request.headers.get("Last-Event-ID")),
+                     ("since", request.args.get("since"))):
+        if raw is None or raw.strip() == "":
+            continue
+        try:
+            value = int(raw)
+        except ValueError:
+            value = -1
+        if value < 0:
+            raise ApiError(400, "invalid event id",
+                           [{"loc": loc, "msg": f"must be a non-negative integer, got {raw[:40]!r}"}])
+        return value
+    return 0
+
+
+class StreamSlots:
+    """Open streams per source (a run, a search): none may hold more than ``per_source`` threads."""
+
+    def __init__(self, per_source: int):
+        self.per_source = per_source
+        self._open: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    @property
+    def per_run(self) -> int:
+        return self.per_source
+
+    def acquire(self, source_id: str) -> bool:
+        """Take a slot; False when the source already has ``per_source`` open streams."""
+        with self._lock:
+            if self._open[source_id] >= self.per_source:
+                return False
+            self._open[source_id] += 1
+            return True
+
+    def release(self, source_id: str) -> None:
+        with self._lock:
+            self._open[source_id] -= 1
+            if self._open[source_id] <= 0:
+                del self._open[source_id]
