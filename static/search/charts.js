@@ -1,7 +1,7 @@
 // The two result charts: objective against the learning rate (log x axis for
 // a log-scale parameter) and parallel coordinates over every searched
-// hyperparameter.  Trials arrive a few a second at most, so each redraw is a
-// whole Plotly.react of at most a few hundred points, batched per animation frame.
+// hyperparameter.  Each redraw is a whole Plotly.react of at most a few
+// hundred points; the page calls it at most once per animation frame.
 
 import { formatValue } from "./params.js";
 
@@ -52,19 +52,7 @@ export class SearchCharts {
     this.scatterNode = scatterNode;
     this.parcoordsNode = parcoordsNode;
     this.titleNode = titleNode;
-    this.pending = null;
-    this.frame = null;
     this.webgl = null; // unknown until the first parcoords draw
-  }
-
-  /** Redraw from ``results`` at the next animation frame (several calls in one frame draw once). */
-  schedule(results) {
-    this.pending = results;
-    if (this.frame !== null) return;
-    this.frame = requestAnimationFrame(() => {
-      this.frame = null;
-      this.draw(this.pending);
-    });
   }
 
   draw(results) {
@@ -79,7 +67,7 @@ export class SearchCharts {
     const scored = results.scored;
     const best = results.best;
     const text = (trial) => `trial ${trial.index}<br>${Object.entries(trial.config)
-      .map(([path, value]) => `${path} = ${formatValue(value)}`).join("<br>")}`;
+      .map(([path, value]) => `${path} = ${formatValue(value, results.kindOf(path))}`).join("<br>")}`;
     const others = scored.filter((trial) => trial !== best);
     const traces = [{
       type: "scatter", mode: "markers", name: "trials",

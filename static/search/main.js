@@ -33,6 +33,7 @@ class SearchPage {
     this.table = new TrialsTable(root.querySelector("#search-table"));
     this.stream = null;
     this.controlUrl = null;
+    this.frame = null;
     this.node = (id) => root.querySelector(`#${id}`);
     this.node("search-start").addEventListener("click", () => this.start());
     this.node("search-stop").addEventListener("click", () => this.stop());
@@ -113,7 +114,16 @@ class SearchPage {
       this.results.finish(data);
       if (data.message) this.showError(data.message);
     }
-    this.render();
+    this.requestRender();
+  }
+
+  // A reconnect replays hundreds of events at once: draw once per animation frame.
+  requestRender() {
+    if (this.frame) return;
+    this.frame = requestAnimationFrame(() => {
+      this.frame = null;
+      this.render();
+    });
   }
 
   render() {
@@ -129,7 +139,7 @@ class SearchPage {
       ? `zoomed in around the best ${results.parent.top_k} trials of the previous search` : "";
     this.renderBest();
     this.table.draw(results);
-    this.charts.schedule(results);
+    this.charts.draw(results);
   }
 
   renderBest() {
@@ -138,7 +148,8 @@ class SearchPage {
     box.hidden = !best;
     if (!best) return;
     const objective = this.results.objective;
-    const values = Object.entries(best.config).map(([path, value]) => `${path} = ${formatValue(value)}`);
+    const values = Object.entries(best.config)
+      .map(([path, value]) => `${path} = ${formatValue(value, this.results.kindOf(path))}`);
     this.node("best-summary").textContent = `trial ${best.index}: ${objective} ${formatValue(best[objective])}`
       + ` with ${values.join(", ")}`;
     const link = this.node("best-open");

@@ -38,6 +38,11 @@ export class SearchResults {
 
   get paths() { return Object.keys(this.definition?.space ?? {}); }
 
+  /** "beta" for a parameter sampled as 1 - beta on a log scale (shown with more digits), else "float". */
+  kindOf(path) {
+    return this.definition?.space[path]?.distribution === "one_minus_log_uniform" ? "beta" : "float";
+  }
+
   get finished() { return [...this.trials.values()].filter((trial) => trial.status !== "running"); }
 
   /** Trials with a value of the objective (completed ones), in index order. */

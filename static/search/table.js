@@ -88,7 +88,8 @@ export class TrialsTable {
       for (const column of columns) {
         const cell = document.createElement("td");
         const value = this.value(trial, column);
-        cell.textContent = value === null || value === undefined ? "–" : formatValue(value);
+        const kind = column.path ? results.kindOf(column.path) : "float";
+        cell.textContent = value === null || value === undefined ? "–" : formatValue(value, kind);
         if (column.key === "status" && trial.message) cell.title = trial.message;
         row.append(cell);
       }
