@@ -5,11 +5,12 @@
 
 const Plotly = () => window.Plotly;
 
-export const MAX_DRAWN_POINTS = 1200;
+export const MAX_DRAWN_POINTS = 600;
 export const COLORS = {
   train: "#2f6db5", dev: "#e8833a", cost: "#8a63d2", lr: "#3a9b76", marker: "#9aa3af",
   class0: "#e8833a", class1: "#2f6db5",
 };
+const BOUNDARY_COLORSCALE = [[0, "#f0a56b"], [0.46, "#fbe3cf"], [0.5, "#ffffff"], [0.54, "#d5e3f4"], [1, "#6f9ed6"]];
 const LAYER_COLORS = ["#2f6db5", "#e8833a", "#3a9b76", "#8a63d2", "#c2477d", "#b59a2f", "#4aa3c7", "#6b7280"];
 
 const PLOT_CONFIG = {
@@ -291,7 +292,7 @@ export class BoundaryChart {
   flush() {
     if (!this.dirty || !this.isVisible()) return false;
     if (this.needsRebuild || !this.element.classList.contains("js-plotly-plot")) this.rebuild();
-    else if (this.grid) Plotly().restyle(this.element, { x: [this.grid.x, this.grid.x], y: [this.grid.y, this.grid.y], z: [this.grid.z, this.grid.z] }, [0, 1]);
+    else if (this.grid) Plotly().restyle(this.element, { x: [this.grid.x], y: [this.grid.y], z: [this.grid.z] }, [0]);
     this.dirty = false;
     return true;
   }
@@ -300,13 +301,10 @@ export class BoundaryChart {
     const grid = this.grid ?? { x: [], y: [], z: [] };
     const traces = [
       {
-        type: "heatmap", x: grid.x, y: grid.y, z: grid.z, zmin: 0, zmax: 1, zsmooth: "best",
-        colorscale: [[0, "#f4b183"], [0.5, "#ffffff"], [1, "#8fb3df"]], showscale: false,
+        // The boundary is where the colour turns white (P = 0.5); a contour trace would cost more than the map.
+        type: "heatmap", x: grid.x, y: grid.y, z: grid.z, zmin: 0, zmax: 1, zsmooth: "fast",
+        colorscale: BOUNDARY_COLORSCALE, showscale: false,
         hovertemplate: "P(class 1) = %{z:.2f}<extra></extra>",
-      },
-      {
-        type: "contour", x: grid.x, y: grid.y, z: grid.z, showscale: false, hoverinfo: "skip",
-        contours: { coloring: "none", start: 0.5, end: 0.5, size: 1 }, line: { color: "#1f2937", width: 1.5 },
       },
     ];
     for (const [split, symbol] of [["train", "circle"], ["dev", "x"]]) {
@@ -372,16 +370,22 @@ export function layerSeries(count) {
 }
 
 /**
- * Redraws dirty charts from a requestAnimationFrame loop: at most one chart per
- * frame (a Plotly redraw is the expensive part), each at most every
- * ``minIntervalMs``, and ``onFrame`` for cheap text updates every frame.
+ * Redraws dirty charts from a requestAnimationFrame loop.  A Plotly redraw is
+ * the expensive part, so at most one chart is redrawn per frame, each chart at
+ * most every ``chartIntervalMs``, and after a redraw that took d ms no chart is
+ * redrawn for ``gapFactor * d`` ms: however slow the machine, drawing takes at
+ * most about 1 / (1 + gapFactor) of the main thread and frames keep coming.
+ * ``onFrame`` runs every frame for cheap text updates.
  */
 export class FrameScheduler {
-  constructor(charts, { minIntervalMs = 100, onFrame = () => {} } = {}) {
+  constructor(charts, { chartIntervalMs = 200, minGapMs = 40, gapFactor = 3, onFrame = () => {} } = {}) {
     this.charts = charts;
-    this.minIntervalMs = minIntervalMs;
+    this.chartIntervalMs = chartIntervalMs;
+    this.minGapMs = minGapMs;
+    this.gapFactor = gapFactor;
     this.onFrame = onFrame;
     this.lastDrawn = new Map();
+    this.quietUntil = 0;
     this.next = 0;
     this.pending = false;
   }
@@ -395,17 +399,25 @@ export class FrameScheduler {
   frame(now) {
     this.pending = false;
     this.onFrame();
-    let waiting = false;
+    const waiting = this.charts.some((chart) => chart.dirty && chart.isVisible());
+    if (waiting && now >= this.quietUntil) this.drawOne(now);
+    if (this.charts.some((chart) => chart.dirty && chart.isVisible())) this.request();
+  }
+
+  drawOne(now) {
     for (let tried = 0; tried < this.charts.length; tried += 1) {
-      const chart = this.charts[(this.next + tried) % this.charts.length];
+      const index = (this.next + tried) % this.charts.length;
+      const chart = this.charts[index];
       if (!chart.dirty || !chart.isVisible()) continue;
-      if (now - (this.lastDrawn.get(chart) ?? -Infinity) < this.minIntervalMs) { waiting = true; continue; }
+      if (now - (this.lastDrawn.get(chart) ?? -Infinity) < this.chartIntervalMs) continue;
+      const started = performance.now();
       chart.flush();
+      const took = performance.now() - started;
+      chart.element.dataset.flushMs = took.toFixed(1);
       this.lastDrawn.set(chart, now);
-      this.next = (this.charts.indexOf(chart) + 1) % this.charts.length;
-      waiting = this.charts.some((other) => other.dirty && other.isVisible());
-      break;
+      this.quietUntil = now + Math.max(this.minGapMs, this.gapFactor * took);
+      this.next = index + 1;
+      return;
     }
-    if (waiting) this.request();
   }
 }

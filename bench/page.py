@@ -1,0 +1,151 @@
+"""How smooth the playground page stays while a long run streams at full speed.
+
+Starts the real server (gunicorn with ``gunicorn.conf.py``) on a free loopback
+port, opens the page in headless Chromium (Playwright) and starts a run of
+``--epochs`` epochs of the default network with pacing off ("max"), so events
+arrive as fast as the engine makes them.  In the page it counts
+requestAnimationFrame callbacks (frames per second) and collects main-thread
+long tasks (PerformanceObserver "longtask", tasks over 50 ms).  The first
+``--warmup`` seconds after the start (page and Plotly warming up) are left out
+of the steady-state figures; the run is also reported as a whole.
+
+Targets (issue 4): at least 30 fps and no long task over 50 ms in steady state.
+
+    python bench/page.py [--epochs 10000] [--warmup 2] [--speed max] [--repeats 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEBIAN_CHROMIUM = "/usr/lib/chromium/chromium"
+
+# Installed before any page script: counts frames and records long tasks with timestamps.
+PROBE = """
+window.__bench = {frames: [], longTasks: []};
+(function count(now) { window.__bench.frames.push(now); requestAnimationFrame(count); })(0);
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) window.__bench.longTasks.push([entry.startTime, entry.duration]);
+}).observe({type: "longtask", buffered: true});
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_server(port: int) -> subprocess.Popen:
+    environment = {**os.environ, "TUNING_BIND": f"127.0.0.1:{port}", "TUNING_THREADS": "16"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "server:create_app()"],
+        cwd=ROOT, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as response:
+                if response.status == 200:
+                    return server
+        except OSError:
+            time.sleep(0.2)
+    server.terminate()
+    raise RuntimeError("the server did not answer /healthz within 30 s")
+
+
+def summarize(frames: list[float], long_tasks: list[list[float]], start: float, end: float) -> dict:
+    window_frames = [t for t in frames if start <= t <= end]
+    window_tasks = [duration for at, duration in long_tasks if start <= at <= end]
+    gaps = [b - a for a, b in zip(window_frames, window_frames[1:], strict=False)]
+    seconds = max((end - start) / 1000, 1e-9)
+    return {
+        "seconds": round(seconds, 2),
+        "fps": round(len(window_frames) / seconds, 1),
+        "worst_frame_gap_ms": round(max(gaps), 1) if gaps else None,
+        "long_tasks": len(window_tasks),
+        "longest_task_ms": round(max(window_tasks), 1) if window_tasks else 0.0,
+        "median_long_task_ms": round(statistics.median(window_tasks), 1) if window_tasks else 0.0,
+    }
+
+
+def measure(browser, base_url: str, epochs: int, speed: str, warmup_s: float, timeout_s: float) -> dict:
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    page = context.new_page()
+    page.add_init_script(PROBE)
+    page.goto(f"{base_url}/#epochs={epochs}&speed={speed}&boundaryEvery=5")
+    page.wait_for_selector("body[data-ready=true]")
+    started_at = page.evaluate("performance.now()")
+    page.click("[data-testid=start]")
+    page.wait_for_function(
+        "() => !['running', 'idle'].includes(document.querySelector('[data-testid=status]').textContent)",
+        timeout=timeout_s * 1000, polling=250)
+    finished_at = page.evaluate("performance.now()")
+    status = page.text_content("[data-testid=status]")
+    epoch = int(page.text_content("[data-testid=epoch]"))
+    page.wait_for_function(
+        "n => document.querySelector('[data-testid=loss-chart]').dataset.epochs === String(n)",
+        arg=epoch, timeout=10_000)
+    drawn_at = page.evaluate("performance.now()")
+    probe = page.evaluate("window.__bench")
+    flush_ms = page.evaluate(
+        "() => Object.fromEntries([...document.querySelectorAll('.chart')]"
+        ".map((chart) => [chart.dataset.testid, Number(chart.dataset.flushMs ?? NaN)]))")
+    context.close()
+    steady_start = started_at + warmup_s * 1000
+    return {
+        "status": status,
+        "epochs": epoch,
+        "run_seconds": round((finished_at - started_at) / 1000, 2),
+        "epochs_per_second": round(epoch / max((finished_at - started_at) / 1000, 1e-9)),
+        "last_point_drawn_after_done_ms": round(drawn_at - finished_at),
+        "last_redraw_ms_per_chart": {name: value for name, value in flush_ms.items() if value == value},
+        "steady": summarize(probe["frames"], probe["longTasks"], steady_start, finished_at),
+        "whole_run": summarize(probe["frames"], probe["longTasks"], started_at, finished_at),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--epochs", type=int, default=10_000)
+    parser.add_argument("--speed", default="max", help='epochs per second, or "max" for unpaced')
+    parser.add_argument("--warmup", type=float, default=2.0, help="seconds left out of the steady state")
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--timeout", type=float, default=300.0)
+    arguments = parser.parse_args()
+
+    from playwright.sync_api import sync_playwright
+
+    port = free_port()
+    server = start_server(port)
+    try:
+        with sync_playwright() as playwright:
+            executable = os.environ.get("PLAYWRIGHT_CHROMIUM") or (
+                DEBIAN_CHROMIUM if os.path.exists(DEBIAN_CHROMIUM) else None)
+            browser = playwright.chromium.launch(executable_path=executable, args=["--disable-gpu"])
+            for repeat in range(arguments.repeats):
+                result = measure(browser, f"http://127.0.0.1:{port}", arguments.epochs, arguments.speed,
+                                 arguments.warmup, arguments.timeout)
+                steady = result["steady"]
+                verdict = "meets" if steady["fps"] >= 30 and steady["longest_task_ms"] <= 50 else "misses"
+                print(json.dumps({"repeat": repeat + 1, **result, "target": verdict}, indent=2))
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    with open("/proc/loadavg") as load:
+        print(f"load average while measuring: {' '.join(load.read().split()[:3])}")
+
+
+if __name__ == "__main__":
+    main()
