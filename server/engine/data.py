@@ -389,7 +389,6 @@ def _flip_labels(y: np.ndarray, start: int, stop: int, fraction: float, priority
         y[chosen] = (y[chosen] + offsets[chosen]) % n_classes
 
 
-@cache
 def bayes_error_floor(dataset: str, noise: float, label_noise: float = 0.0) -> float:
     """The Bayes error of a 2-D generator with position ``noise`` and ``label_noise``.
 
@@ -411,7 +410,13 @@ def bayes_error_floor(dataset: str, noise: float, label_noise: float = 0.0) -> f
     """
     if dataset not in _GENERATORS_2D:
         raise ValueError(f"the Bayes error is known for the 2-D data sets only, not {dataset!r}")
-    noise = float(noise)
+    clean_error = _clean_bayes_error(dataset, float(noise))
+    return float(clean_error + label_noise * (1.0 - 2.0 * clean_error))
+
+
+@cache
+def _clean_bayes_error(dataset: str, noise: float) -> float:
+    """The Bayes error of a 2-D generator with position noise and no label noise."""
     if dataset == "gaussian":
         spread = math.hypot(_BLOB_SPREAD, noise)
         clean_error = _normal_cdf(-math.sqrt(2.0) * _BLOB_CENTER / spread)
@@ -422,7 +427,7 @@ def bayes_error_floor(dataset: str, noise: float, label_noise: float = 0.0) -> f
         clean_error = 2.0 * crossing * (1.0 - crossing)
     else:
         clean_error = _mixture_bayes_error(dataset, noise)
-    return float(clean_error + label_noise * (1.0 - 2.0 * clean_error))
+    return clean_error
 
 
 def _normal_cdf(z: float) -> float:

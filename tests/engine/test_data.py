@@ -430,11 +430,12 @@ def _normal_cdf(z):
     return 0.5 * erfc(-z / sqrt(2.0))
 
 
-@pytest.mark.parametrize("noise", [0.08, 0.1, 0.2])
+# The estimates are cached per (data set, noise), so the tests below share a few noise levels.
+@pytest.mark.parametrize("noise", [0.1, 0.3])
 def test_circles_floor_matches_the_rice_distribution_integral(noise):
     # A point of a circle of radius R plus isotropic noise has a Rician radius; the Bayes
     # error of two equally likely circles is half the overlap of the two radius densities.
-    r = np.linspace(1e-6, 2.0, 40001)
+    r = np.linspace(1e-6, 1.0 + 8 * noise, 40001)
 
     def radius_density(radius):
         return r / noise**2 * np.exp(-(r**2 + radius**2) / (2 * noise**2)) * np.i0(r * radius / noise**2)
@@ -474,13 +475,13 @@ def test_label_noise_adds_to_the_floor_as_flips_of_the_bayes_prediction():
     clean = bayes_error_floor("moons", 0.3)
     assert bayes_error_floor("moons", 0.3, 0.2) == pytest.approx(clean + 0.2 * (1 - 2 * clean))
     assert bayes_error_floor("moons", 0.0, 0.1) == pytest.approx(0.1)
-    assert bayes_error_floor("circles", 0.4, 0.5) == pytest.approx(0.5)
+    assert bayes_error_floor("circles", 1.0, 0.5) == pytest.approx(0.5)
 
 
 def test_dataset_reports_the_floor_of_each_split():
-    data = prepare(dataset="circles", noise=0.05, dev_noise=0.2, label_noise=0.1)
-    assert data.bayes_error() == bayes_error_floor("circles", 0.05, 0.1)
-    assert data.bayes_error("dev") == data.bayes_error("test") == bayes_error_floor("circles", 0.2, 0.1)
+    data = prepare(dataset="circles", noise=0.1, dev_noise=0.3, label_noise=0.1)
+    assert data.bayes_error() == bayes_error_floor("circles", 0.1, 0.1)
+    assert data.bayes_error("dev") == data.bayes_error("test") == bayes_error_floor("circles", 0.3, 0.1)
     assert data.bayes_error("dev") > data.bayes_error("train")
     assert prepare(dataset="digits", n_samples=100, label_noise=0.15).bayes_error("dev") == 0.15
     with pytest.raises(ValueError, match="split must be train, dev or test"):
