@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import types
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -50,7 +50,7 @@ class SearchDefinition:
     """A validated search; ``space`` maps each parameter path to its distribution."""
 
     base: RunConfig
-    space: dict[str, spaces._Distribution]
+    space: dict[str, spaces.Distribution]
     strategy: Strategy = "random"
     trials: int = 12
     objective: Objective = "dev_accuracy"
@@ -150,7 +150,7 @@ def _strip_optional(annotation: Any) -> Any:
 
 
 def _parse_distribution(path: str, raw: dict[str, Any], base: RunConfig
-                        ) -> tuple[spaces._Distribution | None, list[dict[str, str]]]:
+                        ) -> tuple[spaces.Distribution | None, list[dict[str, str]]]:
     loc = f"space.{path}"
     try:
         _kind, allowed = _field_kind(path, base)
@@ -170,7 +170,7 @@ def _parse_distribution(path: str, raw: dict[str, Any], base: RunConfig
     return dist, _bound_problems(path, dist, base)
 
 
-def _bound_problems(path: str, dist: spaces._Distribution, base: RunConfig) -> list[dict[str, str]]:
+def _bound_problems(path: str, dist: spaces.Distribution, base: RunConfig) -> list[dict[str, str]]:
     """Check the extremes of ``dist`` against the schema by building those configs."""
     base_json = base.model_dump(mode="json")
     if isinstance(dist, spaces.Choice):
@@ -211,7 +211,7 @@ def parse_search(raw: Any, *, max_trials: int, max_workers: int) -> SearchDefini
     except ConfigError as error:
         problems.extend({"loc": f"base.{d['loc']}".rstrip("."), "msg": d["msg"]} for d in error.details)
         raise ConfigError(problems) from None
-    distributions: dict[str, spaces._Distribution] = {}
+    distributions: dict[str, spaces.Distribution] = {}
     for path, raw_dist in envelope.space.items():
         dist, dist_problems = _parse_distribution(path, raw_dist, base)
         problems.extend(dist_problems)
@@ -224,7 +224,7 @@ def parse_search(raw: Any, *, max_trials: int, max_workers: int) -> SearchDefini
         objective=envelope.objective, seed=envelope.seed, workers=envelope.workers)
     plan = plan_trials(definition)
     _check_plan(definition, plan)
-    return SearchDefinition(**{**definition.__dict__, "plan": plan})
+    return replace(definition, plan=plan)
 
 
 def plan_trials(definition: SearchDefinition) -> list[dict[str, Any]]:

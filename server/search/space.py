@@ -22,7 +22,7 @@ MAX_CHOICES = 32
 Scalar = bool | int | float | str | None
 
 
-class _Distribution(BaseModel):
+class Distribution(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
 
     def to_json(self) -> dict[str, Any]:
@@ -38,12 +38,12 @@ class _Distribution(BaseModel):
         """``points`` values evenly spread on this distribution's scale (fewer if they repeat)."""
         raise NotImplementedError
 
-    def narrowed(self, values: list[Any], margin: float) -> _Distribution:
+    def narrowed(self, values: list[Any], margin: float) -> Distribution:
         """A distribution of the same kind around ``values``, never wider than this one."""
         raise NotImplementedError
 
 
-class _Interval(_Distribution):
+class _Interval(Distribution):
     """A continuous or integer range, uniform on ``to_scale``."""
 
     low: float
@@ -183,7 +183,7 @@ class IntLogUniform(_IntInterval):
         return 10.0 ** position
 
 
-class Choice(_Distribution):
+class Choice(Distribution):
     """One of ``values``, each equally likely: optimizers, activations, booleans."""
 
     distribution: Literal["choice"]
@@ -206,7 +206,7 @@ class Choice(_Distribution):
         return Choice(distribution="choice", values=kept or list(self.values))
 
 
-DISTRIBUTIONS: dict[str, type[_Distribution]] = {
+DISTRIBUTIONS: dict[str, type[Distribution]] = {
     "uniform": Uniform,
     "log_uniform": LogUniform,
     "one_minus_log_uniform": OneMinusLogUniform,
@@ -220,7 +220,7 @@ FOR_INT = ("int_uniform", "int_log_uniform", "choice")
 FOR_DISCRETE = ("choice",)
 
 
-def grid_points_per_axis(trials: int, space: dict[str, _Distribution]) -> int:
+def grid_points_per_axis(trials: int, space: dict[str, Distribution]) -> int:
     """Points on each numeric axis so the whole grid fits in ``trials``.
 
     A ``choice`` axis contributes all of its values; the remaining budget
@@ -236,13 +236,13 @@ def grid_points_per_axis(trials: int, space: dict[str, _Distribution]) -> int:
     return max(1, points)
 
 
-def grid_values(trials: int, space: dict[str, _Distribution]) -> dict[str, list[Any]]:
+def grid_values(trials: int, space: dict[str, Distribution]) -> dict[str, list[Any]]:
     """Per path, the values the grid takes on that axis."""
     points = grid_points_per_axis(trials, space)
     return {path: dist.grid(points) for path, dist in space.items()}
 
 
-def grid(trials: int, space: dict[str, _Distribution]) -> list[dict[str, Any]]:
+def grid(trials: int, space: dict[str, Distribution]) -> list[dict[str, Any]]:
     """The product of the per-axis values, first path varying slowest, at most ``trials`` points."""
     axes = grid_values(trials, space)
     points: list[dict[str, Any]] = [{}]
@@ -251,13 +251,13 @@ def grid(trials: int, space: dict[str, _Distribution]) -> list[dict[str, Any]]:
     return points[:trials]
 
 
-def sample(trials: int, space: dict[str, _Distribution], rng: np.random.Generator) -> list[dict[str, Any]]:
+def sample(trials: int, space: dict[str, Distribution], rng: np.random.Generator) -> list[dict[str, Any]]:
     """``trials`` independent draws, each a ``{path: value}`` dict (ParameterSampler style)."""
     return [{path: dist.sample(rng) for path, dist in space.items()} for _ in range(trials)]
 
 
-def zoom(space: dict[str, _Distribution], best: list[dict[str, Any]], margin: float = 0.1
-         ) -> dict[str, _Distribution]:
+def zoom(space: dict[str, Distribution], best: list[dict[str, Any]], margin: float = 0.1
+         ) -> dict[str, Distribution]:
     """A narrower space around ``best`` (the top trials' parameter dicts).
 
     Each range shrinks to what the best trials span on its own scale (log for
