@@ -49,6 +49,19 @@ def test_split_sizes_shapes_and_types(dataset):
     assert all(type(value) is int for value in data.summary().values())
 
 
+@pytest.mark.parametrize("dataset", DATASETS_2D + ["digits"])
+def test_the_smallest_and_noisiest_settings_still_give_finite_non_empty_splits(dataset):
+    data = prepare(dataset=dataset, n_samples=20, noise=2.0, dev_noise=2.0, label_noise=0.5,
+                   split={"train": 0.9, "dev": 0.05, "test": 0.05}, augment={"enabled": True})
+    assert data.summary()["n_train"] == 18 and data.summary()["n_dev"] == data.summary()["n_test"] == 1
+    for X in (data.X_train, data.X_dev, data.X_test, data.augment(data.X_train, np.random.default_rng(0))):
+        assert np.isfinite(X).all()
+    assert (data.std > 0).all()
+    if data.is_2d:
+        assert np.isfinite(data.grid()[2]).all()
+        assert 0.0 <= data.bayes_error("dev") <= 0.5
+
+
 def test_splits_are_disjoint_and_together_are_the_whole_data_set():
     data = raw(dataset="circles", n_samples=200, noise=0.0)
     X, y = all_points(data)
