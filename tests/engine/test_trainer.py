@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from server.engine import ConfigError, Trainer, make_data, train
+from server.engine.config import ACTIVATIONS, DATASETS, INITS, OPTIMIZERS, SCHEDULES
 
 SMALL = {"seed": 3, "data": {"dataset": "moons", "n_samples": 200},
          "model": {"hidden": [{"units": 6}, {"units": 4, "activation": "tanh"}]},
@@ -117,6 +118,20 @@ def test_divergence_ends_the_run_without_nan():
     assert done["reason"] == "diverged"
     assert done["epoch"] < 50
     assert done["train_loss"] is None
+    json.dumps(events, allow_nan=False)
+
+
+@pytest.mark.parametrize(("dataset", "batch_norm", "activation"), [
+    ("circles", False, "linear"), ("digits", False, "relu"), ("digits", True, "linear")])
+def test_divergence_of_every_kind_of_network(dataset, batch_norm, activation):
+    layer = {"units": 20, "activation": activation, "batch_norm": batch_norm}
+    events = list(train({"data": {"dataset": dataset, "n_samples": 100},
+                         "model": {"hidden": [layer] * 3, "init": "random", "init_scale": 30},
+                         "optimizer": {"name": "gd", "learning_rate": 10},
+                         "training": {"epochs": 20, "batch_size": 8, "boundary_every": 1}}))
+    assert events[-1]["data"]["reason"] == "diverged"
+    last_metrics = [event["data"] for event in events if event["event"] == "metrics"][-1]
+    assert last_metrics["epoch"] == events[-1]["data"]["epoch"]
     json.dumps(events, allow_nan=False)
 
 
@@ -252,3 +267,38 @@ def test_augmentation_changes_training_but_not_evaluation():
     assert of_kind(plain, "metrics")[0] == {**of_kind(augmented, "metrics")[0],
                                             "elapsed_s": of_kind(plain, "metrics")[0]["elapsed_s"]}
     assert of_kind(plain, "done")[0]["train_loss"] != of_kind(augmented, "done")[0]["train_loss"]
+
+
+def random_config(rng):
+    """A small config drawn from the whole vocabulary, extreme values included."""
+    hidden = [{"units": int(rng.integers(1, 9)),
+               "activation": str(rng.choice(ACTIVATIONS)),
+               "keep_prob": float(rng.choice([1.0, 0.5])), "batch_norm": bool(rng.integers(2))}
+              for _ in range(int(rng.integers(0, 4)))]
+    dataset = str(rng.choice(DATASETS))
+    return {
+        "seed": int(rng.integers(1000)),
+        "data": {"dataset": dataset, "n_samples": int(rng.integers(20, 80)),
+                 "label_noise": float(rng.choice([0.0, 0.3])), "augment": {"enabled": bool(rng.integers(2))}},
+        "model": {"hidden": hidden, "init": str(rng.choice(INITS)),
+                  "init_scale": float(rng.choice([0.01, 1.0, 100.0]))},
+        "regularization": {"l2": float(rng.choice([0.0, 5.0])), "l1": float(rng.choice([0.0, 5.0]))},
+        "optimizer": {"name": str(rng.choice(OPTIMIZERS)),
+                      "learning_rate": float(rng.choice([1e-4, 0.1, 10.0]))},
+        "schedule": {"name": str(rng.choice(SCHEDULES)), "every": 2},
+        "training": {"epochs": int(rng.integers(1, 6)), "batch_size": int(rng.choice([1, 7, 5000])),
+                     "early_stopping": {"patience": int(rng.choice([0, 1]))},
+                     "report_every": int(rng.integers(1, 3)), "boundary_every": int(rng.integers(0, 3))},
+    }
+
+
+@pytest.mark.parametrize("draw", range(40))
+def test_any_config_ends_with_done_and_strict_json(draw):
+    config = random_config(np.random.default_rng(draw))
+    events = list(train(config))
+    names = [event["event"] for event in events]
+    assert names[0] == "config" and names[-1] == "done" and names.count("done") == 1
+    json.dumps(events, allow_nan=False)
+    done = events[-1]["data"]
+    assert done["reason"] in ("completed", "early_stopped", "diverged")
+    assert done["epoch"] <= config["training"]["epochs"]
