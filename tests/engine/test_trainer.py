@@ -2,6 +2,7 @@
 
 import json
 import math
+import threading
 
 import numpy as np
 import pytest
@@ -302,3 +303,28 @@ def test_any_config_ends_with_done_and_strict_json(draw):
     done = events[-1]["data"]
     assert done["reason"] in ("completed", "early_stopped", "diverged")
     assert done["epoch"] <= config["training"]["epochs"]
+
+
+def test_control_from_another_thread():
+    trainer = Trainer(config_with(training={"epochs": 10000, "boundary_every": 0}))
+    events, running = [], threading.Event()
+
+    def consume():
+        for event in trainer.events():
+            events.append(event)
+            if event["event"] == "metrics" and event["data"]["epoch"] == 2:
+                running.set()
+
+    consumer = threading.Thread(target=consume)
+    consumer.start()
+    assert running.wait(timeout=30)
+    trainer.request_update({"optimizer": {"learning_rate": 0.2}})
+    trainer.request_stop()
+    consumer.join(timeout=30)
+    assert not consumer.is_alive()
+    names = [event["event"] for event in events]
+    assert names[-2:] in (["update", "done"], ["diagnosis", "done"])
+    assert "update" in names
+    done = events[-1]["data"]
+    assert done["reason"] == "stopped" and done["epoch"] < 10000
+    assert trainer.config.optimizer.learning_rate == 0.2
