@@ -143,13 +143,12 @@ def test_pause_stops_metrics_resume_continues_stop_ends_with_stopped(client):
     run = start(client, epochs=1000, epochs_per_second=100)
     reader = open_stream(client, run)
     reader.events(until=lambda message: (epoch_of(message) or 0) >= 2)
-    assert control(client, run, "pause")["status"] == "paused"
-    # The epoch already through the gate may still arrive; nothing after it.
+    paused = control(client, run, "pause")
+    assert paused["status"] == "paused"
+    # Only the epoch already past the gate may still arrive (unpaused: 50 epochs).
+    reader.messages_during(0.5)
     held_epoch = max(filter(None, map(epoch_of, reader.messages)))
-    late = [epoch_of(m) for m in reader.messages_during(0.3) if m.event == "metrics"]
-    assert late in ([], [held_epoch + 1])
-    held_epoch = late[-1] if late else held_epoch
-    assert [m for m in reader.messages_during(0.3) if m.event == "metrics"] == []
+    assert held_epoch <= paused["latest"]["epoch"] + 1
 
     control(client, run, "step")
     stepped = reader.events(until=lambda message: message.event == "metrics")
