@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator
 from typing import Protocol
 
 from server.engine.config import RunConfig
-from server.runs.events import EventLog, LoggedEvent
+from server.runs.events import EventLog, LoggedEvent, to_json
 
 logger = logging.getLogger(__name__)
 
@@ -280,10 +280,11 @@ class Run:
         """Log an engine event; True when it ends the run."""
         name = event["event"]
         data = event.get("data", {})
+        if name == "done" and data.get("reason") == "stopped" and self._stop_message:
+            data = {**data, "message": self._stop_message}
+        text = to_json(data)  # outside the lock: streams and controls need not wait for it
         with self._cond:
-            if name == "done" and self._stop_message:
-                data = {**data, "message": self._stop_message}
-            logged = self.log.append(name, data)
+            logged = self.log.append(name, text)
             self.epoch = epoch
             if trainer is not None:
                 self._current_config = trainer.config
