@@ -74,10 +74,13 @@ class Evaluation:
 class Network:
     """A fully connected classifier over row-major batches X: (m, n_features).
 
-    ``penalties`` (l2, l1) and each layer's ``keep_probs`` may be changed
-    between steps.  ``backprop_bug`` deliberately breaks backprop (the output
-    layer's dW is accumulated twice, the classic ``+=`` run twice) so that a
-    gradient check can be seen to fail.
+    ``sizes`` is [n_features, n_1, ..., n_out]; ``parameters`` and
+    ``gradients`` are the flat vectors, ``param_views[name]`` and
+    ``grad_views[name]`` the arrays in their shapes.  The penalties ``l2``
+    and ``l1`` and the per-layer ``keep_probs`` may be changed between
+    steps.  ``backprop_bug`` deliberately breaks backprop (the output layer's
+    dW is accumulated twice, the classic ``+=`` run twice) so that a gradient
+    check can be seen to fail.
     """
 
     def __init__(self, n_features: int, hidden: list[HiddenLayer], n_classes: int,
