@@ -79,6 +79,21 @@ export class SearchCharts {
       text: best ? [text(best)] : [], hoverinfo: "text+y",
       marker: { size: 16, color: "#e8833a", symbol: "star", line: { width: 1, color: "#7a3b0e" } },
     }];
+    // Diverged and failed trials have no objective; a learner should still see
+    // where they were (too high a learning rate, typically): crosses at the
+    // worst value on the chart.
+    const broken = [...results.trials.values()].filter((trial) => trial.status === "diverged"
+      || trial.status === "failed");
+    if (broken.length) {
+      const values = scored.map((trial) => trial[objective]);
+      const worst = !values.length ? 0 : objective === "dev_loss" ? Math.max(...values) : Math.min(...values);
+      traces.push({
+        type: "scatter", mode: "markers", name: "diverged or failed",
+        x: broken.map((trial) => trial.config[axis.path]), y: broken.map(() => worst),
+        text: broken.map((trial) => `${text(trial)}<br>${trial.status}${trial.message ? `: ${trial.message}` : ""}`),
+        hoverinfo: "text", marker: { size: 10, color: "#b3261e", symbol: "x" },
+      });
+    }
     const layout = {
       ...LAYOUT,
       xaxis: { title: { text: axis.path }, type: axis.log ? "log" : "linear" },
@@ -87,6 +102,7 @@ export class SearchCharts {
     this.titleNode.textContent = `${OBJECTIVE_LABEL[objective]} against ${axis.path}${axis.log ? " (log axis)" : ""}`;
     window.Plotly.react(this.scatterNode, traces, layout, CONFIG);
     this.scatterNode.dataset.points = String(scored.length);
+    this.scatterNode.dataset.broken = String(broken.length);
     this.scatterNode.dataset.best = best ? String(best.index) : "";
   }
 

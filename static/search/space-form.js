@@ -147,6 +147,17 @@ export class SpaceForm {
     this.workers.placeholder = `one per core (${maxWorkers})`;
     this.dataset.replaceChildren(...datasets.map((name) => element("option", { value: name, text: name })));
     this.loadBase(defaultBase);
+    // The quick fields mirror the JSON they are written over, so an edit of
+    // the JSON's data set or epochs is not silently undone.
+    this.baseJson.addEventListener("change", () => {
+      try {
+        const base = JSON.parse(this.baseJson.value);
+        if (base?.data?.dataset) this.dataset.value = base.data.dataset;
+        if (Number.isInteger(base?.training?.epochs)) this.epochs.value = String(base.training.epochs);
+      } catch {
+        // Invalid JSON is reported when the search starts.
+      }
+    });
   }
 
   loadBase(base) {
