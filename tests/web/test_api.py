@@ -289,6 +289,17 @@ def test_gradcheck_refuses_networks_too_large_to_check(make_app):
         {"loc": "model.hidden", "msg": "the network has 257 parameters; a gradient check takes at most 100"}]
 
 
+def test_gradient_checks_beyond_the_concurrency_limit_get_429(make_app):
+    app = make_app()
+    slots = app.extensions["gradcheck_slots"]
+    for _ in range(app.config["GRADCHECK_CONCURRENCY"]):
+        assert slots.acquire(blocking=False)  # as if checks were running
+    response = app.test_client().post("/api/gradcheck", json={})
+    assert response.status_code == 429
+    assert response.headers["Retry-After"] == "2"
+    assert body_of(response)["error"] == "gradient checks are busy; try again shortly"
+
+
 def test_count_parameters_follows_the_network_shape():
     from server.engine.config import parse_config
     from server.web.api import count_parameters
