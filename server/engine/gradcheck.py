@@ -86,21 +86,26 @@ def verdict_for(difference: float) -> str:
     return "wrong"
 
 
+def _json_number(value: float) -> float | None:
+    """A difference for a JSON payload: None when the costs overflowed (the verdict says wrong)."""
+    return value if np.isfinite(value) else None
+
+
 def _directions_per_array(network: Network, n_examples: int) -> int:
     multiply_adds = n_examples * network.n_weights
     affordable = WORK_BUDGET / (2 * len(network.slices) * max(multiply_adds, 1))
     return int(min(MAX_DIRECTIONS, max(MIN_DIRECTIONS, affordable)))
 
 
-def _two_sided(network: Network, X: np.ndarray, targets: np.ndarray, epsilon: float,
-               span: slice, offset: np.ndarray | float) -> float:
-    """(J(theta + eps * offset) - J(theta - eps * offset)) / (2 eps), with offset applied to
-    ``parameters[span]``; the parameters are restored exactly afterwards."""
+def _directional_derivative(network: Network, X: np.ndarray, targets: np.ndarray, epsilon: float,
+                            span: slice, direction: np.ndarray) -> float:
+    """(J(theta + eps d) - J(theta - eps d)) / (2 eps) for a direction d of ``parameters[span]``;
+    the parameters are restored exactly afterwards."""
     region = network.parameters[span]
     original = region.copy()
-    region += epsilon * offset
+    region += epsilon * direction
     plus = network.cost(X, targets)
-    region[...] = original - epsilon * offset
+    region[...] = original - epsilon * direction
     minus = network.cost(X, targets)
     region[...] = original
     return (plus - minus) / (2.0 * epsilon)
@@ -115,7 +120,8 @@ def check_network(network: Network, X: np.ndarray, targets: np.ndarray, epsilon:
     deterministic function of the parameters.  Every coordinate is checked
     when the network has at most ``max_coordinates`` parameters, random
     directions (drawn from ``rng``) otherwise.  Returns the ``gradient_check``
-    payload without the fields that describe the config.
+    payload without the fields that describe the config; a difference that
+    is not a finite number (overflowing costs) is None, with verdict ``wrong``.
     """
     if any(keep < 1.0 for keep in network.keep_probs):
         raise ValueError("turn dropout off (keep_prob 1) before checking gradients")
@@ -129,23 +135,20 @@ def check_network(network: Network, X: np.ndarray, targets: np.ndarray, epsilon:
         size = span.stop - span.start
         grad_region = analytic[span]
         if by_coordinates:
-            approx = np.empty(size)
-            for index in range(size):
-                approx[index] = _two_sided(network, X, targets, epsilon,
-                                           slice(span.start + index, span.start + index + 1), 1.0)
+            approx = numerical_gradient(lambda: network.cost(X, targets), network.parameters[span], epsilon)
             grad = grad_region
         else:
             directions = rng.standard_normal((n_directions, size))
             directions /= np.linalg.norm(directions, axis=1, keepdims=True)
-            approx = np.array([_two_sided(network, X, targets, epsilon, span, direction)
+            approx = np.array([_directional_derivative(network, X, targets, epsilon, span, direction)
                                for direction in directions])
             grad = directions @ grad_region
-        layers.append({"name": name, "difference": relative_difference(approx, grad),
+        layers.append({"name": name, "difference": _json_number(relative_difference(approx, grad)),
                        "n_checked": int(approx.size)})
         all_approx.append(approx)
         all_grad.append(grad)
     difference = relative_difference(np.concatenate(all_approx), np.concatenate(all_grad))
-    return {"difference": difference, "verdict": verdict_for(difference), "layers": layers,
+    return {"difference": _json_number(difference), "verdict": verdict_for(difference), "layers": layers,
             "method": "coordinates" if by_coordinates else "directions",
             "n_parameters": int(network.parameters.size),
             "n_checked": int(sum(approx.size for approx in all_approx)), "epsilon": epsilon}
