@@ -17,7 +17,7 @@ Targets on a 2-core machine: 32 concurrent runs, >= 10 metrics events/s per
 stream, first-event p95 < 250 ms, bounded memory per finished run.  The
 client threads run on the same machine and take some CPU of their own.
 
-    python bench/serve.py [--runs 32] [--epochs-per-second 12] [--waves 2]
+    python bench/serve.py [--runs 32] [--epochs-per-second 12] [--waves 2] [--ramp-seconds 0]
 """
 
 from __future__ import annotations
@@ -101,11 +101,12 @@ class StreamResult:
         return (len(times) - 1) / (times[-1] - times[0])
 
 
-def watch_run(port: int, config: dict, start_gate: threading.Barrier, result: StreamResult,
+def watch_run(port: int, config: dict, start_gate: threading.Barrier, delay: float, result: StreamResult,
               max_seconds: float) -> None:
-    """One learner: start a run, then read its stream to ``done`` (or give up after ``max_seconds``)."""
+    """One learner: start a run after ``delay`` s, then read its stream to ``done`` (or give up)."""
     try:
         start_gate.wait()
+        time.sleep(delay)
         began = time.monotonic()
         status, body = request(port, "POST", "/api/runs", config)
         result.post_s = time.monotonic() - began
@@ -148,11 +149,14 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(int(round(fraction * (len(ordered) - 1))), len(ordered) - 1)]
 
 
-def run_wave(port: int, pids: list[int], runs: int, config: dict, max_seconds: float) -> dict:
+def run_wave(port: int, pids: list[int], runs: int, config: dict, max_seconds: float,
+             ramp_seconds: float) -> dict:
+    """``runs`` learners starting together (``ramp_seconds`` 0) or evenly spread over ``ramp_seconds``."""
     gate = threading.Barrier(runs)
     results = [StreamResult() for _ in range(runs)]
-    threads = [threading.Thread(target=watch_run, args=(port, config, gate, result, max_seconds), daemon=True)
-               for result in results]
+    threads = [threading.Thread(target=watch_run, daemon=True, args=(
+                   port, config, gate, ramp_seconds * index / runs, result, max_seconds))
+               for index, result in enumerate(results)]
     cpu_before = sum(cpu_seconds(pid) for pid in pids)
     started = time.monotonic()
     for thread in threads:
@@ -199,6 +203,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--epochs-per-second", type=float, default=12.0, help="pacing of each run")
     parser.add_argument("--epochs", type=int, default=200, help="epochs per run (the default config's)")
     parser.add_argument("--waves", type=int, default=2, help="waves of concurrent runs, one after the other")
+    parser.add_argument("--ramp-seconds", type=float, default=0.0,
+                        help="spread the starts of a wave over this many seconds (0: all at once)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON only")
     args = parser.parse_args(argv)
 
@@ -220,13 +226,14 @@ def main(argv: list[str] | None = None) -> dict:
         config = {"training": {"epochs": args.epochs, "epochs_per_second": args.epochs_per_second}}
         max_seconds = args.epochs / args.epochs_per_second * 3 + 30
         summary = {"command": "gunicorn -c gunicorn.conf.py 'server:create_app()'", "runs": args.runs,
+                   "ramp_seconds": args.ramp_seconds,
                    "epochs_per_second": args.epochs_per_second, "epochs": args.epochs,
                    "cpus": os.cpu_count(), "worker_threads_idle": len(os.listdir(f"/proc/{worker}/task")),
                    "host_processes": len(hosts),
                    "rss_mib_start": round(rss_mib(worker), 1),
                    "hosts_rss_mib_start": round(sum(rss_mib(pid) for pid in hosts), 1), "waves": []}
         for _ in range(args.waves):
-            wave = run_wave(port, pids, args.runs, config, max_seconds)
+            wave = run_wave(port, pids, args.runs, config, max_seconds, args.ramp_seconds)
             wave["rss_mib_after"] = round(rss_mib(worker), 1)
             wave["hosts_rss_mib_after"] = round(sum(rss_mib(pid) for pid in hosts), 1)
             summary["waves"].append(wave)
@@ -254,7 +261,8 @@ def main(argv: list[str] | None = None) -> dict:
 def report(summary: dict) -> None:
     print(f"{summary['command']}  ({summary['cpus']} CPUs; the bench's clients share them)")
     print(f"{summary['runs']} concurrent runs x {summary['epochs']} epochs at "
-          f"{summary['epochs_per_second']:g} epochs/s, {len(summary['waves'])} waves")
+          f"{summary['epochs_per_second']:g} epochs/s, {len(summary['waves'])} waves, starts "
+          + (f"spread over {summary['ramp_seconds']:g} s" if summary["ramp_seconds"] else "all at once"))
     for index, wave in enumerate(summary["waves"], 1):
         print(f"wave {index}: completed {wave['completed']}/{wave['runs']}, "
               f"first event p50 {wave['first_event_p50_ms']} ms p95 {wave['first_event_p95_ms']} ms "
