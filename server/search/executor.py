@@ -222,11 +222,16 @@ class WarmExecutors:
 
     def acquire(self, workers: int) -> TrialExecutor:
         """An idle executor with ``workers`` workers, or a new one."""
-        with self._lock:
-            for index, executor in enumerate(self._idle):
-                if executor.workers == workers:
-                    return self._idle.pop(index)
-        return self._factory(workers)
+        while True:
+            with self._lock:
+                executor = next((e for e in self._idle if e.workers == workers), None)
+                if executor is None:
+                    return self._factory(workers)
+                self._idle.remove(executor)
+            # Reset again: an idle executor must start the search with its stop flag clear.
+            if executor.reset():
+                return executor
+            executor.shutdown(wait=False)
 
     def idle(self) -> list[int]:
         """The worker counts of the executors waiting for a search."""

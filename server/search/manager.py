@@ -137,6 +137,8 @@ class Search:
     def stop(self) -> None:
         """Cancel pending trials and ask running ones to stop; returns at once."""
         with self._condition:
+            if self.finished:
+                return
             if self.status == "running":
                 self.status = "stopping"
             executor = self._executor
@@ -187,6 +189,10 @@ class Search:
                         self._terminate(executor, running)
                         executor = None
         finally:
+            with self._condition:
+                # From here on the executor may serve another search: a late
+                # stop of this one must not reach it.
+                self._executor = None
             if executor is not None:
                 self._executors.release(executor)
         if self._stop.is_set() and reason == "completed":

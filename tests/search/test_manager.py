@@ -214,3 +214,17 @@ def test_prewarming_starts_one_executor_that_the_next_search_uses():
     assert len(created) == 1
     executors.release(created[0])
     executors.shutdown()
+
+
+def test_stopping_a_finished_search_leaves_the_next_search_alone(manager):
+    searches = manager()
+    first = searches.create({"space": {"optimizer.learning_rate": RATE}, "trials": 2, "workers": 1})
+    first.join(5)
+    second = searches.create({"space": {"optimizer.learning_rate": RATE}, "trials": 4, "workers": 1})
+    first.stop()  # late: the executor now serves the second search
+    second.join(5)
+    assert done_event(second)["counts"] == {"completed": 4}
+    first.stop()
+    third = searches.create({"space": {"optimizer.learning_rate": RATE}, "trials": 2, "workers": 1})
+    third.join(5)
+    assert done_event(third)["counts"] == {"completed": 2}
