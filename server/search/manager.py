@@ -141,10 +141,11 @@ class Search:
                 return
             if self.status == "running":
                 self.status = "stopping"
-            executor = self._executor
-        self._stop.set()
-        if executor is not None:
-            executor.cancel()
+            self._stop.set()
+            # Under the lock: the driver hands the executor back (and it may
+            # go to another search) only after clearing ``_executor``.
+            if self._executor is not None:
+                self._executor.cancel()
 
     def join(self, timeout: float | None = None) -> None:
         self._thread.join(timeout)
