@@ -28,6 +28,8 @@ from server.engine.optimizers import Adam, GradientDescent, Momentum, Optimizer,
 
 OPTIMIZER_NAMES = ("gd", "momentum", "rmsprop", "adam")
 MAX_LAB_STEPS = 2000
+# A streamed race holds a server thread while it plays: keep each one short.
+MAX_RACE_SECONDS = 120.0
 CONTOUR_POINTS = 81
 # A trajectory that leaves this box (or stops being finite) has diverged; it is
 # frozen at its last point so that no NaN or Infinity ever reaches the page.
@@ -194,6 +196,16 @@ class OptimizerLabSettings(_LabSettings):
         low, high = surface.x_range if info.field_name == "x0" else surface.y_range
         if not low <= value <= high:
             raise ValueError(f"must be within [{low:g}, {high:g}] on {surface.id}, got {value:g}")
+        return value
+
+    @field_validator("steps_per_second")
+    @classmethod
+    def _race_is_short_enough(cls, value: float, info: ValidationInfo) -> float:
+        surface = SURFACES.get(info.data.get("surface", ""))
+        steps = info.data.get("steps") or (surface.steps if surface else 0)
+        if steps / value > MAX_RACE_SECONDS:
+            raise ValueError(f"{steps} steps at {value:g} a second would take {steps / value:.0f} s; "
+                             f"the limit is {MAX_RACE_SECONDS:.0f} s")
         return value
 
     def resolved(self) -> dict[str, Any]:

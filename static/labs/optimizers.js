@@ -64,7 +64,7 @@ function drawSurface(data) {
   raceChart.on("plotly_click", (event) => {
     const point = event.points && event.points[0];
     if (!point) return;
-    fillForm(form, { x0: point.x, y0: point.y });
+    fillForm(form, { x0: Number(point.x.toFixed(3)), y0: Number(point.y.toFixed(3)) });
     form.requestSubmit();
   });
   Plotly.newPlot(lossChart, OPTIMIZERS.map((name) => ({

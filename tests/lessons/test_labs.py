@@ -132,6 +132,7 @@ def test_the_same_start_and_settings_give_the_same_race():
      ({"steps": 5000}, "steps"),
      ({"surface": "saddle", "x0": 9}, "x0"),
      ({"surface": "plateau", "y0": -6}, "y0"),
+     ({"steps": 2000, "steps_per_second": 10}, "steps_per_second"),
      ({"colour": "red"}, "colour")],
 )
 def test_bad_optimizer_settings_name_the_field(raw, loc):
