@@ -22,6 +22,9 @@ class SearchLimits:
     max_workers: int = field(default_factory=available_cores)
     #: Wall clock for a whole search; past it the search stops as if asked to.
     max_search_seconds: float = 3600.0
+    #: Searches one client (remote address) may run at once, so that one
+    #: visitor cannot hold every search slot of a shared server.
+    max_searches_per_client: int = 1
     #: How long a stopped search waits for running trials to notice the stop
     #: flag (checked after every epoch) before terminating their processes.
     stop_grace_seconds: float = 5.0

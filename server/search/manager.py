@@ -40,10 +40,10 @@ ExecutorFactory = Callable[[int], TrialExecutor]
 
 
 class SearchCapacityError(RuntimeError):
-    """As many searches are running as the service allows."""
+    """As many searches are running as the service (or this client) may run."""
 
-    def __init__(self, limit: int):
-        super().__init__(f"the service runs at most {limit} searches at once; try again later")
+    def __init__(self, message: str):
+        super().__init__(message)
         self.retry_after = RETRY_AFTER_SECONDS
 
 
@@ -56,8 +56,9 @@ class Search:
 
     def __init__(self, search_id: str, definition: SearchDefinition, workers: int,
                  executors: WarmExecutors, limits: SearchLimits, max_trial_seconds: float,
-                 parent: dict | None = None):
+                 parent: dict | None = None, client: str = ""):
         self.id = search_id
+        self.client = client
         self.definition = definition
         self.workers = workers
         self.parent = parent
@@ -305,31 +306,38 @@ class SearchManager:
         return parse_search(raw, max_trials=self.runtime_limits.max_search_trials,
                             max_workers=self.search_limits.max_workers)
 
-    def create(self, raw: Any, parent: dict | None = None) -> Search:
-        """Validate and start a search; raises ``ConfigError`` or ``SearchCapacityError``."""
+    def create(self, raw: Any, parent: dict | None = None, client: str = "") -> Search:
+        """Validate and start a search for ``client``; raises ``ConfigError`` or ``SearchCapacityError``."""
         definition = self.parse(raw)
         workers = min(definition.workers or self.search_limits.max_workers, len(definition.plan))
         with self._lock:
             self._forget_expired()
-            active = sum(1 for s in self._searches.values() if not s.finished)
-            if active >= self.runtime_limits.max_concurrent_searches:
-                raise SearchCapacityError(self.runtime_limits.max_concurrent_searches)
+            active = [s for s in self._searches.values() if not s.finished]
+            limit = self.runtime_limits.max_concurrent_searches
+            if len(active) >= limit:
+                raise SearchCapacityError(
+                    f"the service runs at most {limit} searches at once; try again later")
+            per_client = self.search_limits.max_searches_per_client
+            if sum(s.client == client for s in active) >= per_client:
+                plural = "es" if per_client > 1 else ""
+                raise SearchCapacityError(
+                    f"you already run {per_client} search{plural}; stop it or let it finish first")
             search = Search(secrets.token_urlsafe(16), definition, workers, self._executors,
-                            self.search_limits, self.runtime_limits.max_run_seconds, parent)
+                            self.search_limits, self.runtime_limits.max_run_seconds, parent, client)
             self._searches[search.id] = search
         search.start()
         return search
-
-    def prewarm(self) -> None:
-        """Start the default number of workers in the background, ready for the next search."""
-        self._executors.prewarm(self.search_limits.max_workers)
 
     def get(self, search_id: str) -> Search | None:
         with self._lock:
             return self._searches.get(search_id)
 
-    def zoom(self, search: Search, top_k: int) -> Search:
-        """A new search around the ``top_k`` best trials of ``search`` (coarse to fine)."""
+    def prewarm(self) -> None:
+        """Start the default number of workers in the background, ready for the next search."""
+        self._executors.prewarm(self.search_limits.max_workers)
+
+    def zoom(self, search: Search, top_k: int, client: str = "") -> Search:
+        """A new search for ``client`` around the ``top_k`` best trials of ``search`` (coarse to fine)."""
         ranked = search.ranked_trials()
         if not ranked:
             raise NoFinishedTrialError("no trial has finished with a value of the objective yet")
@@ -337,8 +345,8 @@ class SearchManager:
         narrowed = spaces.zoom(search.definition.space, best)
         raw = {**search.definition.to_json(),
                "space": {path: dist.to_json() for path, dist in narrowed.items()}}
-        return self.create(raw, parent={"id": search.id, "top_k": top_k,
-                                        "trials": [trial["index"] for trial in ranked[:top_k]]})
+        parent = {"id": search.id, "top_k": top_k, "trials": [trial["index"] for trial in ranked[:top_k]]}
+        return self.create(raw, parent=parent, client=client)
 
     def shutdown(self, timeout: float = 10.0) -> None:
         """Stop every search and wait for their drivers (for tests and process exit)."""

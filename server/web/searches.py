@@ -32,7 +32,7 @@ from server.search.limits import search_limits_from_env
 from server.search.manager import NoFinishedTrialError, Search, SearchCapacityError, SearchManager
 from server.search.presets import QUICK_BASE, presets
 from server.search.space import DISTRIBUTIONS
-from server.web.api import StreamSlots
+from server.web.api import StreamSlots, client_address
 from server.web.api import _requested_last_id as requested_last_id
 from server.web.errors import ApiError, json_body, json_response
 from server.web.sse import event_stream, sse_response
@@ -105,7 +105,7 @@ def _created(search: Search):
 
 def _start(raw) -> Search:
     try:
-        return manager().create(raw)
+        return manager().create(raw, client=client_address())
     except ConfigError as error:
         raise ApiError(400, "invalid search", error.details) from None
     except SearchCapacityError as error:
@@ -184,7 +184,7 @@ def control_search(search_id: str):
         search.stop()
         return json_response({"id": search.id, "status": search.status})
     try:
-        zoomed = manager().zoom(search, top_k)
+        zoomed = manager().zoom(search, top_k, client=client_address())
     except NoFinishedTrialError as error:
         raise ApiError(409, str(error)) from None
     except SearchCapacityError as error:

@@ -253,3 +253,17 @@ def test_a_search_holds_at_most_the_stream_limit(make_app):
     for stream in (streams[1], again):
         stream.close()
     client.post(body["control_url"], json={"action": "stop"})
+
+
+def test_one_client_runs_one_search_at_a_time(make_app):
+    client = make_app(trials.until_stopped).test_client()
+    first = start(client)
+    response = client.post("/api/searches", json=SEARCH)
+    assert response.status_code == 429
+    assert response.headers["Retry-After"] == "10"
+    assert response.json == {"error": "you already run 1 search; stop it or let it finish first",
+                             "details": []}
+    other = client.post("/api/searches", json=SEARCH, environ_base={"REMOTE_ADDR": "10.0.0.2"})
+    assert other.status_code == 201
+    for body in (first, other.json):
+        assert client.post(body["control_url"], json={"action": "stop"}).status_code == 200
