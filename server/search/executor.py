@@ -10,8 +10,10 @@ Ray's ``ObjectRef.future()`` and Dask's futures both convert to
 ``ProcessPoolTrialExecutor`` is the default: one process per worker, started
 with ``spawn`` because forking a threaded web server can copy a lock held by
 another thread.  Stopping is cooperative first (a shared
-``multiprocessing.Event`` that the trial checks after every epoch) and forced
-after a grace period (the worker processes are terminated).
+``multiprocessing.Event``, which a watcher thread in each trial turns into the
+engine's stop at the next epoch) and forced after a grace period (the worker
+processes are terminated).  ``WarmExecutors`` keeps the executors of finished
+searches for the next ones.
 """
 
 from __future__ import annotations
@@ -71,7 +73,10 @@ class TrialExecutor(ABC):
 
 
 class _LocalExecutor(TrialExecutor):
-    """Shared bookkeeping: the trial function and the futures not yet finished."""
+    """Shared bookkeeping: the trial function and the futures not yet finished.
+
+    Subclasses set ``_stop``, the stop flag their trials see (an event).
+    """
 
     def __init__(self, workers: int, trial_function: worker.TrialFunction):
         if workers < 1:
