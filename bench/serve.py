@@ -203,6 +203,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--epochs-per-second", type=float, default=12.0, help="pacing of each run")
     parser.add_argument("--epochs", type=int, default=200, help="epochs per run (the default config's)")
     parser.add_argument("--waves", type=int, default=2, help="waves of concurrent runs, one after the other")
+    parser.add_argument("--run-processes", type=int, default=None,
+                        help="training host processes (TUNING_RUN_PROCESSES; 0: runs train in threads)")
     parser.add_argument("--ramp-seconds", type=float, default=0.0,
                         help="spread the starts of a wave over this many seconds (0: all at once)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON only")
@@ -212,6 +214,8 @@ def main(argv: list[str] | None = None) -> dict:
     env = {**os.environ, "TUNING_BIND": f"127.0.0.1:{port}",
            "TUNING_MAX_CONCURRENT_RUNS": str(max(args.runs, 48)),
            "TUNING_MAX_RUNS_PER_CLIENT": str(args.runs)}
+    if args.run_processes is not None:
+        env["TUNING_RUN_PROCESSES"] = str(args.run_processes)
     command = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "server:create_app()"]
     server_log = tempfile.TemporaryFile()
     server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=server_log, stderr=subprocess.STDOUT)
@@ -272,8 +276,8 @@ def report(summary: dict) -> None:
               f"RSS after: worker {wave['rss_mib_after']} MiB, hosts {wave['hosts_rss_mib_after']} MiB")
         for error in wave["errors"]:
             print(f"  error: {error}")
-    print(f"{summary['host_processes']} training host processes, "
-          f"{summary['hosts_rss_mib_start']} MiB at start")
+    print(f"{summary['host_processes']} child processes of the worker (training hosts and "
+          f"multiprocessing's resource tracker), {summary['hosts_rss_mib_start']} MiB at start")
     print(f"worker RSS at start {summary['rss_mib_start']} MiB; per finished run "
           f"{summary['rss_mib_per_finished_run']} MiB"
           + (f" ({summary['rss_mib_per_run_after_first_wave']} MiB after the first wave)"

@@ -22,9 +22,10 @@
   (200 finished runs kept for late reconnects).
 - ``RUN_PROCESSES``: how many host processes train the runs
   (``server.runs.processes``), so runs use every core despite the interpreter
-  lock; 0 trains each run in its own thread of this process.  Default: one per
-  available core, but 0 when ``TESTING`` (test suites create many short-lived
-  apps; each would otherwise start its own processes).
+  lock; 0 trains each run in its own thread of this process.  Default: the
+  ``TUNING_RUN_PROCESSES`` environment variable, else one per available core,
+  but 0 when ``TESTING`` (test suites create many short-lived apps; each would
+  otherwise start its own processes).
 - ``TRAINER_FACTORY``: ``config -> trainer``, replacing the engine's trainers
   (tests use a fake); ``RUN_MANAGER``: a ready ``RunManager`` replacing the
   in-process one.
@@ -108,6 +109,8 @@ def _in_process_manager(app: Flask, limits: RuntimeLimits):
 
     trainer_factory = app.config["TRAINER_FACTORY"]
     processes = app.config["RUN_PROCESSES"]
+    if processes is None and os.environ.get("TUNING_RUN_PROCESSES"):
+        processes = int(os.environ["TUNING_RUN_PROCESSES"])
     if processes is None and app.testing:
         processes = 0
     if trainer_factory is None and processes != 0:
