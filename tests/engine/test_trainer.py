@@ -142,10 +142,12 @@ OVERFITTING = {"seed": 1, "data": {"dataset": "moons", "n_samples": 60, "noise":
                "training": {"epochs": 300, "batch_size": 64, "boundary_every": 0}}
 
 
-@pytest.mark.parametrize("restore_best", [True, False])
-def test_early_stopping_stops_after_patience_epochs(restore_best):
+@pytest.mark.parametrize(("restore_best", "batch_norm"), [(True, False), (False, False), (True, True)])
+def test_early_stopping_stops_after_patience_epochs(restore_best, batch_norm):
     config = json.loads(json.dumps(OVERFITTING))
     config["training"]["early_stopping"] = {"patience": 10, "restore_best": restore_best}
+    # With batch norm the dev loss also depends on the running averages, which must be restored too.
+    config["model"]["hidden"][0]["batch_norm"] = batch_norm
     events = list(train(config))
     done = events[-1]["data"]
     assert done["reason"] == "early_stopped"
