@@ -82,7 +82,8 @@ export class CurveChart {
   /**
    * @param {HTMLElement} element
    * @param {{series: {key: string, name: string, color: string, dash?: string}[], yTitle: string,
-   *          smoothable?: boolean, logY?: boolean, ghostKeys?: string[], fromZero?: boolean}} options
+   *          smoothable?: boolean, logY?: boolean, ghostKeys?: string[], fromZero?: boolean,
+   *          decadeTicks?: boolean}} options
    */
   constructor(element, options) {
     this.element = element;
@@ -220,6 +221,7 @@ export class CurveChart {
   layout() {
     const layout = baseLayout(this.options.yTitle, `${this.element.dataset.testid}-${this.revision}`);
     layout.yaxis.type = this.logY ? "log" : "linear";
+    if (this.logY && this.options.decadeTicks) Object.assign(layout.yaxis, { dtick: 1, exponentformat: "power" });
     if (this.options.fromZero && !this.logY) layout.yaxis.rangemode = "tozero";
     layout.shapes = this.markers.map((marker) => ({
       type: "line", xref: "x", yref: "paper", x0: marker.epoch, x1: marker.epoch, y0: 0, y1: 1,

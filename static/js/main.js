@@ -33,9 +33,9 @@ function buildCharts() {
     loss: new CurveChart(byTestId("loss-chart"), {
       yTitle: "loss",
       series: [
-        { key: "train", name: "train loss", color: COLORS.train },
-        { key: "dev", name: "dev loss", color: COLORS.dev },
-        { key: "cost", name: "train cost (with penalty)", color: COLORS.cost, dash: "dot" },
+        { key: "train", name: "train", color: COLORS.train },
+        { key: "dev", name: "dev", color: COLORS.dev },
+        { key: "cost", name: "train cost", color: COLORS.cost, dash: "dot" },
       ],
       ghostKeys: ["train", "dev"],
     }),
@@ -50,7 +50,7 @@ function buildCharts() {
     boundary: new BoundaryChart(byTestId("boundary-chart")),
     confusion: new ConfusionChart(byTestId("confusion-chart")),
     gradients: new CurveChart(byTestId("gradients-chart"), {
-      yTitle: "‖dW‖", series: layerSeries(2), smoothable: false, logY: true,
+      yTitle: "‖dW‖", series: layerSeries(2), smoothable: false, logY: true, decadeTicks: true,
     }),
     lr: new CurveChart(byTestId("lr-chart"), {
       yTitle: "α", series: [{ key: "lr", name: "learning rate", color: COLORS.lr }], smoothable: false, fromZero: true,

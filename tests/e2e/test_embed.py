@@ -10,6 +10,14 @@ from tests.e2e.conftest import LiveServer
 playwright_sync = pytest.importorskip("playwright.sync_api")
 expect = playwright_sync.expect
 
+
+@pytest.fixture(autouse=True)
+def patient_expect():
+    """Runs finish in about a second, but a shared 2-core machine can be much slower than that."""
+    expect.set_options(timeout=15_000)
+    yield
+    expect.set_options(timeout=5_000)
+
 HOST_PAGE = """<!doctype html>
 <html><head><title>Course page</title></head>
 <body>
@@ -78,7 +86,7 @@ def test_cross_origin_iframe_autoplays_to_done_and_posts_its_height(page, live_s
     expect(frame.locator('[data-panel="gradcheck"]')).to_be_hidden()
     expect(frame.locator('[data-panel="compare"]')).to_be_hidden()
     expect(frame.get_by_test_id("epoch")).to_have_text("200")
-    page.wait_for_function("window.heights.length > 0")
+    page.wait_for_function("() => window.heights.length > 0")
     heights = page.evaluate("window.heights")
     assert all(isinstance(height, int) and height > 300 for height in heights)
     iframe_height = page.evaluate("Number(document.getElementById('lesson').height)")
@@ -96,7 +104,7 @@ def test_embed_fits_a_narrow_iframe(page, live_server, course_site):
         "() => document.documentElement.scrollWidth - document.documentElement.clientWidth")
     assert overflow <= 0
     expect(frame.get_by_test_id("start")).to_be_in_viewport()
-    page.wait_for_function("window.heights.length > 0")
+    page.wait_for_function("() => window.heights.length > 0")
 
 
 def test_the_iframe_snippet_embeds_the_current_config(page, live_server):

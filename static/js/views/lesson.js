@@ -63,7 +63,6 @@ export class ThumbnailsView {
       const button = document.createElement("button");
       button.type = "button";
       button.className = "thumb";
-      button.setAttribute("role", "radio");
       button.dataset.dataset = dataset;
       button.dataset.testid = `thumb-${dataset}`;
       button.title = dataset;
@@ -88,7 +87,7 @@ export class ThumbnailsView {
   render({ dataset, noise, labelNoise, seed, locked }) {
     const query = `noise=${noise}&label_noise=${labelNoise}&seed=${seed}`;
     for (const [name, button] of this.buttons) {
-      button.setAttribute("aria-checked", String(name === dataset));
+      button.setAttribute("aria-pressed", String(name === dataset));
       button.disabled = locked;
       if (query !== this.query && Number.isFinite(noise) && Number.isFinite(labelNoise) && Number.isInteger(seed)) {
         button.querySelector("img").src = `/thumbnails/${name}.svg?${query}`;

@@ -48,10 +48,15 @@ export class ToolbarView {
       this.epoch.textContent = String(epoch);
       this.shownEpoch = epoch;
     }
+    // Written only when they change: this runs every animation frame.
+    const text = secondsLeft === null ? "" : formatDuration(secondsLeft);
+    const key = `${epoch}/${total}/${text}`;
+    if (key === this.shownProgress) return;
+    this.shownProgress = key;
     this.total.textContent = String(total);
     this.progress.max = Math.max(total, 1);
     this.progress.value = Math.min(epoch, total);
-    this.timeLeft.textContent = secondsLeft === null ? "" : formatDuration(secondsLeft);
+    this.timeLeft.textContent = text;
   }
 
   /** ``kind``: "error", "warning" or "info"; an action is ``{label, run}``. */
