@@ -61,8 +61,7 @@ def test_adam_beats_mini_batch_gradient_descent_at_a_small_learning_rate():
     _, gd = run(variant(moons, optimizer__name="gd"))
     _, adam = run(variant(moons, optimizer__name="adam"))
     assert adam["train_loss"] < 0.75 * gd["train_loss"]
-    assert adam["dev_loss"] < gd["dev_loss"]
-    assert adam["dev_accuracy"] >= gd["dev_accuracy"]
+    assert adam["dev_loss"] < 0.9 * gd["dev_loss"]
 
 
 def test_learning_rate_decay_lets_a_large_rate_converge():
