@@ -25,38 +25,28 @@ _ONE_THAT_MATTERS_SPACE = {
     "optimizer.epsilon": {"distribution": "log_uniform", "low": 1e-8, "high": 1e-4},
 }
 
-_DESCRIPTION = ("Nine trials over two hyperparameters, of which only the learning rate matters. "
-                "{how} Compare the distinct learning rates each strategy tried.")
+
+def _one_that_matters(strategy: str, title: str, how: str) -> dict:
+    return {
+        "id": f"one-that-matters-{strategy}",
+        "title": title,
+        "description": ("Nine trials over two hyperparameters, of which only the learning rate matters. "
+                        f"{how} Compare the distinct learning rates each strategy tried."),
+        "definition": {"base": QUICK_BASE, "space": _ONE_THAT_MATTERS_SPACE, "strategy": strategy,
+                       "trials": 9, "objective": "dev_accuracy", "seed": 0},
+    }
+
 
 PRESETS = [
-    {
-        "id": "one-that-matters-grid",
-        "title": "Grid: 9 trials, 3 learning rates",
-        "description": _DESCRIPTION.format(
-            how="A 3 x 3 grid repeats each of its three learning rates three times, "
-                "varying only epsilon, which barely changes the result."),
-        "definition": {"base": QUICK_BASE, "space": _ONE_THAT_MATTERS_SPACE, "strategy": "grid",
-                       "trials": 9, "objective": "dev_accuracy", "seed": 0},
-    },
-    {
-        "id": "one-that-matters-random",
-        "title": "Random: 9 trials, 9 learning rates",
-        "description": _DESCRIPTION.format(
-            how="Random search draws a fresh learning rate for every trial, so it explores "
-                "nine values of the one that matters."),
-        "definition": {"base": QUICK_BASE, "space": _ONE_THAT_MATTERS_SPACE, "strategy": "random",
-                       "trials": 9, "objective": "dev_accuracy", "seed": 0},
-    },
+    _one_that_matters("grid", "Grid: 9 trials, 3 learning rates",
+                      "A 3 x 3 grid repeats each of its three learning rates three times, "
+                      "varying only epsilon, which barely changes the result."),
+    _one_that_matters("random", "Random: 9 trials, 9 learning rates",
+                      "Random search draws a fresh learning rate for every trial, so it explores "
+                      "nine values of the one that matters."),
 ]
 
 
 def presets() -> list[dict]:
     """A copy of every preset (callers may change what they get)."""
     return copy.deepcopy(PRESETS)
-
-
-def preset(preset_id: str) -> dict | None:
-    for item in PRESETS:
-        if item["id"] == preset_id:
-            return copy.deepcopy(item)
-    return None

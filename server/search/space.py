@@ -115,18 +115,22 @@ class Uniform(_Interval):
     distribution: Literal["uniform"]
 
 
-class LogUniform(_Interval):
-    """log(value) uniform on [log low, log high]: learning rates, lambdas, epsilons."""
-
-    distribution: Literal["log_uniform"]
-    low: float = Field(gt=0)
-    high: float = Field(gt=0)
+class _Log10Scale:
+    """The scale of a positive quantity whose order of magnitude is what matters."""
 
     def to_scale(self, value: float) -> float:
         return math.log10(value)
 
     def from_scale(self, position: float) -> float:
         return 10.0 ** position
+
+
+class LogUniform(_Log10Scale, _Interval):
+    """log(value) uniform on [log low, log high]: learning rates, lambdas, epsilons."""
+
+    distribution: Literal["log_uniform"]
+    low: float = Field(gt=0)
+    high: float = Field(gt=0)
 
 
 class OneMinusLogUniform(_Interval):
@@ -169,18 +173,12 @@ class IntUniform(_IntInterval):
     distribution: Literal["int_uniform"]
 
 
-class IntLogUniform(_IntInterval):
+class IntLogUniform(_Log10Scale, _IntInterval):
     """An integer, uniform on a log scale: hidden units, batch sizes."""
 
     distribution: Literal["int_log_uniform"]
     low: int = Field(ge=1)
     high: int = Field(ge=1)
-
-    def to_scale(self, value: float) -> float:
-        return math.log10(value)
-
-    def from_scale(self, position: float) -> float:
-        return 10.0 ** position
 
 
 class Choice(Distribution):
