@@ -4,7 +4,8 @@ This module must stay importable without NumPy.  A spawned worker unpickles
 ``initialize`` (importing this module) before calling it, and ``initialize``
 pins BLAS to one thread through environment variables, which OpenBLAS and MKL
 read only once, when NumPy is first imported.  So NumPy (through
-``server.engine``) is imported lazily, inside ``train_trial``.
+``server.engine``) is imported only after that: by ``initialize``'s
+``preload``, or at the latest inside ``train_trial``.
 
 A trial function takes ``(task, should_stop)`` and returns an outcome dict;
 ``execute`` wraps it so that an exception becomes a ``failed`` outcome
