@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from tests.web.api_client import start
 from tests.web.sse_client import StreamReader, strict_json
 
 TYPE = "Input should be a valid number, unable to parse string as a number"
@@ -13,12 +14,6 @@ TYPE = "Input should be a valid number, unable to parse string as a number"
 
 def body_of(response):
     return strict_json(response.get_data(as_text=True))
-
-
-def start(client, config=None, **kwargs):
-    response = client.post("/api/runs", json={} if config is None else config, **kwargs)
-    assert response.status_code == 201, response.get_data(as_text=True)
-    return body_of(response)
 
 
 def slow(epochs=1000, epochs_per_second=20):

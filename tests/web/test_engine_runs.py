@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from server.engine import Trainer
+from tests.web.api_client import control, epoch_of, start
 from tests.web.sse_client import StreamReader
 
 SMALL = {"seed": 3, "data": {"dataset": "moons", "n_samples": 120},
@@ -19,22 +20,6 @@ def with_training(**training):
 @pytest.fixture
 def client(make_app):
     return make_app(TRAINER_FACTORY=Trainer).test_client()
-
-
-def start(client, config):
-    response = client.post("/api/runs", json=config)
-    assert response.status_code == 201, response.get_data(as_text=True)
-    return response.get_json()
-
-
-def control(client, run, action, **body):
-    response = client.post(f"/api/runs/{run['id']}/control", json={"action": action, **body})
-    assert response.status_code == 200, response.get_data(as_text=True)
-    return response.get_json()
-
-
-def epoch_of(message):
-    return message.data["epoch"] if message.event == "metrics" else None
 
 
 def test_a_real_run_streams_every_event_of_the_contract(client):

@@ -6,31 +6,20 @@ import time
 
 import pytest
 
+from tests.web.api_client import control, epoch_of, start
 from tests.web.sse_client import StreamReader, strict_json
 
 
-def start(client, **training):
-    response = client.post("/api/runs", json={"training": training})
-    assert response.status_code == 201, response.get_data(as_text=True)
-    return response.get_json()
+def start_training(client, **training):
+    return start(client, {"training": training})
 
 
 def open_stream(client, run, headers=None, query=""):
     return StreamReader(client.get(run["events_url"] + query, headers=headers or {}))
 
 
-def control(client, run, action, **body):
-    response = client.post(f"/api/runs/{run['id']}/control", json={"action": action, **body})
-    assert response.status_code == 200, response.get_data(as_text=True)
-    return response.get_json()
-
-
-def epoch_of(message):
-    return message.data["epoch"] if message.event == "metrics" else None
-
-
 def test_a_stream_has_the_right_headers_and_sends_retry_first(client):
-    run = start(client, epochs=3)
+    run = start_training(client, epochs=3)
     response = client.get(run["events_url"])
     assert response.status_code == 200
     assert response.mimetype == "text/event-stream"
@@ -43,7 +32,7 @@ def test_a_stream_has_the_right_headers_and_sends_retry_first(client):
 
 
 def test_a_whole_run_streams_config_first_done_last_with_increasing_ids_and_strict_json(client):
-    run = start(client, epochs=12, boundary_every=4)
+    run = start_training(client, epochs=12, boundary_every=4)
     reader = open_stream(client, run)
     messages = reader.events()
     reader.close()
@@ -58,7 +47,7 @@ def test_a_whole_run_streams_config_first_done_last_with_increasing_ids_and_stri
 
 
 def test_reconnecting_with_last_event_id_yields_exactly_the_missing_events(client):
-    run = start(client, epochs=30, epochs_per_second=100)
+    run = start_training(client, epochs=30, epochs_per_second=100)
     first = open_stream(client, run)
     seen = first.events(until=lambda message: (epoch_of(message) or 0) >= 5)
     first.close()
@@ -74,7 +63,7 @@ def test_reconnecting_with_last_event_id_yields_exactly_the_missing_events(clien
 
 
 def test_since_parameter_replays_later_events_and_the_header_wins(client):
-    run = start(client, epochs=6)
+    run = start_training(client, epochs=6)
     reader = open_stream(client, run, query="?since=3")
     assert [message.id for message in reader.events()][0] == 4
     reader.close()
@@ -89,14 +78,14 @@ def test_since_parameter_replays_later_events_and_the_header_wins(client):
     ({}, "?since=1.5", "since"),
 ])
 def test_bad_resume_ids_get_400(client, headers, query, loc):
-    run = start(client, epochs=2)
+    run = start_training(client, epochs=2)
     response = client.get(run["events_url"] + query, headers=headers)
     assert response.status_code == 400
     assert response.get_json()["details"][0]["loc"] == loc
 
 
 def test_a_finished_and_fully_delivered_stream_gets_204_so_eventsource_stops(client):
-    run = start(client, epochs=2)
+    run = start_training(client, epochs=2)
     reader = open_stream(client, run)
     done = reader.events()[-1]
     reader.close()
@@ -107,7 +96,7 @@ def test_a_finished_and_fully_delivered_stream_gets_204_so_eventsource_stops(cli
 
 
 def test_several_clients_watch_the_same_run(client):
-    run = start(client, epochs=20, epochs_per_second=200)
+    run = start_training(client, epochs=20, epochs_per_second=200)
     readers = [open_stream(client, run) for _ in range(3)]
     streams = []
     for reader in readers:
@@ -119,7 +108,7 @@ def test_several_clients_watch_the_same_run(client):
 
 def test_open_streams_per_run_are_limited_and_released_on_close(make_app):
     client = make_app(SSE_STREAMS_PER_RUN=2).test_client()
-    run = start(client, epochs=1000, epochs_per_second=20)
+    run = start_training(client, epochs=1000, epochs_per_second=20)
     first, second = client.get(run["events_url"]), client.get(run["events_url"])
     third = client.get(run["events_url"])
     assert third.status_code == 429 and third.headers["Retry-After"]
@@ -131,7 +120,7 @@ def test_open_streams_per_run_are_limited_and_released_on_close(make_app):
 
 
 def test_a_quiet_stream_sends_heartbeat_comments(client):
-    run = start(client, epochs=1000, epochs_per_second=100)
+    run = start_training(client, epochs=1000, epochs_per_second=100)
     reader = open_stream(client, run)
     reader.events(until=lambda message: message.event == "metrics")
     control(client, run, "pause")
@@ -140,7 +129,7 @@ def test_a_quiet_stream_sends_heartbeat_comments(client):
 
 
 def test_pause_stops_metrics_resume_continues_stop_ends_with_stopped(client):
-    run = start(client, epochs=1000, epochs_per_second=100)
+    run = start_training(client, epochs=1000, epochs_per_second=100)
     reader = open_stream(client, run)
     reader.events(until=lambda message: (epoch_of(message) or 0) >= 2)
     paused = control(client, run, "pause")
@@ -167,7 +156,7 @@ def test_pause_stops_metrics_resume_continues_stop_ends_with_stopped(client):
 
 
 def test_update_is_echoed_and_changes_the_learning_rate_from_its_epoch_on(client):
-    run = start(client, epochs=1000, epochs_per_second=100)
+    run = start_training(client, epochs=1000, epochs_per_second=100)
     reader = open_stream(client, run)
     reader.events(until=lambda message: message.event == "metrics")
     control(client, run, "update", config={"optimizer": {"learning_rate": 0.3}})
@@ -184,7 +173,7 @@ def test_update_is_echoed_and_changes_the_learning_rate_from_its_epoch_on(client
 
 def test_a_client_that_fell_behind_the_bounded_log_is_told_about_the_gap(make_app):
     client = make_app(LIMITS={"max_events_per_run": 6}).test_client()
-    run = start(client, epochs=20, boundary_every=0)
+    run = start_training(client, epochs=20, boundary_every=0)
     reader = open_stream(client, run)
     reader.events()  # to the end
     reader.close()
@@ -199,7 +188,7 @@ def test_a_client_that_fell_behind_the_bounded_log_is_told_about_the_gap(make_ap
 
 def test_an_abandoned_run_is_reaped(make_app):
     client = make_app(LIMITS={"idle_timeout_seconds": 0.2}).test_client()
-    run = start(client, epochs=1000, epochs_per_second=20)
+    run = start_training(client, epochs=1000, epochs_per_second=20)
     deadline = time.monotonic() + 5
     while client.get("/healthz").get_json()["runs"]:
         assert time.monotonic() < deadline, "the idle run was not reaped"
@@ -211,7 +200,7 @@ def test_an_abandoned_run_is_reaped(make_app):
 
 def test_an_expired_run_is_gone(make_app):
     client = make_app(LIMITS={"finished_retention_seconds": 0.1}).test_client()
-    run = start(client, epochs=1)
+    run = start_training(client, epochs=1)
     deadline = time.monotonic() + 5
     while client.get(f"/api/runs/{run['id']}").status_code == 200:
         assert time.monotonic() < deadline, "the finished run was not dropped"
@@ -225,7 +214,7 @@ def test_data_is_strict_json_even_when_the_engine_produces_nan(make_app):
     from tests.web.fakes import FakeTrainer
 
     client = make_app(TRAINER_FACTORY=partial(FakeTrainer, nan_at_epoch=2)).test_client()
-    run = start(client, epochs=3)
+    run = start_training(client, epochs=3)
     reader = open_stream(client, run)
     metrics = [m.data for m in reader.events() if m.event == "metrics"]
     reader.close()
