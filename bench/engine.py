@@ -7,8 +7,9 @@ learning rate, the same mini-batches) it measures
 
 - the time per training step: forward, loss, backward and one Adam update on
   one mini-batch, the median over ``--repeats`` rounds of ``--steps`` steps;
-- epochs per second: whole epochs of the engine's training loop (reshuffle,
-  mini-batches, the last one partial) against the equivalent PyTorch loop.
+- epochs per second: a whole run of the engine (data, initialization, the
+  epochs with reshuffling and mini-batches, the last one partial, and the
+  final evaluation) against the bare equivalent PyTorch epoch loop.
 
 The engine and PyTorch take turns within each round, so that a change of
 load on a shared machine affects both sides alike, and the ratios are the
@@ -38,7 +39,8 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from server.engine.trainer import Trainer  # noqa: E402
+from server.engine import Trainer, train  # noqa: E402
+from server.engine.layers import targets_from_labels  # noqa: E402
 
 SETUPS = [
     {"name": "2-8-8-1, batch 32", "dataset": "moons", "n_samples": 1000, "hidden": [8, 8], "batch": 32},
@@ -50,15 +52,17 @@ SETUPS = [
 LEARNING_RATE = 0.01
 
 
-def make_trainer(setup: dict) -> Trainer:
-    return Trainer({
+def run_config(setup: dict, epochs: int = 1) -> dict:
+    """The setup as a run config: ReLU layers, He initialization, Adam, one report at the end."""
+    return {
         "seed": 0,
         "data": {"dataset": setup["dataset"], "n_samples": setup["n_samples"]},
         "model": {"hidden": [{"units": units, "activation": "relu"} for units in setup["hidden"]],
                   "init": "he"},
         "optimizer": {"name": "adam", "learning_rate": LEARNING_RATE},
-        "training": {"batch_size": setup["batch"], "epochs": 1},
-    })
+        "training": {"batch_size": setup["batch"], "epochs": epochs, "report_every": epochs,
+                     "boundary_every": 0},
+    }
 
 
 def seconds(function) -> float:
@@ -68,13 +72,20 @@ def seconds(function) -> float:
 
 
 def engine_workloads(setup: dict, steps: int) -> tuple[Callable, Callable, int]:
-    """(run ``steps`` training steps, run whole epochs, epochs per call) for the NumPy engine."""
-    trainer = make_trainer(setup)
-    network, optimizer = trainer.network, trainer.optimizer
-    X, targets = trainer.dataset.X_train[:setup["batch"]], trainer._targets_train[:setup["batch"]]
+    """(run ``steps`` training steps, run whole epochs, epochs per call) for the NumPy engine.
+
+    The epochs are a complete run of the engine (data, initialization, the
+    epochs, one evaluation and the final events), so they include what a real
+    run costs beyond the training steps.
+    """
+    trainer = Trainer(run_config(setup))
+    network, optimizer, dataset = trainer.network, trainer.optimizer, trainer.dataset
+    X = dataset.X_train[:setup["batch"]]
+    targets = targets_from_labels(dataset.y_train[:setup["batch"]], dataset.n_classes)
     params, grads = [network.parameters], [network.gradients]
     rng = np.random.default_rng(1)
-    epochs = max(1, steps // -(-len(trainer.dataset.y_train) // setup["batch"]))
+    epochs = max(1, steps // -(-len(dataset.y_train) // setup["batch"]))
+    config = run_config(setup, epochs)
 
     def run_steps():
         for _ in range(steps):
@@ -82,8 +93,8 @@ def engine_workloads(setup: dict, steps: int) -> tuple[Callable, Callable, int]:
             optimizer.step(params, grads, LEARNING_RATE)
 
     def run_epochs():
-        for _ in range(epochs):
-            trainer._train_epoch(LEARNING_RATE)
+        for _ in train(config):
+            pass
 
     return run_steps, run_epochs, epochs
 
@@ -93,7 +104,7 @@ def torch_workloads(setup: dict, steps: int, dtype_name: str) -> tuple[Callable,
     import torch
 
     dtype = getattr(torch, dtype_name)
-    trainer = make_trainer(setup)
+    trainer = Trainer(run_config(setup))
     network = trainer.network
     layers: list = []
     for index in range(network.n_layers):
