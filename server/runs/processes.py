@@ -13,6 +13,9 @@ its host nothing.  ``request_update`` and ``request_stop`` are messages that
 the host applies to the trainer between two pulls (the engine applies them at
 its next epoch boundary).
 
+A host also runs one-off engine calls (``gradient_check``), which would
+otherwise hold the web process's interpreter lock for seconds.
+
 Hosts are started with ``spawn`` (forking a threaded server can copy a lock
 held by another thread) and inherit the BLAS thread variables set by
 ``create_app``, before they import NumPy.  If a host dies, its runs end with
@@ -70,13 +73,30 @@ class _Host:
         with self._inbox_lock:
             return len(self._inboxes)
 
-    def open(self, config: RunConfig) -> tuple[int, queue.SimpleQueue]:
+    def _new_inbox(self) -> tuple[int, queue.SimpleQueue]:
         key = next(self._keys)
         inbox: queue.SimpleQueue = queue.SimpleQueue()
         with self._inbox_lock:
             self._inboxes[key] = inbox
+        return key, inbox
+
+    def open(self, config: RunConfig) -> tuple[int, queue.SimpleQueue]:
+        key, inbox = self._new_inbox()
         self.send(("start", key, config.model_dump(mode="json")))
         return key, inbox
+
+    def call(self, name: str, *args, **kwargs):
+        """Run ``HOST_FUNCTIONS[name](*args, **kwargs)`` in the host; its result, or RuntimeError."""
+        key, inbox = self._new_inbox()
+        try:
+            self.send(("call", key, name, args, kwargs))
+            kind, _, payload = inbox.get()
+        finally:
+            with self._inbox_lock:
+                self._inboxes.pop(key, None)
+        if kind == "error":
+            raise RuntimeError(payload)
+        return payload
 
     def release(self, key: int) -> None:
         with self._inbox_lock:
@@ -197,6 +217,14 @@ class TrainerProcessPool:
             host = min(hosts, key=lambda candidate: candidate.load)
         return RemoteTrainer(host, config)
 
+    def gradient_check(self, config: dict, **options) -> dict:
+        """``server.engine.gradient_check`` in the least loaded host, keeping its work off this process."""
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the trainer pool is shut down")
+            host = min((self._host_at(index) for index in range(self.processes)), key=lambda h: h.load)
+        return host.call("gradient_check", config, **options)
+
     def _host_at(self, index: int) -> _Host:
         host = self._hosts[index]
         if host is None or not host.alive:
@@ -243,6 +271,9 @@ def host_main(connection) -> None:
                 trainers[key] = Trainer(message[2])
             elif kind == "next":
                 connection.send(_next_reply(key, trainers, streams, failures))
+            elif kind == "call":
+                name, args, kwargs = message[2:]
+                connection.send(("result", key, _host_functions()[name](*args, **kwargs)))
             elif kind == "update" and key in trainers:
                 trainers[key].request_update(message[2])
             elif kind == "stop" and key in trainers:
@@ -255,10 +286,17 @@ def host_main(connection) -> None:
                     stream.close()
         except Exception as error:
             text = str(error) or type(error).__name__
-            if kind == "next":
+            if kind in ("next", "call"):
                 connection.send(("error", key, text))
             else:  # reported to the run at its next pull
                 failures.setdefault(key, text)
+
+
+def _host_functions() -> dict:
+    """What a host may be asked to ``call``: engine work too long for the web process's threads."""
+    from server.engine import gradient_check
+
+    return {"gradient_check": gradient_check}
 
 
 def _next_reply(key: int, trainers: dict, streams: dict, failures: dict) -> tuple:

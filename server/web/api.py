@@ -115,12 +115,20 @@ def gradcheck():
     if not slots.acquire(blocking=False):
         raise ApiError(429, "gradient checks are busy; try again shortly", headers={"Retry-After": "2"})
     try:
-        from server.engine import gradient_check
-
-        result = gradient_check(config.model_dump(mode="json"), epsilon=epsilon, inject_bug=inject_bug)
+        result = _gradient_check()(config.model_dump(mode="json"), epsilon=epsilon, inject_bug=inject_bug)
     finally:
         slots.release()
     return json_response(result)
+
+
+def _gradient_check():
+    """The engine's ``gradient_check``, run in a training host process when the app has them."""
+    pool = current_app.extensions.get("trainer_pool")
+    if pool is not None:
+        return pool.gradient_check
+    from server.engine import gradient_check
+
+    return gradient_check
 
 
 def _gradcheck_request(body) -> tuple[RunConfig, bool, float]:

@@ -50,6 +50,14 @@ def test_hosted_trainers_are_released_whether_or_not_they_ran(pool):
     assert pool.open_trainers() == 0
 
 
+def test_gradient_checks_run_in_a_host(pool):
+    result = pool.gradient_check(SMALL, inject_bug=True)
+    assert result["verdict"] == "wrong" and result["layers"]
+    with pytest.raises(RuntimeError):
+        pool.gradient_check({"colour": "red"})
+    assert pool.open_trainers() == 0
+
+
 def test_updates_and_stop_reach_the_hosted_trainer(pool):
     remote = pool.trainer(parse_config({**SMALL, "training": {"epochs": 500}}))
     events = remote.events()
@@ -76,6 +84,21 @@ def test_the_app_streams_runs_trained_in_host_processes(pool):
         assert messages[0].event == "config" and messages[-1].data["reason"] == "completed"
     finally:
         app.extensions["run_manager"].shutdown()
+
+
+def test_the_gradcheck_route_uses_the_hosts_when_the_app_has_them(make_app):
+    calls = []
+
+    class RecordingPool:
+        def gradient_check(self, config, **options):
+            calls.append((config["seed"], options))
+            return {"difference": 0.0, "verdict": "great", "layers": []}
+
+    app = make_app()
+    app.extensions["trainer_pool"] = RecordingPool()
+    response = app.test_client().post("/api/gradcheck", json={"config": SMALL, "inject_bug": True})
+    assert response.status_code == 200 and response.get_json()["verdict"] == "great"
+    assert calls == [(5, {"epsilon": 1e-7, "inject_bug": True})]
 
 
 def test_run_processes_chooses_how_runs_are_trained():
