@@ -116,11 +116,13 @@ class Search:
             }
 
     def ranked_trials(self) -> list[dict]:
-        """Trials with a finite objective, best first."""
+        """Trials with a finite objective, best first (among ties, the one the ``best`` event named)."""
         objective = self.definition.objective
         with self._condition:
             scored = [t for t in self._trials.values() if self._score(t) is not None]
-        return sorted(scored, key=lambda t: t[objective], reverse=MAXIMIZE[objective])
+            best_index = self._best["index"] if self._best else None
+        ranked = sorted(scored, key=lambda t: t[objective], reverse=MAXIMIZE[objective])
+        return sorted(ranked, key=lambda t: t["index"] != best_index)  # stable: only the best moves
 
     def _score(self, record: dict) -> float | None:
         """The record's objective when it may compete for best: a completed trial, a finite number."""

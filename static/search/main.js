@@ -135,8 +135,9 @@ class SearchPage {
     this.node("search-zoom").disabled = results.scored.length === 0;
     this.node("search-progress").textContent = results.definition
       ? `${results.finished.length} of ${results.planned} trials finished` : "";
-    this.node("search-lineage").textContent = results.parent
-      ? `zoomed in around the best ${results.parent.top_k} trials of the previous search` : "";
+    const topK = results.parent?.top_k;
+    this.node("search-lineage").textContent = !results.parent ? ""
+      : `zoomed in around the best ${topK === 1 ? "trial" : `${topK} trials`} of the previous search`;
     this.renderBest();
     this.table.draw(results);
     this.charts.draw(results);

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from urllib.parse import unquote
 
+import pytest
 from playwright.sync_api import expect
 
 # Starting the worker processes of the first search takes a few seconds on a busy machine.
@@ -121,13 +122,19 @@ def test_presets_fill_the_form_a_bad_range_is_named_and_a_search_can_be_stopped_
     expect(page.get_by_test_id("search-status")).to_have_text("done", timeout=SEARCH_SECONDS)
     space = page.evaluate("() => window.searchPage.results.definition.space")
     assert space == {"optimizer.learning_rate": {"distribution": "uniform", "low": 0.0001, "high": 1.0}}
-    page.get_by_test_id("search-top-k").fill("2")
+    best_rate = page.evaluate("() => window.searchPage.results.best.config['optimizer.learning_rate']")
+    page.get_by_test_id("search-top-k").fill("1")
     page.get_by_test_id("search-zoom").click()
-    expect(page.get_by_test_id("search-lineage")).to_contain_text("best 2 trials")
+    expect(page.get_by_test_id("search-lineage")).to_have_text(
+        "zoomed in around the best trial of the previous search")
     expect(page.get_by_test_id("search-status")).to_have_text("done", timeout=SEARCH_SECONDS)
     expect(page.get_by_test_id("search-progress")).to_have_text(re.compile(r"^6 of 6 trials finished$"))
     expect(scale).to_have_text("lin")
+    # One best trial: its value, padded by a tenth of the old width on each side, clipped.
+    zoomed = page.evaluate("() => window.searchPage.results.definition.space['optimizer.learning_rate']")
+    assert zoomed["distribution"] == "uniform"
+    assert zoomed["low"] == pytest.approx(max(1e-4, best_rate - 0.1 * (1 - 1e-4)))
+    assert zoomed["high"] == pytest.approx(min(1.0, best_rate + 0.1 * (1 - 1e-4)))
     low = float(page.get_by_test_id("param-low-optimizer-learning_rate").input_value())
-    high_value = float(high.input_value())
-    assert 1e-4 <= low < high_value <= 1 and (low, high_value) != (1e-4, 1)
+    assert low == pytest.approx(zoomed["low"], rel=1e-2)  # the form shows the zoomed range
     assert page.console_errors == []

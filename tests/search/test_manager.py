@@ -228,3 +228,14 @@ def test_stopping_a_finished_search_leaves_the_next_search_alone(manager):
     third = searches.create({"space": {"optimizer.learning_rate": RATE}, "trials": 2, "workers": 1})
     third.join(5)
     assert done_event(third)["counts"] == {"completed": 2}
+
+
+def test_among_ties_the_named_best_ranks_first(manager):
+    searches = manager(trials.flat)
+    search = searches.create({"space": {"optimizer.learning_rate": RATE}, "trials": 6, "workers": 2})
+    search.join(5)
+    best = search.snapshot()["best"]
+    assert search.ranked_trials()[0]["index"] == best["index"]
+    zoomed = searches.zoom(search, 1)
+    assert zoomed.parent["trials"] == [best["index"]]
+    zoomed.join(5)
