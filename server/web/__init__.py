@@ -14,7 +14,8 @@
   ``X-Forwarded-For``/``-Proto``; the client address used for per-client limits
   comes from them.  Leave 0 when clients connect directly: the header is
   otherwise forgeable.
-- ``SSE_HEARTBEAT_SECONDS`` (15), ``SSE_RETRY_MS`` (2000), ``SSE_STREAMS_PER_RUN`` (8).
+- ``SSE_HEARTBEAT_SECONDS`` (15), ``SSE_RETRY_MS`` (2000), ``SSE_STREAMS_PER_RUN`` (4:
+  with 48 runs that is at most 192 streams, within gunicorn.conf.py's 256 threads).
 - ``GRADCHECK_MAX_PARAMETERS`` (None: the engine bounds a check's work by
   itself, a few seconds for the largest network) and ``GRADCHECK_CONCURRENCY``
   (2 checks at once; more get 429).
@@ -58,7 +59,7 @@ DEFAULTS = {
     "TRUSTED_PROXY_COUNT": 0,
     "SSE_HEARTBEAT_SECONDS": 15.0,
     "SSE_RETRY_MS": 2000,
-    "SSE_STREAMS_PER_RUN": 8,
+    "SSE_STREAMS_PER_RUN": 4,
     "GRADCHECK_MAX_PARAMETERS": None,
     "GRADCHECK_CONCURRENCY": 2,
     "MAX_LOG_BYTES_PER_RUN": 16 * 1024 * 1024,
