@@ -181,3 +181,4 @@ class SearchPage {
 const settings = JSON.parse(document.getElementById("search-settings").textContent);
 // Exposed for scripted checks of the page (the browser tests read its state).
 window.searchPage = new SearchPage(document, settings);
+document.body.dataset.ready = "true";

@@ -18,6 +18,7 @@ SEARCH_SECONDS = 30_000
 
 def open_search(page, live_server):
     page.goto(f"{live_server.url}/search")
+    expect(page.locator("body")).to_have_attribute("data-ready", "true")
     expect(page.get_by_test_id("param-rows").locator(".param-row")).to_have_count(10)
 
 
