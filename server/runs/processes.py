@@ -86,7 +86,7 @@ class _Host:
         return key, inbox
 
     def call(self, name: str, *args, **kwargs):
-        """Run ``HOST_FUNCTIONS[name](*args, **kwargs)`` in the host; its result, or RuntimeError."""
+        """Run the host function ``name`` (see ``_host_functions``) there; its result, or RuntimeError."""
         key, inbox = self._new_inbox()
         try:
             self.send(("call", key, name, args, kwargs))
