@@ -158,6 +158,7 @@ def run_wave(port: int, pids: list[int], runs: int, config: dict, max_seconds: f
                    port, config, gate, ramp_seconds * index / runs, result, max_seconds))
                for index, result in enumerate(results)]
     cpu_before = sum(cpu_seconds(pid) for pid in pids)
+    worker_cpu_before = cpu_seconds(pids[1])
     started = time.monotonic()
     for thread in threads:
         thread.start()
@@ -165,6 +166,7 @@ def run_wave(port: int, pids: list[int], runs: int, config: dict, max_seconds: f
         thread.join(max_seconds + 30)
     wall = time.monotonic() - started
     cpu = sum(cpu_seconds(pid) for pid in pids) - cpu_before
+    worker_cpu = cpu_seconds(pids[1]) - worker_cpu_before
     firsts = [r.first_event_s for r in results if r.first_event_s is not None]
     posts = [r.post_s for r in results if r.post_s is not None]
     rates = [r.metrics_per_second for r in results if r.metrics_per_second is not None]
@@ -178,6 +180,7 @@ def run_wave(port: int, pids: list[int], runs: int, config: dict, max_seconds: f
         "metrics_per_s_median": round(statistics.median(rates), 2) if rates else None,
         "events_per_stream": round(statistics.mean(r.events for r in results), 1),
         "wall_s": round(wall, 2), "server_cpu_cores": round(cpu / wall, 2),
+        "worker_cpu_cores": round(worker_cpu / wall, 2),
     }
 
 
@@ -272,7 +275,8 @@ def report(summary: dict) -> None:
               f"first event p50 {wave['first_event_p50_ms']} ms p95 {wave['first_event_p95_ms']} ms "
               f"(POST alone p95 {wave['post_p95_ms']} ms), "
               f"metrics/s per stream min {wave['metrics_per_s_min']} median {wave['metrics_per_s_median']}, "
-              f"server CPU {wave['server_cpu_cores']} cores over {wave['wall_s']} s, "
+              f"server CPU {wave['server_cpu_cores']} cores (web worker {wave['worker_cpu_cores']}) "
+              f"over {wave['wall_s']} s, "
               f"RSS after: worker {wave['rss_mib_after']} MiB, hosts {wave['hosts_rss_mib_after']} MiB")
         for error in wave["errors"]:
             print(f"  error: {error}")
