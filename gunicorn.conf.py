@@ -33,5 +33,5 @@ keepalive = 5
 def post_worker_init(worker):
     """Start the training host processes now rather than on the first run."""
     pool = getattr(worker.wsgi, "extensions", {}).get("trainer_pool")
-    if pool is not None:
-        pool.start()
+    if pool is not None and not pool.start():
+        worker.log.warning("training host processes did not start; runs will fail until they do")
