@@ -10,7 +10,7 @@ same for the partial configs accepted while a run is live.
 from __future__ import annotations
 
 import math
-from typing import Any, Literal, Optional
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -41,7 +41,7 @@ class Split(_Strict):
     test: float = Field(0.2, gt=0, lt=1, description="Fraction for the test set.")
 
     @model_validator(mode="after")
-    def _sums_to_one(self) -> "Split":
+    def _sums_to_one(self) -> Split:
         total = self.train + self.dev + self.test
         if abs(total - 1.0) > 1e-6:
             raise ValueError(f"train + dev + test must sum to 1, got {total:g}")
@@ -71,12 +71,12 @@ class Data(_Strict):
     label_noise: float = Field(
         0.0, ge=0, le=0.5, description="Fraction of labels flipped: the Bayes error floor.")
     split: Split = Field(default_factory=Split)
-    dev_noise: Optional[float] = Field(
+    dev_noise: float | None = Field(
         None, ge=0, le=2,
         description="Noise for dev and test when it differs from train (mismatched data).")
     normalize: Normalize = Field(default_factory=Normalize)
     augment: Augment = Field(default_factory=Augment)
-    bayes_error: Optional[float] = Field(
+    bayes_error: float | None = Field(
         None, ge=0, le=1, description="Estimate of the Bayes error; null means label_noise.")
 
 
@@ -138,7 +138,7 @@ class Training(_Strict):
     report_every: int = Field(1, ge=1, le=LIMITS.max_epochs, description="Epochs between metrics events.")
     boundary_every: int = Field(
         5, ge=0, le=LIMITS.max_epochs, description="Epochs between boundary events; 0 means never.")
-    epochs_per_second: Optional[float] = Field(
+    epochs_per_second: float | None = Field(
         None, gt=0, le=LIMITS.max_epochs_per_second,
         description="Pacing; null means as fast as the machine allows.")
 
@@ -206,7 +206,7 @@ def _cross_field_problems(config: RunConfig) -> list[dict[str, str]]:
     if data.dataset == "digits" and data.n_samples > DIGITS_SAMPLES:
         return [{"loc": "data.n_samples",
                  "msg": f"digits has {DIGITS_SAMPLES} samples; n_samples is {data.n_samples}"}]
-    for name, size in zip(("train", "dev", "test"), split_sizes(data.n_samples, data.split)):
+    for name, size in zip(("train", "dev", "test"), split_sizes(data.n_samples, data.split), strict=True):
         if size < 1:
             return [{"loc": f"data.split.{name}",
                      "msg": f"the {name} set would be empty with {data.n_samples} samples"}]
@@ -221,29 +221,29 @@ def config_schema() -> dict:
 # --- live updates -----------------------------------------------------------
 
 class OptimizerUpdate(_Strict):
-    learning_rate: Optional[float] = Field(None, gt=0, le=10)
-    beta: Optional[float] = Field(None, ge=0, lt=1)
-    beta1: Optional[float] = Field(None, ge=0, lt=1)
-    beta2: Optional[float] = Field(None, ge=0, lt=1)
-    epsilon: Optional[float] = Field(None, gt=0, le=1)
+    learning_rate: float | None = Field(None, gt=0, le=10)
+    beta: float | None = Field(None, ge=0, lt=1)
+    beta1: float | None = Field(None, ge=0, lt=1)
+    beta2: float | None = Field(None, ge=0, lt=1)
+    epsilon: float | None = Field(None, gt=0, le=1)
 
 
 class RegularizationUpdate(_Strict):
-    l2: Optional[float] = Field(None, ge=0, le=100)
-    l1: Optional[float] = Field(None, ge=0, le=100)
+    l2: float | None = Field(None, ge=0, le=100)
+    l1: float | None = Field(None, ge=0, le=100)
 
 
 class LayerUpdate(_Strict):
-    keep_prob: Optional[float] = Field(None, gt=0, le=1)
+    keep_prob: float | None = Field(None, gt=0, le=1)
 
 
 class ModelUpdate(_Strict):
-    hidden: Optional[list[Optional[LayerUpdate]]] = Field(None, max_length=LIMITS.max_hidden_layers)
+    hidden: list[LayerUpdate | None] | None = Field(None, max_length=LIMITS.max_hidden_layers)
 
 
 class TrainingUpdate(_Strict):
-    batch_size: Optional[int] = Field(None, ge=1, le=LIMITS.max_batch_size)
-    epochs_per_second: Optional[float] = Field(None, gt=0, le=LIMITS.max_epochs_per_second)
+    batch_size: int | None = Field(None, ge=1, le=LIMITS.max_batch_size)
+    epochs_per_second: float | None = Field(None, gt=0, le=LIMITS.max_epochs_per_second)
 
 
 class LiveUpdate(_Strict):
@@ -253,10 +253,10 @@ class LiveUpdate(_Strict):
     entries (or a shorter list) leave those layers alone.
     """
 
-    optimizer: Optional[OptimizerUpdate] = None
-    regularization: Optional[RegularizationUpdate] = None
-    model: Optional[ModelUpdate] = None
-    training: Optional[TrainingUpdate] = None
+    optimizer: OptimizerUpdate | None = None
+    regularization: RegularizationUpdate | None = None
+    model: ModelUpdate | None = None
+    training: TrainingUpdate | None = None
 
 
 def parse_update(raw: Any, config: RunConfig | None = None) -> dict:
