@@ -1,4 +1,9 @@
 // Optimizer lab: streams the server's race of the four optimizers and animates it on a contour plot.
+//
+// The contours sit on their own chart under a transparent one that holds the
+// trajectories: extending a Plotly trace redraws its whole chart, and
+// recomputing the contour lines at every frame would cost more than the race.
+// Incoming batches are buffered and drawn at most once per animation frame.
 import {
   BASE_LAYOUT, OPTIMIZER_STYLE, PLOT_CONFIG, describeError, fillForm, formParameters, formatNumber,
   getJson, setStatus as showStatus, showMessage,
@@ -6,20 +11,26 @@ import {
 
 const EVENTS_URL = "/api/labs/optimizers/events";
 const OPTIMIZERS = Object.keys(OPTIMIZER_STYLE);
-// Trace order on the contour plot: the surface, then one trajectory per optimizer, then start and minimum.
-const TRAJECTORY_TRACES = OPTIMIZERS.map((_, index) => index + 1);
+// Trace order on the trajectory chart: one per optimizer, then the start and the minimum.
+const TRAJECTORY_TRACES = OPTIMIZERS.map((_, index) => index);
 const LOSS_TRACES = OPTIMIZERS.map((_, index) => index);
+// Both stacked charts use these margins exactly (no auto-expansion), so their plot areas coincide.
+const STACK_MARGIN = { l: 56, r: 110, t: 12, b: 48, autoexpand: false };
 
 const form = document.getElementById("race-form");
 const surfaceSelect = document.getElementById("surface");
 const statusLabel = document.getElementById("lab-status");
 const stepLabel = document.getElementById("lab-step");
 const message = document.getElementById("lab-message");
+const surfaceChart = document.getElementById("race-surface");
 const raceChart = document.getElementById("race-chart");
 const lossChart = document.getElementById("race-loss-chart");
 
-let surfaces = {};
+const surfaces = {};
 let source = null;
+let shownSurface = null;
+let pending = [];
+let frameRequested = false;
 
 function setStatus(status) {
   showStatus(statusLabel, status);
@@ -35,60 +46,96 @@ function contourLevels(z) {
   return z.map((row) => row.map((value) => Math.log10(1 + value - lowest)));
 }
 
+function axes(data, withLabels) {
+  const common = { fixedrange: true, zeroline: false };
+  if (!withLabels) {
+    Object.assign(common, { showticklabels: false, showgrid: false, ticks: "", showline: false });
+  }
+  return {
+    xaxis: { ...common, range: data.x_range, title: { text: withLabels ? "x" : "" } },
+    yaxis: { ...common, range: data.y_range, title: { text: withLabels ? "y" : "" } },
+  };
+}
+
 function drawSurface(data) {
-  document.getElementById("surface-caption").textContent = `${data.title}: ${data.formula}`;
+  document.getElementById("surface-caption").textContent = `${data.title}: ${data.formula} (○ start, ★ minimum)`;
   document.getElementById("surface-title").textContent = data.title;
   document.getElementById("surface-formula").textContent = data.formula;
   document.getElementById("surface-lesson").textContent = data.lesson;
+  Plotly.react(surfaceChart, [{
+    type: "contour", x: data.x, y: data.y, z: contourLevels(data.z), colorscale: "YlGnBu", reversescale: true,
+    ncontours: 28, contours: { coloring: "heatmap", showlines: true }, line: { width: 0.5, color: "rgba(0,0,0,0.25)" },
+    colorbar: { title: { text: "log(1+f−min)", side: "right" }, thickness: 10, x: 1.02, xanchor: "left" },
+    hoverinfo: "skip", name: "f",
+  }], { ...BASE_LAYOUT, ...axes(data, true), margin: STACK_MARGIN, showlegend: false }, { ...PLOT_CONFIG, staticPlot: true });
+
   const [x0, y0] = [data.settings.x0, data.settings.y0];
-  const traces = [
-    {
-      type: "contour", x: data.x, y: data.y, z: contourLevels(data.z), colorscale: "YlGnBu", reversescale: true,
-      ncontours: 28, contours: { coloring: "heatmap", showlines: true }, line: { width: 0.5, color: "rgba(0,0,0,0.25)" },
-      colorbar: { title: { text: "log(1+f−min)", side: "right" }, thickness: 10 }, hoverinfo: "x+y", name: "f",
-    },
+  Plotly.react(raceChart, [
     ...OPTIMIZERS.map((name) => ({
       type: "scatter", mode: "lines+markers", name: OPTIMIZER_STYLE[name].label, x: [], y: [],
       line: { color: OPTIMIZER_STYLE[name].color, width: 2 }, marker: { size: 3, color: OPTIMIZER_STYLE[name].color },
     })),
     { type: "scatter", mode: "markers", name: "start", x: [x0], y: [y0], marker: { size: 11, symbol: "circle-open", color: "#000", line: { width: 2 } } },
     { type: "scatter", mode: "markers", name: "minimum", x: [data.minimum[0]], y: [data.minimum[1]], marker: { size: 13, symbol: "star", color: "#ffbf00", line: { width: 1, color: "#000" } } },
-  ];
-  const layout = {
-    ...BASE_LAYOUT,
-    xaxis: { range: data.x_range, title: { text: "x" } },
-    yaxis: { range: data.y_range, title: { text: "y" } },
-    showlegend: true,
-  };
-  Plotly.newPlot(raceChart, traces, layout, PLOT_CONFIG);
-  raceChart.on("plotly_click", (event) => {
-    const point = event.points && event.points[0];
-    if (!point) return;
-    fillForm(form, { x0: Number(point.x.toFixed(3)), y0: Number(point.y.toFixed(3)) });
-    form.requestSubmit();
-  });
-  Plotly.newPlot(lossChart, OPTIMIZERS.map((name) => ({
+  ], {
+    ...BASE_LAYOUT, ...axes(data, false), margin: STACK_MARGIN, dragmode: false,
+    // The outcome table next to the chart is the legend (its swatches match the lines).
+    showlegend: false,
+  }, PLOT_CONFIG);
+
+  Plotly.react(lossChart, OPTIMIZERS.map((name) => ({
     type: "scatter", mode: "lines", name: OPTIMIZER_STYLE[name].label, x: [], y: [],
     line: { color: OPTIMIZER_STYLE[name].color, width: 2 },
-  })), { ...BASE_LAYOUT, xaxis: { title: { text: "step" } }, yaxis: { title: { text: "f − min f" }, type: "log" } }, PLOT_CONFIG);
+  })), {
+    ...BASE_LAYOUT, showlegend: false,
+    xaxis: { title: { text: "step" } }, yaxis: { title: { text: "f − min f" }, type: "log" },
+  }, PLOT_CONFIG);
   lossChart.dataset.floor = String(Math.min(...data.z.map((row) => Math.min(...row))));
   raceChart.dataset.points = "0";
+  shownSurface = data;
 }
 
-function extendRace(batch) {
+/** Queue a batch of steps; they are drawn together at the next animation frame. */
+function queueSteps(batch) {
+  pending.push(batch);
+  if (frameRequested) return;
+  frameRequested = true;
+  requestAnimationFrame(drawPending);
+}
+
+function drawPending() {
+  frameRequested = false;
+  const batches = pending;
+  pending = [];
+  if (!batches.length || !shownSurface) return;
   const floor = Number(lossChart.dataset.floor);
-  const steps = (name) => batch.points[name].map((_, index) => batch.from + index);
+  const collect = (pick) => OPTIMIZERS.map((name) => batches.flatMap((batch) => pick(batch, name)));
   Plotly.extendTraces(raceChart, {
-    x: OPTIMIZERS.map((name) => batch.points[name].map((point) => point[0])),
-    y: OPTIMIZERS.map((name) => batch.points[name].map((point) => point[1])),
+    x: collect((batch, name) => batch.points[name].map((point) => point[0])),
+    y: collect((batch, name) => batch.points[name].map((point) => point[1])),
   }, TRAJECTORY_TRACES);
   Plotly.extendTraces(lossChart, {
-    x: OPTIMIZERS.map(steps),
+    x: collect((batch, name) => batch.points[name].map((_, index) => batch.from + index)),
     // Distance above the lowest grid value, floored so that the log axis never sees zero.
-    y: OPTIMIZERS.map((name) => batch.losses[name].map((loss) => Math.max(loss - floor, 1e-12))),
+    y: collect((batch, name) => batch.losses[name].map((loss) => Math.max(loss - floor, 1e-12))),
   }, LOSS_TRACES);
-  stepLabel.textContent = String(batch.to);
-  raceChart.dataset.points = String(batch.to + 1);
+  const last = batches[batches.length - 1].to;
+  stepLabel.textContent = String(last);
+  raceChart.dataset.points = String(last + 1);
+}
+
+/** The (x, y) under a click on the trajectory chart, or null outside its plot area. */
+function pointAt(event) {
+  if (!shownSurface) return null;
+  const box = raceChart.getBoundingClientRect();
+  const width = box.width - STACK_MARGIN.l - STACK_MARGIN.r;
+  const height = box.height - STACK_MARGIN.t - STACK_MARGIN.b;
+  const u = (event.clientX - box.left - STACK_MARGIN.l) / width;
+  const v = (event.clientY - box.top - STACK_MARGIN.t) / height;
+  if (u < 0 || u > 1 || v < 0 || v > 1) return null;
+  const [xLow, xHigh] = shownSurface.x_range;
+  const [yLow, yHigh] = shownSurface.y_range;
+  return { x: xLow + u * (xHigh - xLow), y: yHigh - v * (yHigh - yLow) };
 }
 
 /** Coordinates to three decimals; anything smaller than that is shown as zero, not as 1e-20. */
@@ -142,6 +189,7 @@ async function explainFailure(url) {
 
 function race() {
   if (source) source.close();
+  pending = [];
   showMessage(message, "");
   clearOutcomes();
   stepLabel.textContent = "0";
@@ -156,11 +204,20 @@ function race() {
     surfaceData = JSON.parse(event.data);
     drawSurface(surfaceData);
   });
-  stream.addEventListener("steps", (event) => extendRace(JSON.parse(event.data)));
+  let batches = 0;
+  stream.addEventListener("steps", (event) => {
+    batches += 1;
+    raceChart.dataset.batches = String(batches);
+    queueSteps(JSON.parse(event.data));
+  });
   stream.addEventListener("done", (event) => {
     stream.close();
-    showOutcomes(JSON.parse(event.data).outcomes, surfaceData);
-    setStatus("done");
+    const outcomes = JSON.parse(event.data).outcomes;
+    requestAnimationFrame(() => {
+      drawPending();
+      showOutcomes(outcomes, surfaceData);
+      setStatus("done");
+    });
   });
   stream.addEventListener("error", () => {
     if (stream !== source || statusLabel.dataset.status === "done") return;
@@ -200,6 +257,12 @@ async function main() {
   chooseSurface(initial, Object.fromEntries([...query].filter(([name]) => name !== "surface")));
   surfaceSelect.addEventListener("change", () => { chooseSurface(surfaceSelect.value); race(); });
   form.addEventListener("submit", (event) => { event.preventDefault(); race(); });
+  raceChart.addEventListener("click", (event) => {
+    const point = pointAt(event);
+    if (!point) return;
+    fillForm(form, { x0: Number(point.x.toFixed(3)), y0: Number(point.y.toFixed(3)) });
+    race();
+  });
   race();
 }
 
