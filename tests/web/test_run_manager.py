@@ -91,7 +91,7 @@ def test_pacing_lets_epochs_through_at_epochs_per_second(make_manager):
 def test_a_slow_epoch_is_not_followed_by_a_catch_up_burst(make_manager):
     manager = make_manager(partial(FakeTrainer, slow_epochs={4: 0.3}))
     times = metrics_arrivals(manager, manager.start(config(epochs=8, epochs_per_second=20), "client")["id"])
-    assert times[4] - times[3] >= 0.3
+    assert times[4] - times[3] >= 0.25  # the 0.3 s epoch, less the jitter of receiving epoch 3
     # A catch-up would release epochs 5 to 7 at once; paced, they take three intervals (0.15 s).
     assert times[7] - times[4] >= 0.1, times
 
