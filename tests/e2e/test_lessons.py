@@ -91,6 +91,9 @@ def outcome(page, optimizer: str) -> dict[str, str]:
 
 def test_an_embedded_preset_runs_to_done_posts_its_height_and_hides_panels(page, live_server):
     src = f"{live_server.url}/embed?preset=overfitting&autoplay=1&hide={','.join(HIDDEN_PANELS)}"
+    cookies_set = []
+    page.on("response", lambda response: cookies_set.append(response.url)
+            if response.url.startswith(live_server.url) and "set-cookie" in response.headers else None)
     with CoursePageServer(src) as course:
         page.goto(course.url)
         lesson = page.frame_locator("#lesson")
@@ -112,6 +115,8 @@ def test_an_embedded_preset_runs_to_done_posts_its_height_and_hides_panels(page,
             const frame = document.getElementById("lesson");
             return frame.getBoundingClientRect().height === resizes[resizes.length - 1].data.height;
         }""")
+    # Nothing depends on cookies, so blocking third-party cookies changes nothing.
+    assert cookies_set == []
     assert page.console_errors == []
 
 
