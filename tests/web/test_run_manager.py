@@ -84,8 +84,8 @@ def metrics_arrivals(manager, run_id):
 def test_pacing_lets_epochs_through_at_epochs_per_second(make_manager):
     manager = make_manager()
     times = metrics_arrivals(manager, manager.start(config(epochs=11, epochs_per_second=25), "client")["id"])
-    # Ten intervals of 40 ms; never faster, and only scheduling noise slower.
-    assert 10 / 25 * 0.9 <= times[11] - times[1] <= 10 / 25 + 1.5
+    # Ten intervals of 40 ms (unpaced: about 0); receive jitter either way, and load only slows it.
+    assert 10 / 25 * 0.8 <= times[11] - times[1] <= 10 / 25 + 1.5
 
 
 def test_a_slow_epoch_is_not_followed_by_a_catch_up_burst(make_manager):
