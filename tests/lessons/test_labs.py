@@ -204,3 +204,19 @@ def test_bad_average_settings_name_the_field():
     with pytest.raises(ConfigError) as raised:
         parse_lab_settings(AveragesLabSettings, {"betas": []})
     assert raised.value.details[0]["loc"] == "betas"
+
+
+def test_the_things_to_try_on_the_optimizer_page_happen():
+    # Elongated bowl at alpha 0.5: gradient descent bounces for ever, momentum converges.
+    bowl = race("elongated-bowl", learning_rate=0.5)
+    assert not bowl["gd"]["reached_minimum"] and bowl["momentum"]["reached_minimum"]
+    # Saddle with beta 0: momentum is gradient descent and stalls too.
+    saddle = race("saddle", beta=0.0)
+    assert saddle["momentum"] == {**saddle["gd"], "optimizer": "momentum"}
+    # Plateau at ten times the rate: gradient descent still crawls.
+    assert race("plateau", learning_rate=1.0)["gd"]["distance_moved"] < 0.05
+
+
+def test_a_small_step_on_normalized_inputs_still_beats_the_best_raw_one():
+    result = normalization_lab(NormalizationLabSettings(learning_rate_normalized=0.1))
+    assert result["normalized"]["steps_to_converge"] < result["raw"]["steps_to_converge"] / 2

@@ -302,3 +302,12 @@ def _learning_rate_decay():
     last_decayed, last_constant = decayed.train_losses()[-10:], constant.train_losses()[-10:]
     assert last_decayed.std() < last_constant.std() / 3
     assert last_decayed.mean() < last_constant.mean()
+
+
+def test_l2_lambda_trades_variance_for_bias_as_the_lesson_says():
+    weak = run("l2-regularization", regularization={"l2": 0.1})
+    strong = run("l2-regularization", regularization={"l2": 10.0})
+    lesson = run("l2-regularization")
+    assert weak.accuracy_gap > 2 * lesson.accuracy_gap
+    assert strong.done["train_accuracy"] < lesson.done["train_accuracy"] - 0.02
+    assert strong.diagnosis["focus"] == "bias"
