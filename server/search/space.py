@@ -16,7 +16,7 @@ import math
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 MAX_CHOICES = 32
 Scalar = bool | int | float | str | None
@@ -185,13 +185,21 @@ class Choice(Distribution):
     """One of ``values``, each equally likely: optimizers, activations, booleans."""
 
     distribution: Literal["choice"]
-    values: list[Scalar] = Field(min_length=1, max_length=MAX_CHOICES)
+    values: list[Any] = Field(min_length=1, max_length=MAX_CHOICES)
 
-    @model_validator(mode="after")
-    def _distinct(self):
-        if len({repr(v) for v in self.values}) != len(self.values):
+    @field_validator("values")
+    @classmethod
+    def _plain_distinct_values(cls, values: list[Any]) -> list[Scalar]:
+        # One clear message rather than one per member of a Union of types.
+        for position, value in enumerate(values):
+            plain = value is None or isinstance(value, (bool, int, str)) or (
+                isinstance(value, float) and math.isfinite(value))
+            if not plain:
+                raise ValueError(f"value {position} ({value!r}) must be a string, a finite number, "
+                                 "true, false or null")
+        if len({repr(v) for v in values}) != len(values):
             raise ValueError("values must be distinct")
-        return self
+        return values
 
     def sample(self, rng: np.random.Generator) -> Scalar:
         return self.values[int(rng.integers(len(self.values)))]
