@@ -25,7 +25,7 @@ TOPICS = {
     "regularization": "Regularization",
     "data": "Train, dev and test data",
     "normalization": "Normalizing inputs",
-    "initialization": "Weight initialization",
+    "initialization": "Initialization and vanishing gradients",
     "gradient-checking": "Gradient checking",
     "mini-batches": "Mini-batch gradient descent",
     "optimizers": "Momentum, RMSprop and Adam",

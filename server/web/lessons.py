@@ -25,7 +25,7 @@ from flask import Blueprint, Flask, abort, render_template, request
 
 from server.engine.config import ConfigError
 from server.lessons import labs
-from server.lessons.presets import PRESETS, preset_json
+from server.lessons.presets import PRESETS, TOPICS, preset_json
 from server.web.errors import ApiError, json_response
 from server.web.sse import format_sse, sse_response
 
@@ -87,7 +87,9 @@ def averages_data():
 
 @bp.get("/labs")
 def labs_index():
-    return render_template("labs/index.html", presets=list(PRESETS.values()),
+    topics = [(title, [preset for preset in PRESETS.values() if preset.topic == topic])
+              for topic, title in TOPICS.items()]
+    return render_template("labs/index.html", topics=[(title, group) for title, group in topics if group],
                            labs={name: title for name, (_, title) in LAB_PAGES.items()})
 
 
