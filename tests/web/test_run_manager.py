@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from dataclasses import replace
 from functools import partial
@@ -130,6 +131,37 @@ def test_pause_holds_the_next_epoch_step_releases_one_resume_continues(make_mana
                       last_id=(stepped + after_step)[-1].id)
     assert [metrics_epoch(e) for e in resumed if e.event == "metrics"] == list(
         range(paused_epoch + 2, paused_epoch + 5))
+
+
+def test_many_runs_with_several_readers_each_deliver_every_event_in_order(make_manager):
+    manager = make_manager(max_runs_per_client=24)
+    run_ids = [manager.start(config(epochs=25, epochs_per_second=250, boundary_every=5), "class")["id"]
+               for _ in range(24)]
+    streams: dict[tuple[str, int], list[int]] = {}
+
+    def read(run_id, reader):
+        streams[run_id, reader] = [event.id for event in collect(manager, run_id, timeout=20.0)]
+
+    readers = [threading.Thread(target=read, args=(run_id, reader))
+               for run_id in run_ids for reader in (0, 1)]
+    for thread in readers:
+        thread.start()
+    for thread in readers:
+        thread.join(30.0)
+    assert len(streams) == 48
+    for ids in streams.values():
+        assert ids == list(range(1, len(ids) + 1)) and len(ids) == 1 + 25 + 5 + 1
+    assert manager.load()["runs"] == 0
+
+
+def test_retry_after_estimates_when_the_soonest_run_ends(make_manager):
+    manager = make_manager(max_concurrent_runs=2)
+    manager.start(config(epochs=100, epochs_per_second=10), "alice")  # about 10 s left
+    paused = manager.start(config(epochs=1000, epochs_per_second=10), "bob")["id"]
+    manager.control(paused, "pause")  # cannot end by itself
+    with pytest.raises(CapacityExceeded) as raised:
+        manager.start(config(), "carol")
+    assert 8 <= raised.value.retry_after <= 11
 
 
 def test_step_is_a_conflict_unless_paused(make_manager):
