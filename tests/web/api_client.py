@@ -1,4 +1,4 @@
-"""Small helpers over Flask's test client for the runs API."""
+"""Shortcuts over Flask's test client for the runs API."""
 
 from __future__ import annotations
 
