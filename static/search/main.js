@@ -159,6 +159,12 @@ class SearchPage {
   }
 
   showError(message, details = []) {
+    // Mark the rows whose parameter the server named (loc "space.<path>...").
+    for (const row of this.root.querySelectorAll(".param-row")) {
+      const path = row.dataset.path;
+      row.classList.toggle("invalid", details.some((detail) => detail.loc === `space.${path}`
+        || String(detail.loc).startsWith(`space.${path}.`)));
+    }
     const box = this.node("search-error");
     box.hidden = !message;
     box.replaceChildren();

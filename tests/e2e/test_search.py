@@ -102,6 +102,7 @@ def test_presets_fill_the_form_a_bad_range_is_named_and_a_search_can_be_stopped_
     expect(error).to_contain_text(
         "space.optimizer.learning_rate.high: Input should be less than or equal to 10")
     expect(page.get_by_test_id("search-status")).to_have_text("idle")
+    expect(page.locator('.param-row[data-path="optimizer.learning_rate"]')).to_have_class(re.compile("invalid"))
     high.fill("1")
     high.press("Tab")
 
