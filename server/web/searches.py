@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import atexit
 import threading
+from contextlib import contextmanager
 from functools import partial
 
 from flask import Blueprint, Flask, current_app, render_template, url_for
@@ -103,26 +104,32 @@ def _created(search: Search):
     return json_response(body, 201, {"Location": body["status_url"]})
 
 
-def _start(raw) -> Search:
+@contextmanager
+def _api_errors():
+    """The search manager's exceptions as the API's error responses."""
     try:
-        return manager().create(raw, client=client_address())
+        yield
     except ConfigError as error:
         raise ApiError(400, "invalid search", error.details) from None
     except SearchCapacityError as error:
         raise ApiError(429, str(error), headers={"Retry-After": str(error.retry_after)}) from None
+    except NoFinishedTrialError as error:
+        raise ApiError(409, str(error)) from None
 
 
 @bp.post("/api/searches")
 def create_search():
-    return _created(_start(json_body()))
+    raw = json_body()
+    with _api_errors():
+        search = manager().create(raw, client=client_address())
+    return _created(search)
 
 
 @bp.post("/api/searches/plan")
 def plan_search():
-    try:
-        definition = manager().parse(json_body())
-    except ConfigError as error:
-        raise ApiError(400, "invalid search", error.details) from None
+    raw = json_body()
+    with _api_errors():
+        definition = manager().parse(raw)
     trials = [{"index": index, "config": params} for index, params in enumerate(definition.plan)]
     return json_response({"definition": definition.to_json(), "trials": trials})
 
@@ -183,14 +190,8 @@ def control_search(search_id: str):
     if action == "stop":
         search.stop()
         return json_response({"id": search.id, "status": search.status})
-    try:
+    with _api_errors():
         zoomed = manager().zoom(search, top_k, client=client_address())
-    except NoFinishedTrialError as error:
-        raise ApiError(409, str(error)) from None
-    except SearchCapacityError as error:
-        raise ApiError(429, str(error), headers={"Retry-After": str(error.retry_after)}) from None
-    except ConfigError as error:
-        raise ApiError(400, "invalid search", error.details) from None
     return _created(zoomed)
 
 
