@@ -23,6 +23,8 @@ Scalar = bool | int | float | str | None
 
 
 class Distribution(BaseModel):
+    """How one hyperparameter is drawn: plain, immutable data with the sampling rules attached."""
+
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
 
     def to_json(self) -> dict[str, Any]:
@@ -72,7 +74,7 @@ class _Interval(Distribution):
         return self._clip(self.from_scale(float(rng.uniform(lo, hi))))
 
     def sample_many(self, rng: np.random.Generator, size: int) -> np.ndarray:
-        """``size`` draws at once, shape (size,)."""
+        """``size`` draws in a row from ``rng``, shape (size,)."""
         return np.array([self.sample(rng) for _ in range(size)])
 
     def grid(self, points: int) -> list[float]:
