@@ -23,6 +23,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -63,6 +64,34 @@ def start_server(port: int) -> subprocess.Popen:
     raise RuntimeError("the server did not answer /healthz within 30 s")
 
 
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(stat_file: Path) -> float:
+    fields = stat_file.read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
+
+
+def renderer_cpu_seconds(profile_dir: str) -> tuple[float, float]:
+    """CPU time of this browser's renderer processes and of their main threads (found by profile directory).
+
+    A renderer's main thread (the page's JavaScript, style, layout) is the thread whose id is the process id.
+    """
+    process_total = main_thread_total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().decode(errors="replace")
+            if "--type=renderer" not in command or profile_dir not in command:
+                continue
+            process_total += _cpu_seconds(entry / "stat")
+            main_thread_total += _cpu_seconds(entry / "task" / entry.name / "stat")
+        except OSError:
+            continue
+    return process_total, main_thread_total
+
+
 def summarize(frames: list[float], long_tasks: list[list[float]], start: float, end: float) -> dict:
     window_frames = [t for t in frames if start <= t <= end]
     window_tasks = [duration for at, duration in long_tasks if start <= at <= end]
@@ -78,18 +107,25 @@ def summarize(frames: list[float], long_tasks: list[list[float]], start: float, 
     }
 
 
-def measure(browser, base_url: str, epochs: int, speed: str, warmup_s: float, timeout_s: float) -> dict:
-    context = browser.new_context(viewport={"width": 1440, "height": 900})
+def measure(playwright, executable, base_url: str, epochs: int, speed: str, warmup_s: float,
+            timeout_s: float) -> dict:
+    profile_dir = tempfile.mkdtemp(prefix="page-bench-")
+    context = playwright.chromium.launch_persistent_context(
+        profile_dir, executable_path=executable, headless=True, args=["--disable-gpu"],
+        viewport={"width": 1440, "height": 900})
     page = context.new_page()
     page.add_init_script(PROBE)
     page.goto(f"{base_url}/#epochs={epochs}&speed={speed}&boundaryEvery=5")
     page.wait_for_selector("body[data-ready=true]")
     started_at = page.evaluate("performance.now()")
+    cpu_before, main_before = renderer_cpu_seconds(profile_dir)
     page.click("[data-testid=start]")
     page.wait_for_function(
         "() => !['running', 'idle'].includes(document.querySelector('[data-testid=status]').textContent)",
         timeout=timeout_s * 1000, polling=250)
     finished_at = page.evaluate("performance.now()")
+    cpu_after, main_after = renderer_cpu_seconds(profile_dir)
+    run_seconds = max((finished_at - started_at) / 1000, 1e-9)
     status = page.text_content("[data-testid=status]")
     epoch = int(page.text_content("[data-testid=epoch]"))
     page.wait_for_function(
@@ -97,9 +133,10 @@ def measure(browser, base_url: str, epochs: int, speed: str, warmup_s: float, ti
         arg=epoch, timeout=10_000)
     drawn_at = page.evaluate("performance.now()")
     probe = page.evaluate("window.__bench")
-    flush_ms = page.evaluate(
+    redraws = page.evaluate(
         "() => Object.fromEntries([...document.querySelectorAll('.chart')]"
-        ".map((chart) => [chart.dataset.testid, Number(chart.dataset.flushMs ?? NaN)]))")
+        ".filter((chart) => chart.dataset.redraws)"
+        ".map((chart) => [chart.dataset.testid, chart.dataset.redraws.split(',').map(Number)]))")
     context.close()
     steady_start = started_at + warmup_s * 1000
     return {
@@ -108,7 +145,11 @@ def measure(browser, base_url: str, epochs: int, speed: str, warmup_s: float, ti
         "run_seconds": round((finished_at - started_at) / 1000, 2),
         "epochs_per_second": round(epoch / max((finished_at - started_at) / 1000, 1e-9)),
         "last_point_drawn_after_done_ms": round(drawn_at - finished_at),
-        "last_redraw_ms_per_chart": {name: value for name, value in flush_ms.items() if value == value},
+        # CPU the page used while the run streamed, in cores: what it costs, whatever else the machine does.
+        "renderer_cpu_cores": round((cpu_after - cpu_before) / run_seconds, 2),
+        "main_thread_cpu_cores": round((main_after - main_before) / run_seconds, 2),
+        "redraws_per_chart": {name: {"count": count, "mean_ms": round(total / count, 1), "max_ms": longest}
+                              for name, (count, total, longest) in redraws.items()},
         "steady": summarize(probe["frames"], probe["longTasks"], steady_start, finished_at),
         "whole_run": summarize(probe["frames"], probe["longTasks"], started_at, finished_at),
     }
@@ -132,14 +173,12 @@ def main() -> None:
         with sync_playwright() as playwright:
             executable = os.environ.get("PLAYWRIGHT_CHROMIUM") or (
                 DEBIAN_CHROMIUM if os.path.exists(DEBIAN_CHROMIUM) else None)
-            browser = playwright.chromium.launch(executable_path=executable, args=["--disable-gpu"])
             for repeat in range(arguments.repeats):
-                result = measure(browser, f"http://127.0.0.1:{port}", arguments.epochs, arguments.speed,
-                                 arguments.warmup, arguments.timeout)
+                result = measure(playwright, executable, f"http://127.0.0.1:{port}", arguments.epochs,
+                                 arguments.speed, arguments.warmup, arguments.timeout)
                 steady = result["steady"]
                 verdict = "meets" if steady["fps"] >= 30 and steady["longest_task_ms"] <= 50 else "misses"
                 print(json.dumps({"repeat": repeat + 1, **result, "target": verdict}, indent=2))
-            browser.close()
     finally:
         server.terminate()
         server.wait(timeout=10)

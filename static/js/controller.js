@@ -422,13 +422,13 @@ export class Controller {
     document.getElementById("misclassified").hidden = !digits;
     document.getElementById("boundary-caption").textContent = digits
       ? "Dev confusion matrix and misclassified digits" : "Decision boundary (train ●, dev ✕)";
+    boundary.reset(null);
     if (digits) {
       confusion.reset();
       document.getElementById("misclassified").replaceChildren();
-    } else {
-      boundary.reset(null);
     }
     this.views.diagnosis.clear(this.run ? "Waiting for the first diagnosis…" : undefined);
+    for (const chart of Object.values(this.charts)) chart.refreshVisibility();
     this.refreshGhosts();
   }
 

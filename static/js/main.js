@@ -51,9 +51,11 @@ function buildCharts() {
     confusion: new ConfusionChart(byTestId("confusion-chart")),
     gradients: new CurveChart(byTestId("gradients-chart"), {
       yTitle: "‖dW‖", series: layerSeries(2), smoothable: false, logY: true, decadeTicks: true,
+      redrawIntervalMs: 400,
     }),
     lr: new CurveChart(byTestId("lr-chart"), {
       yTitle: "α", series: [{ key: "lr", name: "learning rate", color: COLORS.lr }], smoothable: false, fromZero: true,
+      redrawIntervalMs: 500,
     }),
   };
 }
