@@ -90,3 +90,19 @@ def test_the_next_search_reuses_the_warm_worker_processes(process_manager):
         (trial,) = search.snapshot()["trials"]
         pids.append(trial["pid"])
     assert pids[0] == pids[1]
+
+
+def test_a_real_search_trains_in_worker_processes():
+    manager = SearchManager(RuntimeLimits(), SearchLimits(), ProcessPoolTrialExecutor)
+    try:
+        base = {"data": {"dataset": "moons", "n_samples": 200}, "training": {"epochs": 10}}
+        search = manager.create({"base": base, "space": {"optimizer.learning_rate": RATE},
+                                 "trials": 4, "workers": 2})
+        search.join(60)
+    finally:
+        manager.shutdown()
+    snapshot = search.snapshot()
+    assert snapshot["reason"] == "completed"
+    assert {t["epochs_run"] for t in snapshot["trials"] if t["status"] == "completed"} == {10}
+    assert snapshot["best"]["dev_accuracy"] == max(
+        t["dev_accuracy"] for t in snapshot["trials"] if t["status"] == "completed")
