@@ -32,6 +32,7 @@ import threading
 from collections.abc import Iterator
 
 from server.engine.config import RunConfig
+from server.runs.events import to_json
 
 HOST_GONE = "the training process ended unexpectedly"
 
@@ -147,7 +148,11 @@ class _Host:
 
 
 class RemoteTrainer:
-    """A ``server.engine.Trainer`` living in a host process, with the same interface."""
+    """A ``server.engine.Trainer`` living in a host process, with the same interface.
+
+    Its events carry ``data_json`` (the data already encoded as strict JSON by
+    the host) instead of ``data``; the run publishes that text as it is.
+    """
 
     def __init__(self, host: _Host, config: RunConfig):
         self.config = config
@@ -313,7 +318,9 @@ def _next_reply(key: int, trainers: dict, streams: dict, failures: dict) -> tupl
     except Exception as error:
         return ("error", key, str(error) or type(error).__name__)
     config = trainer.config.model_dump(mode="json") if event["event"] == "update" else None
-    return ("event", key, event, trainer.epochs_completed, config)
+    # Encoded here, where the work runs on its own core, not under the web process's lock.
+    encoded = {"event": event["event"], "data_json": to_json(event.get("data", {}))}
+    return ("event", key, encoded, trainer.epochs_completed, config)
 
 
 def _warm_up(trainer_class) -> None:

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator
 from typing import Protocol
 
 from server.engine.config import RunConfig
-from server.runs.events import EventLog, LoggedEvent, to_json
+from server.runs.events import TERMINAL_EVENTS, EventLog, LoggedEvent, to_json
 
 logger = logging.getLogger(__name__)
 
@@ -277,12 +277,21 @@ class Run:
                 self._cond.wait(due - now)
 
     def _publish(self, event: dict, epoch: int, trainer: Trainer | None) -> bool:
-        """Log an engine event; True when it ends the run."""
+        """Log an engine event; True when it ends the run.
+
+        An event carries its ``data``, or ``data_json`` when it was already
+        encoded (by a host process, off this process's interpreter lock).
+        """
         name = event["event"]
-        data = event.get("data", {})
-        if name == "done" and data.get("reason") == "stopped" and self._stop_message:
-            data = {**data, "message": self._stop_message}
-        text = to_json(data)  # outside the lock: streams and controls need not wait for it
+        text = event.get("data_json")
+        data = event.get("data", {}) if text is None else None
+        if name in TERMINAL_EVENTS:  # rare: decode to read the reason and add a message
+            data = json.loads(text) if data is None else data
+            if name == "done" and data.get("reason") == "stopped" and self._stop_message:
+                data = {**data, "message": self._stop_message}
+            text = None
+        if text is None:
+            text = to_json(data)  # outside the lock: streams and controls need not wait for it
         with self._cond:
             logged = self.log.append(name, text)
             self.epoch = epoch

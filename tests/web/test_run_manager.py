@@ -12,7 +12,7 @@ import pytest
 
 from server.engine.config import ConfigError, parse_config
 from server.limits import RuntimeLimits
-from server.runs import CapacityExceeded, InProcessRunManager, RunConflict, UnknownRun
+from server.runs import CapacityExceeded, InProcessRunManager, RunConflict, UnknownRun, to_json
 from tests.web.fakes import FakeTrainer
 from tests.web.sse_client import strict_json
 
@@ -288,6 +288,23 @@ def test_the_wall_clock_limit_stops_even_a_watched_run(make_manager):
     run_id = manager.start(config(epochs=1000, epochs_per_second=50), "client")["id"]
     done = strict_json(collect(manager, run_id)[-1].data)
     assert done["reason"] == "stopped" and "time limit of 0.3 s" in done["message"]
+
+
+class EncodingTrainer(FakeTrainer):
+    """Yields events already encoded, as a trainer in a host process does."""
+
+    def events(self):
+        for event in super().events():
+            yield {"event": event["event"], "data_json": to_json(event["data"])}
+
+
+def test_pre_encoded_events_are_published_as_they_are_and_still_end_runs(make_manager):
+    manager = make_manager(EncodingTrainer, max_run_seconds=0.3)
+    run_id = manager.start(config(epochs=1000, epochs_per_second=50), "client")["id"]
+    events = collect(manager, run_id)
+    assert strict_json(events[1].data)["epoch"] == 1
+    assert "time limit" in strict_json(events[-1].data)["message"]
+    assert manager.status(run_id)["status"] == "stopped"
 
 
 def test_finished_runs_are_dropped_after_their_retention(make_manager):
