@@ -41,7 +41,11 @@ LATEST_KINDS = ("metrics", "diagnosis", "update", "done", "error")
 
 
 class Trainer(Protocol):
-    """What the run needs from ``server.engine.Trainer``."""
+    """What the run needs from ``server.engine.Trainer``.
+
+    ``events()`` yields ``{"event": name, "data": {...}}``, or
+    ``{"event": name, "data_json": "..."}`` with the data already encoded.
+    """
 
     config: RunConfig
     epochs_completed: int
