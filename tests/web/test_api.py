@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -152,6 +153,24 @@ def test_trusted_proxies_decide_the_client_address(make_app):
     refused = client.post("/api/runs", json=slow(), headers={"X-Forwarded-For": "203.0.113.5"})
     assert refused.status_code == 429
     start(client, slow(), headers={"X-Forwarded-For": "203.0.113.6"})
+
+
+def test_forwarded_for_is_ignored_without_trusted_proxies(make_app):
+    client = make_app(LIMITS={"max_runs_per_client": 1}).test_client()
+    start(client, slow(), headers={"X-Forwarded-For": "203.0.113.7"})
+    forged = client.post("/api/runs", json=slow(), headers={"X-Forwarded-For": "203.0.113.8"})
+    assert forged.status_code == 429
+
+
+def test_blas_threads_default_to_one_but_respect_the_operator(monkeypatch):
+    from server.web import BLAS_THREAD_VARIABLES, pin_blas_threads
+
+    for variable in BLAS_THREAD_VARIABLES:
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("OMP_NUM_THREADS", "4")
+    pin_blas_threads()
+    assert os.environ["OPENBLAS_NUM_THREADS"] == "1" and os.environ["MKL_NUM_THREADS"] == "1"
+    assert os.environ["OMP_NUM_THREADS"] == "4"
 
 
 def test_healthz_reports_load(client):
