@@ -14,6 +14,7 @@ Ids are kebab-case and stable: course pages embed them in URLs
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,8 +34,12 @@ TOPICS = {
     "batch-norm": "Batch normalization",
 }
 
-# Watchable pace for the page; the engine ignores it when tests run unpaced.
-LESSON_PACE = 60.0
+# A lesson run lasts about this long at its default pace: long enough to watch
+# the curves move, short enough to try the next change.  The learner can
+# change the speed on the page.
+LESSON_SECONDS = 8.0
+# Round paces, so that the page's speed control shows a plain number.
+LESSON_PACES = (1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 30.0, 50.0, 100.0)
 
 
 @dataclass(frozen=True)
@@ -51,8 +56,17 @@ class Preset:
     related: tuple[str, ...] = field(default=())
 
     def full_config(self) -> dict[str, Any]:
-        """The validated config with every default filled in (JSON-ready)."""
-        return parse_config(copy.deepcopy(self.config)).model_dump(mode="json")
+        """The validated config with every default filled in (JSON-ready).
+
+        Unless the preset sets its own pace, ``training.epochs_per_second`` is
+        the round pace at which the run lasts closest to ``LESSON_SECONDS``.
+        """
+        config = parse_config(copy.deepcopy(self.config)).model_dump(mode="json")
+        training = config["training"]
+        if training["epochs_per_second"] is None:
+            ideal = training["epochs"] / LESSON_SECONDS
+            training["epochs_per_second"] = min(LESSON_PACES, key=lambda pace: abs(math.log(pace / ideal)))
+        return parse_config(config).model_dump(mode="json")
 
 
 def preset_json(preset: Preset) -> dict[str, Any]:
@@ -94,8 +108,7 @@ OVERFITTING = {
              "split": {"train": 0.4, "dev": 0.3, "test": 0.3}},
     "model": {"hidden": _layers(2, units=64, activation="relu"), "init": "he"},
     "optimizer": {"name": "adam", "learning_rate": 0.02},
-    "training": {"epochs": 200, "batch_size": 200, "report_every": 2, "boundary_every": 10,
-                 "epochs_per_second": LESSON_PACE},
+    "training": {"epochs": 200, "batch_size": 200, "report_every": 2, "boundary_every": 10},
 }
 
 # The course's initialization experiment: a [10, 5] ReLU network on two rings.
@@ -104,8 +117,7 @@ INITIALIZATION = {
     "data": {"dataset": "circles", "n_samples": 400, "noise": 0.05},
     "model": {"hidden": [{"units": 10, "activation": "relu"}, {"units": 5, "activation": "relu"}]},
     "optimizer": {"name": "adam", "learning_rate": 0.01},
-    "training": {"epochs": 150, "batch_size": 64, "report_every": 2, "boundary_every": 10,
-                 "epochs_per_second": LESSON_PACE},
+    "training": {"epochs": 150, "batch_size": 64, "report_every": 2, "boundary_every": 10},
 }
 
 # One small network on moons for the mini-batch and optimizer lessons, so that
@@ -115,8 +127,7 @@ OPTIMIZATION = {
     "data": {"dataset": "moons", "n_samples": 600, "noise": 0.2},
     "model": {"hidden": _layers(2, units=16, activation="relu")},
     "optimizer": {"name": "gd", "learning_rate": 0.5},
-    "training": {"epochs": 60, "batch_size": 64, "report_every": 1, "boundary_every": 5,
-                 "epochs_per_second": LESSON_PACE},
+    "training": {"epochs": 60, "batch_size": 64, "report_every": 1, "boundary_every": 5},
 }
 
 DEEP_SIGMOID = {
@@ -124,8 +135,7 @@ DEEP_SIGMOID = {
     "data": {"dataset": "circles", "n_samples": 400, "noise": 0.1},
     "model": {"hidden": _layers(8, units=16, activation="sigmoid"), "init": "xavier"},
     "optimizer": {"name": "gd", "learning_rate": 0.5},
-    "training": {"epochs": 60, "batch_size": 64, "report_every": 1, "boundary_every": 5,
-                 "epochs_per_second": LESSON_PACE},
+    "training": {"epochs": 60, "batch_size": 64, "report_every": 1, "boundary_every": 5},
 }
 
 # Ten ReLU layers trained by plain gradient descent at a rate too large for them.
@@ -134,8 +144,7 @@ DEEP_RELU = {
     "data": {"dataset": "circles", "n_samples": 400, "noise": 0.05},
     "model": {"hidden": _layers(10, units=16, activation="relu", batch_norm=True), "init": "he"},
     "optimizer": {"name": "gd", "learning_rate": 1.0},
-    "training": {"epochs": 40, "batch_size": 32, "report_every": 1, "boundary_every": 5,
-                 "epochs_per_second": LESSON_PACE},
+    "training": {"epochs": 40, "batch_size": 32, "report_every": 1, "boundary_every": 5},
 }
 
 DIGITS = {
@@ -143,8 +152,7 @@ DIGITS = {
     "data": {"dataset": "digits", "n_samples": 1797},
     "model": {"hidden": [{"units": 64, "activation": "relu"}]},
     "optimizer": {"name": "adam", "learning_rate": 0.005},
-    "training": {"epochs": 120, "batch_size": 64, "report_every": 2, "boundary_every": 0,
-                 "epochs_per_second": LESSON_PACE},
+    "training": {"epochs": 120, "batch_size": 64, "report_every": 2, "boundary_every": 0},
 }
 
 
@@ -156,8 +164,7 @@ _PRESET_LIST = [
             "data": {"dataset": "circles", "n_samples": 600, "noise": 0.1},
             "model": {"hidden": []},
             "optimizer": {"name": "adam", "learning_rate": 0.05},
-            "training": {"epochs": 150, "batch_size": 360, "report_every": 2, "boundary_every": 10,
-                         "epochs_per_second": LESSON_PACE},
+            "training": {"epochs": 150, "batch_size": 360, "report_every": 2, "boundary_every": 10},
         },
         explanation=("Logistic regression draws one straight line, and no straight line separates "
                      "a ring from its centre. The model is too simple for the data: high bias."),
@@ -235,8 +242,7 @@ _PRESET_LIST = [
             "data": {"dataset": "moons", "n_samples": 600, "noise": 0.1, "dev_noise": 0.45},
             "model": {"hidden": _layers(2, units=16, activation="relu")},
             "optimizer": {"name": "adam", "learning_rate": 0.01},
-            "training": {"epochs": 150, "batch_size": 64, "report_every": 2, "boundary_every": 10,
-                         "epochs_per_second": LESSON_PACE},
+            "training": {"epochs": 150, "batch_size": 64, "report_every": 2, "boundary_every": 10},
         },
         explanation=("The training data is clean, but dev and test come from a much noisier "
                      "distribution. The model fits the training data well and still does poorly "
@@ -316,7 +322,7 @@ _PRESET_LIST = [
             "model": {"hidden": [{"units": 5, "activation": "tanh"}, {"units": 3, "activation": "tanh"}],
                       "init": "xavier"},
             "regularization": {"l2": 0.5},
-            "training": {"epochs": 50, "batch_size": 60, "epochs_per_second": LESSON_PACE},
+            "training": {"epochs": 50, "batch_size": 60},
         },
         explanation=("Backpropagation is checked against the two-sided difference "
                      "(J(θ+ε) − J(θ−ε)) / 2ε for every parameter. A relative difference around "
