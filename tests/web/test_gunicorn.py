@@ -98,3 +98,40 @@ def test_gunicorn_serves_a_run_and_its_stream(server_port):
 
     status, body = get(server_port, run["status_url"])
     assert status == 200 and json.loads(body)["status"] == "done"
+
+
+def open_stream(port: int, events_url: str):
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    connection.request("GET", events_url)
+    return connection, connection.getresponse()
+
+
+def test_a_client_that_vanishes_frees_its_stream_slot(server_port):
+    connection = http.client.HTTPConnection("127.0.0.1", server_port, timeout=10)
+    body = json.dumps({"data": {"n_samples": 100}, "training": {"epochs": 2000, "epochs_per_second": 50}})
+    connection.request("POST", "/api/runs", body=body, headers={"Content-Type": "application/json"})
+    run = json.loads(connection.getresponse().read())
+    streams = [open_stream(server_port, run["events_url"]) for _ in range(4)]
+    assert [response.status for _, response in streams] == [200] * 4
+    refused_connection, refused = open_stream(server_port, run["events_url"])
+    assert refused.status == 429
+    refused_connection.close()
+
+    vanished, _ = streams.pop()
+    vanished.sock.shutdown(socket.SHUT_RDWR)  # gone without a goodbye
+    vanished.close()
+    deadline = time.monotonic() + 10
+    while True:  # the server notices at its next write, within an epoch or two
+        retry_connection, retry = open_stream(server_port, run["events_url"])
+        retry_connection.close()
+        if retry.status == 200:
+            break
+        assert retry.status == 429 and time.monotonic() < deadline, "the slot was never freed"
+        time.sleep(0.1)
+
+    connection.request("POST", f"/api/runs/{run['id']}/control", body=json.dumps({"action": "stop"}),
+                       headers={"Content-Type": "application/json"})
+    assert connection.getresponse().status == 200
+    for stream_connection, _ in streams:
+        stream_connection.close()
+    connection.close()
