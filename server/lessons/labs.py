@@ -24,7 +24,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from server.engine.config import ConfigError, _details
-from server.engine.optimizers import Adam, GradientDescent, Momentum, Optimizer, RMSprop
+from server.engine.optimizers import GradientDescent, Optimizer, make_optimizer
 
 OPTIMIZER_NAMES = ("gd", "momentum", "rmsprop", "adam")
 MAX_LAB_STEPS = 2000
@@ -250,16 +250,8 @@ def parse_lab_settings(model: type[_LabSettings], raw: Any) -> Any:
 
 
 def make_lab_optimizer(name: str, settings: dict[str, Any]) -> Optimizer:
-    """The engine's optimizer ``name`` with the lab's hyperparameters."""
-    if name == "gd":
-        return GradientDescent()
-    if name == "momentum":
-        return Momentum(beta=settings["beta"])
-    if name == "rmsprop":
-        return RMSprop(beta=settings["beta"], epsilon=settings["epsilon"])
-    if name == "adam":
-        return Adam(beta1=settings["beta1"], beta2=settings["beta2"], epsilon=settings["epsilon"])
-    raise ValueError(f"unknown optimizer {name!r} (known: {', '.join(OPTIMIZER_NAMES)})")
+    """The engine's optimizer ``name`` with the lab's hyperparameters (the ones it uses)."""
+    return make_optimizer({**settings, "name": name})
 
 
 @dataclass
