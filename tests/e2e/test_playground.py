@@ -58,23 +58,88 @@ def server_epoch(page, live_server) -> int:
     return response.json()["latest"]["epoch"]
 
 
-def test_a_run_advances_both_loss_curves_to_done(page, live_server):
-    open_playground(page, live_server, FAST)
+def test_a_run_advances_both_loss_curves_to_done_with_smoothing_over_the_raw_curve(page, live_server):
+    open_playground(page, live_server, FAST + "&smoothing=0.9")
     expect(page.get_by_test_id("status")).to_have_text("idle")
     page.get_by_test_id("start").click()
     expect(page.get_by_test_id("status")).to_have_text("done")
     expect(page.get_by_test_id("epoch")).to_have_text("40")
     expect(page.get_by_test_id("loss-chart")).to_have_attribute("data-epochs", "40")
-    train_loss = trace_values(page, "loss-chart", "train")
-    dev_loss = trace_values(page, "loss-chart", "dev")
+    train_loss = trace_values(page, "loss-chart", "train (raw)")
+    dev_loss = trace_values(page, "loss-chart", "dev (raw)")
     assert len(train_loss) == len(dev_loss) == 41  # epoch 0 and every epoch after it
     assert train_loss[-1] < train_loss[0] and dev_loss[-1] < dev_loss[0]
+    smooth = trace_values(page, "loss-chart", "train")
+    assert smooth[0] == pytest.approx(train_loss[0])  # bias correction: no pull towards zero at the start
+    assert smooth != pytest.approx(train_loss)
     expect(page.get_by_test_id("accuracy-chart")).to_have_attribute("data-epochs", "40")
     expect(page.get_by_test_id("boundary-map")).to_have_attribute("data-epoch", re.compile(r"^(35|40)$"))
-    assert page.evaluate("document.querySelector('[data-testid=boundary-map]').width") >= 10
+    assert page.evaluate("() => document.querySelector('[data-testid=boundary-map]').width") >= 10
     expect(page.get_by_test_id("diagnosis").get_by_test_id("verdict")).to_be_visible()
     expect(page.get_by_test_id("message")).to_contain_text("Done: 40 epochs")
+    page.get_by_test_id("smoothing").fill("0")
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=loss-chart]').data[0].visible === false")
     assert page.console_errors == []
+
+
+def test_step_pause_and_resume(page, live_server):
+    open_playground(page, live_server, SLOW)
+    page.get_by_test_id("step").click()  # from idle: a run that pauses after its first epoch
+    expect(page.get_by_test_id("status")).to_have_text("paused")
+    expect(page.get_by_test_id("epoch")).to_have_text("1")
+    page.get_by_test_id("step").click()
+    expect(page.get_by_test_id("epoch")).to_have_text("2")
+    page.get_by_test_id("start").click()
+    expect(page.get_by_test_id("status")).to_have_text("running")
+    epoch_at_least(page, 5)
+    page.get_by_test_id("start").click()
+    expect(page.get_by_test_id("status")).to_have_text("paused")
+    paused_at = server_epoch(page, live_server)
+    expect(page.get_by_test_id("epoch")).to_have_text(str(paused_at))
+    page.get_by_test_id("step").click()
+    expect(page.get_by_test_id("epoch")).to_have_text(str(paused_at + 1))
+    expect(page.get_by_test_id("status")).to_have_text("paused")
+    page.get_by_test_id("start").click()
+    expect(page.get_by_test_id("status")).to_have_text("running")
+    epoch_at_least(page, paused_at + 4)
+    page.get_by_test_id("reset").click()
+    expect(page.get_by_test_id("status")).to_have_text("idle")
+
+
+def test_values_the_server_rejects_show_its_message_next_to_the_field(page, live_server):
+    open_playground(page, live_server, FAST + "&layers=8-relu,4-relu-k0.5")
+    page.get_by_test_id("learning-rate").fill("20")
+    page.get_by_test_id("learning-rate").press("Tab")
+    page.get_by_test_id("layer-2-keep-prob").fill("0")
+    page.get_by_test_id("layer-2-keep-prob").press("Tab")
+    page.get_by_test_id("start").click()
+    error = page.locator('[data-error-for="learningRate"]')
+    expect(error).to_have_text("Input should be less than or equal to 10")
+    expect(page.locator('[data-error-for="layer-2"]')).to_contain_text("greater than 0")
+    expect(page.get_by_test_id("message")).to_contain_text("optimizer.learning_rate")
+    expect(page.get_by_test_id("status")).to_have_text("idle")
+    page.get_by_test_id("learning-rate").fill("0.01")
+    page.get_by_test_id("learning-rate").press("Tab")
+    expect(error).to_be_hidden()
+
+
+def test_a_bad_link_value_is_reported_every_control_is_labelled_and_space_starts(page, live_server):
+    open_playground(page, live_server, "optimizer=sgd&samples=200&epochs=30&speed=1000")
+    expect(page.get_by_test_id("message")).to_contain_text('"sgd" is not a valid optimizer')
+    expect(page.get_by_test_id("optimizer")).to_have_value("adam")
+    expect(page.get_by_test_id("epochs")).to_have_value("30")
+    assert json.loads(page.locator("#page-settings").text_content())["embed"] is False
+    unlabelled = page.evaluate(
+        """() => [...document.querySelectorAll('input, select, button')]
+            .filter((control) => control.offsetParent !== null)
+            .filter((control) => !(control.labels && control.labels.length)
+                                 && !control.getAttribute('aria-label') && !control.textContent.trim())
+            .map((control) => control.id || control.outerHTML.slice(0, 80))""")
+    assert unlabelled == []
+    page.locator("body").press("Space")
+    expect(page.get_by_test_id("status")).to_have_text("done")
+    expect(page.get_by_test_id("epoch")).to_have_text("30")
 
 
 def test_screenshot_mid_run(page, live_server, artifacts):
@@ -90,35 +155,12 @@ def test_screenshot_mid_run(page, live_server, artifacts):
     expect(page.get_by_test_id("epoch")).to_have_text("0")
 
 
-def test_pause_step_and_resume(page, live_server):
-    open_playground(page, live_server, SLOW)
-    page.get_by_test_id("start").click()
-    expect(page.get_by_test_id("status")).to_have_text("running")
-    epoch_at_least(page, 3)
-    page.get_by_test_id("start").click()
-    expect(page.get_by_test_id("status")).to_have_text("paused")
-    paused_at = server_epoch(page, live_server)
-    expect(page.get_by_test_id("epoch")).to_have_text(str(paused_at))
-    page.get_by_test_id("step").click()
-    expect(page.get_by_test_id("epoch")).to_have_text(str(paused_at + 1))
-    expect(page.get_by_test_id("status")).to_have_text("paused")
-    page.get_by_test_id("start").click()
-    expect(page.get_by_test_id("status")).to_have_text("running")
-    epoch_at_least(page, paused_at + 4)
-    page.get_by_test_id("reset").click()
-    expect(page.get_by_test_id("status")).to_have_text("idle")
+def loss_x_range(page) -> list:
+    return page.evaluate(
+        "() => document.querySelector('[data-testid=loss-chart]')._fullLayout.xaxis.range.slice()")
 
 
-def test_step_from_idle_stops_after_the_first_epoch(page, live_server):
-    open_playground(page, live_server, SLOW)
-    page.get_by_test_id("step").click()
-    expect(page.get_by_test_id("status")).to_have_text("paused")
-    expect(page.get_by_test_id("epoch")).to_have_text("1")
-    page.get_by_test_id("step").click()
-    expect(page.get_by_test_id("epoch")).to_have_text("2")
-
-
-def test_changing_the_learning_rate_mid_run_marks_the_curves(page, live_server):
+def test_changing_the_learning_rate_mid_run_marks_the_curves_and_zoom_survives(page, live_server):
     open_playground(page, live_server, SLOW)
     page.get_by_test_id("start").click()
     epoch_at_least(page, 3)
@@ -127,12 +169,28 @@ def test_changing_the_learning_rate_mid_run_marks_the_curves(page, live_server):
     expect(page.get_by_test_id("dataset")).to_be_disabled()
     learning_rate.fill("0.05")
     learning_rate.press("Enter")
-    expect(page.get_by_test_id("loss-chart").locator(".annotation-text")).to_contain_text("α 0.05")
+    loss_chart = page.get_by_test_id("loss-chart")
+    expect(loss_chart.locator(".annotation-text")).to_contain_text("α 0.05")
     expect(page.get_by_test_id("lr-chart").locator(".annotation-text")).to_contain_text("α 0.05")
     page.wait_for_function(
         "() => { const y = document.querySelector('[data-testid=lr-chart]').data[1].y;"
         " return y[y.length - 1] === 0.05; }")
     assert "learningRate=0.05" in page.url
+
+    area = loss_chart.locator(".nsewdrag").first.bounding_box()
+    page.mouse.move(area["x"] + area["width"] * 0.1, area["y"] + area["height"] * 0.5)
+    page.mouse.down()
+    page.mouse.move(area["x"] + area["width"] * 0.6, area["y"] + area["height"] * 0.52, steps=5)
+    page.mouse.up()
+    zoomed = loss_x_range(page)
+    drawn = int(loss_chart.get_attribute("data-epochs"))
+    assert zoomed[1] < 0.9 * drawn  # the drag zoomed in
+    learning_rate.fill("0.02")
+    learning_rate.press("Enter")
+    expect(page.get_by_test_id("lr-chart").locator(".annotation-text")).to_contain_text(["α 0.05", "α 0.02"])
+    page.wait_for_function(
+        "n => Number(document.querySelector('[data-testid=loss-chart]').dataset.epochs) > n + 10", arg=drawn)
+    assert loss_x_range(page) == pytest.approx(zoomed)  # new points and the marker's redraw kept the zoom
     page.get_by_test_id("reset").click()
     expect(page.get_by_test_id("dataset")).to_be_enabled()
 
@@ -240,28 +298,6 @@ def test_a_shared_link_restores_every_control(page, live_server, browser):
         context.close()
 
 
-def test_a_value_the_server_rejects_shows_its_message_next_to_the_field(page, live_server):
-    open_playground(page, live_server, FAST)
-    page.get_by_test_id("learning-rate").fill("20")
-    page.get_by_test_id("learning-rate").press("Tab")
-    page.get_by_test_id("start").click()
-    error = page.locator('[data-error-for="learningRate"]')
-    expect(error).to_have_text("Input should be less than or equal to 10")
-    expect(page.get_by_test_id("message")).to_contain_text("optimizer.learning_rate")
-    expect(page.get_by_test_id("status")).to_have_text("idle")
-    page.get_by_test_id("learning-rate").fill("0.01")
-    page.get_by_test_id("learning-rate").press("Tab")
-    expect(error).to_be_hidden()
-
-
-def test_a_bad_layer_value_is_shown_on_its_layer(page, live_server):
-    open_playground(page, live_server, FAST + "&layers=8-relu,4-relu-k0.5")
-    page.get_by_test_id("layer-2-keep-prob").fill("0")
-    page.get_by_test_id("layer-2-keep-prob").press("Tab")
-    page.get_by_test_id("start").click()
-    expect(page.locator('[data-error-for="layer-2"]')).to_contain_text("greater than 0")
-
-
 def test_a_diverged_run_says_so_and_offers_a_lower_learning_rate(page, live_server):
     open_playground(page, live_server, DIVERGING)
     page.get_by_test_id("start").click()
@@ -303,40 +339,3 @@ def test_picking_a_lesson_loads_its_config_and_text(page, live_server):
     assert f"seed={preset['config'].get('seed', 0)}" in page.url
 
 
-def test_smoothing_keeps_the_raw_curve_underneath(page, live_server):
-    open_playground(page, live_server, FAST + "&smoothing=0.9")
-    page.get_by_test_id("start").click()
-    expect(page.get_by_test_id("loss-chart")).to_have_attribute("data-epochs", "40")
-    traces = page.evaluate(
-        "document.querySelector('[data-testid=loss-chart]').data"
-        ".map(t => [t.name, t.visible, Array.from(t.y)])")
-    by_name = {name: (visible, values) for name, visible, values in traces}
-    raw_visible, raw = by_name["train (raw)"]
-    _, smooth = by_name["train"]
-    assert raw_visible is True
-    assert smooth[0] == pytest.approx(raw[0])  # bias correction: no pull towards zero at the start
-    assert smooth != pytest.approx(raw)
-    page.get_by_test_id("smoothing").fill("0")
-    page.wait_for_function(
-        "() => document.querySelector('[data-testid=loss-chart]').data[0].visible === false")
-
-
-def test_keyboard_space_starts_and_every_control_is_labelled(page, live_server):
-    open_playground(page, live_server, FAST)
-    unlabelled = page.evaluate(
-        """() => [...document.querySelectorAll('input, select, button')]
-            .filter((control) => control.offsetParent !== null)
-            .filter((control) => !(control.labels && control.labels.length)
-                                 && !control.getAttribute('aria-label') && !control.textContent.trim())
-            .map((control) => control.id || control.outerHTML.slice(0, 80))""")
-    assert unlabelled == []
-    page.locator("body").press("Space")
-    expect(page.get_by_test_id("status")).to_have_text("done")
-
-
-def test_an_unusable_link_value_is_reported_not_applied(page, live_server):
-    open_playground(page, live_server, "optimizer=sgd&epochs=30")
-    expect(page.get_by_test_id("message")).to_contain_text('"sgd" is not a valid optimizer')
-    expect(page.get_by_test_id("optimizer")).to_have_value("adam")
-    expect(page.get_by_test_id("epochs")).to_have_value("30")
-    assert json.loads(page.locator("#page-settings").text_content())["embed"] is False
