@@ -12,6 +12,7 @@ const URL_WRITE_DELAY_MS = 150;
 const MAX_GHOSTS = 5;
 const GHOST_COLORS = ["#7c8796", "#a16207", "#0f766e", "#9d174d", "#4338ca"];
 const RATE_WINDOW_MS = 3000;
+const PANEL_INTERVAL_MS = 250;
 // While a step-started run reaches its first epoch, it waits this long before a second one.
 const STEP_START_PACE = 0.01;
 const IGNORED_IN_COMPARISON = new Set(["speed", "reportEvery", "boundaryEvery"]);
@@ -515,9 +516,15 @@ export class Controller {
 
   frame() {
     this.renderProgress();
-    if (this.pending.diagnosis) {
+    const now = performance.now();
+    // A fast run reports a diagnosis every few epochs; a few readable updates a second are enough.
+    const diagnosisDue = now - (this.diagnosisShownAt ?? -Infinity) >= PANEL_INTERVAL_MS || !this.stream;
+    if (this.pending.diagnosis && diagnosisDue) {
       this.views.diagnosis.render(this.pending.diagnosis);
       this.pending.diagnosis = null;
+      this.diagnosisShownAt = now;
+    } else if (this.pending.diagnosis) {
+      this.scheduler.request();
     }
     if (this.pending.misclassified) {
       this.views.renderMisclassified(this.pending.misclassified);
