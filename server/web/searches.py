@@ -33,10 +33,9 @@ from server.search.limits import search_limits_from_env
 from server.search.manager import NoFinishedTrialError, Search, SearchCapacityError, SearchManager
 from server.search.presets import QUICK_BASE, presets
 from server.search.space import DISTRIBUTIONS
-from server.web.api import StreamSlots, client_address
-from server.web.api import _requested_last_id as requested_last_id
+from server.web.api import client_address
 from server.web.errors import ApiError, json_body, json_response
-from server.web.sse import event_stream, sse_response
+from server.web.sse import StreamSlots, event_stream, requested_last_id, sse_response
 
 bp = Blueprint("searches", __name__)
 
@@ -158,10 +157,10 @@ def search_events(search_id: str):
     if search.finished and last_id >= search.last_event_id:
         # Everything was delivered: 204 tells EventSource to stop reconnecting.
         return current_app.response_class(status=204)
-    # The runs API's per-stream-source cap: a search cannot hold more of the server's threads.
+    # The same per-source cap as a run's streams: a search cannot hold more of the server's threads.
     slots: StreamSlots = current_app.extensions["stream_slots"]
     if not slots.acquire(search.id):
-        raise ApiError(429, f"this search already has {slots.per_run} open streams",
+        raise ApiError(429, f"this search already has {slots.per_source} open streams",
                        headers={"Retry-After": "5"})
     chunks = event_stream(search.events_after, last_id,
                           heartbeat_seconds=current_app.config["SSE_HEARTBEAT_SECONDS"],

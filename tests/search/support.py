@@ -1,4 +1,4 @@
-"""Helpers shared by the search tests."""
+"""Functions shared by the search tests."""
 
 from __future__ import annotations
 
