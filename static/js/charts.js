@@ -456,7 +456,7 @@ export class ConfusionChart extends StreamingChart {
     if (!this.dirty || !this.isVisible() || !this.matrix) return false;
     const labels = this.matrix.map((_, index) => String(index));
     const trace = {
-      type: "heatmap", z: this.matrix, x: labels, y: labels, colorscale: "Blues", showscale: false,
+      type: "heatmap", z: this.matrix, x: labels, y: labels, colorscale: [[0, "#f8fafc"], [1, "#2f6db5"]], showscale: false,
       texttemplate: "%{z}", textfont: { size: 9 },
       hovertemplate: "true %{y}, predicted %{x}: %{z}<extra></extra>",
     };
