@@ -34,7 +34,7 @@ from server.search.manager import NoFinishedTrialError, Search, SearchCapacityEr
 from server.search.presets import QUICK_BASE, presets
 from server.search.space import DISTRIBUTIONS
 from server.web.api import client_address
-from server.web.errors import ApiError, json_body, json_response
+from server.web.errors import ApiError, json_body, json_object_body, json_response
 from server.web.sse import StreamSlots, event_stream, requested_last_id, sse_response
 
 bp = Blueprint("searches", __name__)
@@ -171,10 +171,7 @@ def search_events(search_id: str):
 @bp.post("/api/searches/<search_id>/control")
 def control_search(search_id: str):
     search = _search_or_404(search_id)
-    body = json_body()
-    if not isinstance(body, dict):
-        raise ApiError(400, "invalid control", [{"loc": "", "msg": "the body must be a JSON object"}])
-    details = [{"loc": key, "msg": "unexpected field"} for key in body if key not in CONTROL_FIELDS]
+    body, details = json_object_body(CONTROL_FIELDS, "invalid control")
     action = body.get("action")
     if action not in CONTROL_ACTIONS:
         details.append({"loc": "action", "msg": f"must be one of {', '.join(CONTROL_ACTIONS)}"

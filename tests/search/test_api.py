@@ -267,3 +267,11 @@ def test_one_client_runs_one_search_at_a_time(make_app):
     assert other.status_code == 201
     for body in (first, other.json):
         assert client.post(body["control_url"], json={"action": "stop"}).status_code == 200
+
+
+def test_a_control_that_is_not_an_object_gets_400(client):
+    body = start(client)
+    response = client.post(body["control_url"], json=["stop"])
+    assert response.status_code == 400
+    assert response.json == {"error": "invalid control",
+                             "details": [{"loc": "", "msg": "the body must be a JSON object"}]}
