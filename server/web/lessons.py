@@ -98,7 +98,7 @@ def lab_page(name: str):
     if name not in LAB_PAGES:
         abort(404)
     template, title = LAB_PAGES[name]
-    return render_template(template, title=title, lab=name)
+    return render_template(template, title=title, lab=name, module=f"labs/{name}.js")
 
 
 def _lab_settings(model: type, query: dict) -> Any:

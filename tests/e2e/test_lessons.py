@@ -16,6 +16,8 @@ playwright_sync = pytest.importorskip("playwright.sync_api")
 expect = playwright_sync.expect
 
 HIDDEN_PANELS = ("gradients", "diagnosis")
+# Each step of a lab redraws Plotly charts: generous on a busy machine, instant when idle.
+LAB_TIMEOUT = 20_000
 # A course page: it embeds the preset and keeps every message the iframe posts.
 COURSE_PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>A course page</title></head>
@@ -60,7 +62,7 @@ class CoursePageServer:
 
 
 def lab_status_is_done(page) -> None:
-    expect(page.get_by_test_id("lab-status")).to_have_text("done", timeout=20_000)
+    expect(page.get_by_test_id("lab-status")).to_have_text("done", timeout=LAB_TIMEOUT)
 
 
 def record_batches(page) -> None:
@@ -124,11 +126,11 @@ def test_optimizer_lab_animates_the_four_ends_where_the_math_says_and_names_bad_
     record_batches(page)
     page.goto(f"{live_server.url}/labs/optimizers?surface=saddle&steps_per_second=60")
     lab_status_is_done(page)
-    expect(page.get_by_test_id("lab-step")).to_have_text("200")
+    expect(page.get_by_test_id("lab-step")).to_have_text("200", timeout=LAB_TIMEOUT)
     assert trajectory_lengths(page) == {"Gradient descent": 201, "Momentum": 201, "RMSprop": 201, "Adam": 201}
     # Streamed as 34 batches of 6 steps, ten a second over 3.4 s, and drawn as they come (at most
     # once per frame). A busy page may take the first batches late, but not the whole stream at once.
-    expect(page.get_by_test_id("race-chart")).to_have_attribute("data-batches", "34")
+    expect(page.get_by_test_id("race-chart")).to_have_attribute("data-batches", "34", timeout=LAB_TIMEOUT)
     arrivals = page.evaluate("window.batchTimes")
     assert len(arrivals) == 34
     assert arrivals[-1] - arrivals[0] > 1500
@@ -141,7 +143,8 @@ def test_optimizer_lab_animates_the_four_ends_where_the_math_says_and_names_bad_
 
     page.get_by_test_id("lab-speed").select_option("2000")
     page.get_by_test_id("surface").select_option("plateau")
-    expect(page.get_by_test_id("lab-status")).to_have_text("running")
+    # The change starts the new race at once (status "running"), which ends "done" again.
+    expect(page.locator("#surface-caption")).to_contain_text("Plateau", timeout=LAB_TIMEOUT)
     lab_status_is_done(page)
     assert trajectory_lengths(page)["Gradient descent"] == 201
     assert float(outcome(page, "gd")["moved"]) < 0.01
@@ -150,8 +153,8 @@ def test_optimizer_lab_animates_the_four_ends_where_the_math_says_and_names_bad_
 
     page.get_by_test_id("lab-beta1").fill("1.5")
     page.get_by_test_id("race").click()
-    expect(page.get_by_test_id("lab-status")).to_have_text("error")
-    expect(page.get_by_test_id("lab-message")).to_contain_text("beta1")
+    expect(page.get_by_test_id("lab-status")).to_have_text("error", timeout=LAB_TIMEOUT)
+    expect(page.get_by_test_id("lab-message")).to_contain_text("beta1", timeout=LAB_TIMEOUT)
     assert page.console_errors == []
 
 
@@ -163,12 +166,12 @@ def test_normalization_lab_shows_the_long_valley_and_the_round_bowl(page, live_s
     assert raw.get_attribute("data-converged") == "false" or int(raw.get_attribute("data-steps")) > 100
     assert float(page.get_by_test_id("raw-condition").text_content()) > 30
     assert float(page.get_by_test_id("normalized-condition").text_content()) < 1.5
-    expect(page.get_by_test_id("raw-chart")).to_have_attribute("data-points", "151")
+    expect(page.get_by_test_id("raw-chart")).to_have_attribute("data-points", "151", timeout=LAB_TIMEOUT)
 
     page.get_by_test_id("lr-raw").fill("0.02")
     page.get_by_test_id("normalization-run").click()
-    expect(raw).to_have_attribute("data-diverged", "true")
-    expect(page.get_by_test_id("raw-steps")).to_have_text("diverged")
+    expect(raw).to_have_attribute("data-diverged", "true", timeout=LAB_TIMEOUT)
+    expect(page.get_by_test_id("raw-steps")).to_have_text("diverged", timeout=LAB_TIMEOUT)
     assert page.console_errors == []
 
 
@@ -176,16 +179,17 @@ def test_averages_lab_draws_each_beta_with_and_without_bias_correction(page, liv
     page.goto(f"{live_server.url}/labs/averages")
     lab_status_is_done(page)
     rows = page.get_by_test_id("averages-table").locator("tbody tr")
-    expect(rows).to_have_count(3)
+    expect(rows).to_have_count(3, timeout=LAB_TIMEOUT)
     windows = [rows.nth(index).locator("td").nth(1).text_content() for index in range(3)]
     assert windows == ["2.0", "10.0", "50.0"]
     chart = page.get_by_test_id("averages-chart")
-    expect(chart).to_have_attribute("data-traces", "4")  # the series and three corrected averages
+    # The series and the three corrected averages; with "show both", the uncorrected ones too.
+    expect(chart).to_have_attribute("data-traces", "4", timeout=LAB_TIMEOUT)
     page.get_by_test_id("show-both").check()
-    expect(chart).to_have_attribute("data-traces", "7")
+    expect(chart).to_have_attribute("data-traces", "7", timeout=LAB_TIMEOUT)
     page.get_by_test_id("show-both").uncheck()
     page.get_by_test_id("bias-correction").uncheck()
-    expect(chart).to_have_attribute("data-corrected", "false")
+    expect(chart).to_have_attribute("data-corrected", "false", timeout=LAB_TIMEOUT)
     first_uncorrected = page.evaluate(
         "() => document.querySelector('[data-testid=averages-chart]').data[3].y[0]")
     first_temperature = page.evaluate(
@@ -194,5 +198,5 @@ def test_averages_lab_draws_each_beta_with_and_without_bias_correction(page, liv
 
     page.get_by_test_id("betas").fill("0.9, 1.2")
     page.get_by_test_id("averages-run").click()
-    expect(page.get_by_test_id("lab-message")).to_contain_text("betas.1")
+    expect(page.get_by_test_id("lab-message")).to_contain_text("betas.1", timeout=LAB_TIMEOUT)
     assert page.console_errors == []
