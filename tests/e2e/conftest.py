@@ -80,3 +80,12 @@ def page(browser):
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture
+def patient_expect():
+    """Playwright's expect() waits 15 s instead of 5 s: a shared 2-core machine can be slow."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    sync_api.expect.set_options(timeout=15_000)
+    yield
+    sync_api.expect.set_options(timeout=5_000)

@@ -11,12 +11,7 @@ playwright_sync = pytest.importorskip("playwright.sync_api")
 expect = playwright_sync.expect
 
 
-@pytest.fixture(autouse=True)
-def patient_expect():
-    """Runs finish in about a second, but a shared 2-core machine can be much slower than that."""
-    expect.set_options(timeout=15_000)
-    yield
-    expect.set_options(timeout=5_000)
+pytestmark = pytest.mark.usefixtures("patient_expect")
 
 HOST_PAGE = """<!doctype html>
 <html><head><title>Course page</title></head>

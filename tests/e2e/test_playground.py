@@ -17,12 +17,7 @@ playwright_sync = pytest.importorskip("playwright.sync_api")
 expect = playwright_sync.expect
 
 
-@pytest.fixture(autouse=True)
-def patient_expect():
-    """Runs finish in about a second, but a shared 2-core machine can be much slower than that."""
-    expect.set_options(timeout=15_000)
-    yield
-    expect.set_options(timeout=5_000)
+pytestmark = pytest.mark.usefixtures("patient_expect")
 
 FAST = "samples=200&epochs=40&speed=1000&boundaryEvery=5"
 SLOW = "samples=200&epochs=5000&speed=60"
@@ -49,6 +44,12 @@ def trace_values(page, testid: str, name: str) -> list:
             const trace = chart.data.find((candidate) => candidate.name === name);
             return trace ? Array.from(trace.y) : null;
         }""", [testid, name])
+
+
+def type_value(control, value: str) -> None:
+    """Type into a field and leave it, as a user would (the page reads fields on change)."""
+    control.fill(value)
+    control.press("Tab")
 
 
 def server_epoch(page, live_server) -> int:
@@ -109,18 +110,15 @@ def test_step_pause_and_resume(page, live_server):
 
 def test_values_the_server_rejects_show_its_message_next_to_the_field(page, live_server):
     open_playground(page, live_server, FAST + "&layers=8-relu,4-relu-k0.5")
-    page.get_by_test_id("learning-rate").fill("20")
-    page.get_by_test_id("learning-rate").press("Tab")
-    page.get_by_test_id("layer-2-keep-prob").fill("0")
-    page.get_by_test_id("layer-2-keep-prob").press("Tab")
+    type_value(page.get_by_test_id("learning-rate"), "20")
+    type_value(page.get_by_test_id("layer-2-keep-prob"), "0")
     page.get_by_test_id("start").click()
     error = page.locator('[data-error-for="learningRate"]')
     expect(error).to_have_text("Input should be less than or equal to 10")
     expect(page.locator('[data-error-for="layer-2"]')).to_contain_text("greater than 0")
     expect(page.get_by_test_id("message")).to_contain_text("optimizer.learning_rate")
     expect(page.get_by_test_id("status")).to_have_text("idle")
-    page.get_by_test_id("learning-rate").fill("0.01")
-    page.get_by_test_id("learning-rate").press("Tab")
+    type_value(page.get_by_test_id("learning-rate"), "0.01")
     expect(error).to_be_hidden()
 
 
@@ -200,10 +198,8 @@ def test_a_three_layer_network_with_dropout_and_batch_norm_trains(page, live_ser
     page.get_by_test_id("add-layer").click()
     page.get_by_test_id("add-layer").click()
     expect(page.get_by_test_id("layers").locator(".layer-row")).to_have_count(3)
-    page.get_by_test_id("layer-1-units").fill("16")
-    page.get_by_test_id("layer-1-units").press("Tab")
-    page.get_by_test_id("layer-2-keep-prob").fill("0.8")
-    page.get_by_test_id("layer-2-keep-prob").press("Tab")
+    type_value(page.get_by_test_id("layer-1-units"), "16")
+    type_value(page.get_by_test_id("layer-2-keep-prob"), "0.8")
     page.get_by_test_id("layer-3-batch-norm").check()
     page.get_by_test_id("layer-3-activation").select_option("tanh")
     expect(page.get_by_test_id("network-diagram")).to_have_attribute(
@@ -258,28 +254,20 @@ def test_a_shared_link_restores_every_control(page, live_server, browser):
     open_playground(page, live_server)
     page.get_by_test_id("dataset").select_option("moons")
     page.get_by_test_id("optimizer").select_option("rmsprop")
-    for testid, value in (("learning-rate", "0.003"), ("l2", "0.25"), ("l1", "0.01"), ("epochs", "123"),
-                          ("seed", "7")):
-        page.get_by_test_id(testid).fill(value)
-        page.get_by_test_id(testid).press("Tab")
-    page.locator("#f-beta").fill("0.95")
-    page.locator("#f-beta").press("Tab")
-    page.locator("#f-noise").fill("0.3")
-    page.locator("#f-noise").press("Tab")
-    page.locator("#f-devNoise").fill("0.5")
-    page.locator("#f-devNoise").press("Tab")
+    typed = {"learning-rate": "0.003", "l2": "0.25", "l1": "0.01", "epochs": "123", "seed": "7"}
+    for testid, value in typed.items():
+        type_value(page.get_by_test_id(testid), value)
+    for prop, value in (("beta", "0.95"), ("noise", "0.3"), ("devNoise", "0.5")):
+        type_value(page.locator(f"#f-{prop}"), value)
     page.locator("#f-schedule").select_option("step")
-    page.locator("#f-every").fill("40")
-    page.locator("#f-every").press("Tab")
+    type_value(page.locator("#f-every"), "40")
     page.locator("#f-center").uncheck()
     page.locator("#f-augment").check()
     page.get_by_test_id("batch-size").select_option("16")
     page.get_by_test_id("speed").select_option("100")
     page.get_by_test_id("add-layer").click()
-    page.get_by_test_id("layer-2-units").fill("5")
-    page.get_by_test_id("layer-2-units").press("Tab")
-    page.get_by_test_id("layer-2-keep-prob").fill("0.7")
-    page.get_by_test_id("layer-2-keep-prob").press("Tab")
+    type_value(page.get_by_test_id("layer-2-units"), "5")
+    type_value(page.get_by_test_id("layer-2-keep-prob"), "0.7")
     page.get_by_test_id("smoothing").fill("0.8")
     page.get_by_test_id("share-link").click()
     link = page.get_by_test_id("share-text").input_value()
