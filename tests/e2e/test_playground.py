@@ -327,3 +327,30 @@ def test_picking_a_lesson_loads_its_config_and_text(page, live_server):
     assert f"seed={preset['config'].get('seed', 0)}" in page.url
 
 
+
+
+@pytest.fixture(scope="module")
+def one_run_server():
+    """A server that takes one run per client, to see what the page says at capacity."""
+    from server import create_app
+    from tests.e2e.conftest import LiveServer
+
+    server = LiveServer(create_app({"TESTING": True, "LIMITS": {"max_runs_per_client": 1}})).start()
+    yield server
+    server.stop()
+
+
+def test_at_capacity_the_page_says_when_to_try_again(page, one_run_server):
+    created = page.request.post(f"{one_run_server.url}/api/runs",
+                                data={"training": {"epochs": 5000, "epochs_per_second": 5}})
+    assert created.status == 201
+    run = created.json()
+    try:
+        open_playground(page, one_run_server, FAST)
+        page.get_by_test_id("start").click()
+        expect(page.get_by_test_id("message")).to_contain_text(re.compile(r"Try again in \d+ s"))
+        expect(page.get_by_test_id("message")).to_have_attribute("data-kind", "warning")
+        expect(page.get_by_test_id("status")).to_have_text("idle")
+        expect(page.get_by_test_id("start")).to_be_enabled()
+    finally:
+        page.request.post(f"{one_run_server.url}/api/runs/{run['id']}/control", data={"action": "stop"})
