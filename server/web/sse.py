@@ -89,8 +89,9 @@ def event_stream(fetch: Callable[[int, float], Sequence[StreamEvent]], last_id: 
 
     ``fetch(last_id, timeout)`` returns the events after ``last_id``, waiting up
     to ``timeout`` seconds for one; it raises ``LookupError`` when the source is
-    gone or has ended with nothing more to send, which ends the stream.  The first chunk (the ``retry:`` field) is
-    yielded at once, so the headers go out before anything else happens.
+    gone or has ended with nothing more to send, which ends the stream.  The
+    first chunk (the ``retry:`` field) is yielded at once, so the headers go
+    out before anything else happens.
     """
     yield format_sse(retry=retry_ms)
     while True:
