@@ -327,8 +327,8 @@ _PRESET_LIST = [
         explanation=("Backpropagation is checked against the two-sided difference "
                      "(J(θ+ε) − J(θ−ε)) / 2ε for every parameter. A relative difference around "
                      "1e-7 means the gradients are right; around 1e-3 or more, something is wrong."),
-        look_at=("Press 'Gradient check': the verdict is great. Then check again with the injected "
-                 "bug: the difference jumps by orders of magnitude."),
+        look_at=("Press 'Check gradients': the verdict is great. Then tick 'Break backprop' (it "
+                 "injects a bug) and check again: the difference jumps by orders of magnitude."),
         try_next=("The check runs with dropout off: add dropout and it still checks the "
                   "deterministic network."),
     ),
