@@ -250,7 +250,7 @@ _PRESET_LIST = [
         look_at=("Training accuracy is near perfect while dev accuracy is far lower. That gap is "
                  "not variance: more regularization will not close it. Choose dev and test sets "
                  "that reflect the data you expect to get."),
-        try_next="Set dev_noise to empty (the same distribution as train) and the gap disappears.",
+        try_next="Clear 'Dev/test noise' (blank: the same distribution as train) and the gap disappears.",
     ),
     Preset(
         id="normalizing-inputs", title="Normalizing inputs", topic="normalization",
@@ -266,7 +266,7 @@ _PRESET_LIST = [
                      "the first steps and the network never recovers. Subtracting the mean and "
                      "dividing by the standard deviation makes the valley round."),
         look_at=("With raw inputs the loss jumps up and then sits at ln 10 ≈ 2.3: chance for ten "
-                 "classes. Tick 'center' and 'scale' and run again: the same learning rate now "
+                 "classes. Tick 'Center inputs' and 'Scale inputs' and run again: the same rate now "
                  "reaches nearly 100% training accuracy."),
         try_next=("Open the normalization lab to see the two cost surfaces and gradient descent's "
                   "path on each."),
@@ -288,7 +288,7 @@ _PRESET_LIST = [
                      "layer. The first predictions are confidently wrong, the cost starts in the "
                      "thousands, and training spends its time undoing the initialization."),
         look_at="The first cost is thousands of times ln 2 ≈ 0.69, and the boundary stays crude.",
-        try_next="Set init_scale to 0.01, or switch to 'he', and compare the first cost.",
+        try_next="Set the scale to 0.01, or switch to 'he', and compare the first cost.",
         related=("init-zeros", "init-he"),
     ),
     Preset(
@@ -432,7 +432,7 @@ _PRESET_LIST = [
         explanation=("Sixty training images (six per digit) for a network with thousands of weights: "
                      "it learns them by heart and generalises poorly to the 120 dev images."),
         look_at="Training accuracy reaches 100% while dev accuracy lags far behind.",
-        try_next="Raise n_samples to 1797 (all the digits): the dev accuracy climbs and the gap shrinks.",
+        try_next="Raise the samples to 1797 (all the digits): the dev accuracy climbs and the gap shrinks.",
         related=("overfitting",),
     ),
 ]
