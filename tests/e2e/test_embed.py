@@ -65,11 +65,6 @@ def test_embed_hides_the_chrome_and_the_named_panels(page, live_server):
     assert page.console_errors == []
 
 
-def test_an_unknown_preset_is_reported(page, live_server):
-    page.goto(f"{live_server.url}/embed?preset=no-such-lesson")
-    expect(page.get_by_test_id("message")).to_contain_text('no lesson called "no-such-lesson"')
-
-
 def test_cross_origin_iframe_autoplays_to_done_and_posts_its_height(page, live_server, course_site):
     course_site.app.config["EMBED_SRC"] = (
         f"{live_server.url}/embed?preset=overfitting&autoplay=1&hide=gradcheck,compare#speed=1000")
@@ -89,12 +84,13 @@ def test_cross_origin_iframe_autoplays_to_done_and_posts_its_height(page, live_s
     assert page.context.cookies() == []  # nothing to lose when third-party cookies are blocked
 
 
-def test_embed_fits_a_narrow_iframe(page, live_server, course_site):
-    course_site.app.config["EMBED_SRC"] = f"{live_server.url}/embed?preset=underfitting&hide=training"
+def test_embed_fits_a_narrow_iframe_and_reports_an_unknown_preset(page, live_server, course_site):
+    course_site.app.config["EMBED_SRC"] = f"{live_server.url}/embed?preset=no-such-lesson&hide=training"
     course_site.app.config["WIDTH"] = "360"
     page.goto(course_site.url)
     frame = page.frame_locator("#lesson")
     expect(frame.locator("body")).to_have_attribute("data-ready", "true")
+    expect(frame.get_by_test_id("message")).to_contain_text('no lesson called "no-such-lesson"')
     overflow = frame.locator("body").evaluate(
         "() => document.documentElement.scrollWidth - document.documentElement.clientWidth")
     assert overflow <= 0
