@@ -109,7 +109,7 @@ export class Controller {
     lesson.bindPick((id) => this.pickPreset(id));
     share.bindLink(() => this.shareLink());
     share.bindEmbed(() => this.embedSnippet());
-    thumbnails.bindPick((dataset) => this.edit("dataset", dataset));
+    thumbnails.bindPick((dataset) => this.edit("dataset", dataset, "thumbnail"));
     this.state.onChange((keys, source) => this.stateChanged(keys, source));
     window.addEventListener("hashchange", () => this.loadFragment());
     document.addEventListener("keydown", (event) => this.shortcut(event));
@@ -159,8 +159,9 @@ export class Controller {
 
   // --- editing ---------------------------------------------------------------
 
-  edit(key, value) {
-    this.state.set(key, value, "form");
+  /** A user edit; ``source`` "form" means the control already shows the value. */
+  edit(key, value, source = "form") {
+    this.state.set(key, value, source);
     const property = PROPERTY_BY_KEY.get(key);
     if (this.isLive() && property.live) {
       const pace = key === "speed" && value === null ? this.settings.limits.max_epochs_per_second : value;
@@ -490,7 +491,7 @@ export class Controller {
       const rate = this.state.get("learningRate");
       const lower = Number((rate / 10).toPrecision(2));
       this.message(`Diverged at epoch ${data.epoch}: the loss blew up. Try a lower learning rate.`, "error",
-        { label: `Use α = ${lower}`, run: () => { this.edit("learningRate", lower); this.views.form.render(this.state, ["learningRate"]); } });
+        { label: `Use α = ${lower}`, run: () => this.edit("learningRate", lower, "suggestion") });
     } else if (data.reason === "early_stopped") {
       this.message(`Stopped early at epoch ${data.epoch}; best dev loss at epoch ${data.best_epoch}. ${result}`, "info");
     } else if (data.reason === "stopped") {

@@ -217,7 +217,11 @@ def test_a_three_layer_network_with_dropout_and_batch_norm_trains(page, live_ser
 
 def test_digits_show_a_confusion_matrix_and_misclassified_digits(page, live_server):
     open_playground(page, live_server, "epochs=4&speed=1000&samples=400")
+    page.get_by_test_id("thumb-moons").click()
+    expect(page.get_by_test_id("dataset")).to_have_value("moons")
+    expect(page.get_by_test_id("thumb-moons")).to_have_attribute("aria-pressed", "true")
     page.get_by_test_id("dataset").select_option("digits")
+    expect(page.get_by_test_id("thumb-moons")).to_be_hidden()
     diagram = page.get_by_test_id("network-diagram")
     expect(diagram).to_have_attribute("aria-label", re.compile("64 pixels.*softmax"))
     page.get_by_test_id("start").click()
