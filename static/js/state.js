@@ -205,8 +205,15 @@ export class PlaygroundState {
     if (!text) return warnings;
     for (const pair of text.split("&")) {
       const at = pair.indexOf("=");
-      const key = decodeURIComponent(at < 0 ? pair : pair.slice(0, at));
-      const raw = at < 0 ? "" : decodeURIComponent(pair.slice(at + 1).replace(/\+/g, " "));
+      let key;
+      let raw;
+      try {
+        key = decodeURIComponent(at < 0 ? pair : pair.slice(0, at));
+        raw = at < 0 ? "" : decodeURIComponent(pair.slice(at + 1).replace(/\+/g, " "));
+      } catch {
+        warnings.push(`"${pair}" in the link is not valid percent-encoding`);
+        continue;
+      }
       const property = PROPERTY_BY_KEY.get(key);
       if (!property) {
         warnings.push(`unknown setting "${key}" in the link was ignored`);

@@ -77,9 +77,13 @@ def test_unpaced_and_empty_layer_lists_round_trip(state_module):
                 { defaults: settings.defaults, pageDefaults: settings.pageDefaults });
             const before = state.get('speed');
             state.applyFragment('#speed=max&layers=none&devNoise=');
+            const broken = state.applyFragment('#seed=%E0%A4%A&epochs=12');
             return { before, speed: state.get('speed'), layers: state.get('layers'),
-                     devNoise: state.get('devNoise'), fragment: state.toFragment() };
+                     devNoise: state.get('devNoise'), fragment: state.toFragment(), broken,
+                     epochs: state.get('epochs') };
         }""")
     assert restored["before"] == 30
     assert restored["speed"] is None and restored["layers"] == [] and restored["devNoise"] is None
     assert "speed=max" in restored["fragment"] and "layers=none" in restored["fragment"]
+    assert len(restored["broken"]) == 1 and "percent-encoding" in restored["broken"][0]
+    assert restored["epochs"] == 12  # the rest of a damaged link still applies
