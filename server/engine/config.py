@@ -77,7 +77,8 @@ class Data(_Strict):
     normalize: Normalize = Field(default_factory=Normalize)
     augment: Augment = Field(default_factory=Augment)
     bayes_error: float | None = Field(
-        None, ge=0, le=1, description="Estimate of the Bayes error; null means label_noise.")
+        None, ge=0, le=1, description=("Estimate of the Bayes error; null means the data set's own floor: "
+                     "label_noise plus the overlap its position noise creates."))
 
 
 

@@ -194,7 +194,7 @@ _PRESET_LIST = [
                      "smoother boundary."),
         look_at=("Train and dev accuracy stay close: the gap is a fraction of the overfitting "
                  "preset's. The weight norms in the gradients panel stay small."),
-        try_next=("Raise lambda to 10 and watch the model underfit; lower it to 0.1 and the gap "
+        try_next=("Raise lambda to 30 and watch the model underfit; lower it to 0.1 and the gap "
                   "comes back. Lambda trades variance for bias."),
         related=("overfitting", "dropout"),
     ),

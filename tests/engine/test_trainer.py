@@ -9,6 +9,7 @@ import pytest
 
 from server.engine import ConfigError, Trainer, make_data, train
 from server.engine.config import ACTIVATIONS, DATASETS, INITS, OPTIMIZERS, SCHEDULES
+from server.engine.data import bayes_error_floor
 
 SMALL = {"seed": 3, "data": {"dataset": "moons", "n_samples": 200},
          "model": {"hidden": [{"units": 6}, {"units": 4, "activation": "tanh"}]},
@@ -254,11 +255,15 @@ def test_digits_report_a_confusion_matrix_instead_of_a_boundary():
         assert example["label"] != example["predicted"]
 
 
-@pytest.mark.parametrize(("data", "bayes"), [({"label_noise": 0.1}, 0.1),
-                                             ({"label_noise": 0.1, "bayes_error": 0.05}, 0.05)])
+@pytest.mark.parametrize(("data", "bayes"), [
+    ({"label_noise": 0.1, "noise": 0.0}, 0.1),
+    # circles 0.2 apart with noise 0.1 overlap: the floor is well above label_noise
+    ({"dataset": "circles", "label_noise": 0.1}, bayes_error_floor("circles", 0.1, 0.1)),
+    ({"label_noise": 0.1, "bayes_error": 0.05}, 0.05)])
 def test_diagnosis_uses_the_bayes_error(data, bayes):
     diagnosis = of_kind(list(train(config_with(data=data, training={"epochs": 4}))), "diagnosis")[-1]
-    assert diagnosis["bayes_error"] == bayes
+    assert diagnosis["bayes_error"] == pytest.approx(bayes)
+    assert bayes_error_floor("circles", 0.1, 0.1) > 0.2
     assert diagnosis["verdict"] in ("high_bias", "high_variance", "high_bias_and_variance", "good")
     assert diagnosis["avoidable_bias"] == pytest.approx(diagnosis["train_error"] - bayes)
     assert math.isclose(diagnosis["variance"], diagnosis["dev_error"] - diagnosis["train_error"])

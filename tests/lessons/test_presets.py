@@ -307,7 +307,7 @@ def _learning_rate_decay():
 
 def test_l2_lambda_trades_variance_for_bias_as_the_lesson_says():
     weak = run("l2-regularization", regularization={"l2": 0.1})
-    strong = run("l2-regularization", regularization={"l2": 10.0})
+    strong = run("l2-regularization", regularization={"l2": 30.0})
     lesson = run("l2-regularization")
     assert weak.accuracy_gap > 2 * lesson.accuracy_gap
     assert strong.done["train_accuracy"] < lesson.done["train_accuracy"] - 0.02
