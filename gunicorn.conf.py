@@ -4,7 +4,8 @@ One worker process: runs live in that process's memory (their threads, event
 logs and controls), so a second worker would neither see the first one's runs
 nor share its capacity count.  Scaling out needs a run manager whose runs and
 logs live outside the worker (see docs/api.md).  Threads carry the long-lived
-SSE streams: every open stream holds one.
+SSE streams: every open stream holds one.  The training itself happens in host
+processes that the worker starts, one per core (server/runs/processes.py).
 """
 
 import os
