@@ -9,8 +9,8 @@ by the run manager; a deployment can override them through the Flask config
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
 import os
+from dataclasses import dataclass, fields, replace
 
 
 @dataclass(frozen=True)
