@@ -209,12 +209,16 @@ export class CurveChart extends StreamingChart {
   traces() {
     const traces = [];
     const epochs = decimate(this.epochs, this.stride);
+    // Raw curves exist only under smoothed ones: every trace adds to the cost of each redraw.
+    this.withRaw = this.showRaw();
     for (const series of this.options.series) {
-      traces.push({
-        x: epochs, y: decimate(this.raw[series.key], this.stride), type: "scatter", mode: "lines",
-        name: `${series.name} (raw)`, line: { color: series.color, width: 1, dash: series.dash },
-        opacity: 0.25, hoverinfo: "skip", showlegend: false, visible: this.showRaw(),
-      });
+      if (this.withRaw) {
+        traces.push({
+          x: epochs, y: decimate(this.raw[series.key], this.stride), type: "scatter", mode: "lines",
+          name: `${series.name} (raw)`, line: { color: series.color, width: 1, dash: series.dash },
+          opacity: 0.25, hoverinfo: "skip", showlegend: false,
+        });
+      }
       traces.push({
         x: epochs.slice(), y: decimate(this.smooth[series.key], this.stride), type: "scatter", mode: "lines",
         name: series.name, line: { color: series.color, width: 2, dash: series.dash },
@@ -288,12 +292,17 @@ export class CurveChart extends StreamingChart {
     const xs = [];
     const ys = [];
     const indices = [];
-    this.options.series.forEach((series, seriesIndex) => {
-      const epochs = picked.map((i) => this.epochs[i]);
-      xs.push(epochs, epochs);
-      ys.push(picked.map((i) => this.raw[series.key][i]), picked.map((i) => this.smooth[series.key][i]));
-      indices.push(2 * seriesIndex, 2 * seriesIndex + 1);
-    });
+    const epochs = picked.map((i) => this.epochs[i]);
+    for (const series of this.options.series) {
+      if (this.withRaw) {
+        xs.push(epochs);
+        ys.push(picked.map((i) => this.raw[series.key][i]));
+        indices.push(indices.length);
+      }
+      xs.push(epochs);
+      ys.push(picked.map((i) => this.smooth[series.key][i]));
+      indices.push(indices.length);
+    }
     Plotly().extendTraces(this.element, { x: xs, y: ys }, indices);
   }
 }

@@ -79,8 +79,9 @@ def test_a_run_advances_both_loss_curves_to_done_with_smoothing_over_the_raw_cur
     expect(page.get_by_test_id("diagnosis").get_by_test_id("verdict")).to_be_visible()
     expect(page.get_by_test_id("message")).to_contain_text("Done: 40 epochs")
     page.get_by_test_id("smoothing").fill("0")
-    page.wait_for_function(
-        "() => document.querySelector('[data-testid=loss-chart]').data[0].visible === false")
+    page.wait_for_function(  # unsmoothed: the raw curves are the curves
+        "() => document.querySelector('[data-testid=loss-chart]').data.map((t) => t.name).join()"
+        " === 'train,dev,train cost'")
     assert page.console_errors == []
 
 
@@ -171,7 +172,7 @@ def test_changing_the_learning_rate_mid_run_marks_the_curves_and_zoom_survives(p
     expect(loss_chart.locator(".annotation-text")).to_contain_text("α 0.05")
     expect(page.get_by_test_id("lr-chart").locator(".annotation-text")).to_contain_text("α 0.05")
     page.wait_for_function(
-        "() => { const y = document.querySelector('[data-testid=lr-chart]').data[1].y;"
+        "() => { const y = document.querySelector('[data-testid=lr-chart]').data[0].y;"
         " return y[y.length - 1] === 0.05; }")
     assert "learningRate=0.05" in page.url
 
