@@ -30,7 +30,7 @@ PAGE_DEFAULT_EPOCHS_PER_SECOND = 30.0
 THUMBNAIL_SAMPLES = 160
 THUMBNAIL_PIXELS = 64
 CLASS_COLORS = ("#e8833a", "#2f6db5")  # the page's class 0 and class 1 colours
-_PRESET_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_PRESET_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 def _plotly_bundle() -> Path:
@@ -39,17 +39,23 @@ def _plotly_bundle() -> Path:
     return Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
 
 
+@functools.cache
+def _schema_and_defaults() -> tuple[dict, dict]:
+    return config_schema(), RunConfig().model_dump(mode="json")
+
+
 def _page_settings(embed: bool) -> dict:
     """What the template hands to the page's modules as JSON."""
+    schema, defaults = _schema_and_defaults()
     hide = [name.strip() for name in request.args.get("hide", "").split(",") if name.strip()]
     preset = request.args.get("preset", "")
     return {
         "embed": embed,
-        "preset": preset if _PRESET_ID.match(preset) else "",
+        "preset": preset if _PRESET_ID.fullmatch(preset) else "",
         "hide": [name for name in hide if name in PANELS],
         "autoplay": request.args.get("autoplay", "") in ("1", "true", "yes"),
-        "schema": config_schema(),
-        "defaults": RunConfig().model_dump(mode="json"),
+        "schema": schema,
+        "defaults": defaults,
         "pageDefaults": {"training.epochs_per_second": PAGE_DEFAULT_EPOCHS_PER_SECOND},
         "limits": {"max_hidden_layers": CONFIG_LIMITS.max_hidden_layers,
                    "max_epochs_per_second": CONFIG_LIMITS.max_epochs_per_second},
@@ -65,8 +71,7 @@ def playground():
 
 @bp.get("/embed")
 def embed():
-    settings = _page_settings(embed=True)
-    return render_template("playground.html", settings=settings, embed=True)
+    return render_template("playground.html", settings=_page_settings(embed=True), embed=True)
 
 
 @bp.get("/vendor/plotly.min.js")

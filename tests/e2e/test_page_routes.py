@@ -109,6 +109,8 @@ def test_embed_settings_keep_only_known_panels_and_safe_preset_ids(client):
     _, html = scan(client, '/embed?preset="><img src=x>')
     assert settings_of(html)["preset"] == ""
     assert "<img src=x>" not in html
+    _, html = scan(client, "/embed?preset=overfitting%0A")
+    assert settings_of(html)["preset"] == ""
 
 
 def test_embed_has_no_masthead(client):
