@@ -87,3 +87,61 @@ def test_unpaced_and_empty_layer_lists_round_trip(state_module):
     assert "speed=max" in restored["fragment"] and "layers=none" in restored["fragment"]
     assert len(restored["broken"]) == 1 and "percent-encoding" in restored["broken"][0]
     assert restored["epochs"] == 12  # the rest of a damaged link still applies
+
+
+def test_smoothing_is_a_bias_corrected_exponentially_weighted_average(state_module):
+    values = [1.0, 3.0, None, 2.0, 5.0]
+    smoothed = state_module.evaluate(
+        "async (values) => (await import('/static/js/charts.js')).smoothSeries(values, 0.9)", values)
+    expected, average, count = [], 0.0, 0
+    for value in values:
+        if value is None:
+            expected.append(None)
+            continue
+        count += 1
+        average = 0.9 * average + 0.1 * value
+        expected.append(average / (1 - 0.9 ** count))
+    assert smoothed == pytest.approx(expected)
+    assert smoothed[0] == pytest.approx(1.0)  # no pull towards zero at the start
+
+
+def test_ghosts_and_markers_are_named_by_what_changed(state_module):
+    names = state_module.evaluate(
+        """async () => {
+            const { describeDifference, describeChanges } = await import('/static/js/controller.js');
+            const settings = JSON.parse(document.getElementById('page-settings').textContent);
+            const base = settings.defaults;
+            const gd = structuredClone(base);
+            gd.optimizer.name = 'gd';
+            gd.optimizer.learning_rate = 0.1;
+            const paced = structuredClone(base);
+            paced.training.epochs_per_second = 500;
+            return {
+                optimizer: describeDifference(base, gd),
+                same: describeDifference(base, paced),
+                update: describeChanges({ optimizer: { learning_rate: 0.05 }, regularization: { l2: 0.1 },
+                                          model: { hidden: [null, { keep_prob: 0.5 }] } }),
+                pace: describeChanges({ training: { epochs_per_second: 100 } }),
+            };
+        }""")
+    assert names["optimizer"] == "Adam, α 0.01"
+    assert names["same"] == "same settings"  # pacing is not part of the experiment
+    assert names["update"] == "α 0.05, L2 0.1, keep[2] 0.5"
+    assert names["pace"] == ""
+
+
+def test_conditions_and_boundary_colours(state_module):
+    result = state_module.evaluate(
+        """async () => {
+            const { matches } = await import('/static/js/views/form.js');
+            const { boundaryColor } = await import('/static/js/charts.js');
+            const config = { optimizer: { name: 'rmsprop' }, data: { dataset: 'digits' } };
+            return {
+                either: matches('optimizer.name=adam|rmsprop', config),
+                other: matches('optimizer.name=adam', config),
+                not: matches('data.dataset!=digits', config),
+                colours: [boundaryColor(0), boundaryColor(0.5), boundaryColor(1), boundaryColor(7)],
+            };
+        }""")
+    assert result["either"] is True and result["other"] is False and result["not"] is False
+    assert result["colours"] == [[240, 165, 107], [255, 255, 255], [111, 158, 214], [111, 158, 214]]
