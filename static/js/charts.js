@@ -502,7 +502,6 @@ export class FrameScheduler {
     this.onFrame = onFrame;
     this.lastDrawn = new Map();
     this.quietUntil = 0;
-    this.next = 0;
     this.pending = false;
   }
 
@@ -520,23 +519,28 @@ export class FrameScheduler {
     if (this.charts.some((chart) => chart.dirty && chart.isVisible())) this.request();
   }
 
+  /** Redraw the dirty chart that has waited longest, so that slow machines keep the charts in step. */
   drawOne(now) {
-    for (let tried = 0; tried < this.charts.length; tried += 1) {
-      const index = (this.next + tried) % this.charts.length;
-      const chart = this.charts[index];
+    let chosen = null;
+    let chosenAt = Infinity;
+    for (const chart of this.charts) {
       if (!chart.dirty || !chart.isVisible()) continue;
-      const interval = chart.redrawIntervalMs ?? this.chartIntervalMs;
-      if (now - (this.lastDrawn.get(chart) ?? -Infinity) < interval) continue;
-      const started = performance.now();
-      chart.flush();
-      const took = performance.now() - started;
-      // Redraw count, total and longest milliseconds, for readers of the page (the benchmark).
-      const [count, total, longest] = (chart.element.dataset.redraws ?? "0,0,0").split(",").map(Number);
-      chart.element.dataset.redraws = `${count + 1},${(total + took).toFixed(1)},${Math.max(longest, took).toFixed(1)}`;
-      this.lastDrawn.set(chart, now);
-      this.quietUntil = now + Math.max(this.minGapMs, this.gapFactor * took);
-      this.next = index + 1;
-      return;
+      const drawnAt = this.lastDrawn.get(chart) ?? -Infinity;
+      if (now - drawnAt < (chart.redrawIntervalMs ?? this.chartIntervalMs)) continue;
+      if (drawnAt < chosenAt) {
+        chosen = chart;
+        chosenAt = drawnAt;
+      }
     }
+    if (!chosen) return;
+    const started = performance.now();
+    chosen.flush();
+    const took = performance.now() - started;
+    // Redraw count, total and longest milliseconds, for readers of the page (the benchmark).
+    const [count, total, longest] = (chosen.element.dataset.redraws ?? "0,0,0").split(",").map(Number);
+    chosen.element.dataset.redraws = `${count + 1},${(total + took).toFixed(1)},${Math.max(longest, took).toFixed(1)}`;
+    this.lastDrawn.set(chosen, now);
+    this.quietUntil = now + Math.max(this.minGapMs, this.gapFactor * took);
   }
+
 }
