@@ -9,7 +9,8 @@
   ``RuntimeLimits.max_body_bytes``.
 - ``FRAME_ANCESTORS_EMBED`` (``*``) and ``FRAME_ANCESTORS`` (``'self'``): the CSP
   ``frame-ancestors`` sources for paths under ``EMBED_PATH_PREFIXES``
-  (``/embed``) and for every other page.
+  (``/embed`` and the ``/labs`` pages, which course pages embed too) and for
+  every other page.
 - ``TRUSTED_PROXY_COUNT`` (0): how many reverse proxies in front of the app set
   ``X-Forwarded-For``/``-Proto``; the client address used for per-client limits
   comes from them.  Leave 0 when clients connect directly: the header is
@@ -55,7 +56,7 @@ DEFAULTS = {
     "LIMITS": {},
     "FRAME_ANCESTORS_EMBED": "*",
     "FRAME_ANCESTORS": "'self'",
-    "EMBED_PATH_PREFIXES": ("/embed",),
+    "EMBED_PATH_PREFIXES": ("/embed", "/labs"),
     "TRUSTED_PROXY_COUNT": 0,
     "SSE_HEARTBEAT_SECONDS": 15.0,
     "SSE_RETRY_MS": 2000,

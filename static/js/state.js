@@ -19,7 +19,7 @@ const INT = {
   },
 };
 
-// A blank field means null ("same as train", "use the label noise").
+// A blank field means null ("same as train", "the data set's own Bayes floor").
 const NULLABLE_FLOAT = {
   ...FLOAT,
   fromUrl: (text) => (text === "" || text === "null" ? null : FLOAT.fromUrl(text)),

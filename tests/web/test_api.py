@@ -338,6 +338,9 @@ def test_page_responses_carry_a_strict_content_security_policy(client):
     assert embed.status_code == 200
     assert embed.headers["Content-Security-Policy"].endswith("frame-ancestors *")
     assert "X-Frame-Options" not in embed.headers
+    lab = client.get("/labs/optimizers")
+    assert lab.status_code == 200
+    assert lab.headers["Content-Security-Policy"].endswith("frame-ancestors *")
 
 
 def test_frame_ancestors_come_from_configuration(make_app):
