@@ -180,8 +180,11 @@ class Search:
                 if not running:
                     break
                 done, _ = wait(running, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
-                for future in done:
-                    self._trial_finished(running.pop(future), _outcome(future))
+                finished = [(running.pop(future), _outcome(future)) for future in done]
+                # Feed the idle workers before the bookkeeping of what finished.
+                self._submit_while_room(executor, queue, running)
+                for index, outcome in finished:
+                    self._trial_finished(index, outcome)
                 now = time.monotonic()
                 if now > deadline and not self._stop.is_set():
                     reason = "time_limit"
