@@ -174,7 +174,8 @@ class ConfigError(ValueError):
         super().__init__("; ".join(f"{d['loc'] or '(root)'}: {d['msg']}" for d in details))
 
 
-def _details(error: ValidationError, prefix: str = "") -> list[dict[str, str]]:
+def validation_details(error: ValidationError, prefix: str = "") -> list[dict[str, str]]:
+    """A pydantic error as ``ConfigError`` details: dotted ``loc`` (after ``prefix``) and ``msg``."""
     details = []
     for item in error.errors(include_url=False, include_context=False, include_input=False):
         parts = [str(part) for part in item["loc"]]
@@ -195,7 +196,7 @@ def parse_config(raw: Any) -> RunConfig:
     try:
         config = RunConfig.model_validate(raw)
     except ValidationError as error:
-        raise ConfigError(_details(error)) from None
+        raise ConfigError(validation_details(error)) from None
     problems = _cross_field_problems(config)
     if problems:
         raise ConfigError(problems)
@@ -271,7 +272,7 @@ def parse_update(raw: Any, config: RunConfig | None = None) -> dict:
     try:
         update = LiveUpdate.model_validate(raw)
     except ValidationError as error:
-        raise ConfigError(_details(error, "config")) from None
+        raise ConfigError(validation_details(error, "config")) from None
     changes = {section: values for section, values in
                update.model_dump(exclude_none=True, exclude={"model"}).items() if values}
     hidden = update.model.hidden if update.model is not None else None

@@ -23,7 +23,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
-from server.engine.config import ConfigError, _details
+from server.engine.config import ConfigError, validation_details
 from server.engine.optimizers import GradientDescent, Optimizer, make_optimizer
 
 OPTIMIZER_NAMES = ("gd", "momentum", "rmsprop", "adam")
@@ -246,7 +246,7 @@ def parse_lab_settings(model: type[_LabSettings], raw: Any) -> Any:
     try:
         return model.model_validate(raw)
     except ValidationError as error:
-        raise ConfigError(_details(error)) from None
+        raise ConfigError(validation_details(error)) from None
 
 
 def make_lab_optimizer(name: str, settings: dict[str, Any]) -> Optimizer:

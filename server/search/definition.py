@@ -19,7 +19,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from server.engine.config import ConfigError, RunConfig, _details, parse_config
+from server.engine.config import ConfigError, RunConfig, parse_config, validation_details
 from server.search import space as spaces
 
 MAX_PARAMETERS = 12
@@ -166,7 +166,7 @@ def _parse_distribution(path: str, raw: dict[str, Any], base: RunConfig
     try:
         dist = spaces.DISTRIBUTIONS[name].model_validate(raw)
     except ValidationError as error:
-        return None, _details(error, loc)
+        return None, validation_details(error, loc)
     return dist, _bound_problems(path, dist, base)
 
 
@@ -200,7 +200,7 @@ def parse_search(raw: Any, *, max_trials: int, max_workers: int) -> SearchDefini
     try:
         envelope = _Envelope.model_validate(raw)
     except ValidationError as error:
-        raise ConfigError(_details(error)) from None
+        raise ConfigError(validation_details(error)) from None
     problems: list[dict[str, str]] = []
     if envelope.trials > max_trials:
         problems.append({"loc": "trials", "msg": f"at most {max_trials} trials per search"})
