@@ -1,7 +1,11 @@
-// Plotly charts fed by a stream: ``newPlot`` once, then ``extendTraces`` with new
-// points only.  Each chart keeps its full history in plain arrays and draws at
-// most MAX_DRAWN_POINTS per trace (every stride-th point, the stride doubling as
-// the run grows), so a 10,000-epoch run costs the same to draw as a short one.
+// Charts fed by a stream.  Plotly draws the axes, markers and zoom, and is
+// called only when they change; the streamed curves are drawn on a canvas over
+// Plotly's plot area.  Each chart keeps its full history in plain arrays and
+// draws at most MAX_DRAWN_POINTS per trace (every stride-th point, the stride
+// doubling as the run grows), so a 10,000-epoch run costs the same to draw as a
+// short one.
+
+import { LineCanvas, extent, grownXMax, grownYRange, nearestIndex } from "./canvas_lines.js";
 
 const Plotly = () => window.Plotly;
 
@@ -67,13 +71,6 @@ class Smoother {
   }
 }
 
-function decimate(values, stride) {
-  if (stride === 1) return values.slice();
-  const out = [];
-  for (let i = 0; i < values.length; i += stride) out.push(values[i]);
-  return out;
-}
-
 /** What the frame scheduler needs of a chart: its element, visibility and redraw interval. */
 class StreamingChart {
   constructor(element, redrawIntervalMs) {
@@ -96,6 +93,15 @@ class StreamingChart {
  * Line chart of several series over epochs, with optional smoothing (the raw
  * curve stays faint underneath), ghost curves of earlier runs and vertical
  * markers for live changes.
+ *
+ * The axes, markers and zoom are a Plotly plot; the curves are drawn on a canvas
+ * over its plot area (``LineCanvas``).  Plotly is called only when a range must
+ * grow (the x range doubles, the y range grows with headroom) or the figure
+ * changes (a new run, smoothing, log scale, ghosts, a marker), so a streamed
+ * point costs a canvas repaint, not a Plotly redraw.  The Plotly traces hold the
+ * full history (the same arrays, so they are always current) but are not drawn
+ * (``visible: "legendonly"``).  Hover is the canvas's own: the values at the
+ * nearest epoch in a small tooltip.
  */
 export class CurveChart extends StreamingChart {
   /**
@@ -111,9 +117,18 @@ export class CurveChart extends StreamingChart {
     this.legend.className = "chart-legend";
     this.legend.dataset.testid = `${element.dataset.testid}-legend`;
     element.before(this.legend);
+    this.lines = new LineCanvas(element);
+    this.tooltip = document.createElement("div");
+    this.tooltip.className = "chart-tooltip";
+    this.tooltip.dataset.testid = `${element.dataset.testid}-tooltip`;
+    this.tooltip.hidden = true;
+    this.lines.canvas.after(this.tooltip);
+    element.addEventListener("mousemove", (event) => this.hover(event));
+    element.addEventListener("mouseleave", () => { this.tooltip.hidden = true; });
     this.smoothing = 0;
     this.logY = this.options.logY;
     this.ghosts = [];
+    this.ghostLines = [];
     this.markers = [];
     this.revision = 0;
     this.clear();
@@ -125,8 +140,10 @@ export class CurveChart extends StreamingChart {
     this.smooth = Object.fromEntries(this.options.series.map((series) => [series.key, []]));
     this.smoothers = Object.fromEntries(this.options.series.map((series) => [series.key, new Smoother(this.smoothing)]));
     this.stride = 1;
-    this.drawnUntil = 0;
     this.markers = [];
+    this.xRange = null;
+    this.yRange = null;
+    this.userZoom = false;
     this.dirty = true;
     this.needsRebuild = true;
   }
@@ -146,10 +163,7 @@ export class CurveChart extends StreamingChart {
       this.raw[series.key].push(number);
       this.smooth[series.key].push(this.smoothers[series.key].push(number));
     }
-    if (this.epochs.length > this.stride * MAX_DRAWN_POINTS) {
-      this.stride *= 2;
-      this.needsRebuild = true;
-    }
+    if (this.epochs.length > this.stride * MAX_DRAWN_POINTS) this.stride *= 2;
     this.dirty = true;
   }
 
@@ -168,6 +182,7 @@ export class CurveChart extends StreamingChart {
       for (const value of this.raw[series.key]) smoother.push(value);
       this.smoothers[series.key] = smoother;
     }
+    this.ghostLines = this.makeGhostLines();
     this.needsRebuild = true;
     this.dirty = true;
   }
@@ -175,13 +190,17 @@ export class CurveChart extends StreamingChart {
   setLogY(flag) {
     if (flag === this.logY) return;
     this.logY = flag;
+    this.yRange = null;
+    this.userZoom = false;
     this.needsRebuild = true;
     this.dirty = true;
   }
 
   /** Ghosts: ``[{id, label, color, epochs, values: {seriesKey: number[]}}]`` from finished runs. */
   setGhosts(ghosts) {
+    if (ghosts.length === 0 && this.ghosts.length === 0) return;
     this.ghosts = ghosts;
+    this.ghostLines = this.makeGhostLines();
     this.needsRebuild = true;
     this.dirty = true;
   }
@@ -192,13 +211,32 @@ export class CurveChart extends StreamingChart {
       Object.entries(this.raw).map(([key, values]) => [key, values.slice()])) };
   }
 
+  /** Ghost curves, smoothed like the current run, computed once per change of ghosts or smoothing. */
+  makeGhostLines() {
+    const lines = [];
+    for (const ghost of this.ghosts) {
+      for (const key of this.options.ghostKeys) {
+        const series = this.options.series.find((candidate) => candidate.key === key);
+        const values = ghost.values[key];
+        if (!series || !values) continue;
+        lines.push({
+          name: `${ghost.label} · ${series.name}`, x: ghost.epochs,
+          y: this.options.smoothable ? smoothSeries(values, this.smoothing) : values,
+          stride: Math.max(1, Math.ceil(ghost.epochs.length / MAX_DRAWN_POINTS)),
+          color: ghost.color, width: 1.5, dash: key === "dev" ? "dash" : "dot", alpha: 0.8,
+        });
+      }
+    }
+    return lines;
+  }
 
   /** Draw what changed; returns false when there was nothing to do. */
   flush() {
     if (!this.dirty || !this.isVisible()) return false;
-    if (this.needsRebuild) this.rebuild();
-    else this.extend();
     this.dirty = false;
+    if (this.needsRebuild || !this.element.classList.contains("js-plotly-plot")) this.rebuild();
+    else if (!this.userZoom && this.growRanges()) this.relayout();
+    this.paint();
     // The last epoch drawn, for readers of the page (tests, the benchmark).
     this.element.dataset.epochs = String(this.epochs.length ? this.epochs[this.epochs.length - 1] : "");
     return true;
@@ -206,48 +244,101 @@ export class CurveChart extends StreamingChart {
 
   showRaw() { return this.options.smoothable && this.smoothing > 0; }
 
+  /** What the canvas strokes, bottom to top: ghosts, faint raw curves, the curves. */
+  canvasLines() {
+    const lines = [...this.ghostLines];
+    const withRaw = this.showRaw();
+    for (const series of this.options.series) {
+      if (withRaw) {
+        lines.push({ x: this.epochs, y: this.raw[series.key], stride: this.stride, color: series.color,
+          width: 1, dash: series.dash, alpha: 0.25 });
+      }
+    }
+    for (const series of this.options.series) {
+      lines.push({ x: this.epochs, y: this.smooth[series.key], stride: this.stride, color: series.color,
+        width: 2, dash: series.dash });
+    }
+    return lines;
+  }
+
+  /** Grow the ranges to hold every point; true when they changed. */
+  growRanges() {
+    const last = this.epochs.length ? this.epochs[this.epochs.length - 1] : 0;
+    const ghostEnd = Math.max(0, ...this.ghostLines.map((line) => line.x[line.x.length - 1] ?? 0));
+    const xMax = grownXMax(Math.max(last, ghostEnd));
+    const xRange = this.xRange && this.xRange[1] >= xMax ? this.xRange : [0, xMax];
+    const arrays = [];
+    for (const series of this.options.series) {
+      arrays.push(this.smooth[series.key]);
+      if (this.showRaw()) arrays.push(this.raw[series.key]);
+    }
+    for (const line of this.ghostLines) arrays.push(line.y);
+    // Only the new points can fall outside the current range: scan them alone.
+    const from = this.xRange && this.yRange ? this.scannedUntil ?? 0 : 0;
+    const tail = from > 0 ? arrays.slice(0, arrays.length - this.ghostLines.length).map((values) => values.slice(from)) : arrays;
+    const yRange = grownYRange(this.yRange, extent(tail, this.logY),
+      { log: this.logY, fromZero: this.options.fromZero });
+    this.scannedUntil = this.epochs.length;
+    const changed = xRange !== this.xRange || yRange !== this.yRange;
+    this.xRange = xRange;
+    this.yRange = yRange;
+    return changed;
+  }
+
+  /** Tell Plotly the ranges that changed (only those: each axis redrawn costs time). */
+  relayout() {
+    const [xRange, yRange] = this.shownRanges();
+    const layout = this.element._fullLayout;
+    const same = (a, b) => a && b && a[0] === b[0] && a[1] === b[1];
+    const update = {};
+    if (!same(layout?.xaxis?.range, xRange)) update["xaxis.range"] = xRange.slice();
+    if (!same(layout?.yaxis?.range, yRange)) update["yaxis.range"] = yRange.slice();
+    this.ownRanges = [xRange.slice(), yRange.slice()];
+    if (Object.keys(update).length) Plotly().relayout(this.element, update);
+  }
+
+  /** The ranges shown: the user's zoom, or the grown ones (a default y range until there is data). */
+  shownRanges() {
+    const layout = this.element._fullLayout;
+    if (this.userZoom && layout?.xaxis?.range) return [layout.xaxis.range.slice(), layout.yaxis.range.slice()];
+    return [this.xRange, this.yRange ?? (this.logY ? [-1, 1] : [0, 1])];
+  }
+
+  paint() {
+    if (!this.lines.place() || !this.xRange) return;
+    const [xRange, yRange] = this.shownRanges();
+    this.lines.draw(this.canvasLines(), xRange, yRange, this.logY);
+    this.lines.canvas.dataset.epochs = this.element.dataset.epochs ?? "";
+  }
+
+  /** Plotly traces: the full history, named as in the legend, not drawn by Plotly. */
   traces() {
     const traces = [];
-    const epochs = decimate(this.epochs, this.stride);
-    // Raw curves exist only under smoothed ones: every trace adds to the cost of each redraw.
-    this.withRaw = this.showRaw();
+    const withRaw = this.showRaw();
+    const hidden = { type: "scatter", mode: "lines", visible: "legendonly", showlegend: false, hoverinfo: "skip" };
     for (const series of this.options.series) {
-      if (this.withRaw) {
-        traces.push({
-          x: epochs, y: decimate(this.raw[series.key], this.stride), type: "scatter", mode: "lines",
-          name: `${series.name} (raw)`, line: { color: series.color, width: 1, dash: series.dash },
-          opacity: 0.25, hoverinfo: "skip", showlegend: false,
-        });
+      if (withRaw) {
+        traces.push({ ...hidden, x: this.epochs, y: this.raw[series.key], name: `${series.name} (raw)`,
+          line: { color: series.color, width: 1, dash: series.dash }, opacity: 0.25, legend: false });
       }
-      traces.push({
-        x: epochs.slice(), y: decimate(this.smooth[series.key], this.stride), type: "scatter", mode: "lines",
-        name: series.name, line: { color: series.color, width: 2, dash: series.dash },
-        hovertemplate: "%{y:.4g}",
-      });
+      traces.push({ ...hidden, x: this.epochs, y: this.smooth[series.key], name: series.name,
+        line: { color: series.color, width: 2, dash: series.dash }, legend: true });
     }
-    for (const ghost of this.ghosts) {
-      for (const key of this.options.ghostKeys) {
-        const series = this.options.series.find((candidate) => candidate.key === key);
-        const values = ghost.values[key];
-        if (!series || !values) continue;
-        const stride = Math.max(1, Math.ceil(ghost.epochs.length / MAX_DRAWN_POINTS));
-        traces.push({
-          x: decimate(ghost.epochs, stride),
-          y: decimate(this.options.smoothable ? smoothSeries(values, this.smoothing) : values, stride),
-          type: "scatter", mode: "lines", name: `${ghost.label} · ${series.name}`,
-          line: { color: ghost.color, width: 1.5, dash: key === "dev" ? "dash" : "dot" },
-          opacity: 0.8, hovertemplate: "%{y:.4g}",
-        });
-      }
+    for (const line of this.ghostLines) {
+      traces.push({ ...hidden, x: line.x, y: line.y, name: line.name,
+        line: { color: line.color, width: line.width, dash: line.dash }, opacity: line.alpha, legend: true });
     }
     return traces;
   }
 
   layout() {
     const layout = baseLayout(this.options.yTitle, `${this.element.dataset.testid}-${this.revision}`);
+    layout.hovermode = false;
     layout.yaxis.type = this.logY ? "log" : "linear";
     if (this.logY && this.options.decadeTicks) layout.yaxis.tickformat = ".0e";
-    if (this.options.fromZero && !this.logY) layout.yaxis.rangemode = "tozero";
+    const [xRange, yRange] = this.shownRanges();
+    layout.xaxis.range = xRange.slice();
+    layout.yaxis.range = yRange.slice();
     layout.shapes = this.markers.map((marker) => ({
       type: "line", xref: "x", yref: "paper", x0: marker.epoch, x1: marker.epoch, y0: 0, y1: 1,
       line: { color: COLORS.marker, width: 1, dash: "dot" },
@@ -262,17 +353,64 @@ export class CurveChart extends StreamingChart {
 
   rebuild() {
     const plotly = Plotly();
+    if (!this.userZoom) {
+      this.xRange = null;
+      this.yRange = null;
+      this.growRanges();
+    }
     const traces = this.traces();
     this.renderLegend(traces);
-    if (this.element.classList.contains("js-plotly-plot")) plotly.react(this.element, traces, this.layout(), PLOT_CONFIG);
-    else plotly.newPlot(this.element, traces, this.layout(), PLOT_CONFIG);
-    this.drawnUntil = this.epochs.length;
+    const layout = this.layout();
+    for (const trace of traces) delete trace.legend;
+    // The figure as Plotly sees it, data aside: when only the data changed (a new run),
+    // the traces take the new arrays and only the ranges are relaid out.
+    const signature = JSON.stringify([layout, traces.map((trace) => [trace.name, trace.line, trace.opacity])],
+      (key, value) => (key === "range" || key === "uirevision" ? undefined : value));
+    const plotted = this.element.classList.contains("js-plotly-plot") && this.element.data?.length === traces.length;
+    if (plotted && !this.userZoom && signature === this.signature) {
+      traces.forEach((trace, index) => Object.assign(this.element.data[index], { x: trace.x, y: trace.y }));
+      this.relayout();
+    } else {
+      this.ownRanges = [layout.xaxis.range.slice(), layout.yaxis.range.slice()];
+      if (this.element.classList.contains("js-plotly-plot")) plotly.react(this.element, traces, layout, PLOT_CONFIG);
+      else plotly.newPlot(this.element, traces, layout, PLOT_CONFIG);
+    }
+    this.signature = signature;
+    if (!this.listening) {
+      this.element.on("plotly_afterplot", () => this.paint());
+      this.element.on("plotly_relayout", (change) => this.relayouted(change));
+      this.listening = true;
+    }
     this.needsRebuild = false;
     this.element.dataset.rebuilds = String(Number(this.element.dataset.rebuilds ?? 0) + 1);
   }
 
+  /**
+   * A zoom or pan by the user (``xaxis.range[0]``...): follow it and stop growing
+   * the ranges.  A double-click (autorange, or Plotly's reset to the first
+   * ranges, ``xaxis.range`` as a whole that is not ours): back to the grown ranges.
+   */
+  relayouted(change) {
+    const keys = Object.keys(change ?? {});
+    const layout = this.element._fullLayout;
+    const same = (a, b) => a && b && Math.abs(a[0] - b[0]) < 1e-9 && Math.abs(a[1] - b[1]) < 1e-9;
+    const ours = this.ownRanges && same(layout.xaxis.range, this.ownRanges[0]) && same(layout.yaxis.range, this.ownRanges[1]);
+    if (ours) return;
+    const reset = keys.some((key) => key.endsWith(".autorange") || key === "xaxis.range" || key === "yaxis.range");
+    if (reset) {
+      this.userZoom = false;
+      this.xRange = null;
+      this.yRange = null;
+      this.growRanges();
+      this.relayout();
+    } else if (keys.some((key) => key.startsWith("xaxis.range[") || key.startsWith("yaxis.range["))) {
+      this.userZoom = true;
+      this.paint();
+    }
+  }
+
   renderLegend(traces) {
-    const items = traces.filter((trace) => trace.showlegend !== false).map((trace) => {
+    const items = traces.filter((trace) => trace.legend).map((trace) => {
       const item = document.createElement("li");
       const swatch = document.createElement("span");
       swatch.className = `swatch dash-${trace.line.dash ?? "solid"}`;
@@ -283,30 +421,51 @@ export class CurveChart extends StreamingChart {
     this.legend.replaceChildren(...items);
   }
 
-  extend() {
-    const start = Math.ceil(this.drawnUntil / this.stride) * this.stride;
-    const picked = [];
-    for (let i = start; i < this.epochs.length; i += this.stride) picked.push(i);
-    this.drawnUntil = this.epochs.length;
-    if (picked.length === 0) return;
-    const xs = [];
-    const ys = [];
-    const indices = [];
-    const epochs = picked.map((i) => this.epochs[i]);
-    for (const series of this.options.series) {
-      if (this.withRaw) {
-        xs.push(epochs);
-        ys.push(picked.map((i) => this.raw[series.key][i]));
-        indices.push(indices.length);
-      }
-      xs.push(epochs);
-      ys.push(picked.map((i) => this.smooth[series.key][i]));
-      indices.push(indices.length);
+  /** Values at the epoch nearest the pointer, in the tooltip. */
+  hover(event) {
+    const layout = this.element._fullLayout;
+    const area = this.lines.area;
+    if (!layout || !area || !this.epochs.length) { this.tooltip.hidden = true; return; }
+    const box = this.element.getBoundingClientRect();
+    const px = event.clientX - box.left - layout.xaxis._offset;
+    const py = event.clientY - box.top - layout.yaxis._offset;
+    if (px < 0 || py < 0 || px > area.width || py > area.height) { this.tooltip.hidden = true; return; }
+    const [xRange] = this.shownRanges();
+    const epoch = xRange[0] + (px / area.width) * (xRange[1] - xRange[0]);
+    const index = nearestIndex(this.epochs, epoch);
+    const rows = [[null, `epoch ${this.epochs[index]}`]];
+    for (const series of this.options.series) rows.push([series.color, `${series.name}: ${formatValue(this.smooth[series.key][index])}`]);
+    for (const line of this.ghostLines) {
+      const at = nearestIndex(line.x, this.epochs[index]);
+      if (at >= 0 && line.x[at] === this.epochs[index]) rows.push([line.color, `${line.name}: ${formatValue(line.y[at])}`]);
     }
-    Plotly().extendTraces(this.element, { x: xs, y: ys }, indices);
+    this.tooltip.replaceChildren(...rows.map(([color, text]) => {
+      const row = document.createElement("div");
+      if (color) {
+        const swatch = document.createElement("span");
+        swatch.className = "swatch";
+        swatch.style.borderColor = color;
+        row.append(swatch);
+      }
+      row.append(text);
+      return row;
+    }));
+    this.tooltip.hidden = false;
+    const left = area.left + px + 12;
+    const flip = px > area.width / 2;
+    this.tooltip.style.left = flip ? "" : `${left}px`;
+    this.tooltip.style.right = flip ? `${this.element.parentElement.clientWidth - (area.left + px) + 12}px` : "";
+    this.tooltip.style.top = `${area.top + 4}px`;
   }
 }
 
+function formatValue(value) {
+  if (value === null || value === undefined || !Number.isFinite(value)) return "–";
+  return Number(value.toPrecision(4)).toString();
+}
+
+// How long a new run's boundary waits for its first grid before drawing the points alone.
+const BOUNDARY_WAIT_MS = 1000;
 const hexToRgb = (hex) => [1, 3, 5].map((at) => parseInt(hex.slice(at, at + 2), 16));
 const BOUNDARY_STOPS = BOUNDARY_COLORSCALE.map(([at, hex]) => [at, hexToRgb(hex)]);
 
@@ -353,6 +512,7 @@ export class BoundaryChart extends StreamingChart {
     this.canvas.hidden = true;
     this.needsRebuild = true;
     this.dirty = true;
+    this.waitUntil = performance.now() + BOUNDARY_WAIT_MS;
   }
 
   /** ``grid``: ``{epoch, x (nx), y (ny), z (ny rows of nx)}``; a new lattice redraws the axes too. */
@@ -369,6 +529,8 @@ export class BoundaryChart extends StreamingChart {
 
   flush() {
     if (!this.dirty || !this.isVisible()) return false;
+    // A new run sends its points, then the first grid: draw the axes once, with both.
+    if (this.needsRebuild && !this.grid && performance.now() < this.waitUntil) return false;
     if (this.needsRebuild || !this.element.classList.contains("js-plotly-plot")) this.rebuild();
     if (this.grid) this.paint();
     this.dirty = false;
@@ -503,6 +665,8 @@ export class FrameScheduler {
     this.lastDrawn = new Map();
     this.quietUntil = 0;
     this.pending = false;
+    // Draw the empty charts now, so that starting a run only updates them.
+    this.request();
   }
 
   request() {
