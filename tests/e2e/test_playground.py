@@ -360,3 +360,14 @@ def test_at_capacity_the_page_says_when_to_try_again(page, one_run_server):
         expect(page.get_by_test_id("start")).to_be_enabled()
     finally:
         page.request.post(f"{one_run_server.url}/api/runs/{run['id']}/control", data={"action": "stop"})
+
+
+def test_the_masthead_leads_to_the_labs_and_the_search(page, live_server):
+    open_playground(page, live_server)
+    page.get_by_role("link", name="Lessons and labs").click()
+    expect(page).to_have_url(re.compile(r"/labs$"))
+    expect(page.get_by_role("heading", level=1)).to_have_text("Lessons and labs")
+    open_playground(page, live_server)
+    page.get_by_role("link", name="Search").click()
+    expect(page).to_have_url(re.compile(r"/search$"))
+    expect(page.get_by_role("heading", level=1)).to_have_text("Hyperparameter search")
