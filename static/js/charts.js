@@ -647,13 +647,16 @@ export function layerSeries(count) {
   }));
 }
 
+const BUSY_FRAME_MS = 8;
+
 /**
  * Redraws dirty charts from a requestAnimationFrame loop.  A Plotly redraw is
  * the expensive part, so at most one chart is redrawn per frame, each chart at
  * most every ``chart.redrawIntervalMs`` (default ``chartIntervalMs``), and after a redraw that took d ms no chart is
  * redrawn for ``gapFactor * d`` ms: however slow the machine, drawing takes at
  * most about 1 / (1 + gapFactor) of the main thread and frames keep coming.
- * ``onFrame`` runs every frame for cheap text updates.
+ * ``onFrame`` runs every frame for cheap text updates; when it took more than
+ * BUSY_FRAME_MS, the frame's chart waits for the next frame.
  */
 export class FrameScheduler {
   constructor(charts, { chartIntervalMs = 200, minGapMs = 40, gapFactor = 3, onFrame = () => {} } = {}) {
@@ -677,9 +680,13 @@ export class FrameScheduler {
 
   frame(now) {
     this.pending = false;
+    const started = performance.now();
     this.onFrame();
     const waiting = this.charts.some((chart) => chart.dirty && chart.isVisible());
-    if (waiting && now >= this.quietUntil) this.drawOne(now);
+    // A frame whose text updates took long leaves its chart to the next frame (once: charts must keep coming).
+    const busy = performance.now() - started > BUSY_FRAME_MS && !this.deferred;
+    this.deferred = busy;
+    if (waiting && !busy && now >= this.quietUntil) this.drawOne(now);
     if (this.charts.some((chart) => chart.dirty && chart.isVisible())) this.request();
   }
 
