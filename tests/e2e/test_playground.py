@@ -184,7 +184,8 @@ def test_changing_the_learning_rate_mid_run_marks_the_curves_and_zoom_survives(p
     page.mouse.up()
     zoomed = loss_x_range(page)
     drawn = int(loss_chart.get_attribute("data-epochs"))
-    assert zoomed[0] > before[0] and zoomed[1] - zoomed[0] < 0.9 * (before[1] - before[0])  # the drag zoomed in
+    # the drag zoomed in
+    assert zoomed[0] > before[0] and zoomed[1] - zoomed[0] < 0.9 * (before[1] - before[0])
     learning_rate.fill("0.02")
     learning_rate.press("Enter")
     expect(page.get_by_test_id("lr-chart").locator(".annotation-text")).to_contain_text(["α 0.05", "α 0.02"])
