@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import itertools
 import multiprocessing
+import multiprocessing.util  # noqa: F401  (exit order: see below)
 import os
 import queue
 import threading
@@ -33,6 +34,11 @@ from collections.abc import Iterator
 
 from server.engine.config import RunConfig
 from server.runs.events import to_json
+
+# multiprocessing.util is imported above, not when the first host starts, so
+# that its exit handler (which terminates daemonic hosts) is registered before
+# the app's: atexit runs handlers last-in first-out, so the run manager stops
+# its runs while their hosts still live.
 
 HOST_GONE = "the training process ended unexpectedly"
 
