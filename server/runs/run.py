@@ -241,10 +241,7 @@ class Run:
                 self._publish({"event": "error", "data": {"message": "the run ended without a done event"}},
                               self.epoch, trainer)
         except Exception as error:  # a failed run reports why instead of vanishing
-            if self._stop_cause == "shutdown":  # its host may already be gone: no fault of the run
-                logger.info("run %s ended by the shutdown: %s", self.id, error)
-            else:
-                logger.exception("run %s failed", self.id)
+            logger.exception("run %s failed", self.id)
             failure = {"event": "error", "data": {"message": f"the run failed: {error}"}}
             self._publish(failure, self.epoch, None)
         finally:
