@@ -8,7 +8,10 @@ SSE streams: every open stream holds one.  The training itself happens in host
 processes that the worker starts, one per core (server/runs/processes.py).
 """
 
+import gc
 import os
+import threading
+from concurrent.futures import wait
 
 # One BLAS thread per run.  gunicorn reads this file in the master before the
 # worker imports NumPy, so OpenBLAS starts with these values.
@@ -32,7 +35,29 @@ keepalive = 5
 
 
 def post_worker_init(worker):
-    """Start the training host processes now rather than on the first run."""
-    pool = getattr(worker.wsgi, "extensions", {}).get("trainer_pool")
+    """Start the training host processes and the threads now rather than on the first requests.
+
+    A thread start waits for the new thread to run; under a burst of new runs
+    those waits queue up behind each other in the accepting loop and in the
+    requests, so every thread a burst needs is started before the worker serves.
+    """
+    extensions = getattr(worker.wsgi, "extensions", {})
+    pool = extensions.get("trainer_pool")
     if pool is not None and not pool.start():
         worker.log.warning("training host processes did not start; runs will fail until they do")
+    runs = extensions.get("run_manager")
+    if hasattr(runs, "prestart_threads"):
+        runs.prestart_threads()
+    request_threads = getattr(worker, "tpool", None)  # the gthread worker's executor
+    if request_threads is not None:
+        # A POST and a stream per run: while every task waits on the gate,
+        # each submit starts one more thread.
+        count = min(threads, 2 * getattr(getattr(runs, "limits", None), "max_concurrent_runs", 32))
+        gate = threading.Event()
+        futures = [request_threads.submit(gate.wait) for _ in range(count)]
+        gate.set()
+        wait(futures)
+    # Everything loaded so far (Flask, NumPy, pydantic, the app) lives as long
+    # as the worker: leave it out of the cyclic collector's full passes, which
+    # otherwise walk it all and pause every thread for tens of milliseconds.
+    gc.freeze()

@@ -18,6 +18,7 @@ from server.engine.config import RunConfig, parse_update
 from server.limits import RuntimeLimits
 from server.runs.events import EventLog, LoggedEvent
 from server.runs.run import ACTIONS, Run, RunConflict, TrainerFactory
+from server.runs.threads import WaitingThreads
 
 DEFAULT_MAX_LOG_BYTES = 16 * 1024 * 1024
 DEFAULT_MAX_RETAINED_RUNS = 200
@@ -52,6 +53,9 @@ class RunManager(Protocol):
         """The run's state: ``{"id", "status", "config", "latest", "epochs_per_second",
         "stop_requested", "last_event_id"}``."""
 
+    def progress(self, run_id: str) -> tuple[str, int]:
+        """``(status, last_event_id)`` of the run: the cheap part of ``status``."""
+
     def load(self) -> dict:
         """``{"runs": active runs, "capacity": most active runs allowed}``."""
 
@@ -75,6 +79,11 @@ class InProcessRunManager:
         self.reap_interval = reap_interval if reap_interval is not None else min(max(shortest / 4, 0.01), 5.0)
         self._reaper = threading.Thread(target=self._reap_forever, name="run-reaper", daemon=True)
         self._reaper.start()
+        self._threads = WaitingThreads("run")
+
+    def prestart_threads(self) -> None:
+        """Start a thread for every run allowed at once now, so starting a run never waits for one."""
+        self._threads.prestart(self.limits.max_concurrent_runs)
 
     # --- the RunManager interface ---------------------------------------------
 
@@ -97,7 +106,7 @@ class InProcessRunManager:
             log = EventLog(self.limits.max_events_per_run, self.max_log_bytes)
             run = Run(run_id, config, client, self._trainer_factory, log)
             self._runs[run_id] = run
-        run.start()
+        run.start(self._threads)
         return run.snapshot()
 
     def events_since(self, run_id: str, last_id: int, timeout: float) -> list[LoggedEvent]:
@@ -120,6 +129,11 @@ class InProcessRunManager:
         run = self._get(run_id)
         run.touch()
         return run.snapshot()
+
+    def progress(self, run_id: str) -> tuple[str, int]:
+        run = self._get(run_id)
+        run.touch()
+        return run.progress()
 
     def load(self) -> dict:
         with self._lock:

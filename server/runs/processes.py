@@ -42,6 +42,12 @@ from server.runs.events import to_json
 
 HOST_GONE = "the training process ended unexpectedly"
 
+# Training is batch work and the web process is interactive: when the cores are
+# busy, the hosts yield to it, so starting a run or streaming its events never
+# waits behind an epoch.  Paced runs still train at their pace; only the spare
+# time of a full machine is shared out differently.
+HOST_NICENESS = 19
+
 
 def available_cores() -> int:
     """Cores this process may run on (its affinity mask, not the machine's total)."""
@@ -264,6 +270,8 @@ def host_main(connection) -> None:
     """A host process: build trainers and pull their events on request, until told to exit."""
     from server.engine import Trainer
 
+    if hasattr(os, "nice"):
+        os.nice(HOST_NICENESS)
     _warm_up(Trainer)
     connection.send(("ready", 0))
     trainers: dict[int, Trainer] = {}

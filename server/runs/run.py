@@ -27,6 +27,7 @@ from typing import Protocol
 
 from server.engine.config import RunConfig
 from server.runs.events import TERMINAL_EVENTS, EventLog, LoggedEvent, to_json
+from server.runs.threads import WaitingThreads
 
 logger = logging.getLogger(__name__)
 
@@ -94,16 +95,20 @@ class Run:
         self._stop_message: str | None = None
         self._epochs_per_second = config.training.epochs_per_second
         self._last_epoch_at: float | None = None
-        self._thread = threading.Thread(target=self._execute, name=f"run-{run_id[:8]}", daemon=True)
+        self._ended = threading.Event()
 
     # --- seen from request threads ------------------------------------------
 
-    def start(self) -> None:
-        self._thread.start()
+    def start(self, threads: WaitingThreads | None = None) -> None:
+        """Train in one of ``threads`` (a new thread when None)."""
+        if threads is None:
+            threading.Thread(target=self._execute_once, name=f"run-{self.id[:8]}", daemon=True).start()
+        else:
+            threads.submit(self._execute_once)
 
     def join(self, timeout: float | None = None) -> bool:
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
+        """Wait until the run's thread is done with it; False if ``timeout`` passed first."""
+        return self._ended.wait(timeout)
 
     @property
     def finished(self) -> bool:
@@ -180,6 +185,11 @@ class Run:
                 "last_event_id": self.log.last_id,
             }
 
+    def progress(self) -> tuple[str, int]:
+        """``(status, last_event_id)``."""
+        with self._cond:
+            return self.status, self.log.last_id
+
     def current_config(self) -> RunConfig:
         with self._cond:
             return self._current_config
@@ -216,6 +226,12 @@ class Run:
             self._epochs_per_second = pacing
 
     # --- the run's own thread -------------------------------------------------
+
+    def _execute_once(self) -> None:
+        try:
+            self._execute()
+        finally:
+            self._ended.set()
 
     def _execute(self) -> None:
         events = None

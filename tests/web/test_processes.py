@@ -12,7 +12,7 @@ from server import create_app
 from server.engine import Trainer
 from server.engine.config import parse_config
 from server.runs.events import to_json
-from server.runs.processes import HOST_GONE, TrainerProcessPool
+from server.runs.processes import HOST_GONE, HOST_NICENESS, TrainerProcessPool
 from tests.web.conftest import FAST_STREAMS
 from tests.web.sse_client import StreamReader
 
@@ -121,6 +121,13 @@ def test_run_processes_chooses_how_runs_are_trained():
         for app in (hosted, threaded):
             app.extensions["run_manager"].shutdown()
         hosted.extensions["trainer_pool"].shutdown()
+
+
+@pytest.mark.skipif(not hasattr(os, "getpriority"), reason="process priorities are a POSIX feature")
+def test_hosts_train_at_a_lower_priority_than_the_web_process(pool):
+    own = os.getpriority(os.PRIO_PROCESS, 0)
+    for pid in pool.host_pids():
+        assert os.getpriority(os.PRIO_PROCESS, pid) == min(own + HOST_NICENESS, 19)
 
 
 def test_a_host_that_dies_ends_its_runs_with_an_error_and_is_replaced(pool):

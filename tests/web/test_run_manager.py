@@ -381,6 +381,28 @@ def test_shutdown_stops_every_run(make_manager):
         manager.start(config(), "client")
 
 
+def test_progress_is_the_cheap_part_of_status(make_manager):
+    manager = make_manager()
+    run_id = manager.start(config(epochs=3), "client")["id"]
+    assert manager.progress(run_id)[0] == "running"
+    collect(manager, run_id)
+    status = manager.status(run_id)
+    assert manager.progress(run_id) == ("done", status["last_event_id"])
+    with pytest.raises(UnknownRun):
+        manager.progress("nope")
+
+
+def test_prestarted_threads_train_runs_without_new_threads(make_manager):
+    manager = make_manager(max_concurrent_runs=4)
+    manager.prestart_threads()
+    before = set(threading.enumerate())
+    run_ids = [manager.start(config(epochs=2), f"client-{index}")["id"] for index in range(4)]
+    for run_id in run_ids:
+        assert collect(manager, run_id)[-1].event == "done"
+    assert set(threading.enumerate()) <= before
+    assert all(manager.status(run_id)["status"] == "done" for run_id in run_ids)
+
+
 def test_status_is_json_ready(make_manager):
     manager = make_manager()
     run_id = manager.start(config(epochs=3), "client")["id"]
