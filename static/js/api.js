@@ -54,8 +54,12 @@ const MAX_RECONNECTS = 8;
  * with ``?since=<last id>``.  Events are delivered once, in id order, to
  * ``onEvent(name, data)``; ``onLost(message)`` is called when the stream cannot
  * be recovered.  Returns ``{close()}``.
+ *
+ * For the event names in ``parseLater``, ``data`` is a function that parses
+ * the event's JSON when called (null if it does not parse): a reader that
+ * keeps only the newest of those events parses just the ones it uses.
  */
-export function followRun(eventsUrl, { onEvent, onLost }) {
+export function followRun(eventsUrl, { onEvent, onLost, parseLater = new Set() }) {
   let lastId = -1;
   let source = null;
   let failures = 0;
@@ -70,7 +74,12 @@ export function followRun(eventsUrl, { onEvent, onLost }) {
     }
     failures = 0;
     let data;
-    try { data = JSON.parse(message.data); } catch { data = { message: String(message.data) }; }
+    if (parseLater.has(name)) {
+      const text = message.data;
+      data = () => { try { return JSON.parse(text); } catch { return null; } };
+    } else {
+      try { data = JSON.parse(message.data); } catch { data = { message: String(message.data) }; }
+    }
     if (FINAL_EVENTS.has(name)) close();
     onEvent(name, data);
   };

@@ -480,6 +480,15 @@ export function boundaryColor(p) {
   return low.map((channel, index) => Math.round(channel + t * (high[index] - channel)));
 }
 
+// boundaryColor at COLOR_STEPS + 1 evenly spaced probabilities (finer than the eye
+// tells apart), then the grey of a cell with no value.
+const COLOR_STEPS = 1024;
+const BOUNDARY_TABLE = Uint8Array.from([
+  ...Array.from({ length: COLOR_STEPS + 1 }, (_, step) => boundaryColor(step / COLOR_STEPS)).flat(),
+  235, 235, 235,
+]);
+const MISSING_ENTRY = 3 * (COLOR_STEPS + 1);
+
 /**
  * Probability of class 1 over the plane, with the train and dev points on top.
  * The points and axes are a Plotly plot drawn once per run; the probability map
@@ -498,6 +507,7 @@ export class BoundaryChart extends StreamingChart {
     element.before(this.canvas);
     this.revision = 0;
     this.grid = null;
+    this.readGrid = null;
     this.points = null;
     this.lattice = "";
     this.needsRebuild = false;
@@ -508,6 +518,7 @@ export class BoundaryChart extends StreamingChart {
     this.revision += 1;
     this.points = points;
     this.grid = null;
+    this.readGrid = null;
     this.lattice = "";
     this.canvas.hidden = true;
     this.needsRebuild = true;
@@ -515,8 +526,19 @@ export class BoundaryChart extends StreamingChart {
     this.waitUntil = performance.now() + BOUNDARY_WAIT_MS;
   }
 
+  /**
+   * ``read()`` gives the newest grid when the chart draws.  Grids stream faster
+   * than the chart redraws; parsing only the ones drawn keeps the page from
+   * making (and collecting) the garbage of all the others.
+   */
+  setGridSource(read) {
+    this.readGrid = read;
+    this.dirty = true;
+  }
+
   /** ``grid``: ``{epoch, x (nx), y (ny), z (ny rows of nx)}``; a new lattice redraws the axes too. */
   setGrid(grid) {
+    this.readGrid = null;
     const lattice = [grid.x.length, grid.x[0], grid.x[grid.x.length - 1],
       grid.y.length, grid.y[0], grid.y[grid.y.length - 1]].join(",");
     if (lattice !== this.lattice) {
@@ -529,6 +551,11 @@ export class BoundaryChart extends StreamingChart {
 
   flush() {
     if (!this.dirty || !this.isVisible()) return false;
+    if (this.readGrid) {
+      const grid = this.readGrid();
+      this.readGrid = null;
+      if (grid?.x?.length && grid.y?.length) this.setGrid(grid);
+    }
     // A new run sends its points, then the first grid: draw the axes once, with both.
     if (this.needsRebuild && !this.grid && performance.now() < this.waitUntil) return false;
     if (this.needsRebuild || !this.element.classList.contains("js-plotly-plot")) this.rebuild();
@@ -546,17 +573,25 @@ export class BoundaryChart extends StreamingChart {
       this.canvas.height = height;
     }
     const context = this.canvas.getContext("2d");
-    const image = context.createImageData(width, height);
+    if (this.image?.width !== width || this.image?.height !== height) this.image = context.createImageData(width, height);
+    // Colours come from a table and go straight into the pixel buffer: a paint allocates nothing,
+    // so streaming grids make no garbage for the collector to stop the page for.
+    const pixels = this.image.data;
     const ascending = y[height - 1] > y[0];
+    let at = 0;
     for (let row = 0; row < height; row += 1) {
       const values = z[ascending ? height - 1 - row : row];  // canvas rows run top to bottom
       for (let column = 0; column < width; column += 1) {
         const value = values[column];
-        const [red, green, blue] = value === null ? [235, 235, 235] : boundaryColor(value);
-        image.data.set([red, green, blue, 255], 4 * (row * width + column));
+        const entry = value === null ? MISSING_ENTRY : 3 * Math.round(Math.min(1, Math.max(0, value)) * COLOR_STEPS);
+        pixels[at] = BOUNDARY_TABLE[entry];
+        pixels[at + 1] = BOUNDARY_TABLE[entry + 1];
+        pixels[at + 2] = BOUNDARY_TABLE[entry + 2];
+        pixels[at + 3] = 255;
+        at += 4;
       }
     }
-    context.putImageData(image, 0, 0);
+    context.putImageData(this.image, 0, 0);
     this.canvas.dataset.epoch = String(epoch);
     this.canvas.hidden = false;
   }

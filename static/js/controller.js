@@ -12,9 +12,12 @@ const URL_WRITE_DELAY_MS = 150;
 const MAX_GHOSTS = 5;
 const GHOST_COLORS = ["#7c8796", "#a16207", "#0f766e", "#9d174d", "#4338ca"];
 const RATE_WINDOW_MS = 3000;
+const PROGRESS_INTERVAL_MS = 100;
 const PANEL_INTERVAL_MS = 250;
 // While a step-started run reaches its first epoch, it waits this long before a second one.
 const STEP_START_PACE = 0.01;
+// Only the newest of these is drawn: its JSON is parsed then, not on arrival.
+const PARSED_WHEN_DRAWN = new Set(["boundary"]);
 const IGNORED_IN_COMPARISON = new Set(["speed", "reportEvery", "boundaryEvery"]);
 
 const UPDATE_LABELS = {
@@ -343,6 +346,7 @@ export class Controller {
     this.stream = this.followRun(created.events_url, {
       onEvent: (name, data) => this.onRunEvent(name, data),
       onLost: (message) => this.connectionLost(message),
+      parseLater: PARSED_WHEN_DRAWN,
     });
     if (paused) {
       await this.sendControl("pause", "paused");
@@ -439,7 +443,7 @@ export class Controller {
     const handler = {
       config: () => this.onConfig(data),
       metrics: () => this.onMetrics(data),
-      boundary: () => this.charts.boundary.setGrid(data),
+      boundary: () => this.charts.boundary.setGridSource(data),
       confusion: () => {
         this.charts.confusion.setMatrix(data.matrix);
         this.pending.misclassified = data.misclassified ?? [];
@@ -516,8 +520,15 @@ export class Controller {
   }
 
   frame() {
-    this.renderProgress();
     const now = performance.now();
+    // Every changed text costs the frame a paint and a commit; the epoch counter
+    // and progress bar read fine at ten updates a second, however fast epochs come.
+    if (now - (this.progressShownAt ?? -Infinity) >= PROGRESS_INTERVAL_MS || !this.stream) {
+      this.renderProgress();
+      this.progressShownAt = now;
+    } else {
+      this.scheduler.request();
+    }
     // A fast run reports a diagnosis every few epochs; a few readable updates a second are enough.
     const diagnosisDue = now - (this.diagnosisShownAt ?? -Infinity) >= PANEL_INTERVAL_MS || !this.stream;
     if (this.pending.diagnosis && diagnosisDue) {

@@ -145,3 +145,38 @@ def test_conditions_and_boundary_colours(state_module):
         }""")
     assert result["either"] is True and result["other"] is False and result["not"] is False
     assert result["colours"] == [[240, 165, 107], [255, 255, 255], [111, 158, 214], [111, 158, 214]]
+
+
+def test_the_boundary_map_parses_only_the_grid_it_draws_and_paints_the_scale(state_module):
+    result = state_module.evaluate(
+        """async () => {
+            const { BoundaryChart, boundaryColor } = await import('/static/js/charts.js');
+            const frame = document.createElement('div');
+            const element = document.createElement('div');
+            element.style.width = '300px';
+            element.style.height = '200px';
+            frame.append(element);
+            document.body.append(frame);
+            const chart = new BoundaryChart(element);
+            chart.reset({ train: { x: [0], y: [0], label: [1] } });
+            const parsed = [];
+            const grid = (epoch) => () => {
+                parsed.push(epoch);
+                return { epoch, x: [0, 1, 2, 3], y: [0, 1], z: [[0, 0.5, 1, null], [0.25, 0.75, 7, -3]] };
+            };
+            for (const epoch of [5, 10, 15]) chart.setGridSource(grid(epoch));
+            chart.flush();
+            const pixels = chart.canvas.getContext('2d').getImageData(0, 0, 4, 2).data;
+            const rows = [0, 1].map((row) => [0, 1, 2, 3].map(
+                (column) => Array.from(pixels.slice(4 * (row * 4 + column), 4 * (row * 4 + column) + 3))));
+            const expected = [[0.25, 0.75, 7, -3], [0, 0.5, 1, null]].map((values) => values.map(
+                (value) => value === null ? [235, 235, 235] : boundaryColor(value)));
+            frame.remove();
+            return { parsed, epoch: chart.canvas.dataset.epoch, rows, expected };
+        }""")
+    assert result["parsed"] == [15]  # the two grids overtaken before a redraw are never parsed
+    assert result["epoch"] == "15"
+    # The top canvas row is the highest y; every colour within one step of the 1,024-step table.
+    for row, expected_row in zip(result["rows"], result["expected"], strict=True):
+        for colour, expected in zip(row, expected_row, strict=True):
+            assert all(abs(a - b) <= 1 for a, b in zip(colour, expected, strict=True)), (colour, expected)

@@ -85,6 +85,28 @@ def test_a_run_advances_both_loss_curves_to_done_with_smoothing_over_the_raw_cur
     assert page.console_errors == []
 
 
+def test_a_fast_run_updates_the_epoch_counter_about_ten_times_a_second_and_ends_exact(page, live_server):
+    open_playground(page, live_server, "samples=200&epochs=3000&speed=max&boundaryEvery=50")
+    page.evaluate(
+        """() => {
+            window.epochTexts = [];
+            const counter = document.querySelector('[data-testid=epoch]');
+            new MutationObserver(() => window.epochTexts.push([performance.now(), counter.textContent]))
+                .observe(counter, { childList: true, characterData: true, subtree: true });
+        }""")
+    page.get_by_test_id("start").click()
+    expect(page.get_by_test_id("status")).to_have_text("done")
+    expect(page.get_by_test_id("epoch")).to_have_text("3000")
+    texts = page.evaluate("() => window.epochTexts")
+    epochs = [int(text) for _, text in texts]
+    assert epochs == sorted(epochs) and epochs[-1] == 3000
+    seconds = (texts[-1][0] - texts[0][0]) / 1000
+    assert seconds > 1, "the run was too short to see the rate"
+    # Epochs arrive hundreds a second; the counter is rewritten at most every 100 ms.
+    assert len(texts) <= 10 * seconds + 3
+    assert page.console_errors == []
+
+
 def test_step_pause_and_resume(page, live_server):
     open_playground(page, live_server, SLOW)
     page.get_by_test_id("step").click()  # from idle: a run that pauses after its first epoch
