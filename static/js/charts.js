@@ -42,19 +42,19 @@ function baseLayout(yTitle, uirevision) {
 }
 
 /**
- * Bias-corrected exponentially weighted average of ``values`` (nulls are skipped).
- * beta 0 returns the values unchanged.
+ * Bias-corrected exponentially weighted average of ``values``; missing values
+ * (null, NaN, infinities) are skipped and come out as NaN.  beta 0 returns the
+ * values unchanged.
  */
 export function smoothSeries(values, beta) {
-  const out = new Array(values.length);
+  const out = [];
   let average = 0;
   let count = 0;
-  for (let i = 0; i < values.length; i += 1) {
-    const value = values[i];
-    if (value === null || value === undefined || !Number.isFinite(value)) { out[i] = null; continue; }
+  for (const value of values) {
+    if (value === null || value === undefined || !Number.isFinite(value)) { out.push(NaN); continue; }
     count += 1;
     average = beta * average + (1 - beta) * value;
-    out[i] = beta === 0 ? value : average / (1 - beta ** count);
+    out.push(beta === 0 ? value : average / (1 - beta ** count));
   }
   return out;
 }
@@ -64,7 +64,7 @@ class Smoother {
   constructor(beta) { this.beta = beta; this.average = 0; this.count = 0; }
 
   push(value) {
-    if (value === null || value === undefined || !Number.isFinite(value)) return null;
+    if (value === null || value === undefined || !Number.isFinite(value)) return NaN;
     this.count += 1;
     this.average = this.beta * this.average + (1 - this.beta) * value;
     return this.beta === 0 ? value : this.average / (1 - this.beta ** this.count);
@@ -159,7 +159,10 @@ export class CurveChart extends StreamingChart {
     this.epochs.push(epoch);
     for (const series of this.options.series) {
       const value = values[series.key];
-      const number = value === undefined || value === null || !Number.isFinite(value) ? null : value;
+      // A missing value is NaN, never null: arrays of numbers only keep their
+      // doubles unboxed, so a long run's history is not thousands of heap
+      // objects for the garbage collector to walk.  Plotly and the canvas skip NaN.
+      const number = value === undefined || value === null || !Number.isFinite(value) ? NaN : value;
       this.raw[series.key].push(number);
       this.smooth[series.key].push(this.smoothers[series.key].push(number));
     }
