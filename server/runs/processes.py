@@ -45,8 +45,21 @@ HOST_GONE = "the training process ended unexpectedly"
 # Training is batch work and the web process is interactive: when the cores are
 # busy, the hosts yield to it, so starting a run or streaming its events never
 # waits behind an epoch.  Paced runs still train at their pace; only the spare
-# time of a full machine is shared out differently.
+# time of a full machine is shared out differently.  Linux's SCHED_IDLE class
+# gives way at once to any task that wakes up; a low priority (niceness) alone
+# lets a host finish its time slice first, which is where that waiting came from.
 HOST_NICENESS = 19
+
+
+def yield_to_interactive_work() -> None:
+    """Run this process only on time no ordinary task wants (SCHED_IDLE, else the lowest priority)."""
+    if hasattr(os, "sched_setscheduler") and hasattr(os, "SCHED_IDLE"):
+        try:
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+        except OSError:  # not permitted here: a priority is the next best
+            pass
+    if hasattr(os, "nice"):
+        os.nice(HOST_NICENESS)
 
 
 def available_cores() -> int:
@@ -270,8 +283,7 @@ def host_main(connection) -> None:
     """A host process: build trainers and pull their events on request, until told to exit."""
     from server.engine import Trainer
 
-    if hasattr(os, "nice"):
-        os.nice(HOST_NICENESS)
+    yield_to_interactive_work()
     _warm_up(Trainer)
     connection.send(("ready", 0))
     trainers: dict[int, Trainer] = {}

@@ -170,6 +170,13 @@ export class CurveChart extends StreamingChart {
     this.dirty = true;
   }
 
+  /** The epochs the run will train (null: unknown); the x axis spans them. */
+  planEpochs(epochs) {
+    if (epochs === this.plannedEpochs) return;
+    this.plannedEpochs = epochs;
+    this.dirty = true;
+  }
+
   addMarker(epoch, label) {
     this.markers.push({ epoch, label });
     this.needsRebuild = true;
@@ -268,7 +275,10 @@ export class CurveChart extends StreamingChart {
   growRanges() {
     const last = this.epochs.length ? this.epochs[this.epochs.length - 1] : 0;
     const ghostEnd = Math.max(0, ...this.ghostLines.map((line) => line.x[line.x.length - 1] ?? 0));
-    const xMax = grownXMax(Math.max(last, ghostEnd));
+    const reach = Math.max(last, ghostEnd);
+    // The run's length is known: its x axis spans it from the start and never has to move
+    // (every move is a Plotly relayout); a longer ghost, or no plan, grows it in 1-2-5 steps.
+    const xMax = this.plannedEpochs && reach <= this.plannedEpochs ? this.plannedEpochs : grownXMax(reach);
     const xRange = this.xRange && this.xRange[1] >= xMax ? this.xRange : [0, xMax];
     const arrays = [];
     for (const series of this.options.series) {

@@ -422,6 +422,7 @@ export class Controller {
     accuracy.reset();
     lr.reset();
     gradients.reset(layerSeries(config.model.hidden.length + 1));
+    this.planEpochs(config.training.epochs);
     const digits = config.data.dataset === "digits";
     boundary.element.hidden = digits;
     confusion.element.hidden = !digits;
@@ -459,6 +460,7 @@ export class Controller {
 
   onConfig(data) {
     this.totalEpochs = data.total_epochs ?? data.config?.training?.epochs ?? this.totalEpochs;
+    this.planEpochs(this.totalEpochs);
     this.run.summary = data.data ?? null;
     if (data.points) this.charts.boundary.reset(data.points);
     const layers = (data.config?.model?.hidden?.length ?? this.run.config.model.hidden.length) + 1;
@@ -476,6 +478,11 @@ export class Controller {
       norms[`layer${index + 1}`] = layer.grad_norm > 0 ? layer.grad_norm : null;
     });
     this.charts.gradients.push(data.epoch, norms);
+  }
+
+  planEpochs(epochs) {
+    const { loss, accuracy, gradients, lr } = this.charts;
+    for (const chart of [loss, accuracy, gradients, lr]) chart.planEpochs(epochs);
   }
 
   onUpdate(data) {

@@ -47,6 +47,11 @@ def trace_values(page, testid: str, name: str) -> list:
         }""", [testid, name])
 
 
+def loss_x_range(page) -> list:
+    return page.evaluate(
+        "() => document.querySelector('[data-testid=loss-chart]')._fullLayout.xaxis.range.slice()")
+
+
 def type_value(control, value: str) -> None:
     """Type into a field and leave it, as a user would (the page reads fields on change)."""
     control.fill(value)
@@ -75,6 +80,7 @@ def test_a_run_advances_both_loss_curves_to_done_with_smoothing_over_the_raw_cur
     assert smooth[0] == pytest.approx(train_loss[0])  # bias correction: no pull towards zero at the start
     assert smooth != pytest.approx(train_loss)
     expect(page.get_by_test_id("accuracy-chart")).to_have_attribute("data-epochs", "40")
+    assert loss_x_range(page) == [0, 40]  # the run's length, not the next round number
     expect(page.get_by_test_id("boundary-map")).to_have_attribute("data-epoch", re.compile(r"^(35|40)$"))
     assert page.evaluate("() => document.querySelector('[data-testid=boundary-map]').width") >= 10
     expect(page.get_by_test_id("diagnosis").get_by_test_id("verdict")).to_be_visible()
@@ -83,6 +89,21 @@ def test_a_run_advances_both_loss_curves_to_done_with_smoothing_over_the_raw_cur
     page.wait_for_function(  # unsmoothed: the raw curves are the curves
         "() => document.querySelector('[data-testid=loss-chart]').data.map((t) => t.name).join()"
         " === 'train,dev,train cost'")
+    assert page.console_errors == []
+
+
+def test_the_x_axis_spans_the_whole_run_from_its_first_epochs(page, live_server):
+    open_playground(page, live_server, SLOW)
+    page.get_by_test_id("start").click()
+    epoch_at_least(page, 3)
+    for chart in ("loss-chart", "accuracy-chart", "gradients-chart", "lr-chart"):
+        page.wait_for_function(
+            "testid => Number(document.querySelector(`[data-testid=${testid}]`).dataset.epochs) >= 3",
+            arg=chart)
+        assert page.evaluate(
+            "testid => document.querySelector(`[data-testid=${testid}]`)._fullLayout.xaxis.range.slice()",
+            chart) == [0, 5000]
+    page.get_by_test_id("reset").click()
     assert page.console_errors == []
 
 
@@ -175,11 +196,6 @@ def test_screenshot_mid_run(page, live_server, artifacts):
     page.get_by_test_id("reset").click()
     expect(page.get_by_test_id("status")).to_have_text("idle")
     expect(page.get_by_test_id("epoch")).to_have_text("0")
-
-
-def loss_x_range(page) -> list:
-    return page.evaluate(
-        "() => document.querySelector('[data-testid=loss-chart]')._fullLayout.xaxis.range.slice()")
 
 
 def test_changing_the_learning_rate_mid_run_marks_the_curves_and_zoom_survives(page, live_server):
