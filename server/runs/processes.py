@@ -43,21 +43,16 @@ from server.runs.events import to_json
 HOST_GONE = "the training process ended unexpectedly"
 
 # Training is batch work and the web process is interactive: when the cores are
-# busy, the hosts yield to it, so starting a run or streaming its events never
+# busy, the hosts yield to it, so starting a run or streaming its events seldom
 # waits behind an epoch.  Paced runs still train at their pace; only the spare
-# time of a full machine is shared out differently.  Linux's SCHED_IDLE class
-# gives way at once to any task that wakes up; a low priority (niceness) alone
-# lets a host finish its time slice first, which is where that waiting came from.
+# time of a full machine is shared out differently.  (Linux's SCHED_IDLE class
+# would starve a host for as long as the web tier is busy, and a new run's first
+# event needs its host: the lowest priority measured better.)
 HOST_NICENESS = 19
 
 
 def yield_to_interactive_work() -> None:
-    """Run this process only on time no ordinary task wants (SCHED_IDLE, else the lowest priority)."""
-    if hasattr(os, "sched_setscheduler") and hasattr(os, "SCHED_IDLE"):
-        try:
-            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-        except OSError:  # not permitted here: a priority is the next best
-            pass
+    """Run this process at the lowest CPU priority."""
     if hasattr(os, "nice"):
         os.nice(HOST_NICENESS)
 
