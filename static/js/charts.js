@@ -502,12 +502,29 @@ const BOUNDARY_TABLE = Uint8Array.from([
 ]);
 const MISSING_ENTRY = 3 * (COLOR_STEPS + 1);
 
+const POINT_HOVER_PX = 8;
+
+/** ``[low, high]`` of ``values`` widened by ``fraction`` of its span on each side. */
+function paddedExtent(values, fraction) {
+  let low = Infinity;
+  let high = -Infinity;
+  for (const value of values) {
+    if (value < low) low = value;
+    if (value > high) high = value;
+  }
+  if (!(low <= high)) return [-1, 1];
+  const pad = (high - low || 1) * fraction;
+  return [low - pad, high + pad];
+}
+
 /**
  * Probability of class 1 over the plane, with the train and dev points on top.
- * The points and axes are a Plotly plot drawn once per run; the probability map
- * is a small canvas under its transparent plot area, repainted pixel by pixel
- * for each ``boundary`` event, so an update costs a fraction of a millisecond
- * instead of a Plotly redraw.
+ * The axes are a Plotly plot drawn once per run, with no traces.  Under its
+ * transparent plot area lie two canvases: the probability map, a small canvas
+ * repainted pixel by pixel for each ``boundary`` event (a fraction of a
+ * millisecond instead of a Plotly redraw), and the points, drawn once per run
+ * at the screen's resolution (some 500 Plotly markers took 60 to 300 ms to
+ * draw).  Hovering names the nearest point's split and class.
  */
 export class BoundaryChart extends StreamingChart {
   constructor(element, { redrawIntervalMs = 250 } = {}) {
@@ -516,8 +533,19 @@ export class BoundaryChart extends StreamingChart {
     this.canvas.className = "boundary-map";
     this.canvas.dataset.testid = "boundary-map";
     this.canvas.setAttribute("aria-hidden", "true");
+    this.pointsCanvas = document.createElement("canvas");
+    this.pointsCanvas.className = "boundary-points";
+    this.pointsCanvas.dataset.testid = "boundary-points";
+    this.pointsCanvas.setAttribute("aria-hidden", "true");
+    this.tooltip = document.createElement("div");
+    this.tooltip.className = "chart-tooltip";
+    this.tooltip.dataset.testid = `${element.dataset.testid}-tooltip`;
+    this.tooltip.hidden = true;
     element.parentElement.classList.add("boundary-frame");
-    element.before(this.canvas);
+    element.before(this.canvas, this.pointsCanvas);
+    element.after(this.tooltip);
+    element.addEventListener("mousemove", (event) => this.hover(event));
+    element.addEventListener("mouseleave", () => { this.tooltip.hidden = true; });
     this.revision = 0;
     this.grid = null;
     this.readGrid = null;
@@ -534,6 +562,7 @@ export class BoundaryChart extends StreamingChart {
     this.readGrid = null;
     this.lattice = "";
     this.canvas.hidden = true;
+    this.pointsCanvas.width = 0;  // cleared until the new run's axes are drawn
     this.needsRebuild = true;
     this.dirty = true;
     this.waitUntil = performance.now() + BOUNDARY_WAIT_MS;
@@ -609,46 +638,134 @@ export class BoundaryChart extends StreamingChart {
     this.canvas.hidden = false;
   }
 
-  /** Put the canvas exactly under Plotly's plot area (cell centres on the grid's coordinates). */
+  /** Put both canvases exactly under Plotly's plot area (map cell centres on the grid's coordinates). */
   placeCanvas() {
     const layout = this.element._fullLayout;
     if (!layout) return;
     const { xaxis, yaxis } = layout;
-    const offsetLeft = this.element.offsetLeft;
-    const offsetTop = this.element.offsetTop;
-    Object.assign(this.canvas.style, {
-      left: `${offsetLeft + xaxis._offset}px`, top: `${offsetTop + yaxis._offset}px`,
+    const box = {
+      left: `${this.element.offsetLeft + xaxis._offset}px`, top: `${this.element.offsetTop + yaxis._offset}px`,
       width: `${xaxis._length}px`, height: `${yaxis._length}px`,
-    });
+    };
+    Object.assign(this.canvas.style, box);
+    Object.assign(this.pointsCanvas.style, box);
+    this.paintPoints();
+  }
+
+  /** The plot area's ranges and size, and data-to-pixel maps, from Plotly's laid-out axes. */
+  plotArea() {
+    const layout = this.element._fullLayout;
+    if (!layout?.xaxis?.range || !layout.xaxis._length) return null;
+    const { xaxis, yaxis } = layout;
+    const [x0, x1] = xaxis.range;
+    const [y0, y1] = yaxis.range;
+    const width = xaxis._length;
+    const height = yaxis._length;
+    return {
+      width, height,
+      left: this.element.offsetLeft + xaxis._offset, top: this.element.offsetTop + yaxis._offset,
+      px: (x) => ((x - x0) / (x1 - x0)) * width,
+      py: (y) => ((y1 - y) / (y1 - y0)) * height,
+    };
+  }
+
+  /** Train points as white-rimmed dots, dev points as crosses, coloured by class. */
+  paintPoints() {
+    const area = this.plotArea();
+    const canvas = this.pointsCanvas;
+    if (!area) return;
+    const ratio = window.devicePixelRatio || 1;
+    canvas.width = Math.round(area.width * ratio);
+    canvas.height = Math.round(area.height * ratio);
+    const context = canvas.getContext("2d");
+    context.setTransform(ratio, 0, 0, ratio, 0, 0);
+    context.clearRect(0, 0, area.width, area.height);
+    const train = this.points?.train;
+    const dev = this.points?.dev;
+    // One path per split and class: the points of a path share its colours.
+    const trace = (points, label, mark) => {
+      context.beginPath();
+      points.x.forEach((x, index) => {
+        if (points.label[index] === label) mark(area.px(x), area.py(points.y[index]));
+      });
+    };
+    const classColor = (label) => (label === 1 ? COLORS.class1 : COLORS.class0);
+    for (const label of [0, 1]) {
+      if (train) {
+        context.lineWidth = 0.6;
+        context.strokeStyle = "#ffffff";
+        context.fillStyle = classColor(label);
+        trace(train, label, (cx, cy) => {
+          context.moveTo(cx + 2.5, cy);
+          context.arc(cx, cy, 2.5, 0, 2 * Math.PI);
+        });
+        context.fill();
+        context.stroke();
+      }
+    }
+    for (const label of [0, 1]) {
+      if (dev) {
+        context.lineWidth = 1.4;
+        context.strokeStyle = classColor(label);
+        trace(dev, label, (cx, cy) => {
+          context.moveTo(cx - 2.5, cy - 2.5);
+          context.lineTo(cx + 2.5, cy + 2.5);
+          context.moveTo(cx + 2.5, cy - 2.5);
+          context.lineTo(cx - 2.5, cy + 2.5);
+        });
+        context.stroke();
+      }
+    }
+    canvas.dataset.points = String((train?.x.length ?? 0) + (dev?.x.length ?? 0));
+  }
+
+  /** The nearest point within a few pixels of the pointer: its split and class, in the tooltip. */
+  hover(event) {
+    const area = this.plotArea();
+    if (!area || !this.points) { this.tooltip.hidden = true; return; }
+    // Positions inside the frame count from its padding edge, inside its border.
+    const frame = this.element.parentElement;
+    const box = frame.getBoundingClientRect();
+    const pointerX = event.clientX - box.left - frame.clientLeft - area.left;
+    const pointerY = event.clientY - box.top - frame.clientTop - area.top;
+    let best = null;
+    let bestDistance = POINT_HOVER_PX ** 2;
+    for (const split of ["train", "dev"]) {
+      const points = this.points[split];
+      if (!points) continue;
+      points.x.forEach((x, index) => {
+        const distance = (area.px(x) - pointerX) ** 2 + (area.py(points.y[index]) - pointerY) ** 2;
+        if (distance < bestDistance) {
+          bestDistance = distance;
+          best = { split, label: points.label[index], x: area.px(x), y: area.py(points.y[index]) };
+        }
+      });
+    }
+    if (!best) { this.tooltip.hidden = true; return; }
+    this.tooltip.textContent = `${best.split}: class ${best.label}`;
+    this.tooltip.hidden = false;
+    this.tooltip.style.left = `${area.left + best.x + 10}px`;
+    this.tooltip.style.top = `${area.top + best.y + 10}px`;
   }
 
   rebuild() {
-    const traces = [];
-    for (const [split, symbol] of [["train", "circle"], ["dev", "x"]]) {
-      const points = this.points?.[split];
-      if (!points) continue;
-      traces.push({
-        type: "scatter", mode: "markers", name: split, x: points.x, y: points.y,
-        marker: {
-          symbol, size: split === "train" ? 5 : 6,
-          color: points.label.map((label) => (label === 1 ? COLORS.class1 : COLORS.class0)),
-          line: { color: split === "train" ? "#ffffff" : "rgba(0,0,0,0)", width: 0.6 },
-        },
-        hovertemplate: `${split}: class %{text}<extra></extra>`, text: points.label,
-      });
-    }
     const layout = {
       ...baseLayout("", `boundary-${this.revision}`),
-      hovermode: "closest", plot_bgcolor: "rgba(0,0,0,0)", margin: { l: 30, r: 6, t: 6, b: 24 },
+      hovermode: false, plot_bgcolor: "rgba(0,0,0,0)", margin: { l: 30, r: 6, t: 6, b: 24 },
     };
     const span = (values) => {
       const step = values.length > 1 ? (values[values.length - 1] - values[0]) / (values.length - 1) : 1;
       return [values[0] - step / 2, values[values.length - 1] + step / 2].sort((a, b) => a - b);
     };
-    const axis = { title: { text: "" }, showgrid: false, zeroline: false, constrain: "domain", tickangle: 0 };
-    layout.xaxis = { ...axis, ...(this.grid ? { range: span(this.grid.x) } : {}) };
-    layout.yaxis = { ...axis, scaleanchor: "x", scaleratio: 1, ...(this.grid ? { range: span(this.grid.y) } : {}) };
-    Plotly().react(this.element, traces, layout, PLOT_CONFIG);
+    const all = (axis) => ["train", "dev"].flatMap((split) => this.points?.[split]?.[axis] ?? []);
+    // The canvases under the plot area do not follow a zoom: the axes stay put.
+    const axis = { title: { text: "" }, showgrid: false, zeroline: false, constrain: "domain", tickangle: 0,
+      fixedrange: true };
+    layout.xaxis = { ...axis, range: this.grid ? span(this.grid.x) : paddedExtent(all("x"), 0.05) };
+    layout.yaxis = { ...axis, scaleanchor: "x", scaleratio: 1,
+      range: this.grid ? span(this.grid.y) : paddedExtent(all("y"), 0.05) };
+    // Fixed axes and no traces: the mode bar would have nothing to offer.
+    Plotly().react(this.element, [], layout, { ...PLOT_CONFIG, displayModeBar: false });
     if (!this.listening) {
       this.element.on("plotly_afterplot", () => this.placeCanvas());
       this.listening = true;
