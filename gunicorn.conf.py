@@ -52,7 +52,7 @@ def post_worker_init(worker):
     if request_threads is not None:
         # A POST and a stream per run: while every task waits on the gate,
         # each submit starts one more thread.
-        count = min(threads, 2 * getattr(getattr(runs, "limits", None), "max_concurrent_runs", 32))
+        count = min(threads, 2 * worker.wsgi.config["RUNTIME_LIMITS"].max_concurrent_runs)
         gate = threading.Event()
         futures = [request_threads.submit(gate.wait) for _ in range(count)]
         gate.set()

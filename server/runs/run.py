@@ -99,12 +99,9 @@ class Run:
 
     # --- seen from request threads ------------------------------------------
 
-    def start(self, threads: WaitingThreads | None = None) -> None:
-        """Train in one of ``threads`` (a new thread when None)."""
-        if threads is None:
-            threading.Thread(target=self._execute_once, name=f"run-{self.id[:8]}", daemon=True).start()
-        else:
-            threads.submit(self._execute_once)
+    def start(self, threads: WaitingThreads) -> None:
+        """Train in one of ``threads``."""
+        threads.submit(self._execute_once)
 
     def join(self, timeout: float | None = None) -> bool:
         """Wait until the run's thread is done with it; False if ``timeout`` passed first."""

@@ -87,6 +87,17 @@ class StreamingChart {
     this.visible = this.element.offsetParent !== null;
     return this.visible;
   }
+
+  /** A hidden tooltip placed after ``anchor``, which ``hover(event)`` fills as the pointer moves over the chart. */
+  attachTooltip(anchor) {
+    this.tooltip = document.createElement("div");
+    this.tooltip.className = "chart-tooltip";
+    this.tooltip.dataset.testid = `${this.element.dataset.testid}-tooltip`;
+    this.tooltip.hidden = true;
+    anchor.after(this.tooltip);
+    this.element.addEventListener("mousemove", (event) => this.hover(event));
+    this.element.addEventListener("mouseleave", () => { this.tooltip.hidden = true; });
+  }
 }
 
 /**
@@ -118,13 +129,7 @@ export class CurveChart extends StreamingChart {
     this.legend.dataset.testid = `${element.dataset.testid}-legend`;
     element.before(this.legend);
     this.lines = new LineCanvas(element);
-    this.tooltip = document.createElement("div");
-    this.tooltip.className = "chart-tooltip";
-    this.tooltip.dataset.testid = `${element.dataset.testid}-tooltip`;
-    this.tooltip.hidden = true;
-    this.lines.canvas.after(this.tooltip);
-    element.addEventListener("mousemove", (event) => this.hover(event));
-    element.addEventListener("mouseleave", () => { this.tooltip.hidden = true; });
+    this.attachTooltip(this.lines.canvas);
     this.smoothing = 0;
     this.logY = this.options.logY;
     this.ghosts = [];
@@ -537,15 +542,9 @@ export class BoundaryChart extends StreamingChart {
     this.pointsCanvas.className = "boundary-points";
     this.pointsCanvas.dataset.testid = "boundary-points";
     this.pointsCanvas.setAttribute("aria-hidden", "true");
-    this.tooltip = document.createElement("div");
-    this.tooltip.className = "chart-tooltip";
-    this.tooltip.dataset.testid = `${element.dataset.testid}-tooltip`;
-    this.tooltip.hidden = true;
     element.parentElement.classList.add("boundary-frame");
     element.before(this.canvas, this.pointsCanvas);
-    element.after(this.tooltip);
-    element.addEventListener("mousemove", (event) => this.hover(event));
-    element.addEventListener("mouseleave", () => { this.tooltip.hidden = true; });
+    this.attachTooltip(element);
     this.revision = 0;
     this.grid = null;
     this.readGrid = null;
@@ -690,10 +689,10 @@ export class BoundaryChart extends StreamingChart {
       });
     };
     const classColor = (label) => (label === 1 ? COLORS.class1 : COLORS.class0);
-    for (const label of [0, 1]) {
-      if (train) {
-        context.lineWidth = 0.6;
-        context.strokeStyle = "#ffffff";
+    if (train) {
+      context.lineWidth = 0.6;
+      context.strokeStyle = "#ffffff";
+      for (const label of [0, 1]) {
         context.fillStyle = classColor(label);
         trace(train, label, (cx, cy) => {
           context.moveTo(cx + 2.5, cy);
@@ -703,9 +702,9 @@ export class BoundaryChart extends StreamingChart {
         context.stroke();
       }
     }
-    for (const label of [0, 1]) {
-      if (dev) {
-        context.lineWidth = 1.4;
+    if (dev) {
+      context.lineWidth = 1.4;
+      for (const label of [0, 1]) {
         context.strokeStyle = classColor(label);
         trace(dev, label, (cx, cy) => {
           context.moveTo(cx - 2.5, cy - 2.5);
@@ -734,10 +733,12 @@ export class BoundaryChart extends StreamingChart {
       const points = this.points[split];
       if (!points) continue;
       points.x.forEach((x, index) => {
-        const distance = (area.px(x) - pointerX) ** 2 + (area.py(points.y[index]) - pointerY) ** 2;
+        const px = area.px(x);
+        const py = area.py(points.y[index]);
+        const distance = (px - pointerX) ** 2 + (py - pointerY) ** 2;
         if (distance < bestDistance) {
           bestDistance = distance;
-          best = { split, label: points.label[index], x: area.px(x), y: area.py(points.y[index]) };
+          best = { split, label: points.label[index], x: px, y: py };
         }
       });
     }

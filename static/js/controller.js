@@ -528,16 +528,18 @@ export class Controller {
 
   frame() {
     const now = performance.now();
+    // Without a stream nothing more will come: show everything at once.
+    const due = (shownAt, interval) => !this.stream || now - (shownAt ?? -Infinity) >= interval;
     // Every changed text costs the frame a paint and a commit; the epoch counter
     // and progress bar read fine at ten updates a second, however fast epochs come.
-    if (now - (this.progressShownAt ?? -Infinity) >= PROGRESS_INTERVAL_MS || !this.stream) {
+    if (due(this.progressShownAt, PROGRESS_INTERVAL_MS)) {
       this.renderProgress();
       this.progressShownAt = now;
     } else {
       this.scheduler.request();
     }
     // A fast run reports a diagnosis every few epochs; a few readable updates a second are enough.
-    const diagnosisDue = now - (this.diagnosisShownAt ?? -Infinity) >= PANEL_INTERVAL_MS || !this.stream;
+    const diagnosisDue = due(this.diagnosisShownAt, PANEL_INTERVAL_MS);
     if (this.pending.diagnosis && diagnosisDue) {
       this.views.diagnosis.render(this.pending.diagnosis);
       this.pending.diagnosis = null;
