@@ -24,6 +24,9 @@ masks.  The same config therefore gives the same events, timing fields aside.
 Reported numbers: ``train_loss``/``dev_loss`` are the mean cross-entropy over
 the whole split in evaluation mode (no dropout, batch norm with running
 averages); ``train_cost`` adds the penalties with m = the training-set size.
+With a train-dev set (``data.split.train_dev`` > 0), ``metrics`` and ``done``
+also carry ``train_dev_loss`` and ``train_dev_accuracy``; without one those
+keys are absent.
 ``grad_norm`` is ||dW|| (penalties included) of the last mini-batch of the
 epoch; ``update_ratio`` is ||delta W|| / ||W|| of the last step.
 
@@ -299,13 +302,21 @@ class Trainer:
         else:
             layers = [{"grad_norm": None, "weight_norm": _finite(norm["weight_norm"]), "update_ratio": None}
                       for norm in self.network.layer_norms(None)]
-        return self._event("metrics", {
+        payload = {
             "epoch": epoch, "iteration": self.iteration,
             "learning_rate": _finite(learning_rate),
             "train_loss": _finite(train_eval.loss), "train_cost": _finite(train_eval.cost),
             "train_accuracy": _finite(train_eval.accuracy),
-            "dev_loss": _finite(dev_eval.loss), "dev_accuracy": _finite(dev_eval.accuracy),
-            "layers": layers, "elapsed_s": round(time.perf_counter() - started, 4)})
+            "dev_loss": _finite(dev_eval.loss), "dev_accuracy": _finite(dev_eval.accuracy)}
+        if self.dataset.has_train_dev:
+            dataset = self.dataset
+            with np.errstate(all="ignore"):
+                train_dev_eval = self.network.evaluate(dataset.X_train_dev, dataset.y_train_dev)
+            payload["train_dev_loss"] = _finite(train_dev_eval.loss)
+            payload["train_dev_accuracy"] = _finite(train_dev_eval.accuracy)
+        payload["layers"] = layers
+        payload["elapsed_s"] = round(time.perf_counter() - started, 4)
+        return self._event("metrics", payload)
 
     def _picture_event(self, epoch: int) -> dict:
         return self._boundary_event(epoch) if self.dataset.is_2d else self._confusion_event(epoch)
@@ -345,11 +356,8 @@ class Trainer:
         return self._event("diagnosis", {"epoch": epoch, **payload})
 
     def _done_event(self, reason: str, best_epoch: int | None, restored: bool, started: float) -> dict:
-        dataset = self.dataset
         with np.errstate(all="ignore"):
-            splits = {name: self.network.evaluate(X, y) for name, X, y in (
-                ("train", dataset.X_train, dataset.y_train), ("dev", dataset.X_dev, dataset.y_dev),
-                ("test", dataset.X_test, dataset.y_test))}
+            splits = {name: self.network.evaluate(X, y) for name, (X, y) in self.dataset.splits().items()}
         payload = {"reason": reason, "epoch": self.epochs_completed, "best_epoch": best_epoch,
                    "iteration": self.iteration, "restored_best": restored}
         for name, evaluation in splits.items():

@@ -50,7 +50,8 @@ def test_events_follow_the_contract():
     config = events[0]["data"]
     assert config["total_epochs"] == 12
     assert config["config"]["data"]["dataset"] == "moons"
-    assert config["data"] == {"n_train": 120, "n_dev": 40, "n_test": 40, "n_features": 2, "n_classes": 2}
+    assert config["data"] == {"n_train": 120, "n_dev": 40, "n_test": 40, "n_train_dev": 0,
+                              "n_features": 2, "n_classes": 2}
     assert set(config["points"]) == {"train", "dev"}
     metrics = of_kind(events, "metrics")
     assert [m["epoch"] for m in metrics] == list(range(13))
@@ -335,3 +336,26 @@ def test_control_from_another_thread():
     done = events[-1]["data"]
     assert done["reason"] == "stopped" and done["epoch"] < 10000
     assert trainer.config.optimizer.learning_rate == 0.2
+
+
+def test_a_train_dev_set_is_reported_in_metrics_and_done():
+    split = {"train": 0.5, "dev": 0.2, "test": 0.1, "train_dev": 0.2}
+    events = list(train(config_with(data={"dataset": "moons", "n_samples": 200, "split": split})))
+    assert events[0]["data"]["data"]["n_train_dev"] == 40
+    trainer = Trainer(config_with(data={"dataset": "moons", "n_samples": 200, "split": split}))
+    X, y = trainer.dataset.X_train_dev, trainer.dataset.y_train_dev
+    initial = trainer.network.evaluate(X, y)
+    metrics = of_kind(events, "metrics")
+    assert metrics[0]["train_dev_loss"] == pytest.approx(initial.loss)
+    assert metrics[0]["train_dev_accuracy"] == pytest.approx(initial.accuracy)
+    assert all(0 <= m["train_dev_accuracy"] <= 1 and m["train_dev_loss"] > 0 for m in metrics)
+    assert metrics[-1]["train_dev_loss"] < metrics[0]["train_dev_loss"]
+    done = events[-1]["data"]
+    assert done["train_dev_loss"] == metrics[-1]["train_dev_loss"]
+    assert done["train_dev_accuracy"] == metrics[-1]["train_dev_accuracy"]
+
+
+def test_without_a_train_dev_set_no_train_dev_numbers_are_sent():
+    events = list(train(SMALL))
+    assert events[0]["data"]["data"]["n_train_dev"] == 0
+    assert not any("train_dev_loss" in event["data"] for event in events)
