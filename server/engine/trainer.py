@@ -29,6 +29,11 @@ also carry ``train_dev_loss`` and ``train_dev_accuracy``; without one those
 keys are absent.
 ``grad_norm`` is ||dW|| (penalties included) of the last mini-batch of the
 epoch; ``update_ratio`` is ||delta W|| / ||W|| of the last step.
+``iteration_costs`` are the costs (cross-entropy plus penalties with m = the
+batch size, training mode: dropout and batch statistics as the step saw them)
+that the forward pass of each update since the previous ``metrics`` computed
+anyway, every s-th of them for the smallest power of two s that leaves at
+most ``MAX_ITERATION_COSTS``; None where a cost is not finite.
 
 Early stopping (``patience`` > 0) evaluates the dev loss after every epoch;
 the run stops after ``patience`` epochs without a lower dev loss, and with
@@ -63,6 +68,7 @@ from server.engine.optimizers import make_optimizer
 from server.engine.schedules import learning_rate_at
 
 DIAGNOSIS_EVERY_REPORTS = 10
+MAX_ITERATION_COSTS = 256
 MAX_MISCLASSIFIED = 8
 BOUNDARY_DECIMALS = 3
 GRID_DECIMALS = 4
@@ -90,6 +96,38 @@ def _merge(base: dict, changes: dict) -> dict:
         else:
             merged[key] = value
     return merged
+
+
+class IterationCosts:
+    """The mini-batch costs of the updates since the last report, evenly thinned.
+
+    Keeps every s-th cost (the first, the (s+1)-th, ...), s the smallest power
+    of two that leaves at most ``limit`` of them, without ever holding more
+    than ``limit``: when one more would not fit, s doubles and every other
+    kept cost goes.
+    """
+
+    def __init__(self, limit: int = MAX_ITERATION_COSTS):
+        self.limit = limit
+        self._kept: list[float] = []
+        self._stride = 1
+        self._seen = 0
+
+    def extend(self, costs: np.ndarray) -> None:
+        """Add the costs of the next consecutive updates (a 1-D array)."""
+        seen = self._seen + len(costs)
+        while -(-seen // self._stride) > self.limit:
+            self._stride *= 2
+            self._kept = self._kept[::2]
+        first = -self._seen % self._stride
+        self._kept.extend(costs[first::self._stride].tolist())
+        self._seen = seen
+
+    def take(self) -> list[float | None]:
+        """The kept costs (None for a non-finite one), and start afresh."""
+        kept = [_finite(cost) for cost in self._kept]
+        self._kept, self._stride, self._seen = [], 1, 0
+        return kept
 
 
 class Trainer:
@@ -126,6 +164,7 @@ class Trainer:
         self._stop = threading.Event()
         self._started = False
         self._grid = dataset.grid() if dataset.is_2d else None
+        self._iteration_costs = IterationCosts()
 
     # --- control from other threads ------------------------------------------
 
@@ -272,13 +311,16 @@ class Trainer:
         step = self.optimizer.step
         params, grads = [network.parameters], [network.gradients]
         augment = self.dataset.augment if self.config.data.augment.enabled else None
-        for start in range(0, m, batch):
+        costs = np.empty(-(-m // batch))
+        for index, start in enumerate(range(0, m, batch)):
             X_batch = X_epoch[start:start + batch]
             if augment is not None:
                 X_batch = augment(X_batch, rng)
-            compute_gradients(X_batch, targets_epoch[start:start + batch], rng)
+            costs[index] = compute_gradients(X_batch, targets_epoch[start:start + batch], rng,
+                                               with_loss=True)
             step(params, grads, learning_rate)
-        self.iteration += -(-m // batch)
+        self.iteration += len(costs)
+        self._iteration_costs.extend(costs)
 
     # --- payloads -------------------------------------------------------------
 
@@ -315,6 +357,7 @@ class Trainer:
             payload["train_dev_loss"] = _finite(train_dev_eval.loss)
             payload["train_dev_accuracy"] = _finite(train_dev_eval.accuracy)
         payload["layers"] = layers
+        payload["iteration_costs"] = self._iteration_costs.take()
         payload["elapsed_s"] = round(time.perf_counter() - started, 4)
         return self._event("metrics", payload)
 

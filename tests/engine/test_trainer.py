@@ -10,6 +10,8 @@ import pytest
 from server.engine import ConfigError, Trainer, make_data, train
 from server.engine.config import ACTIVATIONS, DATASETS, INITS, OPTIMIZERS, SCHEDULES
 from server.engine.data import bayes_error_floor
+from server.engine.layers import targets_from_labels
+from server.engine.trainer import IterationCosts
 
 SMALL = {"seed": 3, "data": {"dataset": "moons", "n_samples": 200},
          "model": {"hidden": [{"units": 6}, {"units": 4, "activation": "tanh"}]},
@@ -359,3 +361,67 @@ def test_without_a_train_dev_set_no_train_dev_numbers_are_sent():
     events = list(train(SMALL))
     assert events[0]["data"]["data"]["n_train_dev"] == 0
     assert not any("train_dev_loss" in event["data"] for event in events)
+
+
+# --- per-iteration costs -------------------------------------------------------------------------
+
+def test_batch_gd_reports_one_cost_per_epoch_the_full_batch_training_cost():
+    # Batch norm makes training mode (batch statistics) differ from the evaluation of train_cost.
+    config = config_with(model={"hidden": [{"units": 6, "batch_norm": True}, {"units": 4}]},
+                         regularization={"l2": 0.5}, training={"epochs": 6, "batch_size": 5000})
+    trainer = Trainer(config)
+    targets = targets_from_labels(trainer.dataset.y_train, 2)
+    reported, expected = [], []
+    for event in trainer.events():
+        if event["event"] == "metrics":
+            reported.append(event["data"]["iteration_costs"])
+            expected.append(trainer.network.cost(trainer.dataset.X_train, targets))
+    assert reported[0] == []
+    assert [len(costs) for costs in reported[1:]] == [1] * 6
+    for costs, cost_before in zip(reported[1:], expected, strict=False):
+        assert costs[0] == pytest.approx(cost_before, rel=1e-10)
+
+
+def test_sgd_reports_every_update_of_the_epoch():
+    events = list(train(config_with(training={"epochs": 3, "batch_size": 1})))
+    metrics = of_kind(events, "metrics")
+    assert [len(m["iteration_costs"]) for m in metrics] == [0, 120, 120, 120]
+    assert all(cost > 0 for m in metrics for cost in m["iteration_costs"])
+    # one example at a time: the costs jitter around the full-batch one
+    epoch_costs = np.array(metrics[1]["iteration_costs"])
+    assert epoch_costs.std() > 0.3 * epoch_costs.mean()
+
+
+@pytest.mark.parametrize(("report_every", "stride"), [(2, 1), (3, 2), (10, 8)])
+def test_costs_beyond_256_are_every_power_of_two_th_update(report_every, stride):
+    epochs = 10
+    every_epoch = of_kind(train(config_with(training={"epochs": epochs, "batch_size": 1})), "metrics")
+    all_costs = [cost for m in every_epoch[1:] for cost in m["iteration_costs"]]
+    thinned = of_kind(train(config_with(training={"epochs": epochs, "batch_size": 1,
+                                                  "report_every": report_every})), "metrics")
+    start = 0
+    for m in thinned[1:]:
+        updates = 120 * report_every
+        assert m["iteration_costs"] == all_costs[start:start + updates:stride]
+        assert len(m["iteration_costs"]) <= 256
+        start += updates
+
+
+def test_the_thinning_keeps_every_stride_th_cost_across_calls():
+    costs = IterationCosts(limit=4)
+    costs.extend(np.arange(3.0))
+    costs.extend(np.arange(3.0, 7.0))
+    assert costs.take() == [0.0, 2.0, 4.0, 6.0]
+    costs.extend(np.array([1.0, np.nan, np.inf, 2.0, 3.0]))
+    assert costs.take() == [1.0, None, 3.0]
+    assert costs.take() == []
+
+
+def test_a_diverging_run_reports_non_finite_costs_as_null():
+    events = list(train(config_with(optimizer={"name": "gd", "learning_rate": 10.0},
+                                    model={"hidden": [{"units": 6, "activation": "linear"}] * 4,
+                                           "init": "random", "init_scale": 10.0},
+                                    training={"epochs": 50, "batch_size": 8})))
+    assert events[-1]["data"]["reason"] == "diverged"
+    assert None in of_kind(events, "metrics")[-1]["iteration_costs"]
+    json.dumps(events, allow_nan=False)
