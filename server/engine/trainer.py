@@ -7,12 +7,13 @@ this order:
   ``total_epochs``;
 - ``metrics`` for epoch 0 (the untrained network: ``grad_norm`` and
   ``update_ratio`` are None there, nothing has been computed yet), and a
-  ``boundary`` (2-D data) or ``confusion`` (digits) for epoch 0 when
-  ``boundary_every`` is not 0;
+  ``boundary`` (2-D data, when ``boundary_every`` is not 0) or ``confusion``
+  (digits: always) for epoch 0;
 - per epoch: ``update`` events for live changes applied before it, then
-  ``metrics`` every ``report_every`` epochs, ``boundary``/``confusion`` every
+  ``metrics`` every ``report_every`` epochs, ``boundary`` every
   ``boundary_every`` epochs, ``diagnosis`` every ``boundary_every`` epochs
-  (every ``DIAGNOSIS_EVERY_REPORTS`` reports when ``boundary_every`` is 0);
+  (every ``DIAGNOSIS_EVERY_REPORTS`` reports when ``boundary_every`` is 0),
+  and ``confusion`` with the diagnosis, whatever ``boundary_every`` is;
 - at the end a ``boundary``/``confusion`` and a ``diagnosis`` of the final
   weights unless the last epoch already had them, then ``done``.
 
@@ -199,6 +200,8 @@ class Trainer:
         report_every = training.report_every
         boundary_every = training.boundary_every
         diagnosis_every = boundary_every or report_every * DIAGNOSIS_EVERY_REPORTS
+        # A confusion matrix is small, so data without a boundary picture always gets one.
+        picture_every = boundary_every if self.dataset.is_2d else diagnosis_every
         patience = training.early_stopping.patience
         restore_best = training.early_stopping.restore_best
         dataset = self.dataset
@@ -211,7 +214,7 @@ class Trainer:
         first_rate = learning_rate_at(self._schedule, self._base_rate, 0)
         yield self._metrics_event(0, first_rate, train_eval, dev_eval, started, with_norms=False)
         last_picture_epoch = last_diagnosis_epoch = None
-        if boundary_every:
+        if picture_every:
             yield self._picture_event(0)
             last_picture_epoch = 0
 
@@ -247,7 +250,7 @@ class Trainer:
                 best_loss, best_epoch = dev_eval.loss, epoch
                 if patience and restore_best:
                     best_state = self.network.state()
-            if boundary_every and epoch % boundary_every == 0:
+            if picture_every and epoch % picture_every == 0:
                 yield self._picture_event(epoch)
                 last_picture_epoch = epoch
             if epoch % diagnosis_every == 0:
@@ -263,7 +266,7 @@ class Trainer:
         if restored:
             self.network.load_state(best_state)
         if reason != "diverged":
-            if boundary_every and (restored or last_picture_epoch != self.epochs_completed):
+            if picture_every and (restored or last_picture_epoch != self.epochs_completed):
                 yield self._picture_event(self.epochs_completed)
             if restored or last_diagnosis_epoch != self.epochs_completed:
                 diagnosis = self._diagnosis_event(self.epochs_completed, None, None)

@@ -258,6 +258,23 @@ def test_digits_report_a_confusion_matrix_instead_of_a_boundary():
         assert example["label"] != example["predicted"]
 
 
+@pytest.mark.parametrize(("report_every", "epochs", "expected"), [
+    (1, 25, [0, 10, 20, 25]), (2, 40, [0, 20, 40])])
+def test_digits_get_a_confusion_matrix_even_without_boundary_pictures(report_every, epochs, expected):
+    events = list(train({"data": {"dataset": "digits", "n_samples": 200},
+                         "model": {"hidden": [{"units": 8}]},
+                         "training": {"epochs": epochs, "boundary_every": 0, "report_every": report_every}}))
+    # the diagnosis cadence, and the final weights
+    assert [c["epoch"] for c in of_kind(events, "confusion")] == expected
+    assert [d["epoch"] for d in of_kind(events, "diagnosis")] == expected[1:]
+    assert of_kind(events, "boundary") == []
+
+
+def test_2d_data_without_boundary_pictures_gets_neither_picture():
+    events = list(train(config_with(training={"epochs": 12, "boundary_every": 0})))
+    assert of_kind(events, "boundary") == of_kind(events, "confusion") == []
+
+
 @pytest.mark.parametrize(("data", "bayes"), [
     ({"label_noise": 0.1, "noise": 0.0}, 0.1),
     # circles 0.2 apart with noise 0.1 overlap: the floor is well above label_noise
