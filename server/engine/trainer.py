@@ -134,6 +134,9 @@ class IterationCosts:
 class Trainer:
     """One training run of a config; see the module docstring for the events.
 
+    ``history`` is the list of the ``metrics`` payloads sent so far (without
+    ``iteration_costs``), for judgements that need the curves, not one point.
+
     ``request_update`` and ``request_stop`` may be called from any thread
     while ``events()`` is being consumed in another; both take effect at the
     next epoch boundary.
@@ -166,6 +169,9 @@ class Trainer:
         self._started = False
         self._grid = dataset.grid() if dataset.is_2d else None
         self._iteration_costs = IterationCosts()
+        # The metrics payloads so far, oldest first, without their iteration
+        # costs (up to 256 floats each would make a long run's history heavy).
+        self.history: list[dict] = []
 
     # --- control from other threads ------------------------------------------
 
@@ -360,8 +366,9 @@ class Trainer:
             payload["train_dev_loss"] = _finite(train_dev_eval.loss)
             payload["train_dev_accuracy"] = _finite(train_dev_eval.accuracy)
         payload["layers"] = layers
-        payload["iteration_costs"] = self._iteration_costs.take()
         payload["elapsed_s"] = round(time.perf_counter() - started, 4)
+        self.history.append(dict(payload))
+        payload["iteration_costs"] = self._iteration_costs.take()
         return self._event("metrics", payload)
 
     def _picture_event(self, epoch: int) -> dict:

@@ -442,3 +442,14 @@ def test_a_diverging_run_reports_non_finite_costs_as_null():
     assert events[-1]["data"]["reason"] == "diverged"
     assert None in of_kind(events, "metrics")[-1]["iteration_costs"]
     json.dumps(events, allow_nan=False)
+
+
+def test_history_holds_the_metrics_payloads_sent_so_far():
+    trainer = Trainer(config_with(training={"epochs": 6, "report_every": 2}))
+    sent = []
+    for event in trainer.events():
+        if event["event"] == "metrics":
+            sent.append({key: value for key, value in event["data"].items() if key != "iteration_costs"})
+        assert trainer.history == sent
+    assert [entry["epoch"] for entry in trainer.history] == [0, 2, 4, 6]
+    assert all("iteration_costs" not in entry for entry in trainer.history)
