@@ -49,6 +49,13 @@ from flask import Flask, current_app, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from server.limits import RuntimeLimits, runtime_limits_from_env
+from server.settings import (
+    BLAS_THREAD_VARIABLES,
+    DEFAULT_MAX_LOG_BYTES,
+    DEFAULT_MAX_RETAINED_RUNS,
+    one_blas_thread,
+    serving_settings,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -63,14 +70,14 @@ DEFAULTS = {
     "SSE_STREAMS_PER_RUN": 4,
     "GRADCHECK_MAX_PARAMETERS": None,
     "GRADCHECK_CONCURRENCY": 2,
-    "MAX_LOG_BYTES_PER_RUN": 16 * 1024 * 1024,
-    "MAX_RETAINED_RUNS": 200,
+    "MAX_LOG_BYTES_PER_RUN": DEFAULT_MAX_LOG_BYTES,
+    "MAX_RETAINED_RUNS": DEFAULT_MAX_RETAINED_RUNS,
     "RUN_PROCESSES": None,
     "TRAINER_FACTORY": None,
     "RUN_MANAGER": None,
 }
 
-BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+__all__ = ["BLAS_THREAD_VARIABLES", "DEFAULTS", "create_app", "pin_blas_threads"]
 
 # Plotly inserts <style> elements for its modebar and hover rules; under
 # style-src 'self' alone Chromium leaves them empty and the charts lose those
@@ -111,8 +118,8 @@ def _in_process_manager(app: Flask, limits: RuntimeLimits):
 
     trainer_factory = app.config["TRAINER_FACTORY"]
     processes = app.config["RUN_PROCESSES"]
-    if processes is None and os.environ.get("TUNING_RUN_PROCESSES"):
-        processes = int(os.environ["TUNING_RUN_PROCESSES"])
+    if processes is None:
+        processes = serving_settings().run_processes
     if processes is None and app.testing:
         processes = 0
     if trainer_factory is None and processes != 0:
@@ -144,8 +151,7 @@ def pin_blas_threads() -> None:
     loaded yet (gunicorn.conf.py sets them before the worker imports the app);
     otherwise ``threadpoolctl`` is used when installed.
     """
-    for variable in BLAS_THREAD_VARIABLES:
-        os.environ.setdefault(variable, "1")
+    one_blas_thread()
     if "numpy" not in sys.modules:
         return
     try:
