@@ -18,8 +18,12 @@ from server.settings import one_blas_thread, serving_settings
 # worker imports NumPy, so OpenBLAS starts with these values.
 one_blas_thread()
 
-serving = serving_settings()  # TUNING_BIND, TUNING_THREADS
+serving = serving_settings()  # TUNING_BIND, TUNING_THREADS, TUNING_CONTROL_SOCKET
 bind = serving.bind
+# gunicorn 25+ (earlier versions ignore both names).
+control_socket_disable = serving.control_socket is None
+if serving.control_socket is not None:
+    control_socket = serving.control_socket
 workers = 1
 worker_class = "gthread"
 threads = serving.threads

@@ -41,6 +41,10 @@ class ServingSettings:
     #: Training host processes (``server.runs.processes``); 0 trains each run in a
     #: thread of the web process; None: one per available core (none under ``TESTING``).
     run_processes: int | None = None
+    #: gunicorn's control socket (gunicornc): off unless given a path.  gunicorn
+    #: 25+ otherwise puts it at one path per user, where a second instance on
+    #: the machine takes it over and the first, stopping, removes it.
+    control_socket: str | None = None
 
 
 def settings_from_env(cls, prefix: str = "TUNING_", environ: Mapping[str, str] | None = None,
