@@ -44,6 +44,7 @@ import logging
 import os
 import sys
 from dataclasses import replace
+from pathlib import Path
 
 from flask import Flask, current_app, request
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -77,7 +78,7 @@ DEFAULTS = {
     "RUN_MANAGER": None,
 }
 
-__all__ = ["BLAS_THREAD_VARIABLES", "DEFAULTS", "create_app", "pin_blas_threads"]
+__all__ = ["BLAS_THREAD_VARIABLES", "DEFAULTS", "create_app", "page_folder", "pin_blas_threads"]
 
 # Plotly inserts <style> elements for its modebar and hover rules; under
 # style-src 'self' alone Chromium leaves them empty and the charts lose those
@@ -90,7 +91,7 @@ NON_PAGE_POLICY = "default-src 'none'; frame-ancestors 'none'"
 
 def create_app(test_config: dict | None = None) -> Flask:
     pin_blas_threads()
-    app = Flask(__name__, template_folder="../../templates", static_folder="../../static")
+    app = Flask(__name__, template_folder=page_folder("templates"), static_folder=page_folder("static"))
     app.config.from_mapping(DEFAULTS)
     if test_config:
         app.config.update(test_config)
@@ -111,6 +112,22 @@ def create_app(test_config: dict | None = None) -> Flask:
     for module in (api, pages, lessons, searches):
         module.init_app(app)
     return app
+
+
+def page_folder(name: str) -> str:
+    """``templates`` or ``static``: inside the package when installed, else at the checkout's root.
+
+    The repository keeps both at its root; a wheel carries them as
+    ``server/templates`` and ``server/static`` (see pyproject.toml).  An
+    editable install or a plain checkout imports ``server`` from the
+    checkout, whose root has them.  When neither exists the package's path is
+    returned, and ``/healthz`` reports what is missing.
+    """
+    package = Path(__file__).resolve().parents[1]
+    for candidate in (package / name, package.parent / name):
+        if candidate.is_dir():
+            return str(candidate)
+    return str(package / name)
 
 
 def _in_process_manager(app: Flask, limits: RuntimeLimits):
