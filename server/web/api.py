@@ -15,7 +15,7 @@ from server.engine.config import ConfigError, RunConfig, config_schema, parse_co
 from server.runs.manager import RunManager
 from server.runs.run import ACTIONS, ACTIVE_STATUSES
 from server.web.errors import ApiError, json_body, json_object_body, json_response
-from server.web.sse import StreamSlots, event_stream, requested_last_id, sse_response
+from server.web.sse import StreamSlots, requested_last_id, stream_response
 
 # The searches blueprint imported these from here before they moved to ``server.web.sse``.
 _requested_last_id = requested_last_id
@@ -28,8 +28,17 @@ N_FEATURES = {"digits": 64}
 N_OUTPUTS = {"digits": 10}
 
 
+# Every open stream holds a request thread: with gunicorn.conf.py's 256, these
+# leave 64 for everything else however many streams clients open.
+STREAM_CAP_DEFAULTS = {"SSE_STREAMS_PER_CLIENT": 32, "SSE_STREAMS_TOTAL": 192}
+
+
 def init_app(app: Flask) -> None:
-    app.extensions["stream_slots"] = StreamSlots(app.config["SSE_STREAMS_PER_RUN"])
+    for key, value in STREAM_CAP_DEFAULTS.items():
+        app.config.setdefault(key, value)
+    app.extensions["stream_slots"] = StreamSlots(app.config["SSE_STREAMS_PER_RUN"],
+                                                 app.config["SSE_STREAMS_PER_CLIENT"],
+                                                 app.config["SSE_STREAMS_TOTAL"])
     app.extensions["gradcheck_slots"] = threading.BoundedSemaphore(app.config["GRADCHECK_CONCURRENCY"])
     app.register_blueprint(bp)
 
@@ -74,14 +83,8 @@ def run_events(run_id: str):
     if status not in ACTIVE_STATUSES and last_id >= last_event_id:
         # Everything was delivered: 204 tells EventSource to stop reconnecting.
         return current_app.response_class(status=204)
-    slots: StreamSlots = current_app.extensions["stream_slots"]
-    if not slots.acquire(run_id):
-        raise ApiError(429, f"this run already has {slots.per_source} open streams",
-                       headers={"Retry-After": "5"})
-    chunks = event_stream(partial(runs.events_since, run_id), last_id,
-                          heartbeat_seconds=current_app.config["SSE_HEARTBEAT_SECONDS"],
-                          retry_ms=current_app.config["SSE_RETRY_MS"])
-    return sse_response(chunks, on_close=partial(slots.release, run_id))
+    return stream_response(partial(runs.events_since, run_id), last_id,
+                           client=client_address(), kind="run", source_id=run_id)
 
 
 @bp.post("/api/runs/<run_id>/control")

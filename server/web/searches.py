@@ -22,7 +22,6 @@ from __future__ import annotations
 import atexit
 import threading
 from contextlib import contextmanager
-from functools import partial
 
 from flask import Blueprint, Flask, current_app, render_template, url_for
 
@@ -35,7 +34,7 @@ from server.search.presets import QUICK_BASE, presets
 from server.search.space import DISTRIBUTIONS
 from server.web.api import client_address
 from server.web.errors import ApiError, json_body, json_object_body, json_response
-from server.web.sse import StreamSlots, event_stream, requested_last_id, sse_response
+from server.web.sse import requested_last_id, stream_response
 
 bp = Blueprint("searches", __name__)
 
@@ -157,15 +156,9 @@ def search_events(search_id: str):
     if search.finished and last_id >= search.last_event_id:
         # Everything was delivered: 204 tells EventSource to stop reconnecting.
         return current_app.response_class(status=204)
-    # The same per-source cap as a run's streams: a search cannot hold more of the server's threads.
-    slots: StreamSlots = current_app.extensions["stream_slots"]
-    if not slots.acquire(search.id):
-        raise ApiError(429, f"this search already has {slots.per_source} open streams",
-                       headers={"Retry-After": "5"})
-    chunks = event_stream(search.events_after, last_id,
-                          heartbeat_seconds=current_app.config["SSE_HEARTBEAT_SECONDS"],
-                          retry_ms=current_app.config["SSE_RETRY_MS"])
-    return sse_response(chunks, on_close=partial(slots.release, search.id))
+    # The same caps as a run's streams: a search cannot hold more of the server's threads.
+    return stream_response(search.events_after, last_id, client=client_address(),
+                           kind="search", source_id=search.id)
 
 
 @bp.post("/api/searches/<search_id>/control")
