@@ -19,9 +19,6 @@ from server.runs.run import ACTIONS, ACTIVE_STATUSES
 from server.web.errors import ApiError, RequestBody, json_body, json_response, parse_body, validate_body
 from server.web.sse import StreamSlots, requested_last_id, stream_response
 
-# The searches blueprint imported these from here before they moved to ``server.web.sse``.
-_requested_last_id = requested_last_id
-
 bp = Blueprint("api", __name__)
 
 N_FEATURES = {"digits": 64}
