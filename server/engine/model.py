@@ -311,7 +311,10 @@ class Network:
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Predicted labels (m,) int64."""
-        logits = self.logits(X)
+        return self._labels(self.logits(X))
+
+    def _labels(self, logits: np.ndarray) -> np.ndarray:
+        """The class each row of logits (m, n_out) picks: (m,) int64."""
         if self.n_classes == 2:
             return (logits[:, 0] > 0).astype(np.int64)
         return logits.argmax(axis=1)
@@ -329,8 +332,7 @@ class Network:
             cost = loss + self.penalty(len(y))
         if not np.isfinite(logits).all():
             return Evaluation(float("nan"), float("nan"), float("nan"))
-        predicted = (logits[:, 0] > 0).astype(np.int64) if self.n_classes == 2 else logits.argmax(axis=1)
-        return Evaluation(loss, cost, float(np.mean(predicted == y)))
+        return Evaluation(loss, cost, float(np.mean(self._labels(logits) == y)))
 
     # --- per-layer norms ------------------------------------------------------
 
