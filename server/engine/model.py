@@ -36,6 +36,7 @@ from server.engine.layers import (
     affine_forward,
     batchnorm_backward,
     batchnorm_forward,
+    dropout_backward,
     dropout_forward,
     sigmoid,
     sigmoid_cross_entropy,
@@ -252,8 +253,7 @@ class Network:
             self.weight_grads[last] += np.dot(output_cache[0].T, dlogits)
         for index in range(last - 1, -1, -1):
             affine_cache, bn_cache, act_cache, mask = caches[index]
-            if mask is not None:
-                da *= mask
+            da = dropout_backward(da, mask)
             dz = self._activations[index].backward(da, act_cache)
             if bn_cache is not None:
                 dz, _, _ = batchnorm_backward(dz, bn_cache, self.gamma_grads[index], self.beta_grads[index])
