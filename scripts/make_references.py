@@ -22,11 +22,17 @@ sys.path.insert(0, str(ROOT))  # the checkout's server and tests packages, where
 
 import numpy as np  # noqa: E402
 import sklearn  # noqa: E402
+import sklearn.datasets  # noqa: E402
 import torch  # noqa: E402
 
 from server.engine.model import HiddenLayer, Network  # noqa: E402
 from tests.engine import reference_library as library  # noqa: E402
-from tests.engine.reference_cases import REFERENCE_DIRECTORY, plain, scikit_learn_points  # noqa: E402
+from tests.engine.reference_cases import (  # noqa: E402
+    REFERENCE_DIRECTORY,
+    digits_digest,
+    plain,
+    scikit_learn_points,
+)
 
 VERSIONS = {"torch": torch.__version__, "scikit-learn": sklearn.__version__, "numpy": np.__version__}
 
@@ -37,6 +43,7 @@ TOLERANCES = {
     "network_steps": {"rtol": 1e-10, "atol": 1e-12},
     "trajectories": {"rtol": 1e-12, "atol": 1e-14},
     "datasets": {"rtol": 0.0, "atol": 1e-12},
+    "digits": {"exact": True},
 }
 
 ABOUT = {
@@ -47,6 +54,7 @@ ABOUT = {
     "network_steps": "Parameters after several full-batch steps of each optimizer on a network's cost.",
     "trajectories": "Parameters after each optimizer applies a fixed sequence of gradients.",
     "datasets": "scikit-learn's noise-free, unshuffled make_circles (factor 0.8) and make_moons points.",
+    "digits": "A digest of scikit-learn's load_digits (1,797 8x8 images, pixels 0 to 16, and labels).",
 }
 
 OPTIMIZERS = {
@@ -146,6 +154,11 @@ def dataset_cases() -> list[dict]:
     return cases
 
 
+def digits_cases() -> list[dict]:
+    digits = sklearn.datasets.load_digits()
+    return [{"id": "load_digits", "expected": digits_digest(digits.data, digits.target)}]
+
+
 def with_answers(cases: list[dict], answer) -> list[dict]:
     return [{**case, "expected": answer(case)} for case in cases]
 
@@ -168,6 +181,7 @@ def main() -> None:
     write("network_steps", with_answers(network_step_cases(), library.network_steps))
     write("trajectories", with_answers(trajectory_cases(), library.trajectory))
     write("datasets", dataset_cases())
+    write("digits", digits_cases())
 
 
 if __name__ == "__main__":

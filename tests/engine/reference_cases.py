@@ -10,6 +10,7 @@ same number).
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 from pathlib import Path
@@ -17,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 REFERENCE_DIRECTORY = Path(__file__).resolve().parent / "references"
-KINDS = ("layers", "networks", "network_steps", "trajectories", "datasets")
+KINDS = ("layers", "networks", "network_steps", "trajectories", "datasets", "digits")
 TORCH_INSTALLED = importlib.util.find_spec("torch") is not None
 
 
@@ -37,6 +38,13 @@ def plain(value):
     if isinstance(value, np.generic):
         return value.item()
     return value
+
+
+def digits_digest(X: np.ndarray, y: np.ndarray) -> dict:
+    """The shape, and SHA-256 of the pixels (little-endian float64) and labels (little-endian int64)."""
+    return {"shape": list(X.shape),
+            "pixels_sha256": hashlib.sha256(np.ascontiguousarray(X, dtype="<f8").tobytes()).hexdigest(),
+            "labels_sha256": hashlib.sha256(np.ascontiguousarray(y, dtype="<i8").tobytes()).hexdigest()}
 
 
 def scikit_learn_points(dataset: str, n_samples: int) -> tuple[np.ndarray, np.ndarray]:

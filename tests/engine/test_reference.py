@@ -17,9 +17,10 @@ import numpy as np
 import pytest
 
 from server.engine import layers
+from server.engine.data import load_digits
 from server.engine.model import HiddenLayer, Network
 from server.engine.optimizers import Adam, GradientDescent, Momentum, RMSprop
-from tests.engine.reference_cases import KINDS, TORCH_INSTALLED, load, scikit_learn_points
+from tests.engine.reference_cases import KINDS, TORCH_INSTALLED, digits_digest, load, scikit_learn_points
 from tests.engine.test_data import all_points, raw, sorted_rows
 
 STORED = {kind: load(kind) for kind in KINDS}
@@ -166,3 +167,16 @@ def test_circles_and_moons_match_scikit_learn(case, source):
         for label in (0, 1):
             assert_close("datasets", sorted_rows(ours[our_labels == label]), sorted_rows(X[y == label]),
                          f"class {label}")
+
+
+@pytest.mark.parametrize(("case", "source"), cases("digits", live="scikit-learn"))
+def test_the_shipped_digits_are_scikit_learns_load_digits(case, source):
+    X, y = load_digits()
+    if source == "stored":
+        assert digits_digest(X, y) == case["expected"]
+    else:
+        from sklearn import datasets
+
+        digits = datasets.load_digits()
+        np.testing.assert_array_equal(X, digits.data)
+        np.testing.assert_array_equal(y, digits.target)
