@@ -231,6 +231,27 @@ class TrainerProcessPool:
             host = min((self._host_at(index) for index in range(self.processes)), key=lambda h: h.load)
         return host.call("gradient_check", config, **options)
 
+    def revive(self) -> list[str]:
+        """Start a replacement for every started host that is gone (without waiting); what was wrong.
+
+        A dead host is otherwise replaced only when a run asks for it, and a
+        health check that reported it would keep runs away: so the check
+        replaces it, and reports the host as starting until it can train.
+        """
+        with self._lock:
+            if self._closed:
+                return ["the training host processes are shut down"]
+            problems = []
+            for index, host in enumerate(self._hosts):
+                if host is None:
+                    continue  # not started yet: it starts with the first run
+                if not (host.alive and host.process.is_alive()):
+                    problems.append(f"training host process {index} is not running; starting a new one")
+                    self._hosts[index] = _Host(index)
+                elif not host.ready.is_set():
+                    problems.append(f"training host process {index} is starting")
+            return problems
+
     def _host_at(self, index: int) -> _Host:
         host = self._hosts[index]
         if host is None or not host.alive:
