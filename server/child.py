@@ -16,6 +16,7 @@ directory off the front of that path.  Messages are pickled tuples
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -76,5 +77,10 @@ def child_environment(environ: Mapping[str, str] | None = None) -> dict[str, str
 
 
 def connect_to_parent() -> Connection:
-    """In a child: the connection its parent passed (the descriptor is the last argument)."""
+    """In a child: the connection its parent passed (the descriptor is the last argument).
+
+    Ctrl-C in a terminal reaches the whole process group: the parent decides
+    what ends, and a child ends when told to or when the connection closes.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     return Connection(int(sys.argv[-1]))

@@ -36,20 +36,22 @@ def script_port(tmp_path_factory):
     env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
     env.update(TUNING_RUN_PROCESSES="1", TUNING_SEARCH_MAX_WORKERS="1")
     log = folder / "output.txt"
-    with open(log, "wb") as output:
+    with open(log, "wb") as output:  # its own process group, as a terminal would start it
         process = subprocess.Popen([sys.executable, str(script)], cwd=folder, env=env, stdout=output,
-                                   stderr=subprocess.STDOUT)
+                                   stderr=subprocess.STDOUT, start_new_session=True)
     try:
         wait_until_healthy(port, process)
         yield port, log
     finally:
-        process.send_signal(signal.SIGINT)
+        os.killpg(process.pid, signal.SIGINT)  # Ctrl-C: the script and its children alike
         try:
             process.wait(30)
         finally:
             if process.poll() is None:
-                process.kill()
+                os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+    output = log.read_text()
+    assert "Traceback" not in output, output
 
 
 def test_a_run_trains_to_done(script_port):
