@@ -13,8 +13,14 @@ import pytest
 
 from tests.web.serving import ROOT, free_port, get, gunicorn, post_json
 
-PAGES = ("/", "/embed", "/labs", "/search")
+PAGES = ("/", "/embed", "/labs", "/search", "/vendor/plotly.min.js")
 SOURCES = ("pyproject.toml", "README.md", "server", "templates", "static")
+
+
+def lab_pages() -> list[str]:
+    """``/labs/<name>`` for every lab template (partials start with ``_``)."""
+    return sorted(f"/labs/{path.stem}" for path in (ROOT / "templates" / "labs").glob("*.html")
+                  if not path.name.startswith("_") and path.stem != "index")
 
 
 def static_files() -> list[Path]:
@@ -76,8 +82,9 @@ def test_gunicorn_serves_every_page_asset_and_a_run_from_the_wheel(installed):
     python, _, elsewhere = installed
     port = free_port()
     with gunicorn(port, python=python, cwd=elsewhere, env=clean_environment()):
-        statuses = {page: get(port, page)[0] for page in PAGES}
-        assert statuses == dict.fromkeys(PAGES, 200)
+        pages = [*PAGES, *lab_pages()]
+        statuses = {page: get(port, page)[0] for page in pages}
+        assert statuses == dict.fromkeys(pages, 200)
         for relative in static_files():
             status, body = get(port, f"/static/{relative.as_posix()}")
             assert status == 200, relative
