@@ -97,6 +97,10 @@ class _LocalExecutor(TrialExecutor):
             self._stop.clear()
             return True
 
+    def cancel(self) -> None:
+        self._stop.set()
+        self._cancel_pending()
+
     def _cancel_pending(self) -> None:
         # Future.cancel() succeeds only for trials that have not started.
         with self._lock:
@@ -263,10 +267,6 @@ class ProcessPoolTrialExecutor(_LocalExecutor):
         with self._lock:
             self._dispatch()
 
-    def cancel(self) -> None:
-        self._stop.set()
-        self._cancel_pending()
-
     def shutdown(self, wait: bool = True, kill: bool = False) -> None:
         with self._lock:
             self._closed = True
@@ -305,10 +305,6 @@ class ThreadTrialExecutor(_LocalExecutor):
         with self._lock:
             return self._track(self._pool.submit(worker.execute, self._trial_function, task,
                                                  self._stop.is_set))
-
-    def cancel(self) -> None:
-        self._stop.set()
-        self._cancel_pending()
 
     def shutdown(self, wait: bool = True, kill: bool = False) -> None:
         with self._lock:
