@@ -77,3 +77,14 @@ def test_a_dead_training_host_makes_it_unavailable_until_its_replacement_is_up(h
     wait_until(lambda: health(hosted_app)[0] == 200, "the replacement host")
     (replacement,) = pool.host_pids()
     assert replacement != dead
+
+
+def test_hosts_not_started_yet_are_no_reason_and_the_probe_does_not_start_them():
+    app = create_app({"TESTING": True, "RUN_PROCESSES": 1})
+    pool = app.extensions["trainer_pool"]
+    try:
+        assert health(app)[0] == 200
+        assert pool.host_pids() == []  # they start with the first run
+    finally:
+        app.extensions["run_manager"].shutdown()
+        pool.shutdown()
