@@ -17,6 +17,7 @@ from server.engine.config import ConfigError, RunConfig, config_schema, parse_co
 from server.runs.manager import RunManager
 from server.runs.run import ACTIONS, ACTIVE_STATUSES
 from server.web.errors import ApiError, RequestBody, json_body, json_response, parse_body, validate_body
+from server.web.health import unavailable_reasons
 from server.web.sse import StreamSlots, requested_last_id, stream_response
 
 bp = Blueprint("api", __name__)
@@ -184,6 +185,9 @@ def schema():
 @bp.get("/healthz")
 def healthz():
     load = manager().load()
+    reasons = unavailable_reasons(current_app)
+    if reasons:
+        return json_response({"status": "unavailable", "reason": "; ".join(reasons), **load}, 503)
     if load["runs"] >= load["capacity"]:
         return json_response({"status": "full", **load}, 503, {"Retry-After": "5"})
     return json_response({"status": "ok", **load})

@@ -59,10 +59,15 @@ def wait_until_healthy(port: int, process: subprocess.Popen, timeout: float = 60
 
 
 @contextlib.contextmanager
-def gunicorn(port: int, *, python: str = sys.executable, cwd: Path = ROOT, env: dict | None = None):
-    """gunicorn with the project's gunicorn.conf.py on ``port``, once healthy; must stop cleanly after."""
+def gunicorn(port: int, *, python: str = sys.executable, cwd: Path = ROOT, env: dict | None = None,
+             command: list[str] | None = None):
+    """gunicorn with ``cwd``'s gunicorn.conf.py on ``port``, once healthy; must stop cleanly after.
+
+    ``command`` replaces ``python -m gunicorn`` (the options stay).
+    """
     env = {**os.environ, "TUNING_BIND": f"127.0.0.1:{port}", "TUNING_RUN_PROCESSES": "1", **(env or {})}
-    command = [python, "-m", "gunicorn", "-c", str(GUNICORN_CONF), "server:create_app()"]
+    conf = cwd / "gunicorn.conf.py" if (cwd / "gunicorn.conf.py").exists() else GUNICORN_CONF
+    command = [*(command or [python, "-m", "gunicorn"]), "-c", str(conf), "server:create_app()"]
     with tempfile.TemporaryFile() as log:
         server = subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
