@@ -74,9 +74,9 @@ def run_status(run_id: str):
 
 @bp.get("/api/runs/<run_id>/events")
 def run_events(run_id: str):
-    last_id = requested_last_id()
     runs = manager()
     status, last_event_id = runs.progress(run_id)
+    last_id = requested_last_id(latest=last_event_id)
     if status not in ACTIVE_STATUSES and last_id >= last_event_id:
         # Everything was delivered: 204 tells EventSource to stop reconnecting.
         return current_app.response_class(status=204)
