@@ -219,3 +219,41 @@ def init_app(app: Flask) -> None:
             return InternalServerError()
         return error_response(500, "internal server error")
 
+
+# --- errors the HTTP server answers before the app sees the request -----------
+
+_SERVER_ERRORS = {
+    400: "the request could not be parsed",
+    414: "the request line (method, path and query) is too long",
+    431: "the request headers are too large",
+}
+
+
+def server_error_bytes(status: int, reason: str, message: str) -> bytes:
+    """A complete HTTP response, in this API's JSON error shape, for an error the server itself answers.
+
+    gunicorn answers a request it cannot parse (a request line over
+    ``limit_request_line``: 414; too many or too large headers: 431; a
+    malformed line or header: 400) before any application code runs, so
+    ``answer_server_errors_as_json`` routes those answers through here.
+    """
+    details = [{"loc": "", "msg": message[:200]}] if message else []
+    body = to_json({"error": _SERVER_ERRORS.get(status, reason.lower()), "details": details}).encode()
+    head = (f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nCache-Control: no-store\r\n"
+            "X-Content-Type-Options: nosniff\r\n\r\n")
+    return head.encode("latin-1") + body
+
+
+def answer_server_errors_as_json() -> None:
+    """Make gunicorn write its own error answers as JSON (call it in the worker).
+
+    gunicorn has no hook for them: every worker class sends them through
+    ``gunicorn.util.write_error``, which this replaces.
+    """
+    from gunicorn import util
+
+    def write_error(sock, status_int, reason, mesg):
+        util.write_nonblock(sock, server_error_bytes(int(status_int), reason, mesg))
+
+    util.write_error = write_error
