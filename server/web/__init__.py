@@ -15,8 +15,10 @@
   ``X-Forwarded-For``/``-Proto``; the client address used for per-client limits
   comes from them.  Leave 0 when clients connect directly: the header is
   otherwise forgeable.
-- ``SSE_HEARTBEAT_SECONDS`` (15), ``SSE_RETRY_MS`` (2000), ``SSE_STREAMS_PER_RUN`` (4:
-  with 48 runs that is at most 192 streams, within gunicorn.conf.py's 256 threads).
+- ``SSE_HEARTBEAT_SECONDS`` (15), ``SSE_RETRY_MS`` (2000); open streams (each holds a
+  request thread) per run or search ``SSE_STREAMS_PER_RUN`` (4), per client
+  ``SSE_STREAMS_PER_CLIENT`` (32) and in all ``SSE_STREAMS_TOTAL`` (192: 64 of
+  gunicorn.conf.py's 256 threads stay free for other requests).
 - ``GRADCHECK_MAX_PARAMETERS`` (None: the engine bounds a check's work by
   itself, a few seconds for the largest network) and ``GRADCHECK_CONCURRENCY``
   (2 checks at once; more get 429).
@@ -73,6 +75,8 @@ DEFAULTS = {
     "SSE_HEARTBEAT_SECONDS": 15.0,
     "SSE_RETRY_MS": 2000,
     "SSE_STREAMS_PER_RUN": 4,
+    "SSE_STREAMS_PER_CLIENT": 32,
+    "SSE_STREAMS_TOTAL": 192,
     "GRADCHECK_MAX_PARAMETERS": None,
     "GRADCHECK_CONCURRENCY": 2,
     "MAX_LOG_BYTES_PER_RUN": DEFAULT_MAX_LOG_BYTES,

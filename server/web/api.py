@@ -25,14 +25,7 @@ N_FEATURES = {"digits": 64}
 N_OUTPUTS = {"digits": 10}
 
 
-# Every open stream holds a request thread: with gunicorn.conf.py's 256, these
-# leave 64 for everything else however many streams clients open.
-STREAM_CAP_DEFAULTS = {"SSE_STREAMS_PER_CLIENT": 32, "SSE_STREAMS_TOTAL": 192}
-
-
 def init_app(app: Flask) -> None:
-    for key, value in STREAM_CAP_DEFAULTS.items():
-        app.config.setdefault(key, value)
     app.extensions["stream_slots"] = StreamSlots(app.config["SSE_STREAMS_PER_RUN"],
                                                  app.config["SSE_STREAMS_PER_CLIENT"],
                                                  app.config["SSE_STREAMS_TOTAL"])
