@@ -8,9 +8,15 @@ import socket
 import pytest
 
 from server.web.errors import answer_server_errors_as_json, server_error_bytes
-from tests.web import test_gunicorn
+from tests.web.serving import free_port, gunicorn
 
-server_port = test_gunicorn.server_port  # the README's serving command, started once for this module
+
+@pytest.fixture(scope="module")
+def server_port():
+    """The project's gunicorn.conf.py serving the app, once for this module."""
+    port = free_port()
+    with gunicorn(port):
+        yield port
 
 
 def parse_response(raw: bytes) -> tuple[int, dict[str, str], dict]:
