@@ -229,8 +229,8 @@ class StreamSlots:
         if source_id is not None and self._by_source[source_id] >= self.per_source:
             return f"this {kind} already has {self.per_source} open streams"
         if self._by_client[client] >= self.per_client:
-            return (f"you already have {self.per_client} open event streams (at most "
-                    f"{self.per_client} per client); close one or try again shortly")
+            return (f"you already have {self.per_client} open event streams, the most one client "
+                    "may have; close one or try again shortly")
         if self._open >= self.total:
             return f"the service has its maximum of {self.total} open event streams; try again shortly"
         return None
