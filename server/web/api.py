@@ -26,14 +26,7 @@ N_FEATURES = {"digits": 64}
 N_OUTPUTS = {"digits": 10}
 
 
-# Every open stream holds a request thread: with gunicorn.conf.py's 256, these
-# leave 64 for everything else however many streams clients open.
-STREAM_CAP_DEFAULTS = {"SSE_STREAMS_PER_CLIENT": 32, "SSE_STREAMS_TOTAL": 192}
-
-
 def init_app(app: Flask) -> None:
-    for key, value in STREAM_CAP_DEFAULTS.items():
-        app.config.setdefault(key, value)
     app.extensions["stream_slots"] = StreamSlots(app.config["SSE_STREAMS_PER_RUN"],
                                                  app.config["SSE_STREAMS_PER_CLIENT"],
                                                  app.config["SSE_STREAMS_TOTAL"])
@@ -75,9 +68,9 @@ def run_status(run_id: str):
 
 @bp.get("/api/runs/<run_id>/events")
 def run_events(run_id: str):
-    last_id = requested_last_id()
     runs = manager()
     status, last_event_id = runs.progress(run_id)
+    last_id = requested_last_id(latest=last_event_id)
     if status not in ACTIVE_STATUSES and last_id >= last_event_id:
         # Everything was delivered: 204 tells EventSource to stop reconnecting.
         return current_app.response_class(status=204)
