@@ -28,6 +28,8 @@ class SearchPage {
     this.root = root;
     this.form = new SpaceForm(root, settings);
     this.results = new SearchResults();
+    // The rounds a zoomed search came from, oldest first: the scatter keeps them under the new one.
+    this.rounds = [];
     this.charts = new SearchCharts(root.querySelector("#search-scatter"), root.querySelector("#search-parcoords"),
       root.querySelector("#scatter-title"));
     this.table = new TrialsTable(root.querySelector("#search-table"));
@@ -92,7 +94,9 @@ class SearchPage {
       return this.showError(error.message, error.details ?? []);
     }
     this.stream?.close();
-    this.results.reset();
+    const zoomedFrom = created.parent && created.parent.id === this.results.id;
+    this.rounds = zoomedFrom ? [...this.rounds, this.results] : [];
+    this.results = new SearchResults();
     this.controlUrl = created.control_url;
     if (created.parent) this.form.load(created.definition);
     this.render();
@@ -140,7 +144,7 @@ class SearchPage {
       : `zoomed in around the best ${topK === 1 ? "trial" : `${topK} trials`} of the previous search`;
     this.renderBest();
     this.table.draw(results);
-    this.charts.draw(results);
+    this.charts.draw(results, this.rounds);
   }
 
   renderBest() {

@@ -56,14 +56,18 @@ export function fromScale(kind, scale, position) {
 }
 
 /**
- * A short, exact-enough text for a value: integers as is, others to 3
- * significant digits, a beta to 3 significant digits of 1 - beta (0.99937).
+ * The page's one number format: integers as is, others to 3 significant
+ * digits, in scientific notation below 0.001 and from 10,000 ("1e-5", not
+ * Plotly's SI "10µ"; the charts' axes use the same rule), and a beta to 3
+ * significant digits of 1 - beta (0.99937).
  */
 export function formatValue(value, kind = "float") {
   if (typeof value !== "number") return String(value);
   if (Number.isInteger(value)) return String(value);
   if (kind === "beta" && value > 0.9) return String(Number((1 - Number((1 - value).toPrecision(3))).toFixed(12)));
-  return Number(value.toPrecision(3)).toString();
+  const rounded = Number(value.toPrecision(3));
+  const magnitude = Math.abs(rounded);
+  return magnitude !== 0 && (magnitude < 1e-3 || magnitude >= 1e4) ? rounded.toExponential() : String(rounded);
 }
 
 export const keyOf = (path) => path.replaceAll(".", "-");
