@@ -188,7 +188,20 @@ class SearchPage {
   }
 }
 
+/** The config's JSON Schema: the bounds of every hyperparameter row. */
+async function loadSchema() {
+  const response = await fetch("/api/schema", { headers: { Accept: "application/json" } });
+  if (!response.ok) throw new Error(`GET /api/schema answered ${response.status}`);
+  return response.json();
+}
+
 const settings = JSON.parse(document.getElementById("search-settings").textContent);
-// Exposed for scripted checks of the page (the browser tests read its state).
-window.searchPage = new SearchPage(document, settings);
-document.body.dataset.ready = "true";
+try {
+  // Exposed for scripted checks of the page (the browser tests read its state).
+  window.searchPage = new SearchPage(document, { ...settings, schema: await loadSchema() });
+  document.body.dataset.ready = "true";
+} catch (error) {
+  const box = document.getElementById("search-error");
+  box.textContent = `The page could not load the config schema: ${error.message}`;
+  box.hidden = false;
+}

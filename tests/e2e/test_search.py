@@ -220,3 +220,22 @@ def test_the_search_charts_mode_bar_has_no_cloud_button_and_no_tab_stops(page, l
     hidden = page.locator(".js-plotly-plot svg.main-svg, .js-plotly-plot canvas").evaluate_all(
         "(nodes) => nodes.map((node) => node.getAttribute('aria-hidden'))")
     assert hidden and set(hidden) == {"true"}
+
+
+def test_the_slider_reach_comes_from_the_config_schema(page, live_server):
+    schema = page.request.get(f"{live_server.url}/api/schema").json()
+    limits = {"Layer": ("units", 512), "Training": ("batch_size", 5000)}
+    for model, (field, served) in limits.items():
+        assert schema["$defs"][model]["properties"][field]["maximum"] == served
+    # A server whose schema allows less: the page follows it, not a number of its own.
+    schema["$defs"]["Layer"]["properties"]["units"]["maximum"] = 300
+    schema["$defs"]["Training"]["properties"]["batch_size"]["maximum"] = 2000
+    page.route("**/api/schema", lambda route: route.fulfill(json=schema))
+    open_search(page, live_server)
+    for key, top in (("model-hidden-0-units", "300"), ("training-batch_size", "2000")):
+        page.get_by_test_id(f"param-high-slider-{key}").fill("1000")
+        expect(page.get_by_test_id(f"param-high-{key}")).to_have_value(top)
+    choices = page.locator('.param-row[data-path="optimizer.name"] input[type="checkbox"][value]')
+    assert choices.evaluate_all("(nodes) => nodes.map((node) => node.value)") == \
+        schema["$defs"]["Optimizer"]["properties"]["name"]["enum"]
+    assert page.console_errors == []
