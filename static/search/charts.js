@@ -7,7 +7,9 @@ import { NUMBER_TEMPLATE, drawChart } from "../labs/plotting.js";
 import { formatValue } from "./params.js";
 
 const LOG_DISTRIBUTIONS = new Set(["log_uniform", "int_log_uniform"]);
-const OBJECTIVE_LABEL = { dev_accuracy: "dev accuracy", dev_loss: "dev loss" };
+export const OBJECTIVE_LABEL = { dev_accuracy: "dev accuracy", dev_loss: "dev loss" };
+// What breaks ties in each objective (as the server ranks: docs/search.md, Ranking).
+export const TIE_BREAK = { dev_accuracy: "dev_loss", dev_loss: "dev_accuracy" };
 const LAYOUT = {
   template: NUMBER_TEMPLATE,
   margin: { l: 56, r: 16, t: 12, b: 48 },

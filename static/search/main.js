@@ -2,7 +2,7 @@
 // the table, wired to the searches API.
 
 import { ApiError } from "../js/api.js";
-import { SearchCharts } from "./charts.js";
+import { OBJECTIVE_LABEL, SearchCharts, TIE_BREAK } from "./charts.js";
 import { formatValue } from "./params.js";
 import { playgroundHref } from "./playground-link.js";
 import { SearchResults } from "./results.js";
@@ -155,7 +155,9 @@ class SearchPage {
     const objective = this.results.objective;
     const values = Object.entries(best.config)
       .map(([path, value]) => `${path} = ${formatValue(value, this.results.kindOf(path))}`);
-    this.node("best-summary").textContent = `trial ${best.index}: ${objective} ${formatValue(best[objective])}`
+    const tieBreak = TIE_BREAK[objective];
+    this.node("best-summary").textContent = `trial ${best.index}: ${OBJECTIVE_LABEL[objective]}`
+      + ` ${formatValue(best[objective])} (${OBJECTIVE_LABEL[tieBreak]} ${formatValue(best[tieBreak])}, which breaks ties)`
       + ` with ${values.join(", ")}`;
     const link = this.node("best-open");
     link.href = playgroundHref(this.results.runConfig(best));

@@ -56,6 +56,9 @@ def test_a_search_fills_the_charts_and_opens_its_best_trial_in_the_playground(pa
     expect(scatter).to_have_attribute("data-best", best_index)
     open_link = page.get_by_test_id("open-in-playground")
     expect(open_link).to_have_attribute("data-index", best_index)
+    # The summary says what the ranking used: the objective, then the dev loss that breaks its ties.
+    expect(page.get_by_test_id("best-trial")).to_contain_text(
+        re.compile(r"dev accuracy 0\.\d+ \(dev loss \d\.\d+(e-\d+)?, which breaks ties\)"))
     best = page.evaluate("() => { const r = window.searchPage.results; return r.runConfig(r.best); }")
     assert best["training"]["epochs"] == 15
 
