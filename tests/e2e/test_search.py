@@ -242,3 +242,47 @@ def test_the_slider_reach_comes_from_the_config_schema(page, live_server):
     assert choices.evaluate_all("(nodes) => nodes.map((node) => node.value)") == \
         schema["$defs"]["Optimizer"]["properties"]["name"]["enum"]
     assert page.console_errors == []
+
+
+def test_the_search_stream_resumes_after_a_failed_connection_without_loss_or_repeats(page, live_server):
+    open_search(page, live_server)
+    created = page.request.post(f"{live_server.url}/api/searches", data={
+        "base": {"data": {"dataset": "moons", "n_samples": 200}, "training": {"epochs": 5}},
+        "space": {"optimizer.learning_rate": {"distribution": "log_uniform", "low": 1e-3, "high": 1}},
+        "trials": 4})
+    assert created.status == 201
+    body = created.json()
+    # A finished search's stream is its whole log, read here as the reference.
+    wait_until_done = f"""async () => {{
+        while ((await (await fetch('{body["status_url"]}')).json()).status !== 'done') {{
+            await new Promise((resolve) => setTimeout(resolve, 100));
+        }}
+    }}"""
+    page.evaluate(wait_until_done)
+    everything = page.request.get(f"{live_server.url}{body['events_url']}").text()
+    blocks = [block for block in everything.split("\n\n") if block.startswith(("id:", "event:"))]
+    ids = [int(line[3:]) for block in blocks for line in block.splitlines() if line.startswith("id:")]
+    assert ids == list(range(1, len(ids) + 1)) and len(ids) > 4
+    requests: list[str] = []
+
+    def serve(route):
+        requests.append(route.request.url)
+        if len(requests) == 1:  # three events, then the connection ends
+            route.fulfill(status=200, content_type="text/event-stream",
+                          body="retry: 50\n\n" + "\n\n".join(blocks[:3]) + "\n\n")
+        elif len(requests) == 2:  # the browser's own reconnect is refused: it gives up
+            route.fulfill(status=503, body="")
+        else:
+            route.continue_()
+
+    page.route(f"**{body['events_url']}*", serve)
+    delivered = page.evaluate("""(url) => new Promise((resolve) => {
+        const seen = [];
+        import('/static/search/stream.js').then(({ followSearch }) => {
+            const onEvent = (name) => { seen.push(name); if (name === 'done') resolve(seen); };
+            followSearch(url, { onEvent, onLost: () => resolve(['lost', ...seen]) });
+        });
+    })""", body["events_url"])
+    names = [line[7:] for block in blocks for line in block.splitlines() if line.startswith("event: ")]
+    assert delivered == names
+    assert requests[-1].endswith(f"since={ids[2]}")
