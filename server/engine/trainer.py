@@ -53,7 +53,7 @@ import numpy as np
 
 from server.engine.config import ConfigError, RunConfig, parse_config, parse_update
 from server.engine.data import prepare_data
-from server.engine.diagnosis import diagnose
+from server.engine.diagnosis import Setup, diagnose, progress_from_history
 from server.engine.layers import targets_from_labels
 from server.engine.model import Evaluation, Network
 from server.engine.optimizers import make_optimizer
@@ -123,6 +123,7 @@ class Trainer:
         self._stop = threading.Event()
         self._started = False
         self._grid = dataset.grid() if dataset.is_2d else None
+        self.history: list[dict] = []
 
     # --- control from other threads ------------------------------------------
 
@@ -299,13 +300,15 @@ class Trainer:
         else:
             layers = [{"grad_norm": None, "weight_norm": _finite(norm["weight_norm"]), "update_ratio": None}
                       for norm in self.network.layer_norms(None)]
-        return self._event("metrics", {
+        payload = {
             "epoch": epoch, "iteration": self.iteration,
             "learning_rate": _finite(learning_rate),
             "train_loss": _finite(train_eval.loss), "train_cost": _finite(train_eval.cost),
             "train_accuracy": _finite(train_eval.accuracy),
             "dev_loss": _finite(dev_eval.loss), "dev_accuracy": _finite(dev_eval.accuracy),
-            "layers": layers, "elapsed_s": round(time.perf_counter() - started, 4)})
+            "layers": layers, "elapsed_s": round(time.perf_counter() - started, 4)}
+        self.history.append(payload)
+        return self._event("metrics", payload)
 
     def _picture_event(self, epoch: int) -> dict:
         return self._boundary_event(epoch) if self.dataset.is_2d else self._confusion_event(epoch)
@@ -340,8 +343,11 @@ class Trainer:
             train_eval, dev_eval = self._evaluate_splits()
         if not (math.isfinite(train_eval.accuracy) and math.isfinite(dev_eval.accuracy)):
             return None
+        dataset = self.dataset
         payload = diagnose(train_eval.accuracy, dev_eval.accuracy, self._bayes_error,
-                           n_train=len(self.dataset.y_train), n_dev=len(self.dataset.y_dev))
+                           n_train=len(dataset.y_train), n_dev=len(dataset.y_dev),
+                           setup=Setup.from_config(self.config, dataset.n_classes),
+                           progress=progress_from_history(self.history))
         return self._event("diagnosis", {"epoch": epoch, **payload})
 
     def _done_event(self, reason: str, best_epoch: int | None, restored: bool, started: float) -> dict:
