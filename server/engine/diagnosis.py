@@ -32,15 +32,22 @@ Verdicts, in the order they are tried:
   scaling off), ``vanishing_gradients`` (sigmoid or tanh layers and a
   first-layer ||dW|| under ``VANISHING_RATIO`` of the last layer's),
   ``learning_rate_too_large`` (the loss rose above 1.5 times its start, or
-  every ||dW|| is exactly 0 after random initialization: dead ReLUs),
+  the ReLUs died: a hidden layer's ||dW|| exactly 0, or the first layer's
+  under ``VANISHING_RATIO`` of the last's, after random initialization),
   ``learning_rate_too_small`` (every update moves the weights by less than
   ``SMALL_UPDATE_RATIO`` of their norm), or None.  A network without hidden
   layers cannot be "not learning" for lack of a cause: a line that cannot
-  separate the classes is high bias.
+  separate the classes is high bias.  Nor can a regularized network
+  without another cause: a penalty strong enough to flatten it is high
+  bias, and the advice says to loosen it.
 - ``data_mismatch`` (a train-dev set exists): the mismatch exceeds its
   tolerance and is at least as large as the other gaps that do.
 - ``high_bias``, ``high_variance``, ``high_bias_and_variance``, ``good``: as
   the course reads the avoidable bias and the variance.
+
+A first loss more than ``EXPLODED_START_FACTOR`` times a constant guess's
+means the weights started far too large: the advice then says so and
+recommends He or Xavier initialization, not a bigger network.
 
 ``focus`` is what to work on first: ``"training"`` (not learning),
 ``"bias"``, ``"variance"``, ``"data_mismatch"`` or None.
@@ -77,6 +84,7 @@ CHANCE_MARGIN = 0.05
 STUCK_LOSS_FRACTION = 0.9
 VANISHING_RATIO = 1e-3
 RISEN_LOSS_FACTOR = 1.5
+EXPLODED_START_FACTOR = 10.0
 SMALL_UPDATE_RATIO = 1e-4
 SETTLED_CHANGE = 0.01
 MIN_SETTLED_REPORTS = 8
@@ -123,7 +131,8 @@ class Progress:
     ``train_losses``, ``train_errors``, ``dev_errors`` and ``train_dev_errors``
     (empty without a train-dev set) may hold None for diverged values;
     ``grad_norms`` and ``update_ratios`` are the latest report's, per weight
-    layer from the input (None where nothing was computed).
+    layer from the input (None where nothing was computed).  ``stopped_early``:
+    early stopping has ended training, so the curves will not move again.
     """
 
     train_losses: tuple[float | None, ...] = ()
@@ -132,9 +141,10 @@ class Progress:
     train_dev_errors: tuple[float | None, ...] = ()
     grad_norms: tuple[float | None, ...] = ()
     update_ratios: tuple[float | None, ...] = field(default=())
+    stopped_early: bool = False
 
 
-def progress_from_history(history: Sequence[dict]) -> Progress:
+def progress_from_history(history: Sequence[dict], stopped_early: bool = False) -> Progress:
     """A ``Progress`` from the trainer's ``metrics`` payloads so far."""
     def errors(key: str) -> tuple[float | None, ...]:
         return tuple(None if m.get(key) is None else 1.0 - m[key] for m in history)
@@ -146,7 +156,7 @@ def progress_from_history(history: Sequence[dict]) -> Progress:
         train_errors=errors("train_accuracy"), dev_errors=errors("dev_accuracy"),
         train_dev_errors=errors("train_dev_accuracy") if has_train_dev else (),
         grad_norms=tuple(layer.get("grad_norm") for layer in latest),
-        update_ratios=tuple(layer.get("update_ratio") for layer in latest))
+        update_ratios=tuple(layer.get("update_ratio") for layer in latest), stopped_early=stopped_early)
 
 
 def _fraction(name: str, value: float) -> float:
@@ -180,7 +190,7 @@ def _window_change(series: Sequence[float | None]) -> float | None:
 
 
 def _settled(progress: Progress | None, sizes: dict[str, int | None]) -> bool:
-    if progress is None:
+    if progress is None or progress.stopped_early:
         return True
     for name, series in (("train", progress.train_errors), ("dev", progress.dev_errors),
                          ("train_dev", progress.train_dev_errors)):
@@ -196,6 +206,10 @@ def _settled(progress: Progress | None, sizes: dict[str, int | None]) -> bool:
 
 
 # --- not learning ------------------------------------------------------------------------------
+
+def _regularizes(setup: Setup) -> bool:
+    return setup.l2 > 0 or setup.l1 > 0 or setup.keep_prob < 1
+
 
 def _stuck(train_accuracy: float, n_train: int | None, setup: Setup, progress: Progress | None) -> bool:
     """Chance-level training accuracy and a loss that has not left a constant guess's."""
@@ -228,7 +242,9 @@ def _cause(setup: Setup, progress: Progress | None) -> str | None:
         return "vanishing_gradients"
     if losses and max(losses) > RISEN_LOSS_FACTOR * losses[0]:
         return "learning_rate_too_large"
-    if norms and not any(norms):
+    dead_units = bool(set(setup.activations) & {"relu", "leaky_relu"}) and (
+        _gradients_vanished(progress) or 0.0 in progress.grad_norms[:-1])
+    if dead_units or (norms and not any(norms)):
         return "learning_rate_too_large"
     if ratios and max(ratios) < SMALL_UPDATE_RATIO:
         return "learning_rate_too_small"
@@ -272,21 +288,35 @@ _CAUSE_ADVICE = {
 }
 
 
-def _not_learning_advice(cause: str | None, setup: Setup) -> list[str]:
+def _exploded_start_advice(setup: Setup, progress: Progress | None) -> str | None:
+    """Words for a first loss far above a constant guess's (weights initialized far too large)."""
+    start = next((loss for loss in progress.train_losses if loss is not None), None) if progress else None
+    guess = math.log(setup.n_classes)
+    if start is None or start <= EXPLODED_START_FACTOR * guess:
+        return None
+    return (f"The loss started at {start:.3g}, {start / guess:.0f} times a constant guess's: the "
+            "initial weights are far too large, so activations and gradients explode layer by "
+            "layer. Initialize with He (ReLU) or Xavier (tanh) weights.")
+
+
+def _not_learning_advice(cause: str | None, setup: Setup, progress: Progress | None) -> list[str]:
     rate = setup.learning_rate
     lines = [line.format(lower=rate / 10, higher=rate * 10) for line in _CAUSE_ADVICE[cause]]
     if cause == "learning_rate_too_small" and setup.optimizer == "gd":
         lines.append("Or use Adam, which scales each step to the size of its gradients.")
+    exploded = _exploded_start_advice(setup, progress)
+    if exploded and cause in ("learning_rate_too_large", None):
+        lines.append(exploded)
     return [_NOT_LEARNING_HEAD, *lines]
 
 
 # --- bias, variance and mismatch advice ---------------------------------------------------------
 
-def _bias_advice(setup: Setup) -> list[str]:
-    advice = [
-        "High avoidable bias: the network does not fit even the training set as well as it could.",
-        "Train a bigger network: more hidden units or more layers.",
-    ]
+def _bias_advice(setup: Setup, progress: Progress | None) -> list[str]:
+    advice = ["High avoidable bias: the network does not fit even the training set as well as it could."]
+    # Weights that start far too large are the problem to fix, not the network's size.
+    exploded = _exploded_start_advice(setup, progress)
+    advice.append(exploded or "Train a bigger network: more hidden units or more layers.")
     if setup.optimizer == "adam":
         advice.append("Train longer, or tune the learning rate.")
     else:
@@ -350,17 +380,18 @@ _BELOW_BAYES_ADVICE = (
 _TOO_EARLY = "The curves are still moving: wait until they settle before acting on this."
 
 
-def _verdict(gaps: dict[str, float], over: dict[str, bool],
-             setup: Setup) -> tuple[str, str | None, list[str]]:
+def _verdict(gaps: dict[str, float], over: dict[str, bool], setup: Setup,
+             progress: Progress | None) -> tuple[str, str | None, list[str]]:
     """(verdict, focus, advice) from the bias, variance and mismatch gaps and which exceed tolerance."""
     if over["data_mismatch"] and all(gaps["data_mismatch"] >= gaps[name]
                                      for name in ("avoidable_bias", "variance") if over[name]):
         return "data_mismatch", "data_mismatch", list(_MISMATCH_ADVICE)
     if over["avoidable_bias"] and over["variance"]:
         variance = _variance_advice(setup)
-        return "high_bias_and_variance", "bias", [_BOTH_FIRST, *_bias_advice(setup), *variance[1:3]]
+        return "high_bias_and_variance", "bias", [_BOTH_FIRST, *_bias_advice(setup, progress),
+                                                  *variance[1:3]]
     if over["avoidable_bias"]:
-        return "high_bias", "bias", _bias_advice(setup)
+        return "high_bias", "bias", _bias_advice(setup, progress)
     if over["variance"]:
         return "high_variance", "variance", _variance_advice(setup)
     return "good", None, list(_GOOD_ADVICE)
@@ -398,13 +429,14 @@ def diagnose(train_accuracy: float, dev_accuracy: float, bayes_error: float, *,
     }
     over = {name: thresholds[name] is not None and gaps[name] > thresholds[name] for name in gaps}
 
-    cause = None
-    if setup.activations and _stuck(1.0 - train_error, n_train, setup, progress):
+    cause = _cause(setup, progress) if setup.activations else None
+    stuck = bool(setup.activations) and _stuck(1.0 - train_error, n_train, setup, progress)
+    if stuck and not (cause is None and _regularizes(setup)):
         verdict, focus = "not_learning", "training"
-        cause = _cause(setup, progress)
-        advice = _not_learning_advice(cause, setup)
+        advice = _not_learning_advice(cause, setup, progress)
     else:
-        verdict, focus, advice = _verdict(gaps, over, setup)
+        cause = None
+        verdict, focus, advice = _verdict(gaps, over, setup, progress)
         if gaps["avoidable_bias"] < -thresholds["avoidable_bias"]:
             advice.append(_BELOW_BAYES_ADVICE)
     settled = _settled(progress, {"train": n_train, "dev": n_dev, "train_dev": n_train_dev})

@@ -338,16 +338,23 @@ class Trainer:
 
     def _diagnosis_event(self, epoch: int, train_eval: Evaluation | None,
                          dev_eval: Evaluation | None) -> dict | None:
-        """The diagnosis, or None when an accuracy is not a number (overflowing logits)."""
-        if train_eval is None or dev_eval is None:
+        """The diagnosis, or None when an accuracy is not a number (overflowing logits).
+
+        Without evaluations this is the run's final diagnosis, of its final (or restored) weights.
+        """
+        final = train_eval is None or dev_eval is None
+        if final:
             train_eval, dev_eval = self._evaluate_splits()
         if not (math.isfinite(train_eval.accuracy) and math.isfinite(dev_eval.accuracy)):
             return None
-        dataset = self.dataset
+        dataset, training = self.dataset, self.config.training
+        # The last diagnosis of a run that early stopping ended: its decision is final.
+        stopped_early = (final and training.early_stopping.patience > 0
+                         and self.epochs_completed < training.epochs)
         payload = diagnose(train_eval.accuracy, dev_eval.accuracy, self._bayes_error,
                            n_train=len(dataset.y_train), n_dev=len(dataset.y_dev),
                            setup=Setup.from_config(self.config, dataset.n_classes),
-                           progress=progress_from_history(self.history))
+                           progress=progress_from_history(self.history, stopped_early))
         return self._event("diagnosis", {"epoch": epoch, **payload})
 
     def _done_event(self, reason: str, best_epoch: int | None, restored: bool, started: float) -> dict:

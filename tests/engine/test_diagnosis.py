@@ -122,6 +122,10 @@ def flat_progress(loss=LN2, error=0.5, reports=20, grad_norms=(0.1, 0.1), update
     (Setup(optimizer="gd", learning_rate=5.0), flat_progress(first_loss=0.7, loss=LN2, grad_norms=(0.0, 0.0)),
      "learning_rate_too_large"),
     (Setup(optimizer="gd", learning_rate=5.0), flat_progress(first_loss=0.4), "learning_rate_too_large"),
+    # Dead ReLUs: the first layers get no gradient at all, and so the updates are tiny too.
+    (Setup(activations=("relu",) * 6, optimizer="gd", learning_rate=1.0),
+     flat_progress(grad_norms=(0.0, 0.0, 1e-6, 2e-3), update_ratios=(0.0, 0.0, 1e-8, 1e-6)),
+     "learning_rate_too_large"),
     (Setup(optimizer="gd", learning_rate=1e-5), flat_progress(update_ratios=(1e-6, 2e-6)),
      "learning_rate_too_small"),
     (Setup(), flat_progress(), None),
@@ -272,3 +276,12 @@ def test_progress_is_read_from_the_metrics_history():
     assert progress.train_dev_errors == (None, pytest.approx(0.28))
     assert progress.grad_norms == (0.2, 0.4) and progress.update_ratios == (1e-3, 2e-3)
     assert progress_from_history([]) == Progress()
+
+
+def test_a_network_flattened_by_its_penalty_is_high_bias_with_the_penalty_to_loosen():
+    result = diagnose(0.5, 0.5, 0.1, n_train=90, setup=Setup(l2=30.0), progress=flat_progress())
+    assert result["verdict"] == "high_bias" and result["cause"] is None
+    assert "(L2 λ 30): loosen it" in " ".join(result["advice"])
+    # With a cause in sight, the cause still wins.
+    zeros = diagnose(0.5, 0.5, 0.1, setup=Setup(l2=30.0, init="zeros"), progress=flat_progress())
+    assert zeros["verdict"] == "not_learning" and zeros["cause"] == "zero_init"
