@@ -24,7 +24,6 @@ from server.web.sse import StreamSlots, requested_last_id, stream_response
 bp = Blueprint("api", __name__)
 
 
-
 def init_app(app: Flask) -> None:
     app.extensions["stream_slots"] = StreamSlots(app.config["SSE_STREAMS_PER_RUN"],
                                                  app.config["SSE_STREAMS_PER_CLIENT"],
