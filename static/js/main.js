@@ -2,7 +2,11 @@
 // and hand them to the controller.  Nothing else in the page touches globals.
 
 import { api, followRun } from "./api.js";
-import { BoundaryChart, COLORS, ConfusionChart, CurveChart, FrameScheduler, layerSeries } from "./charts.js";
+import { BoundaryChart } from "./charts/boundary_chart.js";
+import { COLORS, layerSeries } from "./charts/colors.js";
+import { ConfusionChart } from "./charts/confusion_chart.js";
+import { CurveChart } from "./charts/curve_chart.js";
+import { FrameScheduler } from "./charts/frame_scheduler.js";
 import { Controller } from "./controller.js";
 import { hidePanels, reportHeight } from "./embed.js";
 import { allowedValues, bounds, itemDefaults } from "./schema.js";
@@ -10,8 +14,10 @@ import { PROPERTIES, PlaygroundState } from "./state.js";
 import { FormView } from "./views/form.js";
 import { LessonView, ThumbnailsView } from "./views/lesson.js";
 import { NetworkView } from "./views/network.js";
-import { CompareView, DiagnosisView, GradcheckView, renderMisclassified } from "./views/panels.js";
+import { OutputsView } from "./views/outputs.js";
+import { CompareView, DiagnosisView, GradcheckView } from "./views/panels.js";
 import { ShareView } from "./views/share.js";
+import { SummaryView } from "./views/summary.js";
 import { ToolbarView } from "./views/toolbar.js";
 
 const byId = (id) => document.getElementById(id);
@@ -98,10 +104,14 @@ function main() {
     }),
     share: new ShareView({
       linkButton: byId("share-link"), embedButton: byId("copy-embed"), output: byId("share-output"),
-      text: byId("share-text"), label: byId("share-label"), note: byId("share-note"),
+      text: byId("share-text"), label: byId("share-label"), note: byId("share-note"), fullPageLink: byId("open-full"),
     }),
     thumbnails: new ThumbnailsView(byId("thumbnails"), settings.datasets2d),
-    renderMisclassified: (examples) => renderMisclassified(byId("misclassified"), examples),
+    summary: new SummaryView({ splitSizes: byId("split-sizes"), batchMode: byId("batch-mode") }),
+    outputs: new OutputsView({
+      smoothingValue: byId("smoothing-value"), boundary: byTestId("boundary-chart"),
+      confusion: byTestId("confusion-chart"), misclassified: byId("misclassified"), caption: byId("boundary-caption"),
+    }),
   };
   const charts = buildCharts();
   const scheduler = new FrameScheduler(

@@ -1,0 +1,156 @@
+// The dashboard: routes a run's events to the charts and panels, and keeps the
+// readouts (epoch counter, progress, diagnosis) at a readable pace.  What it
+// does per event is kept small: an unpaced run sends hundreds a second.
+
+import { layerSeries } from "./charts/colors.js";
+import { describeChanges } from "./describe.js";
+
+const RATE_WINDOW_MS = 3000;
+const PROGRESS_INTERVAL_MS = 100;
+const PANEL_INTERVAL_MS = 250;
+
+export class Dashboard {
+  /** ``isStreaming()``: whether more events may come (if not, readouts show at once). */
+  constructor({ charts, views, scheduler, symbols, isStreaming }) {
+    Object.assign(this, { charts, views, scheduler, symbols, isStreaming });
+    this.epoch = 0;
+    this.totalEpochs = 0;
+    this.rateSamples = [];
+    this.running = false;
+    this.pending = { diagnosis: null, misclassified: null };
+  }
+
+  /** Empty charts for a run of ``config``; ``waiting`` when a run is about to stream. */
+  prepare(config, { waiting = false } = {}) {
+    const { loss, accuracy, gradients, lr, boundary, confusion } = this.charts;
+    loss.reset();
+    accuracy.reset();
+    lr.reset();
+    gradients.reset(layerSeries(config.model.hidden.length + 1));
+    this.epoch = 0;
+    this.rateSamples = [];
+    this.setTotal(config.training.epochs);
+    const multiClass = config.data.dataset === "digits";
+    this.views.outputs.showClassCharts(multiClass);
+    boundary.reset(null);
+    if (multiClass) {
+      confusion.reset();
+      this.views.outputs.renderMisclassified([]);
+    }
+    this.views.diagnosis.clear(waiting ? "Waiting for the first diagnosis…" : undefined);
+    for (const chart of Object.values(this.charts)) chart.refreshVisibility();
+  }
+
+  setTotal(epochs) {
+    this.totalEpochs = epochs;
+    for (const chart of [this.charts.loss, this.charts.accuracy, this.charts.gradients, this.charts.lr]) {
+      chart.planEpochs(epochs);
+    }
+  }
+
+  handle(name, data) {
+    const handler = {
+      config: () => this.onConfig(data),
+      metrics: () => this.onMetrics(data),
+      boundary: () => this.charts.boundary.setGridSource(data),
+      confusion: () => {
+        this.charts.confusion.setMatrix(data.matrix);
+        this.pending.misclassified = data.misclassified ?? [];
+      },
+      diagnosis: () => { this.pending.diagnosis = data; },
+      update: () => this.onUpdate(data),
+      done: () => { this.epoch = data.epoch ?? this.epoch; },
+    }[name];
+    handler?.();
+    this.scheduler.request();
+  }
+
+  onConfig(data) {
+    this.setTotal(data.total_epochs ?? data.config?.training?.epochs ?? this.totalEpochs);
+    if (data.points) this.charts.boundary.reset(data.points);
+    const layers = data.config?.model?.hidden?.length;
+    if (layers !== undefined && layers + 1 !== this.charts.gradients.options.series.length) {
+      this.charts.gradients.reset(layerSeries(layers + 1));
+    }
+  }
+
+  onMetrics(data) {
+    this.epoch = data.epoch;
+    this.rateSamples.push([performance.now(), data.epoch]);
+    this.charts.loss.push(data.epoch, { train: data.train_loss, dev: data.dev_loss, cost: data.train_cost });
+    this.charts.accuracy.push(data.epoch, { train: data.train_accuracy, dev: data.dev_accuracy });
+    this.charts.lr.push(data.epoch, { lr: data.learning_rate });
+    const norms = {};
+    (data.layers ?? []).forEach((layer, index) => {
+      norms[`layer${index + 1}`] = layer.grad_norm > 0 ? layer.grad_norm : null;
+    });
+    this.charts.gradients.push(data.epoch, norms);
+  }
+
+  onUpdate(data) {
+    const label = describeChanges(data.changes, this.symbols);
+    if (!label) return;
+    for (const chart of [this.charts.loss, this.charts.accuracy, this.charts.lr]) chart.addMarker(data.epoch, label);
+  }
+
+  /** The finished run's curves, to keep as a ghost. */
+  snapshot() {
+    return { loss: this.charts.loss.snapshot(), accuracy: this.charts.accuracy.snapshot() };
+  }
+
+  setSmoothing(beta) {
+    this.charts.loss.setSmoothing(beta);
+    this.charts.accuracy.setSmoothing(beta);
+    this.views.outputs.showSmoothing(beta);
+  }
+
+  setLogY(flag) { this.charts.loss.setLogY(flag); }
+
+  setGhosts(curves) {
+    this.charts.loss.setGhosts(curves("loss"));
+    this.charts.accuracy.setGhosts(curves("accuracy"));
+    this.scheduler.request();
+  }
+
+  /** Every animation frame: the cheap text readouts, each at its own pace. */
+  frame() {
+    const now = performance.now();
+    // Without a stream nothing more will come: show everything at once.
+    const streaming = this.isStreaming();
+    const due = (shownAt, interval) => !streaming || now - (shownAt ?? -Infinity) >= interval;
+    // Every changed text costs the frame a paint and a commit; the epoch counter
+    // and progress bar read fine at ten updates a second, however fast epochs come.
+    if (due(this.progressShownAt, PROGRESS_INTERVAL_MS)) {
+      this.renderProgress();
+      this.progressShownAt = now;
+    } else {
+      this.scheduler.request();
+    }
+    // A fast run reports a diagnosis every few epochs; a few readable updates a second are enough.
+    const diagnosisDue = due(this.diagnosisShownAt, PANEL_INTERVAL_MS);
+    if (this.pending.diagnosis && diagnosisDue) {
+      this.views.diagnosis.render(this.pending.diagnosis);
+      this.pending.diagnosis = null;
+      this.diagnosisShownAt = now;
+    } else if (this.pending.diagnosis) {
+      this.scheduler.request();
+    }
+    if (this.pending.misclassified) {
+      this.views.outputs.renderMisclassified(this.pending.misclassified);
+      this.pending.misclassified = null;
+    }
+  }
+
+  renderProgress() {
+    const now = performance.now();
+    while (this.rateSamples.length > 2 && now - this.rateSamples[0][0] > RATE_WINDOW_MS) this.rateSamples.shift();
+    let secondsLeft = null;
+    if (this.running && this.rateSamples.length >= 2) {
+      const [firstTime, firstEpoch] = this.rateSamples[0];
+      const [lastTime, lastEpoch] = this.rateSamples[this.rateSamples.length - 1];
+      const rate = (lastEpoch - firstEpoch) / Math.max(1e-3, (lastTime - firstTime) / 1000);
+      if (rate > 0) secondsLeft = (this.totalEpochs - this.epoch) / rate;
+    }
+    this.views.toolbar.setProgress(this.epoch, this.totalEpochs, secondsLeft);
+  }
+}
