@@ -17,6 +17,7 @@ export class Dashboard {
     this.totalEpochs = 0;
     this.rateSamples = [];
     this.running = false;
+    this.missedEvents = 0;
     this.pending = { diagnosis: null, misclassified: null };
   }
 
@@ -29,6 +30,8 @@ export class Dashboard {
     gradients.reset(layerSeries(config.model.hidden.length + 1));
     this.epoch = 0;
     this.rateSamples = [];
+    this.missedEvents = 0;
+    this.views.outputs.showGap(0);
     this.setTotal(config.training.epochs);
     const multiClass = config.data.dataset === "digits";
     this.views.outputs.showClassCharts(multiClass);
@@ -59,6 +62,10 @@ export class Dashboard {
       },
       diagnosis: () => { this.pending.diagnosis = data; },
       update: () => this.onUpdate(data),
+      gap: () => {
+        this.missedEvents += data.count ?? 0;
+        this.views.outputs.showGap(this.missedEvents);
+      },
       done: () => { this.epoch = data.epoch ?? this.epoch; },
     }[name];
     handler?.();

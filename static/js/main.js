@@ -111,6 +111,7 @@ function main() {
     outputs: new OutputsView({
       smoothingValue: byId("smoothing-value"), boundary: byTestId("boundary-chart"),
       confusion: byTestId("confusion-chart"), misclassified: byId("misclassified"), caption: byId("boundary-caption"),
+      gapNote: byId("stream-gap"),
     }),
   };
   const charts = buildCharts();

@@ -4,8 +4,19 @@
 import { renderMisclassified } from "./panels.js";
 
 export class OutputsView {
-  constructor({ smoothingValue, boundary, confusion, misclassified, caption }) {
-    Object.assign(this, { smoothingValue, boundary, confusion, misclassified, caption });
+  constructor({ smoothingValue, boundary, confusion, misclassified, caption, gapNote }) {
+    Object.assign(this, { smoothingValue, boundary, confusion, misclassified, caption, gapNote });
+  }
+
+  /**
+   * The server keeps a bounded log per run; a page that fell behind (or came
+   * back late) gets a ``gap`` event for what it can no longer have: say so,
+   * or the learner reads a straight line where epochs are missing.
+   */
+  showGap(missed) {
+    this.gapNote.hidden = missed === 0;
+    this.gapNote.textContent = missed === 0 ? "" : `${missed} event${missed === 1 ? " was" : "s were"} dropped from `
+      + "the server's log before this page could read them: the curves skip those epochs.";
   }
 
   showSmoothing(beta) { this.smoothingValue.textContent = beta.toFixed(2); }
