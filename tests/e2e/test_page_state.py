@@ -94,7 +94,8 @@ def test_unpaced_and_empty_layer_lists_round_trip(state_module):
 def test_smoothing_is_a_bias_corrected_exponentially_weighted_average(state_module):
     values = [1.0, 3.0, None, 2.0, 5.0]
     smoothed = state_module.evaluate(
-        "async (values) => (await import('/static/js/charts/smoothing.js')).smoothSeries(values, 0.9)", values)
+        "async (values) => (await import('/static/js/charts/smoothing.js')).smoothSeries(values, 0.9)",
+        values)
     expected, average, count = [], 0.0, 0
     for value in values:
         if value is None:
