@@ -10,7 +10,7 @@ same for the partial configs accepted while a run is live.
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -39,12 +39,17 @@ class Split(_Strict):
     train: float = Field(0.6, gt=0, lt=1, description="Fraction of samples for training.")
     dev: float = Field(0.2, gt=0, lt=1, description="Fraction for the dev (validation) set.")
     test: float = Field(0.2, gt=0, lt=1, description="Fraction for the test set.")
+    train_dev: float = Field(
+        0.0, ge=0, lt=1,
+        description=("Fraction for the train-dev set: drawn like the training data (same noise), "
+                     "never trained on; 0 means no train-dev set."))
 
     @model_validator(mode="after")
     def _sums_to_one(self) -> Split:
-        total = self.train + self.dev + self.test
+        names = "train + dev + test" + (" + train_dev" if self.train_dev else "")
+        total = self.train + self.dev + self.test + self.train_dev
         if abs(total - 1.0) > 1e-6:
-            raise ValueError(f"train + dev + test must sum to 1, got {total:g}")
+            raise ValueError(f"{names} must sum to 1, got {total:g}")
         return self
 
 
@@ -156,11 +161,22 @@ class RunConfig(_Strict):
     training: Training = Field(default_factory=Training)
 
 
-def split_sizes(n_samples: int, split: Split) -> tuple[int, int, int]:
-    """(n_train, n_dev, n_test): dev and test rounded down, train takes the rest."""
+class SplitSizes(NamedTuple):
+    """Examples in each split; ``train_dev`` is 0 when there is no train-dev set."""
+
+    train: int
+    dev: int
+    test: int
+    train_dev: int
+
+
+
+def split_sizes(n_samples: int, split: Split) -> SplitSizes:
+    """The size of each split: dev, test and train-dev rounded down, train takes the rest."""
     n_dev = int(math.floor(n_samples * split.dev))
     n_test = int(math.floor(n_samples * split.test))
-    return n_samples - n_dev - n_test, n_dev, n_test
+    n_train_dev = int(math.floor(n_samples * split.train_dev))
+    return SplitSizes(n_samples - n_dev - n_test - n_train_dev, n_dev, n_test, n_train_dev)
 
 
 class ConfigError(ValueError):
@@ -208,7 +224,10 @@ def _cross_field_problems(config: RunConfig) -> list[dict[str, str]]:
     if data.dataset == "digits" and data.n_samples > DIGITS_SAMPLES:
         return [{"loc": "data.n_samples",
                  "msg": f"digits has {DIGITS_SAMPLES} samples; n_samples is {data.n_samples}"}]
-    for name, size in zip(("train", "dev", "test"), split_sizes(data.n_samples, data.split), strict=True):
+    sizes = split_sizes(data.n_samples, data.split)._asdict()
+    if not data.split.train_dev:
+        del sizes["train_dev"]
+    for name, size in sizes.items():
         if size < 1:
             return [{"loc": f"data.split.{name}",
                      "msg": f"the {name} set would be empty with {data.n_samples} samples"}]

@@ -3,14 +3,21 @@
 Every data set is built the same way, so each knob changes only what it names:
 
 1. clean points, class by class (balanced: ``n // 2`` of class 0, the rest class 1);
-2. a random permutation, then consecutive train, dev and test slices of the
-   sizes given by ``config.split_sizes``;
+2. a random permutation, then consecutive train, train-dev, dev and test
+   slices of the sizes given by ``config.split_sizes`` (the train-dev slice is
+   empty unless ``split.train_dev`` asks for one, so a config without it gets
+   exactly the data it always got);
 3. label noise: exactly ``round(label_noise * m)`` labels of each split are
    flipped (digits: replaced by a different random class), so ``label_noise``
    is the Bayes error floor of every split;
 4. Gaussian noise on the positions: standard deviation ``noise`` on train and
-   ``dev_noise`` (when set, else ``noise``) on dev and test;
-5. normalization with the statistics of the training split only.
+   train-dev and ``dev_noise`` (when set, else ``noise``) on dev and test;
+5. normalization with the statistics of the training split only (train-dev,
+   dev and test all use them).
+
+The train-dev set is the course's answer to mismatched data: drawn from the
+training distribution but never trained on, so train-dev minus train error
+is variance and dev minus train-dev error is data mismatch.
 
 All randomness comes from the one generator passed in, and the number of
 draws depends only on the data set and ``n_samples``: changing ``noise``,
@@ -70,11 +77,13 @@ _BAYES_DRAWS_PER_CENTER = 4
 # Compared by identity: a field-wise == on arrays has no single truth value.
 @dataclass(eq=False)
 class Dataset:
-    """The three splits as the network sees them, and how they were made.
+    """The splits as the network sees them, and how they were made.
 
     ``X_*`` are float64 of shape (m, n_features) after normalization, ``y_*``
     int64 class labels of shape (m,).  ``mean`` and ``std`` (n_features,) are
     the training statistics applied: ``X = (X_raw - mean) / std``.
+    ``X_train_dev``/``y_train_dev`` have no rows when the config asks for no
+    train-dev set (``has_train_dev`` is then false).
     """
 
     X_train: np.ndarray
@@ -95,7 +104,26 @@ class Dataset:
     noise: float = 0.0
     dev_noise: float | None = None
     label_noise: float = 0.0
+    X_train_dev: np.ndarray | None = None
+    y_train_dev: np.ndarray | None = None
     _grids: dict = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.X_train_dev is None:
+            self.X_train_dev = np.empty((0, self.n_features))
+            self.y_train_dev = np.empty(0, dtype=np.int64)
+
+    @property
+    def has_train_dev(self) -> bool:
+        return self.y_train_dev.shape[0] > 0
+
+    def splits(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """``{"train": (X, y), "dev": ..., "test": ...}`` plus ``"train_dev"`` when there is one."""
+        splits = {"train": (self.X_train, self.y_train), "dev": (self.X_dev, self.y_dev),
+                  "test": (self.X_test, self.y_test)}
+        if self.has_train_dev:
+            splits["train_dev"] = (self.X_train_dev, self.y_train_dev)
+        return splits
 
     def normalize(self, X_raw: np.ndarray) -> np.ndarray:
         """Raw inputs (m, n_features) -> network inputs, with the training statistics."""
@@ -158,9 +186,10 @@ class Dataset:
         ``label_noise`` alone for digits; for the 2-D sets, also the overlap that
         the position noise of that split creates (see ``bayes_error_floor``).
         """
-        if split not in ("train", "dev", "test"):
-            raise ValueError(f"split must be train, dev or test, got {split!r}")
-        noise = self.noise if split == "train" or self.dev_noise is None else self.dev_noise
+        if split not in ("train", "dev", "test", "train_dev"):
+            raise ValueError(f"split must be train, dev, test or train_dev, got {split!r}")
+        drawn_like_train = split in ("train", "train_dev") or self.dev_noise is None
+        noise = self.noise if drawn_like_train else self.dev_noise
         if not self.is_2d:
             return float(self.label_noise)
         return bayes_error_floor(self.name, noise, self.label_noise)
@@ -171,6 +200,7 @@ class Dataset:
             "n_train": int(self.y_train.shape[0]),
             "n_dev": int(self.y_dev.shape[0]),
             "n_test": int(self.y_test.shape[0]),
+            "n_train_dev": int(self.y_train_dev.shape[0]),
             "n_features": int(self.n_features),
             "n_classes": int(self.n_classes),
         }
@@ -322,7 +352,9 @@ def prepare_data(config: RunConfig, rng: np.random.Generator) -> Dataset:
     Consumes only ``rng`` (see the module docstring for the order of draws).
     """
     data = config.data
-    n_train, n_dev, n_test = split_sizes(data.n_samples, data.split)
+    n_train, n_dev, n_test, n_train_dev = split_sizes(data.n_samples, data.split)
+    # Rows [0, n_like_train) are drawn like the training data: train, then train-dev.
+    n_like_train = n_train + n_train_dev
     is_2d = data.dataset in _GENERATORS_2D
     if is_2d:
         X_clean, y = _GENERATORS_2D[data.dataset](data.n_samples, rng)
@@ -339,7 +371,7 @@ def prepare_data(config: RunConfig, rng: np.random.Generator) -> Dataset:
         n_classes = DIGITS_CLASSES
     X, y = X_clean[order], y[order].copy()
 
-    bounds = np.cumsum((0, n_train, n_dev, n_test))
+    bounds = np.cumsum((0, n_train, n_train_dev, n_dev, n_test))
     flip_priority = rng.random(data.n_samples)
     replacement_offsets = None if is_2d else rng.integers(1, n_classes, size=data.n_samples)
     for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
@@ -348,13 +380,13 @@ def prepare_data(config: RunConfig, rng: np.random.Generator) -> Dataset:
     dev_noise = data.noise if data.dev_noise is None else data.dev_noise
     if is_2d:
         standard = rng.standard_normal(X.shape)
-        X[:n_train] += data.noise * standard[:n_train]
-        X[n_train:] += dev_noise * standard[n_train:]
+        X[:n_like_train] += data.noise * standard[:n_like_train]
+        X[n_like_train:] += dev_noise * standard[n_like_train:]
     else:
         standard = rng.standard_normal((n_dev + n_test, X.shape[1]))
         if data.dev_noise:
-            X[n_train:] += data.dev_noise * DIGITS_MAX_PIXEL * standard
-            np.clip(X[n_train:], 0.0, DIGITS_MAX_PIXEL, out=X[n_train:])
+            X[n_like_train:] += data.dev_noise * DIGITS_MAX_PIXEL * standard
+            np.clip(X[n_like_train:], 0.0, DIGITS_MAX_PIXEL, out=X[n_like_train:])
 
     X_train = X[:n_train]
     mean = X_train.mean(axis=0) if data.normalize.center else np.zeros(X.shape[1])
@@ -364,10 +396,12 @@ def prepare_data(config: RunConfig, rng: np.random.Generator) -> Dataset:
     else:
         std = np.ones(X.shape[1])
     normalized = (X - mean) / std
+    dev_start, test_start = n_like_train, n_like_train + n_dev
     return Dataset(
         X_train=normalized[:n_train], y_train=y[:n_train],
-        X_dev=normalized[n_train:n_train + n_dev], y_dev=y[n_train:n_train + n_dev],
-        X_test=normalized[n_train + n_dev:], y_test=y[n_train + n_dev:],
+        X_train_dev=normalized[n_train:n_like_train], y_train_dev=y[n_train:n_like_train],
+        X_dev=normalized[dev_start:test_start], y_dev=y[dev_start:test_start],
+        X_test=normalized[test_start:], y_test=y[test_start:],
         n_features=int(X.shape[1]), n_classes=n_classes, is_2d=is_2d,
         image_shape=None if is_2d else DIGITS_IMAGE_SHAPE,
         mean=mean, std=std, name=data.dataset, augmentation=data.augment,
@@ -465,15 +499,11 @@ def _mixture_bayes_error(dataset: str, noise: float) -> float:
 
 
 def make_data(config: dict | RunConfig) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """``{"train": (X, y), "dev": (X, y), "test": (X, y)}`` exactly as training sees them.
+    """``{"train": (X, y), "dev": (X, y), "test": (X, y)}`` exactly as training sees them,
+    plus ``"train_dev"`` when the config has a train-dev set.
 
     The trainer draws the data first from ``np.random.default_rng(config.seed)``,
     so these are the very arrays of a run with the same config.
     """
     run_config = parse_config(config)
-    dataset = prepare_data(run_config, np.random.default_rng(run_config.seed))
-    return {
-        "train": (dataset.X_train, dataset.y_train),
-        "dev": (dataset.X_dev, dataset.y_dev),
-        "test": (dataset.X_test, dataset.y_test),
-    }
+    return prepare_data(run_config, np.random.default_rng(run_config.seed)).splits()

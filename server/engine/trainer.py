@@ -7,12 +7,13 @@ this order:
   ``total_epochs``;
 - ``metrics`` for epoch 0 (the untrained network: ``grad_norm`` and
   ``update_ratio`` are None there, nothing has been computed yet), and a
-  ``boundary`` (2-D data) or ``confusion`` (digits) for epoch 0 when
-  ``boundary_every`` is not 0;
+  ``boundary`` (2-D data, when ``boundary_every`` is not 0) or ``confusion``
+  (digits: always) for epoch 0;
 - per epoch: ``update`` events for live changes applied before it, then
-  ``metrics`` every ``report_every`` epochs, ``boundary``/``confusion`` every
+  ``metrics`` every ``report_every`` epochs, ``boundary`` every
   ``boundary_every`` epochs, ``diagnosis`` every ``boundary_every`` epochs
-  (every ``DIAGNOSIS_EVERY_REPORTS`` reports when ``boundary_every`` is 0);
+  (every ``DIAGNOSIS_EVERY_REPORTS`` reports when ``boundary_every`` is 0),
+  and ``confusion`` with the diagnosis, whatever ``boundary_every`` is;
 - at the end a ``boundary``/``confusion`` and a ``diagnosis`` of the final
   weights unless the last epoch already had them, then ``done``.
 
@@ -24,8 +25,16 @@ masks.  The same config therefore gives the same events, timing fields aside.
 Reported numbers: ``train_loss``/``dev_loss`` are the mean cross-entropy over
 the whole split in evaluation mode (no dropout, batch norm with running
 averages); ``train_cost`` adds the penalties with m = the training-set size.
+With a train-dev set (``data.split.train_dev`` > 0), ``metrics`` and ``done``
+also carry ``train_dev_loss`` and ``train_dev_accuracy``; without one those
+keys are absent.
 ``grad_norm`` is ||dW|| (penalties included) of the last mini-batch of the
 epoch; ``update_ratio`` is ||delta W|| / ||W|| of the last step.
+``iteration_costs`` are the costs (cross-entropy plus penalties with m = the
+batch size, training mode: dropout and batch statistics as the step saw them)
+that the forward pass of each update since the previous ``metrics`` computed
+anyway, every s-th of them for the smallest power of two s that leaves at
+most ``MAX_ITERATION_COSTS``; None where a cost is not finite.
 
 Early stopping (``patience`` > 0) evaluates the dev loss after every epoch;
 the run stops after ``patience`` epochs without a lower dev loss, and with
@@ -60,6 +69,7 @@ from server.engine.optimizers import make_optimizer
 from server.engine.schedules import learning_rate_at
 
 DIAGNOSIS_EVERY_REPORTS = 10
+MAX_ITERATION_COSTS = 256
 MAX_MISCLASSIFIED = 8
 BOUNDARY_DECIMALS = 3
 GRID_DECIMALS = 4
@@ -89,8 +99,43 @@ def _merge(base: dict, changes: dict) -> dict:
     return merged
 
 
+class IterationCosts:
+    """The mini-batch costs of the updates since the last report, evenly thinned.
+
+    Keeps every s-th cost (the first, the (s+1)-th, ...), s the smallest power
+    of two that leaves at most ``limit`` of them, without ever holding more
+    than ``limit``: when one more would not fit, s doubles and every other
+    kept cost goes.
+    """
+
+    def __init__(self, limit: int = MAX_ITERATION_COSTS):
+        self.limit = limit
+        self._kept: list[float] = []
+        self._stride = 1
+        self._seen = 0
+
+    def extend(self, costs: np.ndarray) -> None:
+        """Add the costs of the next consecutive updates (a 1-D array)."""
+        seen = self._seen + len(costs)
+        while -(-seen // self._stride) > self.limit:
+            self._stride *= 2
+            self._kept = self._kept[::2]
+        first = -self._seen % self._stride
+        self._kept.extend(costs[first::self._stride].tolist())
+        self._seen = seen
+
+    def take(self) -> list[float | None]:
+        """The kept costs (None for a non-finite one), and start afresh."""
+        kept = [_finite(cost) for cost in self._kept]
+        self._kept, self._stride, self._seen = [], 1, 0
+        return kept
+
+
 class Trainer:
     """One training run of a config; see the module docstring for the events.
+
+    ``history`` is the list of the ``metrics`` payloads sent so far (without
+    ``iteration_costs``), for judgements that need the curves, not one point.
 
     ``request_update`` and ``request_stop`` may be called from any thread
     while ``events()`` is being consumed in another; both take effect at the
@@ -123,6 +168,10 @@ class Trainer:
         self._stop = threading.Event()
         self._started = False
         self._grid = dataset.grid() if dataset.is_2d else None
+        self._iteration_costs = IterationCosts()
+        # The metrics payloads so far, oldest first, without their iteration
+        # costs (up to 256 floats each would make a long run's history heavy).
+        self.history: list[dict] = []
 
     # --- control from other threads ------------------------------------------
 
@@ -157,6 +206,8 @@ class Trainer:
         report_every = training.report_every
         boundary_every = training.boundary_every
         diagnosis_every = boundary_every or report_every * DIAGNOSIS_EVERY_REPORTS
+        # A confusion matrix is small, so data without a boundary picture always gets one.
+        picture_every = boundary_every if self.dataset.is_2d else diagnosis_every
         patience = training.early_stopping.patience
         restore_best = training.early_stopping.restore_best
         dataset = self.dataset
@@ -169,7 +220,7 @@ class Trainer:
         first_rate = learning_rate_at(self._schedule, self._base_rate, 0)
         yield self._metrics_event(0, first_rate, train_eval, dev_eval, started, with_norms=False)
         last_picture_epoch = last_diagnosis_epoch = None
-        if boundary_every:
+        if picture_every:
             yield self._picture_event(0)
             last_picture_epoch = 0
 
@@ -205,7 +256,7 @@ class Trainer:
                 best_loss, best_epoch = dev_eval.loss, epoch
                 if patience and restore_best:
                     best_state = self.network.state()
-            if boundary_every and epoch % boundary_every == 0:
+            if picture_every and epoch % picture_every == 0:
                 yield self._picture_event(epoch)
                 last_picture_epoch = epoch
             if epoch % diagnosis_every == 0:
@@ -221,7 +272,7 @@ class Trainer:
         if restored:
             self.network.load_state(best_state)
         if reason != "diverged":
-            if boundary_every and (restored or last_picture_epoch != self.epochs_completed):
+            if picture_every and (restored or last_picture_epoch != self.epochs_completed):
                 yield self._picture_event(self.epochs_completed)
             if restored or last_diagnosis_epoch != self.epochs_completed:
                 diagnosis = self._diagnosis_event(self.epochs_completed, None, None)
@@ -269,13 +320,16 @@ class Trainer:
         step = self.optimizer.step
         params, grads = [network.parameters], [network.gradients]
         augment = self.dataset.augment if self.config.data.augment.enabled else None
-        for start in range(0, m, batch):
+        costs = np.empty(-(-m // batch))
+        for index, start in enumerate(range(0, m, batch)):
             X_batch = X_epoch[start:start + batch]
             if augment is not None:
                 X_batch = augment(X_batch, rng)
-            compute_gradients(X_batch, targets_epoch[start:start + batch], rng)
+            costs[index] = compute_gradients(X_batch, targets_epoch[start:start + batch], rng,
+                                               with_loss=True)
             step(params, grads, learning_rate)
-        self.iteration += -(-m // batch)
+        self.iteration += len(costs)
+        self._iteration_costs.extend(costs)
 
     # --- payloads -------------------------------------------------------------
 
@@ -299,13 +353,23 @@ class Trainer:
         else:
             layers = [{"grad_norm": None, "weight_norm": _finite(norm["weight_norm"]), "update_ratio": None}
                       for norm in self.network.layer_norms(None)]
-        return self._event("metrics", {
+        payload = {
             "epoch": epoch, "iteration": self.iteration,
             "learning_rate": _finite(learning_rate),
             "train_loss": _finite(train_eval.loss), "train_cost": _finite(train_eval.cost),
             "train_accuracy": _finite(train_eval.accuracy),
-            "dev_loss": _finite(dev_eval.loss), "dev_accuracy": _finite(dev_eval.accuracy),
-            "layers": layers, "elapsed_s": round(time.perf_counter() - started, 4)})
+            "dev_loss": _finite(dev_eval.loss), "dev_accuracy": _finite(dev_eval.accuracy)}
+        if self.dataset.has_train_dev:
+            dataset = self.dataset
+            with np.errstate(all="ignore"):
+                train_dev_eval = self.network.evaluate(dataset.X_train_dev, dataset.y_train_dev)
+            payload["train_dev_loss"] = _finite(train_dev_eval.loss)
+            payload["train_dev_accuracy"] = _finite(train_dev_eval.accuracy)
+        payload["layers"] = layers
+        payload["elapsed_s"] = round(time.perf_counter() - started, 4)
+        self.history.append(dict(payload))
+        payload["iteration_costs"] = self._iteration_costs.take()
+        return self._event("metrics", payload)
 
     def _picture_event(self, epoch: int) -> dict:
         return self._boundary_event(epoch) if self.dataset.is_2d else self._confusion_event(epoch)
@@ -345,11 +409,8 @@ class Trainer:
         return self._event("diagnosis", {"epoch": epoch, **payload})
 
     def _done_event(self, reason: str, best_epoch: int | None, restored: bool, started: float) -> dict:
-        dataset = self.dataset
         with np.errstate(all="ignore"):
-            splits = {name: self.network.evaluate(X, y) for name, X, y in (
-                ("train", dataset.X_train, dataset.y_train), ("dev", dataset.X_dev, dataset.y_dev),
-                ("test", dataset.X_test, dataset.y_test))}
+            splits = {name: self.network.evaluate(X, y) for name, (X, y) in self.dataset.splits().items()}
         payload = {"reason": reason, "epoch": self.epochs_completed, "best_epoch": best_epoch,
                    "iteration": self.iteration, "restored_best": restored}
         for name, evaluation in splits.items():

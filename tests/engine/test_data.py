@@ -38,7 +38,7 @@ def sorted_rows(X):
 def test_split_sizes_shapes_and_types(dataset):
     data = prepare(dataset=dataset, n_samples=503, split={"train": 0.5, "dev": 0.3, "test": 0.2})
     # dev and test are rounded down, train takes the rest
-    assert data.summary() == {"n_train": 253, "n_dev": 150, "n_test": 100,
+    assert data.summary() == {"n_train": 253, "n_dev": 150, "n_test": 100, "n_train_dev": 0,
                               "n_features": 2 if dataset != "digits" else 64,
                               "n_classes": 2 if dataset != "digits" else 10}
     for X, y in ((data.X_train, data.y_train), (data.X_dev, data.y_dev), (data.X_test, data.y_test)):
@@ -497,7 +497,7 @@ def test_dataset_reports_the_floor_of_each_split():
     assert data.bayes_error("dev") == data.bayes_error("test") == bayes_error_floor("circles", 0.3, 0.1)
     assert data.bayes_error("dev") > data.bayes_error("train")
     assert prepare(dataset="digits", n_samples=100, label_noise=0.15).bayes_error("dev") == 0.15
-    with pytest.raises(ValueError, match="split must be train, dev or test"):
+    with pytest.raises(ValueError, match="split must be train, dev, test or train_dev"):
         data.bayes_error("validation")
     with pytest.raises(ValueError, match="2-D data sets only"):
         bayes_error_floor("digits", 0.1)
@@ -510,3 +510,108 @@ def test_a_trained_network_does_not_beat_the_floor_on_a_large_sample():
     X, y = all_points(data)
     rule_error = np.mean((np.hypot(X[:, 0], X[:, 1]) < 0.9) != (y == 1))
     assert rule_error == pytest.approx(bayes_error_floor("circles", 0.1), abs=0.015)
+
+
+# --- the train-dev set ---------------------------------------------------------------------------
+
+# Values of the first wave's data, before the train-dev set existed: a config without
+# one must keep giving exactly these arrays.
+GOLDEN = [
+    ({}, {
+        "train": ((360, 2), [1.290828115266, -0.514549411303], [1, 0, 1, 0, 0, 0, 1, 1, 0, 0, 1, 0], 186),
+        "dev": ((120, 2), [-1.515928142525, -0.265334910704], [0, 1, 1, 1, 0, 0, 1, 0, 0, 0, 1, 1], 56),
+        "test": ((120, 2), [1.618257401693, -0.712598669137], [0, 1, 1, 1, 0, 0, 1, 0, 0, 1, 0, 0], 58)}),
+    ({"seed": 7, "data": {"dataset": "digits", "n_samples": 300, "dev_noise": 0.2, "label_noise": 0.1}}, {
+        "train": ((180, 64), [0.0, -0.301967949601, 0.709621171338],
+                  [2, 0, 7, 0, 2, 2, 2, 9, 5, 9, 0, 5], 782),
+        "dev": ((60, 64), [3.962685633863, -0.301967949601, -1.055239772922],
+                [7, 7, 2, 7, 1, 4, 8, 9, 7, 4, 7, 4], 284),
+        "test": ((60, 64), [2.605266594632, -0.301967949601, -1.055239772922],
+                 [7, 7, 6, 5, 4, 1, 4, 9, 2, 1, 2, 7], 281)}),
+    ({"seed": 3, "data": {"dataset": "xor", "noise": 0.3, "dev_noise": 0.5, "label_noise": 0.05}}, {
+        "train": ((360, 2), [0.613104022491, -0.670095264916], [0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 0], 175),
+        "dev": ((120, 2), [0.822686250334, -0.960559895216], [0, 0, 0, 0, 1, 0, 0, 1, 0, 1, 1, 0], 46),
+        "test": ((120, 2), [0.410960915742, 0.346711904824], [1, 1, 0, 1, 0, 1, 0, 1, 0, 0, 0, 0], 58)}),
+]
+
+
+@pytest.mark.parametrize(("config", "expected"), GOLDEN)
+@pytest.mark.parametrize("explicit_zero", [False, True])
+def test_without_a_train_dev_set_the_data_is_what_it_always_was(config, expected, explicit_zero):
+    if explicit_zero:
+        data = dict(config.get("data", {}), split={"train": 0.6, "dev": 0.2, "test": 0.2, "train_dev": 0.0})
+        config = {**config, "data": data}
+    splits = make_data(config)
+    assert set(splits) == {"train", "dev", "test"}
+    for name, (shape, first_row, first_labels, label_sum) in expected.items():
+        X, y = splits[name]
+        assert X.shape == shape
+        np.testing.assert_allclose(X[0][:3], first_row, rtol=0, atol=1e-11)
+        assert y[:12].tolist() == first_labels and int(y.sum()) == label_sum
+
+
+TRAIN_DEV_SPLIT = {"train": 0.5, "dev": 0.2, "test": 0.1, "train_dev": 0.2}
+
+
+@pytest.mark.parametrize("dataset", DATASETS_2D + ["digits"])
+def test_the_train_dev_set_is_a_fourth_disjoint_split(dataset):
+    data = prepare(dataset=dataset, n_samples=503, split=TRAIN_DEV_SPLIT)
+    assert data.has_train_dev
+    # dev, test and train-dev rounded down, train takes the rest
+    assert data.summary() == {"n_train": 253, "n_dev": 100, "n_test": 50, "n_train_dev": 100,
+                              "n_features": 2 if dataset != "digits" else 64,
+                              "n_classes": 2 if dataset != "digits" else 10}
+    assert data.X_train_dev.shape == (100, data.n_features) and data.y_train_dev.dtype == np.int64
+    raw_data = raw(dataset=dataset, n_samples=503, split=TRAIN_DEV_SPLIT)
+    rows = np.vstack((raw_data.X_train, raw_data.X_train_dev, raw_data.X_dev, raw_data.X_test))
+    assert len(np.unique(rows, axis=0)) == 503
+
+
+def test_without_a_train_dev_set_the_split_is_empty_and_summarised_as_zero():
+    data = prepare()
+    assert not data.has_train_dev
+    assert data.X_train_dev.shape == (0, 2) and data.y_train_dev.shape == (0,)
+    assert data.summary()["n_train_dev"] == 0
+    assert set(data.splits()) == {"train", "dev", "test"}
+
+
+def test_make_data_returns_the_train_dev_set_when_there_is_one():
+    config = {"data": {"split": TRAIN_DEV_SPLIT}}
+    splits = make_data(config)
+    data = prepare(split=TRAIN_DEV_SPLIT)
+    assert set(splits) == {"train", "dev", "test", "train_dev"}
+    np.testing.assert_array_equal(splits["train_dev"][0], data.X_train_dev)
+
+
+@pytest.mark.parametrize("dataset", ["circles", "xor", "moons"])
+def test_train_dev_is_drawn_like_train_even_when_dev_is_mismatched(dataset):
+    # Same clean points, two dev noises: train and train-dev do not move, dev does.
+    base = raw(dataset=dataset, n_samples=2000, noise=0.1, split=TRAIN_DEV_SPLIT)
+    mismatched = raw(dataset=dataset, n_samples=2000, noise=0.1, dev_noise=0.6, split=TRAIN_DEV_SPLIT)
+    np.testing.assert_array_equal(base.X_train, mismatched.X_train)
+    np.testing.assert_array_equal(base.X_train_dev, mismatched.X_train_dev)
+    assert (mismatched.X_dev - base.X_dev).std() == pytest.approx(0.5, rel=0.1)
+    assert mismatched.bayes_error("train_dev") == mismatched.bayes_error("train")
+    assert mismatched.bayes_error("dev") > mismatched.bayes_error("train_dev")
+
+
+def test_digits_train_dev_gets_no_dev_pixel_noise():
+    data = raw(dataset="digits", n_samples=600, dev_noise=0.3, split=TRAIN_DEV_SPLIT)
+    for X in (data.X_train, data.X_train_dev):
+        np.testing.assert_array_equal(X, np.round(X))
+    assert not np.array_equal(data.X_dev, np.round(data.X_dev))
+
+
+def test_train_dev_is_normalized_with_the_training_statistics():
+    data = prepare(n_samples=1000, split=TRAIN_DEV_SPLIT)
+    unnormalized = raw(n_samples=1000, split=TRAIN_DEV_SPLIT)
+    np.testing.assert_allclose(data.mean, unnormalized.X_train.mean(axis=0))
+    np.testing.assert_allclose(data.X_train_dev, (unnormalized.X_train_dev - data.mean) / data.std)
+    # its own statistics would make its mean exactly zero
+    assert np.abs(data.X_train_dev.mean(axis=0)).max() > 1e-6
+
+
+def test_label_noise_flips_that_fraction_of_the_train_dev_set_too():
+    clean = prepare(n_samples=1000, split=TRAIN_DEV_SPLIT)
+    noisy = prepare(n_samples=1000, label_noise=0.1, split=TRAIN_DEV_SPLIT)
+    assert int((clean.y_train_dev != noisy.y_train_dev).sum()) == 20

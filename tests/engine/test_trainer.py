@@ -10,6 +10,8 @@ import pytest
 from server.engine import ConfigError, Trainer, make_data, train
 from server.engine.config import ACTIVATIONS, DATASETS, INITS, OPTIMIZERS, SCHEDULES
 from server.engine.data import bayes_error_floor
+from server.engine.layers import targets_from_labels
+from server.engine.trainer import IterationCosts
 
 SMALL = {"seed": 3, "data": {"dataset": "moons", "n_samples": 200},
          "model": {"hidden": [{"units": 6}, {"units": 4, "activation": "tanh"}]},
@@ -50,7 +52,8 @@ def test_events_follow_the_contract():
     config = events[0]["data"]
     assert config["total_epochs"] == 12
     assert config["config"]["data"]["dataset"] == "moons"
-    assert config["data"] == {"n_train": 120, "n_dev": 40, "n_test": 40, "n_features": 2, "n_classes": 2}
+    assert config["data"] == {"n_train": 120, "n_dev": 40, "n_test": 40, "n_train_dev": 0,
+                              "n_features": 2, "n_classes": 2}
     assert set(config["points"]) == {"train", "dev"}
     metrics = of_kind(events, "metrics")
     assert [m["epoch"] for m in metrics] == list(range(13))
@@ -255,6 +258,23 @@ def test_digits_report_a_confusion_matrix_instead_of_a_boundary():
         assert example["label"] != example["predicted"]
 
 
+@pytest.mark.parametrize(("report_every", "epochs", "expected"), [
+    (1, 25, [0, 10, 20, 25]), (2, 40, [0, 20, 40])])
+def test_digits_get_a_confusion_matrix_even_without_boundary_pictures(report_every, epochs, expected):
+    events = list(train({"data": {"dataset": "digits", "n_samples": 200},
+                         "model": {"hidden": [{"units": 8}]},
+                         "training": {"epochs": epochs, "boundary_every": 0, "report_every": report_every}}))
+    # the diagnosis cadence, and the final weights
+    assert [c["epoch"] for c in of_kind(events, "confusion")] == expected
+    assert [d["epoch"] for d in of_kind(events, "diagnosis")] == expected[1:]
+    assert of_kind(events, "boundary") == []
+
+
+def test_2d_data_without_boundary_pictures_gets_neither_picture():
+    events = list(train(config_with(training={"epochs": 12, "boundary_every": 0})))
+    assert of_kind(events, "boundary") == of_kind(events, "confusion") == []
+
+
 @pytest.mark.parametrize(("data", "bayes"), [
     ({"label_noise": 0.1, "noise": 0.0}, 0.1),
     # circles 0.2 apart with noise 0.1 overlap: the floor is well above label_noise
@@ -335,3 +355,101 @@ def test_control_from_another_thread():
     done = events[-1]["data"]
     assert done["reason"] == "stopped" and done["epoch"] < 10000
     assert trainer.config.optimizer.learning_rate == 0.2
+
+
+def test_a_train_dev_set_is_reported_in_metrics_and_done():
+    split = {"train": 0.5, "dev": 0.2, "test": 0.1, "train_dev": 0.2}
+    events = list(train(config_with(data={"dataset": "moons", "n_samples": 200, "split": split})))
+    assert events[0]["data"]["data"]["n_train_dev"] == 40
+    trainer = Trainer(config_with(data={"dataset": "moons", "n_samples": 200, "split": split}))
+    X, y = trainer.dataset.X_train_dev, trainer.dataset.y_train_dev
+    initial = trainer.network.evaluate(X, y)
+    metrics = of_kind(events, "metrics")
+    assert metrics[0]["train_dev_loss"] == pytest.approx(initial.loss)
+    assert metrics[0]["train_dev_accuracy"] == pytest.approx(initial.accuracy)
+    assert all(0 <= m["train_dev_accuracy"] <= 1 and m["train_dev_loss"] > 0 for m in metrics)
+    assert metrics[-1]["train_dev_loss"] < metrics[0]["train_dev_loss"]
+    done = events[-1]["data"]
+    assert done["train_dev_loss"] == metrics[-1]["train_dev_loss"]
+    assert done["train_dev_accuracy"] == metrics[-1]["train_dev_accuracy"]
+
+
+def test_without_a_train_dev_set_no_train_dev_numbers_are_sent():
+    events = list(train(SMALL))
+    assert events[0]["data"]["data"]["n_train_dev"] == 0
+    assert not any("train_dev_loss" in event["data"] for event in events)
+
+
+# --- per-iteration costs -------------------------------------------------------------------------
+
+def test_batch_gd_reports_one_cost_per_epoch_the_full_batch_training_cost():
+    # Batch norm makes training mode (batch statistics) differ from the evaluation of train_cost.
+    config = config_with(model={"hidden": [{"units": 6, "batch_norm": True}, {"units": 4}]},
+                         regularization={"l2": 0.5}, training={"epochs": 6, "batch_size": 5000})
+    trainer = Trainer(config)
+    targets = targets_from_labels(trainer.dataset.y_train, 2)
+    reported, expected = [], []
+    for event in trainer.events():
+        if event["event"] == "metrics":
+            reported.append(event["data"]["iteration_costs"])
+            expected.append(trainer.network.cost(trainer.dataset.X_train, targets))
+    assert reported[0] == []
+    assert [len(costs) for costs in reported[1:]] == [1] * 6
+    for costs, cost_before in zip(reported[1:], expected, strict=False):
+        assert costs[0] == pytest.approx(cost_before, rel=1e-10)
+
+
+def test_sgd_reports_every_update_of_the_epoch():
+    events = list(train(config_with(training={"epochs": 3, "batch_size": 1})))
+    metrics = of_kind(events, "metrics")
+    assert [len(m["iteration_costs"]) for m in metrics] == [0, 120, 120, 120]
+    assert all(cost > 0 for m in metrics for cost in m["iteration_costs"])
+    # one example at a time: the costs jitter around the full-batch one
+    epoch_costs = np.array(metrics[1]["iteration_costs"])
+    assert epoch_costs.std() > 0.3 * epoch_costs.mean()
+
+
+@pytest.mark.parametrize(("report_every", "stride"), [(2, 1), (3, 2), (10, 8)])
+def test_costs_beyond_256_are_every_power_of_two_th_update(report_every, stride):
+    epochs = 10
+    every_epoch = of_kind(train(config_with(training={"epochs": epochs, "batch_size": 1})), "metrics")
+    all_costs = [cost for m in every_epoch[1:] for cost in m["iteration_costs"]]
+    thinned = of_kind(train(config_with(training={"epochs": epochs, "batch_size": 1,
+                                                  "report_every": report_every})), "metrics")
+    start = 0
+    for m in thinned[1:]:
+        updates = 120 * report_every
+        assert m["iteration_costs"] == all_costs[start:start + updates:stride]
+        assert len(m["iteration_costs"]) <= 256
+        start += updates
+
+
+def test_the_thinning_keeps_every_stride_th_cost_across_calls():
+    costs = IterationCosts(limit=4)
+    costs.extend(np.arange(3.0))
+    costs.extend(np.arange(3.0, 7.0))
+    assert costs.take() == [0.0, 2.0, 4.0, 6.0]
+    costs.extend(np.array([1.0, np.nan, np.inf, 2.0, 3.0]))
+    assert costs.take() == [1.0, None, 3.0]
+    assert costs.take() == []
+
+
+def test_a_diverging_run_reports_non_finite_costs_as_null():
+    events = list(train(config_with(optimizer={"name": "gd", "learning_rate": 10.0},
+                                    model={"hidden": [{"units": 6, "activation": "linear"}] * 4,
+                                           "init": "random", "init_scale": 10.0},
+                                    training={"epochs": 50, "batch_size": 8})))
+    assert events[-1]["data"]["reason"] == "diverged"
+    assert None in of_kind(events, "metrics")[-1]["iteration_costs"]
+    json.dumps(events, allow_nan=False)
+
+
+def test_history_holds_the_metrics_payloads_sent_so_far():
+    trainer = Trainer(config_with(training={"epochs": 6, "report_every": 2}))
+    sent = []
+    for event in trainer.events():
+        if event["event"] == "metrics":
+            sent.append({key: value for key, value in event["data"].items() if key != "iteration_costs"})
+        assert trainer.history == sent
+    assert [entry["epoch"] for entry in trainer.history] == [0, 2, 4, 6]
+    assert all("iteration_costs" not in entry for entry in trainer.history)
