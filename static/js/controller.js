@@ -6,7 +6,7 @@
 import { Dashboard } from "./dashboard.js";
 import { FieldErrors } from "./field_errors.js";
 import { Ghosts } from "./ghosts.js";
-import { RunSession } from "./run_session.js";
+import { RunSession, mergeUpdates } from "./run_session.js";
 import { PROPERTIES, PROPERTY_BY_KEY, clone, setPath } from "./state.js";
 import { UrlSync } from "./url_sync.js";
 
@@ -14,7 +14,8 @@ const percent = (value) => (value === null || value === undefined ? "–" : `${(
 
 export function trainingSetSize(config) {
   const n = config.data.n_samples;
-  return n - Math.floor(n * config.data.split.dev) - Math.floor(n * config.data.split.test);
+  const { dev, test, train_dev: trainDev } = config.data.split;
+  return n - Math.floor(n * dev) - Math.floor(n * test) - Math.floor(n * trainDev);
 }
 
 export class Controller {
@@ -55,6 +56,7 @@ export class Controller {
     toolbar.bindReset(() => this.reset());
     gradcheck.bindCheck((injectBug) => this.checkGradients(injectBug));
     lesson.bindPick((id) => this.pickPreset(id));
+    lesson.bindCounterfactual(() => this.runCounterfactual());
     share.bindLink(() => this.url.shareLink());
     share.bindEmbed(() => this.url.embedSnippet());
     thumbnails.bindPick((dataset) => this.edit("dataset", dataset, "thumbnail"));
@@ -149,10 +151,12 @@ export class Controller {
     if (["dataset", "noise", "labelNoise", "seed"].some((key) => changed.has(key))) this.renderThumbnails();
     if (changed.has("smoothing")) this.dashboard.setSmoothing(this.state.get("smoothing"));
     if (changed.has("logY")) this.dashboard.setLogY(this.state.get("logY"));
-    if (["samples", "train", "dev", "test", "batchSize"].some((key) => changed.has(key))) {
+    if (changed.has("chart")) this.dashboard.setChartMode(this.state.get("chart"));
+    if (changed.has("weights")) this.dashboard.setWeights(this.state.get("weights"));
+    if (["samples", "train", "dev", "test", "trainDev", "batchSize"].some((key) => changed.has(key))) {
       const n = config.data.n_samples;
       const sizes = { train: trainingSetSize(config), dev: Math.floor(n * config.data.split.dev),
-        test: Math.floor(n * config.data.split.test) };
+        test: Math.floor(n * config.data.split.test), train_dev: Math.floor(n * config.data.split.train_dev) };
       this.views.summary.render(sizes, config.training.batch_size);
     }
     if (changed.has("epochs") && this.status === "idle") {
@@ -183,6 +187,7 @@ export class Controller {
   pickPreset(id) {
     const preset = this.presets.find((candidate) => candidate.id === id);
     if (!preset) {
+      this.activePreset = null;
       this.views.lesson.show(null);
       return;
     }
@@ -190,10 +195,28 @@ export class Controller {
     this.applyPreset(preset, { writeUrl: true });
   }
 
+  /** A lesson's config, and its view hints: lessons show the raw curves unless they ask for smoothing. */
   applyPreset(preset, { writeUrl }) {
-    this.state.replaceConfig(preset.config ?? {}, "preset");
+    const hints = preset.view ?? {};
+    this.state.replaceConfig(preset.config ?? {}, "preset", {
+      smoothing: hints.smoothing ?? 0, chart: hints.chart ?? "epoch", weights: hints.weights ?? false,
+    });
+    this.activePreset = preset;
     this.views.lesson.show(preset);
     if (writeUrl) this.url.write();
+  }
+
+  /**
+   * The lesson's one-click counterfactual: train its twin (the current settings
+   * with the preset's ``counterfactual.config`` merged in) and keep it as a
+   * ghost named by ``counterfactual.difference``, for the lesson's run to be drawn against.
+   */
+  async runCounterfactual() {
+    const counterfactual = this.activePreset?.counterfactual;
+    if (!counterfactual || this.busy) return;
+    if (this.isLive()) this.reset();
+    const twin = mergeUpdates(clone(this.state.config), counterfactual.config ?? {});
+    await this.startRun({ config: twin, ghostLabel: counterfactual.difference ?? counterfactual.label });
   }
 
   // --- the run's lifecycle ---------------------------------------------------
@@ -226,8 +249,7 @@ export class Controller {
   }
 
   /** Start a run of the current config; ``paused`` stops it after its first epoch. */
-  async startRun({ paused = false, ghostLabel = null } = {}) {
-    const config = clone(this.state.config);
+  async startRun({ paused = false, config = clone(this.state.config), ghostLabel = null } = {}) {
     this.errors.clear();
     this.busy = true;
     this.setStatus(this.status, true);
@@ -301,6 +323,12 @@ export class Controller {
       config: this.session.run.config, label: this.runGhostLabel, ...this.dashboard.snapshot(),
       summary: diverged ? "diverged" : `dev ${percent(data.dev_accuracy)}`,
     };
+    if (this.runGhostLabel) {
+      this.reset();
+      this.message(`The twin run (${this.runGhostLabel}) is kept as a ghost: train the lesson to see the difference. `
+        + result, "info");
+      return;
+    }
     this.dashboard.renderProgress();
   }
 

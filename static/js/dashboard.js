@@ -2,7 +2,7 @@
 // readouts (epoch counter, progress, diagnosis) at a readable pace.  What it
 // does per event is kept small: an unpaced run sends hundreds a second.
 
-import { layerSeries } from "./charts/colors.js";
+import { accuracySeries, layerSeries, lossSeries } from "./charts/series.js";
 import { describeChanges } from "./describe.js";
 
 const RATE_WINDOW_MS = 3000;
@@ -22,31 +22,60 @@ export class Dashboard {
   }
 
   /** Empty charts for a run of ``config``; ``waiting`` when a run is about to stream. */
-  prepare(config, { waiting = false } = {}) {
-    const { loss, accuracy, gradients, lr, boundary, confusion } = this.charts;
-    loss.reset();
-    accuracy.reset();
+  prepare(config, { waiting = false, multiClass = config.data.dataset === "digits" } = {}) {
+    const { loss, accuracy, iteration, gradients, weights, lr, boundary, confusion } = this.charts;
+    const trainDev = config.data.split.train_dev > 0;
+    this.config = config;
+    loss.reset(lossSeries(trainDev));
+    accuracy.reset(accuracySeries(trainDev));
+    iteration.reset();
     lr.reset();
     gradients.reset(layerSeries(config.model.hidden.length + 1));
+    weights.reset(layerSeries(config.model.hidden.length + 1));
     this.epoch = 0;
+    this.lastIteration = 0;
     this.rateSamples = [];
     this.missedEvents = 0;
     this.views.outputs.showGap(0);
+    this.views.outputs.showZeroGradients([], 0);
     this.setTotal(config.training.epochs);
-    const multiClass = config.data.dataset === "digits";
-    this.views.outputs.showClassCharts(multiClass);
-    boundary.reset(null);
+    this.showClassCharts(multiClass);
     if (multiClass) {
       confusion.reset();
       this.views.outputs.renderMisclassified([]);
     }
+    boundary.reset(null);
+    this.refreshVisibility();
     this.views.diagnosis.clear(waiting ? "Waiting for the first diagnosis…" : undefined);
+  }
+
+  /** Multi-class data: the confusion matrix instead of the decision boundary. */
+  showClassCharts(multiClass) {
+    if (multiClass === this.multiClass) return;
+    this.multiClass = multiClass;
+    this.views.outputs.showClassCharts(multiClass);
+    this.refreshVisibility();
+  }
+
+  refreshVisibility() {
     for (const chart of Object.values(this.charts)) chart.refreshVisibility();
+    this.scheduler.request();
+  }
+
+  setChartMode(mode) {
+    this.views.outputs.showChartMode(mode);
+    this.refreshVisibility();
+  }
+
+  setWeights(flag) {
+    this.views.outputs.showWeights(flag);
+    this.refreshVisibility();
   }
 
   setTotal(epochs) {
     this.totalEpochs = epochs;
-    for (const chart of [this.charts.loss, this.charts.accuracy, this.charts.gradients, this.charts.lr]) {
+    for (const chart of [this.charts.loss, this.charts.accuracy, this.charts.gradients, this.charts.weights,
+      this.charts.lr]) {
       chart.planEpochs(epochs);
     }
   }
@@ -66,7 +95,7 @@ export class Dashboard {
         this.missedEvents += data.count ?? 0;
         this.views.outputs.showGap(this.missedEvents);
       },
-      done: () => { this.epoch = data.epoch ?? this.epoch; },
+      done: () => this.onDone(data),
     }[name];
     handler?.();
     this.scheduler.request();
@@ -74,24 +103,63 @@ export class Dashboard {
 
   onConfig(data) {
     this.setTotal(data.total_epochs ?? data.config?.training?.epochs ?? this.totalEpochs);
+    if (data.data?.n_classes) this.showClassCharts(data.data.n_classes > 2);
     if (data.points) this.charts.boundary.reset(data.points);
     const layers = data.config?.model?.hidden?.length;
     if (layers !== undefined && layers + 1 !== this.charts.gradients.options.series.length) {
       this.charts.gradients.reset(layerSeries(layers + 1));
+      this.charts.weights.reset(layerSeries(layers + 1));
     }
   }
 
   onMetrics(data) {
     this.epoch = data.epoch;
     this.rateSamples.push([performance.now(), data.epoch]);
-    this.charts.loss.push(data.epoch, { train: data.train_loss, dev: data.dev_loss, cost: data.train_cost });
-    this.charts.accuracy.push(data.epoch, { train: data.train_accuracy, dev: data.dev_accuracy });
-    this.charts.lr.push(data.epoch, { lr: data.learning_rate });
-    const norms = {};
-    (data.layers ?? []).forEach((layer, index) => {
-      norms[`layer${index + 1}`] = layer.grad_norm > 0 ? layer.grad_norm : null;
+    const { loss, accuracy, lr, gradients, weights } = this.charts;
+    loss.push(data.epoch, {
+      train: data.train_loss, dev: data.dev_loss, cost: data.train_cost, trainDev: data.train_dev_loss,
     });
-    this.charts.gradients.push(data.epoch, norms);
+    accuracy.push(data.epoch, { train: data.train_accuracy, dev: data.dev_accuracy, trainDev: data.train_dev_accuracy });
+    lr.push(data.epoch, { lr: data.learning_rate });
+    this.pushIterationCosts(data);
+    const norms = {};
+    const weightNorms = {};
+    const zero = [];
+    (data.layers ?? []).forEach((layer, index) => {
+      const key = `layer${index + 1}`;
+      norms[key] = layer.grad_norm > 0 ? layer.grad_norm : null;
+      weightNorms[key] = layer.weight_norm;
+      if (layer.grad_norm === 0) zero.push(index + 1);
+    });
+    gradients.push(data.epoch, norms);
+    weights.push(data.epoch, weightNorms);
+    // The epoch-0 report comes before any update: its gradients say nothing yet.
+    if (data.epoch > 0) this.views.outputs.showZeroGradients(zero, data.layers?.length ?? 0);
+  }
+
+  /**
+   * ``iteration_costs`` are the mini-batch costs of the updates since the last
+   * report, evenly subsampled: spread them over those iterations.
+   */
+  pushIterationCosts(data) {
+    const costs = data.iteration_costs ?? [];
+    const from = this.lastIteration;
+    const to = data.iteration ?? from;
+    const step = costs.length ? (to - from) / costs.length : 0;
+    for (let index = 0; index < costs.length; index += 1) {
+      this.charts.iteration.push(from + step * (index + 1), { cost: costs[index] });
+    }
+    this.lastIteration = to;
+  }
+
+  /** Early stopping: mark the epoch whose dev loss was best (epochs counted as completed, as on the axis). */
+  onDone(data) {
+    this.epoch = data.epoch ?? this.epoch;
+    const earlyStopping = this.config?.training.early_stopping.patience > 0;
+    if (earlyStopping && Number.isInteger(data.best_epoch)) {
+      const label = `best dev loss · epoch ${data.best_epoch}`;
+      for (const chart of [this.charts.loss, this.charts.accuracy]) chart.addMarker(data.best_epoch, label, "best");
+    }
   }
 
   onUpdate(data) {
@@ -102,20 +170,19 @@ export class Dashboard {
 
   /** The finished run's curves, to keep as a ghost. */
   snapshot() {
-    return { loss: this.charts.loss.snapshot(), accuracy: this.charts.accuracy.snapshot() };
+    const { loss, accuracy, iteration } = this.charts;
+    return { loss: loss.snapshot(), accuracy: accuracy.snapshot(), iteration: iteration.snapshot() };
   }
 
   setSmoothing(beta) {
-    this.charts.loss.setSmoothing(beta);
-    this.charts.accuracy.setSmoothing(beta);
+    for (const chart of [this.charts.loss, this.charts.accuracy, this.charts.iteration]) chart.setSmoothing(beta);
     this.views.outputs.showSmoothing(beta);
   }
 
   setLogY(flag) { this.charts.loss.setLogY(flag); }
 
   setGhosts(curves) {
-    this.charts.loss.setGhosts(curves("loss"));
-    this.charts.accuracy.setGhosts(curves("accuracy"));
+    for (const key of ["loss", "accuracy", "iteration"]) this.charts[key].setGhosts(curves(key));
     this.scheduler.request();
   }
 

@@ -31,10 +31,3 @@ export const BOUNDARY_TABLE = Uint8Array.from([
 ]);
 export const MISSING_ENTRY = 3 * (COLOR_STEPS + 1);
 
-/** One series per weight layer, the output layer named as such. */
-export function layerSeries(count) {
-  return Array.from({ length: count }, (_, index) => ({
-    key: `layer${index + 1}`, name: index === count - 1 ? `W[${index + 1}] (output)` : `W[${index + 1}]`,
-    color: LAYER_COLORS[index % LAYER_COLORS.length],
-  }));
-}

@@ -1,11 +1,47 @@
-// The chart column's own words and switches: the smoothing readout, which of the
-// boundary and the confusion matrix is shown, the misclassified examples.
+// The chart column's own words and switches: the smoothing readout, which chart
+// of each pair is shown (loss per epoch or per iteration, gradient or weight
+// norms, boundary or confusion matrix), notes on what a chart cannot show, the
+// misclassified examples.
 
 import { renderMisclassified } from "./panels.js";
 
 export class OutputsView {
-  constructor({ smoothingValue, boundary, confusion, misclassified, caption, gapNote }) {
-    Object.assign(this, { smoothingValue, boundary, confusion, misclassified, caption, gapNote });
+  constructor(elements) {
+    Object.assign(this, elements);
+    this.zeroLayers = "";
+  }
+
+  /** ``mode``: "epoch" (loss on the full sets, per epoch) or "iteration" (the mini-batch cost of each update). */
+  showChartMode(mode) {
+    this.lossCard.hidden = mode === "iteration";
+    this.iterationCard.hidden = mode !== "iteration";
+  }
+
+  showWeights(flag) {
+    this.gradientsCard.hidden = flag;
+    this.weightsCard.hidden = !flag;
+  }
+
+  /**
+   * ``layers``: the 1-based numbers of the weight layers whose gradient norm is
+   * exactly 0, out of ``count``.  A log axis cannot draw 0, so the chart says why it is empty.
+   */
+  showZeroGradients(layers, count) {
+    const key = `${layers.join(",")}/${count}`;
+    if (key === this.zeroLayers) return;
+    this.zeroLayers = key;
+    this.gradientsNote.hidden = layers.length === 0;
+    if (layers.length === 0) {
+      this.gradientsNote.textContent = "";
+    } else if (layers.length === count) {
+      this.gradientsNote.textContent = "Every gradient norm is exactly 0, and a log axis cannot draw 0: nothing "
+        + "flows back. Zero initialization makes every unit compute the same thing, and ReLUs that output 0 pass "
+        + "no gradient.";
+    } else {
+      const names = layers.map((layer) => `‖dW[${layer}]‖`).join(", ");
+      this.gradientsNote.textContent = `${names} ${layers.length === 1 ? "is" : "are"} exactly 0 (not drawn on `
+        + "a log axis): no gradient reaches those weights, as with dead ReLUs or zero initialization.";
+    }
   }
 
   /**
