@@ -9,19 +9,24 @@ processes that the worker starts, one per core (server/runs/processes.py).
 """
 
 import gc
-import os
 import threading
 from concurrent.futures import wait
 
+from server.settings import one_blas_thread, serving_settings
+
 # One BLAS thread per run.  gunicorn reads this file in the master before the
 # worker imports NumPy, so OpenBLAS starts with these values.
-for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(variable, "1")
+one_blas_thread()
 
-bind = os.environ.get("TUNING_BIND", "0.0.0.0:8000")
+serving = serving_settings()  # TUNING_BIND, TUNING_THREADS, TUNING_CONTROL_SOCKET
+bind = serving.bind
+# gunicorn 25+ (earlier versions ignore both names).
+control_socket_disable = serving.control_socket is None
+if serving.control_socket is not None:
+    control_socket = serving.control_socket
 workers = 1
 worker_class = "gthread"
-threads = int(os.environ.get("TUNING_THREADS", "256"))
+threads = serving.threads
 # The app (and its runs) must be created in the worker, never shared by fork.
 preload_app = False
 # A worker restart would end every run: never recycle the worker by request count.

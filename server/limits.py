@@ -9,8 +9,10 @@ by the run manager; a deployment can override them through the Flask config
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, fields, replace
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from server.settings import settings_from_env
 
 
 @dataclass(frozen=True)
@@ -45,12 +47,6 @@ class RuntimeLimits:
 CONFIG_LIMITS = ConfigLimits()
 
 
-def runtime_limits_from_env(environ: dict[str, str] | None = None) -> RuntimeLimits:
-    """Runtime limits with ``TUNING_<FIELD>`` environment overrides applied."""
-    environ = os.environ if environ is None else environ
-    overrides = {}
-    for field in fields(RuntimeLimits):
-        raw = environ.get(f"TUNING_{field.name.upper()}")
-        if raw is not None:
-            overrides[field.name] = type(field.default)(raw)
-    return replace(RuntimeLimits(), **overrides)
+def runtime_limits_from_env(environ: Mapping[str, str] | None = None, **overrides) -> RuntimeLimits:
+    """Runtime limits with ``TUNING_<FIELD>`` environment variables, then ``overrides``, applied."""
+    return settings_from_env(RuntimeLimits, "TUNING_", environ, **overrides)

@@ -392,9 +392,10 @@ def _normalization_panel(features: Array, targets: Array, learning_rate: float, 
     costs = squared_error_cost(features, targets, path_array)
     distances = np.hypot(*(path_array - optimum).T)
     within = np.nonzero(distances <= CONVERGED_FRACTION * distances[0])[0]
-    # The plot spans the start (0, 0), the optimum, and a margin around both.
-    spans = [max(abs(optimum[i]), 1e-9) * 1.6 for i in range(2)]
-    axes = [np.linspace(optimum[i] - spans[i], optimum[i] + spans[i], CONTOUR_POINTS) for i in range(2)]
+    # The plot spans the start (0, 0), the optimum, and a margin around both, with the same
+    # span on both axes: drawn at equal scales, round contours must look round.
+    span = max(float(np.max(np.abs(optimum))), 1e-9) * 1.6
+    axes = [np.linspace(optimum[i] - span, optimum[i] + span, CONTOUR_POINTS) for i in range(2)]
     grid = np.stack(np.meshgrid(axes[0], axes[1]), axis=-1)
     hessian = features.T @ features / len(targets)
     eigenvalues = np.linalg.eigvalsh(hessian)

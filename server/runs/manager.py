@@ -19,9 +19,7 @@ from server.limits import RuntimeLimits
 from server.runs.events import EventLog, LoggedEvent
 from server.runs.run import ACTIONS, Run, RunConflict, TrainerFactory
 from server.runs.threads import WaitingThreads
-
-DEFAULT_MAX_LOG_BYTES = 16 * 1024 * 1024
-DEFAULT_MAX_RETAINED_RUNS = 200
+from server.settings import DEFAULT_MAX_LOG_BYTES, DEFAULT_MAX_RETAINED_RUNS
 
 
 class UnknownRun(KeyError):

@@ -34,6 +34,7 @@ from collections.abc import Iterator
 
 from server.engine.config import RunConfig
 from server.runs.events import to_json
+from server.settings import available_cores
 
 # multiprocessing.util is imported above, not when the first host starts, so
 # that its exit handler (which terminates daemonic hosts) is registered before
@@ -55,14 +56,6 @@ def yield_to_interactive_work() -> None:
     """Run this process at the lowest CPU priority."""
     if hasattr(os, "nice"):
         os.nice(HOST_NICENESS)
-
-
-def available_cores() -> int:
-    """Cores this process may run on (its affinity mask, not the machine's total)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
 
 
 class HostGone(RuntimeError):

@@ -11,6 +11,7 @@ the field's type and bounds, and every planned trial config with
 from __future__ import annotations
 
 import copy
+import math
 import types
 import typing
 from dataclasses import dataclass, field, replace
@@ -27,6 +28,10 @@ Strategy = Literal["random", "grid"]
 Objective = Literal["dev_accuracy", "dev_loss"]
 #: Whether a larger value of each objective is better.
 MAXIMIZE = {"dev_accuracy": True, "dev_loss": False}
+#: What breaks a tie in each objective.  Accuracy on m dev examples moves in
+#: steps of 1/m, so trials that all classify the easy points tie; the dev loss
+#: still tells them apart (and equal losses are told apart by accuracy).
+TIE_BREAK = {"dev_accuracy": "dev_loss", "dev_loss": "dev_accuracy"}
 
 
 class _Envelope(BaseModel):
@@ -74,10 +79,31 @@ class SearchDefinition:
         """The base config (as a dict) with ``params`` written at their paths."""
         return apply_params(self.base.model_dump(mode="json"), params)
 
-    def better(self, value: float, than: float | None) -> bool:
-        if than is None:
-            return True
-        return value > than if MAXIMIZE[self.objective] else value < than
+    def rank_key(self, record: dict[str, Any]) -> tuple[float, float] | None:
+        """A finished trial's place in the ranking (smaller is better), or None if it cannot compete.
+
+        Only a completed trial with a finite objective competes.  The key is
+        the objective, then its tie-break (``TIE_BREAK``), each signed so that
+        smaller is better; a missing or non-finite tie-break ranks last among
+        its ties.
+        """
+        value = _finite(record.get(self.objective))
+        if record.get("status") != "completed" or value is None:
+            return None
+        tie_break = TIE_BREAK[self.objective]
+        second = _finite(record.get(tie_break))
+        return (-value if MAXIMIZE[self.objective] else value,
+                math.inf if second is None else -second if MAXIMIZE[tie_break] else second)
+
+    def better(self, key: tuple[float, float], than: tuple[float, float] | None) -> bool:
+        """Whether a trial ranked ``key`` strictly beats one ranked ``than`` (None: nothing yet)."""
+        return than is None or key < than
+
+
+def _finite(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return float(value)
 
 
 def apply_params(config: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:

@@ -28,16 +28,12 @@ from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 from server.search import worker
+from server.settings import available_cores
+
+__all__ = ["EXECUTORS", "ProcessPoolTrialExecutor", "ThreadTrialExecutor", "TrialExecutor", "WarmExecutors",
+           "available_cores"]
 
 logger = logging.getLogger(__name__)
-
-
-def available_cores() -> int:
-    """CPU cores this process may run on (the affinity mask, not the machine's total)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 class TrialExecutor(ABC):

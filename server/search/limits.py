@@ -9,10 +9,10 @@ themselves, so they live with the search code.  Each may be overridden by a
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field, fields, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
-from server.search.executor import available_cores
+from server.settings import available_cores, settings_from_env
 
 
 @dataclass(frozen=True)
@@ -30,16 +30,6 @@ class SearchLimits:
     stop_grace_seconds: float = 5.0
 
 
-def search_limits_from_env(environ: dict[str, str] | None = None, **overrides) -> SearchLimits:
+def search_limits_from_env(environ: Mapping[str, str] | None = None, **overrides) -> SearchLimits:
     """``SearchLimits`` with ``TUNING_SEARCH_<FIELD>`` variables, then ``overrides``, applied."""
-    environ = os.environ if environ is None else environ
-    limits = SearchLimits()
-    values = {}
-    for item in fields(SearchLimits):
-        raw = environ.get(f"TUNING_SEARCH_{item.name.upper()}")
-        if raw is not None:
-            values[item.name] = type(getattr(limits, item.name))(raw)
-    unknown = set(overrides) - {item.name for item in fields(SearchLimits)}
-    if unknown:
-        raise ValueError(f"unknown search limits: {', '.join(sorted(unknown))}")
-    return replace(limits, **{**values, **overrides})
+    return settings_from_env(SearchLimits, "TUNING_SEARCH_", environ, **overrides)

@@ -10,7 +10,6 @@ to drain.  Every event is appended to the search's log with an increasing id
 
 from __future__ import annotations
 
-import math
 import secrets
 import threading
 import time
@@ -22,7 +21,7 @@ from typing import Any
 from server.limits import RuntimeLimits
 from server.runs.events import EventLog, LoggedEvent
 from server.search import space as spaces
-from server.search.definition import MAXIMIZE, SearchDefinition, parse_search
+from server.search.definition import TIE_BREAK, SearchDefinition, parse_search
 from server.search.executor import TrialExecutor, WarmExecutors
 from server.search.limits import SearchLimits
 from server.search.worker import RESULT_METRICS
@@ -74,6 +73,7 @@ class Search:
         self._condition = threading.Condition()
         self._trials: dict[int, dict] = {}
         self._best: dict | None = None
+        self._best_key: tuple[float, float] | None = None
         self._stop = threading.Event()
         self._executor: TrialExecutor | None = None
         self._thread = threading.Thread(target=self._drive, name=f"search-{search_id[:8]}", daemon=True)
@@ -116,20 +116,16 @@ class Search:
             }
 
     def ranked_trials(self) -> list[dict]:
-        """Trials with a finite objective, best first (among ties, the one the ``best`` event named)."""
-        objective = self.definition.objective
-        with self._condition:
-            scored = [t for t in self._trials.values() if self._score(t) is not None]
-            best_index = self._best["index"] if self._best else None
-        ranked = sorted(scored, key=lambda t: t[objective], reverse=MAXIMIZE[objective])
-        return sorted(ranked, key=lambda t: t["index"] != best_index)  # stable: only the best moves
+        """Trials that compete, best first: by the objective, then its tie-break.
 
-    def _score(self, record: dict) -> float | None:
-        """The record's objective when it may compete for best: a completed trial, a finite number."""
-        value = record.get(self.definition.objective)
-        if record["status"] != "completed" or isinstance(value, bool) or not isinstance(value, (int, float)):
-            return None
-        return value if math.isfinite(value) else None
+        Among trials equal on both, the one the ``best`` event named (the
+        first to finish with those values) comes first, then trial order.
+        """
+        rank_key = self.definition.rank_key
+        with self._condition:
+            scored = [t for t in self._trials.values() if rank_key(t) is not None]
+            best_index = self._best["index"] if self._best else None
+        return sorted(scored, key=lambda t: (rank_key(t), t["index"] != best_index, t["index"]))
 
     # --- control -------------------------------------------------------------
 
@@ -247,11 +243,12 @@ class Search:
             for name in RESULT_METRICS:
                 record.setdefault(name, None)
             event = {key: value for key, value in record.items() if key != "run_config"}
-            value = self._score(record)
-            improved = value is not None and self.definition.better(
-                value, self._best["value"] if self._best else None)
+            key = self.definition.rank_key(record)
+            improved = key is not None and self.definition.better(key, self._best_key)
             if improved:
-                self._best = {**record, "objective": objective, "value": value}
+                self._best_key = key
+                self._best = {**record, "objective": objective, "value": record[objective],
+                              "tie_break": TIE_BREAK[objective]}
         self._emit("trial", event)
         if improved:
             self._emit("best", self._best)

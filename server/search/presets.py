@@ -11,10 +11,15 @@ from __future__ import annotations
 
 import copy
 
-#: A small, quick problem: each trial trains in well under a second.
+#: A small, quick problem: each trial trains in well under a second on 240
+#: examples, and is judged on 1,000 dev examples.  On 80, most learning rates
+#: that work at all tie at the same accuracy (one example apart at most); on
+#: 1,000, one standard error of an accuracy near 96% is 0.6 points, and the
+#: dev loss (the tie-break) separates what accuracy still cannot.
 QUICK_BASE = {
     "seed": 0,
-    "data": {"dataset": "moons", "n_samples": 400, "noise": 0.2},
+    "data": {"dataset": "moons", "n_samples": 1600, "noise": 0.2,
+             "split": {"train": 0.15, "dev": 0.625, "test": 0.225}},
     "model": {"hidden": [{"units": 16, "activation": "relu"}]},
     "optimizer": {"name": "adam"},
     "training": {"epochs": 40, "batch_size": 32},

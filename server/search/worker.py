@@ -23,9 +23,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-#: Every variable a BLAS or OpenMP runtime reads for its thread count.
-BLAS_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-                         "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
+from server.settings import BLAS_THREAD_VARIABLES, one_blas_thread
+
 #: Final metrics copied from the engine's ``done`` event into a trial outcome.
 #: Test metrics are left out on purpose: choosing a model on the test set
 #: would make its test estimate optimistic.
@@ -51,8 +50,7 @@ def initialize(stop_event: Any, preload: tuple[str, ...] = ()) -> None:
     """
     global _stop_event, _numpy_preloaded
     _numpy_preloaded = "numpy" in sys.modules
-    for name in BLAS_THREAD_VARIABLES:
-        os.environ[name] = "1"
+    one_blas_thread(force=True)
     _stop_event = stop_event
     for module in preload:
         importlib.import_module(module)

@@ -44,11 +44,19 @@ import logging
 import os
 import sys
 from dataclasses import replace
+from pathlib import Path
 
 from flask import Flask, current_app, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from server.limits import RuntimeLimits, runtime_limits_from_env
+from server.settings import (
+    BLAS_THREAD_VARIABLES,
+    DEFAULT_MAX_LOG_BYTES,
+    DEFAULT_MAX_RETAINED_RUNS,
+    one_blas_thread,
+    serving_settings,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -63,14 +71,14 @@ DEFAULTS = {
     "SSE_STREAMS_PER_RUN": 4,
     "GRADCHECK_MAX_PARAMETERS": None,
     "GRADCHECK_CONCURRENCY": 2,
-    "MAX_LOG_BYTES_PER_RUN": 16 * 1024 * 1024,
-    "MAX_RETAINED_RUNS": 200,
+    "MAX_LOG_BYTES_PER_RUN": DEFAULT_MAX_LOG_BYTES,
+    "MAX_RETAINED_RUNS": DEFAULT_MAX_RETAINED_RUNS,
     "RUN_PROCESSES": None,
     "TRAINER_FACTORY": None,
     "RUN_MANAGER": None,
 }
 
-BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+__all__ = ["BLAS_THREAD_VARIABLES", "DEFAULTS", "create_app", "page_folder", "pin_blas_threads"]
 
 # Plotly inserts <style> elements for its modebar and hover rules; under
 # style-src 'self' alone Chromium leaves them empty and the charts lose those
@@ -83,7 +91,7 @@ NON_PAGE_POLICY = "default-src 'none'; frame-ancestors 'none'"
 
 def create_app(test_config: dict | None = None) -> Flask:
     pin_blas_threads()
-    app = Flask(__name__, template_folder="../../templates", static_folder="../../static")
+    app = Flask(__name__, template_folder=page_folder("templates"), static_folder=page_folder("static"))
     app.config.from_mapping(DEFAULTS)
     if test_config:
         app.config.update(test_config)
@@ -106,13 +114,29 @@ def create_app(test_config: dict | None = None) -> Flask:
     return app
 
 
+def page_folder(name: str) -> str:
+    """``templates`` or ``static``: inside the package when installed, else at the checkout's root.
+
+    The repository keeps both at its root; a wheel carries them as
+    ``server/templates`` and ``server/static`` (see pyproject.toml).  An
+    editable install or a plain checkout imports ``server`` from the
+    checkout, whose root has them.  When neither exists the package's path is
+    returned, and ``/healthz`` reports what is missing.
+    """
+    package = Path(__file__).resolve().parents[1]
+    for candidate in (package / name, package.parent / name):
+        if candidate.is_dir():
+            return str(candidate)
+    return str(package / name)
+
+
 def _in_process_manager(app: Flask, limits: RuntimeLimits):
     from server.runs.manager import InProcessRunManager
 
     trainer_factory = app.config["TRAINER_FACTORY"]
     processes = app.config["RUN_PROCESSES"]
-    if processes is None and os.environ.get("TUNING_RUN_PROCESSES"):
-        processes = int(os.environ["TUNING_RUN_PROCESSES"])
+    if processes is None:
+        processes = serving_settings().run_processes
     if processes is None and app.testing:
         processes = 0
     if trainer_factory is None and processes != 0:
@@ -144,8 +168,7 @@ def pin_blas_threads() -> None:
     loaded yet (gunicorn.conf.py sets them before the worker imports the app);
     otherwise ``threadpoolctl`` is used when installed.
     """
-    for variable in BLAS_THREAD_VARIABLES:
-        os.environ.setdefault(variable, "1")
+    one_blas_thread()
     if "numpy" not in sys.modules:
         return
     try:

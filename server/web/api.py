@@ -8,28 +8,34 @@ from __future__ import annotations
 
 import threading
 from functools import partial
+from typing import Any, ClassVar, Literal
 
 from flask import Blueprint, Flask, current_app, request, url_for
+from pydantic import Field
 
 from server.engine.config import ConfigError, RunConfig, config_schema, parse_config
 from server.runs.manager import RunManager
 from server.runs.run import ACTIONS, ACTIVE_STATUSES
-from server.web.errors import ApiError, json_body, json_object_body, json_response
-from server.web.sse import StreamSlots, event_stream, requested_last_id, sse_response
-
-# The searches blueprint imported these from here before they moved to ``server.web.sse``.
-_requested_last_id = requested_last_id
+from server.web.errors import ApiError, RequestBody, json_body, json_response, parse_body, validate_body
+from server.web.sse import StreamSlots, requested_last_id, stream_response
 
 bp = Blueprint("api", __name__)
 
-CONTROL_FIELDS = ("action", "config")
-GRADCHECK_FIELDS = ("config", "inject_bug", "epsilon")
 N_FEATURES = {"digits": 64}
 N_OUTPUTS = {"digits": 10}
 
 
+# Every open stream holds a request thread: with gunicorn.conf.py's 256, these
+# leave 64 for everything else however many streams clients open.
+STREAM_CAP_DEFAULTS = {"SSE_STREAMS_PER_CLIENT": 32, "SSE_STREAMS_TOTAL": 192}
+
+
 def init_app(app: Flask) -> None:
-    app.extensions["stream_slots"] = StreamSlots(app.config["SSE_STREAMS_PER_RUN"])
+    for key, value in STREAM_CAP_DEFAULTS.items():
+        app.config.setdefault(key, value)
+    app.extensions["stream_slots"] = StreamSlots(app.config["SSE_STREAMS_PER_RUN"],
+                                                 app.config["SSE_STREAMS_PER_CLIENT"],
+                                                 app.config["SSE_STREAMS_TOTAL"])
     app.extensions["gradcheck_slots"] = threading.BoundedSemaphore(app.config["GRADCHECK_CONCURRENCY"])
     app.register_blueprint(bp)
 
@@ -74,31 +80,31 @@ def run_events(run_id: str):
     if status not in ACTIVE_STATUSES and last_id >= last_event_id:
         # Everything was delivered: 204 tells EventSource to stop reconnecting.
         return current_app.response_class(status=204)
-    slots: StreamSlots = current_app.extensions["stream_slots"]
-    if not slots.acquire(run_id):
-        raise ApiError(429, f"this run already has {slots.per_source} open streams",
-                       headers={"Retry-After": "5"})
-    chunks = event_stream(partial(runs.events_since, run_id), last_id,
-                          heartbeat_seconds=current_app.config["SSE_HEARTBEAT_SECONDS"],
-                          retry_ms=current_app.config["SSE_RETRY_MS"])
-    return sse_response(chunks, on_close=partial(slots.release, run_id))
+    return stream_response(partial(runs.events_since, run_id), last_id,
+                           client=client_address(), kind="run", source_id=run_id)
+
+
+class RunControl(RequestBody):
+    """``{"action": ...}``, with ``"config"`` (a partial config) for ``update`` only."""
+
+    messages: ClassVar[dict[str, str]] = {"action": f"must be one of {', '.join(ACTIONS)}"}
+    action: Literal[ACTIONS]
+    config: Any = None  # validated against the run by the manager (``parse_update``)
+
+    def problems(self) -> list[dict[str, str]]:
+        given = "config" in self.model_fields_set
+        if self.action == "update" and not given:
+            return [{"loc": "config", "msg": "an update needs the partial config to apply"}]
+        if self.action != "update" and given:
+            return [{"loc": "config", "msg": f"only an update takes a config, not {self.action}"}]
+        return []
 
 
 @bp.post("/api/runs/<run_id>/control")
 def control_run(run_id: str):
-    body, details = json_object_body(CONTROL_FIELDS, "invalid control")
-    action = body.get("action")
-    if action not in ACTIONS:
-        details.append({"loc": "action", "msg": f"must be one of {', '.join(ACTIONS)}"
-                        + ("" if "action" in body else " (missing)")})
-    elif action == "update" and "config" not in body:
-        details.append({"loc": "config", "msg": "an update needs the partial config to apply"})
-    elif action != "update" and "config" in body:
-        details.append({"loc": "config", "msg": f"only an update takes a config, not {action}"})
-    if details:
-        raise ApiError(400, "invalid control", details)
+    body = parse_body(RunControl, "invalid control")
     try:
-        status = manager().control(run_id, action, body.get("config"))
+        status = manager().control(run_id, body.action, body.config)
     except ConfigError as error:
         raise ApiError(400, "invalid update", error.details) from None
     return json_response(status)
@@ -133,17 +139,21 @@ def _gradient_check():
     return gradient_check
 
 
+class GradcheckRequest(RequestBody):
+    """``{"config": ..., "inject_bug": bool, "epsilon": float}``; ``parse_config`` checks the config."""
+
+    messages: ClassVar[dict[str, str]] = {"inject_bug": "must be true or false",
+                                          "epsilon": "must be a number in (0, 0.01]"}
+    config: Any
+    inject_bug: bool = False
+    epsilon: float = Field(1e-7, gt=0, le=1e-2)
+
+
 def _gradcheck_request(body) -> tuple[RunConfig, bool, float]:
-    """Accept a bare config, or ``{"config": ..., "inject_bug": bool, "epsilon": float}``."""
+    """Accept a bare config, or a ``GradcheckRequest``."""
     if not (isinstance(body, dict) and "config" in body):
         return parse_config(body), False, 1e-7
-    details = [{"loc": key, "msg": "unexpected field"} for key in body if key not in GRADCHECK_FIELDS]
-    inject_bug = body.get("inject_bug", False)
-    if not isinstance(inject_bug, bool):
-        details.append({"loc": "inject_bug", "msg": "must be true or false"})
-    epsilon = body.get("epsilon", 1e-7)
-    if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or not 0 < epsilon <= 1e-2:
-        details.append({"loc": "epsilon", "msg": "must be a number in (0, 0.01]"})
+    request_body, details = validate_body(GradcheckRequest, body)
     try:
         config = parse_config(body["config"])
     except ConfigError as error:
@@ -151,7 +161,7 @@ def _gradcheck_request(body) -> tuple[RunConfig, bool, float]:
                        for item in error.details)
     if details:
         raise ApiError(400, "invalid configuration", details)
-    return config, inject_bug, float(epsilon)
+    return config, request_body.inject_bug, float(request_body.epsilon)
 
 
 def count_parameters(config: RunConfig) -> int:

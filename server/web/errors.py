@@ -5,17 +5,19 @@ Every error of an API route (``/api/...`` and ``/healthz``) has the body
 (``details`` may be empty).  Page routes keep Flask's HTML errors.  Raise
 ``ApiError`` from a view, or let ``ConfigError`` (400), ``RunConflict`` (409),
 ``UnknownRun`` (404) and ``CapacityExceeded`` (429 with ``Retry-After``)
-propagate: the handlers here turn them into responses.
+propagate: the handlers here turn them into responses.  Bodies other than a
+config are ``RequestBody`` models, read with ``parse_body``.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
 from flask import Flask, Response, request
+from pydantic import BaseModel, ConfigDict, ValidationError
 from werkzeug.exceptions import BadRequest, HTTPException, InternalServerError, UnsupportedMediaType
 
-from server.engine.config import ConfigError
+from server.engine.config import ConfigError, validation_details
 from server.runs.events import to_json
 from server.runs.manager import CapacityExceeded, UnknownRun
 from server.runs.run import RunConflict
@@ -59,16 +61,58 @@ def json_body() -> Any:
         raise ApiError(400, "the body is not valid JSON") from None
 
 
-def json_object_body(fields: tuple[str, ...], message: str) -> tuple[dict, list[dict[str, str]]]:
-    """The JSON body, which must be an object, and a detail for each key not in ``fields``.
+class RequestBody(BaseModel):
+    """A JSON request body other than a config: unknown keys refused, numbers strictly numbers.
 
-    Raises the 400 at once when the body is not an object; the caller adds its
-    own details and raises ``ApiError(400, message, details)`` if any.
+    ``messages`` replaces pydantic's text for any error of a field (``{input}``
+    is the value sent, shortened); a missing field's message ends in
+    ``(missing)``.  ``problems`` checks the rules between fields once every
+    field is valid.
     """
-    body = json_body()
-    if not isinstance(body, dict):
-        raise ApiError(400, message, [{"loc": "", "msg": "the body must be a JSON object"}])
-    return body, [{"loc": key, "msg": "unexpected field"} for key in body if key not in fields]
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+    messages: ClassVar[dict[str, str]] = {}
+
+    def problems(self) -> list[dict[str, str]]:
+        return []
+
+
+Body = TypeVar("Body", bound=RequestBody)
+
+
+def validate_body(model: type[Body], raw: Any) -> tuple[Body | None, list[dict[str, str]]]:
+    """``raw`` as a ``model``, or None, and a detail for each bad field (empty when valid)."""
+    if not isinstance(raw, dict):
+        return None, [{"loc": "", "msg": "the body must be a JSON object"}]
+    try:
+        body = model.model_validate(raw)
+    except ValidationError as error:
+        items = error.errors(include_url=False, include_context=False)
+        return None, [_detail(model, item, detail)
+                      for item, detail in zip(items, validation_details(error), strict=True)]
+    problems = body.problems()
+    return (None, problems) if problems else (body, [])
+
+
+def parse_body(model: type[Body], message: str) -> Body:
+    """The request's JSON body as a ``model``; otherwise a 400 with ``message`` naming each bad field."""
+    body, details = validate_body(model, json_body())
+    if details:
+        raise ApiError(400, message, details)
+    return body
+
+
+def _detail(model: type[RequestBody], item: dict, detail: dict[str, str]) -> dict[str, str]:
+    field = str(item["loc"][0]) if item["loc"] else ""
+    if item["type"] == "extra_forbidden":
+        return {**detail, "msg": "unexpected field"}
+    template = model.messages.get(field)
+    if template is None:
+        return detail
+    if item["type"] == "missing":
+        return {**detail, "msg": template.format(input="nothing") + " (missing)"}
+    shown = repr(item.get("input"))
+    return {**detail, "msg": template.format(input=shown if len(shown) <= 40 else shown[:37] + "...")}
 
 
 def wants_json_errors() -> bool:

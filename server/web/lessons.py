@@ -5,7 +5,9 @@
 - ``GET /api/labs/surfaces``: the optimizer lab's loss surfaces and defaults.
 - ``GET /api/labs/optimizers/events?surface=...``: the four optimizers' race
   as a Server-Sent Events stream (``surface``, then ``steps`` batches, then
-  ``done``), paced by ``steps_per_second`` so the page can animate it.
+  ``done``), paced by ``steps_per_second`` so the page can animate it; it
+  resumes after ``Last-Event-ID`` or ``?since=`` and shares the run streams'
+  slots (429 when a client or the app has too many open).
 - ``GET /api/labs/normalization`` and ``GET /api/labs/averages``: the other two
   labs' data as JSON.
 - ``GET /labs`` and ``/labs/<name>``: the pages.
@@ -21,13 +23,15 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from flask import Blueprint, Flask, abort, render_template, request
+from flask import Blueprint, Flask, abort, current_app, render_template, request
 
 from server.engine.config import ConfigError
 from server.lessons import labs
 from server.lessons.presets import PRESETS, TOPICS, preset_json
+from server.runs.events import LoggedEvent, to_json
+from server.web.api import client_address
 from server.web.errors import ApiError, json_response
-from server.web.sse import format_sse, sse_response
+from server.web.sse import requested_last_id, stream_response
 
 bp = Blueprint("lessons", __name__)
 
@@ -66,8 +70,12 @@ def list_surfaces():
 @bp.get("/api/labs/optimizers/events")
 def optimizer_events():
     settings = _lab_settings(labs.OptimizerLabSettings, _query())
-    last_id = _last_event_id()
-    return sse_response(_race_stream(settings, last_id))
+    last_id = requested_last_id(default=-1)
+    race = PacedRace(settings)
+    if last_id >= race.last_id:
+        # Everything was delivered: 204 tells EventSource to stop reconnecting.
+        return current_app.response_class(status=204)
+    return stream_response(race.fetch, last_id, client=client_address(), kind="lab")
 
 
 @bp.get("/api/labs/normalization")
@@ -114,54 +122,74 @@ def _query() -> dict[str, str]:
     if repeated:
         raise ApiError(400, "invalid lab settings",
                        [{"loc": key, "msg": "given more than once"} for key in repeated])
-    return request.args.to_dict()
+    query = request.args.to_dict()
+    query.pop("since", None)  # where a stream resumes, read by ``requested_last_id``
+    return query
 
 
-def _last_event_id() -> int:
-    """Where a reconnecting ``EventSource`` left off (-1: from the start)."""
-    raw = request.headers.get("Last-Event-ID", "")
-    return int(raw) if raw.isdigit() else -1
+class PacedRace:
+    """The race's events as a ``fetch(last_id, timeout)`` source for ``event_stream``.
 
-
-def _race_stream(settings: labs.OptimizerLabSettings, last_id: int) -> Iterator[str]:
-    """SSE chunks of the race; events up to ``last_id`` were already delivered and are skipped.
-
-    The race is computed in full first (a few milliseconds), then sent in
-    ``FRAMES_PER_SECOND`` batches a second so that the page animates it at
-    ``steps_per_second``.
+    Ids start at 0 (the ``surface`` event).  The race is computed in full first
+    (a few milliseconds); ``fetch`` then hands out the events after
+    ``last_id`` at ``FRAMES_PER_SECOND`` ``steps`` batches a second, so the
+    page animates it at ``steps_per_second``.  A stream that resumes is paced
+    from its own start, not the first one's.
     """
+
+    def __init__(self, settings: labs.OptimizerLabSettings, clock=time.monotonic, sleep=time.sleep):
+        per_frame = max(1, math.ceil(settings.steps_per_second / FRAMES_PER_SECOND))
+        self.frame_seconds = per_frame / settings.steps_per_second
+        self.events = [LoggedEvent(event_id, name, to_json(data))
+                       for event_id, (name, data) in enumerate(_race_events(settings, per_frame))]
+        self.last_id = self.events[-1].id
+        self._clock = clock
+        self._sleep = sleep
+        self._due: dict[int, float] = {}
+
+    def fetch(self, last_id: int, timeout: float) -> list[LoggedEvent]:
+        """The events after ``last_id`` that are due, waiting up to ``timeout`` s for the first."""
+        pending = self.events[last_id + 1:]
+        if not pending:
+            raise LookupError("the race is over")
+        if not self._due:
+            self._schedule(pending)
+        wait = self._due[pending[0].id] - self._clock()
+        if wait > timeout:
+            self._sleep(timeout)
+            return []
+        if wait > 0:
+            self._sleep(wait)
+        now = self._clock()
+        return [event for event in pending if self._due[event.id] <= now]
+
+    def _schedule(self, pending: list[LoggedEvent]) -> None:
+        due = self._clock()
+        for event in pending:
+            if event.event == "steps":
+                due += self.frame_seconds
+            self._due[event.id] = due
+
+
+def _race_events(settings: labs.OptimizerLabSettings, per_frame: int) -> Iterator[tuple[str, dict]]:
+    """``surface``, then the steps in batches of ``per_frame``, then ``done`` with the outcomes."""
     surface = labs.SURFACES[settings.surface]
     values = settings.resolved()
     trajectories = labs.optimizer_race(settings)
     steps = values["steps"]
-    per_frame = max(1, math.ceil(settings.steps_per_second / FRAMES_PER_SECOND))
-    frame_seconds = per_frame / settings.steps_per_second
-
-    events: list[tuple[str, dict]] = [("surface", {
-        **surface.summary(), **surface.grid(), "settings": values,
-        "optimizers": list(trajectories),
-    })]
+    yield "surface", {**surface.summary(), **surface.grid(), "settings": values,
+                      "optimizers": list(trajectories)}
     for first in range(0, steps + 1, per_frame):
         last = min(steps, first + per_frame - 1)
-        events.append(("steps", {
+        yield "steps", {
             "from": first, "to": last,
             "points": {name: path.points[first:last + 1].round(6).tolist()
                        for name, path in trajectories.items()},
             "losses": {name: path.losses[first:last + 1].round(6).tolist()
                        for name, path in trajectories.items()},
-        }))
-    events.append(("done", {"steps": steps, "outcomes": {
-        name: labs.trajectory_outcome(surface, path) for name, path in trajectories.items()}}))
-
-    yield format_sse(retry=2000)
-    deadline = time.monotonic()
-    for event_id, (name, data) in enumerate(events):
-        if event_id <= last_id:
-            continue
-        if name == "steps":
-            deadline += frame_seconds
-            time.sleep(max(0.0, deadline - time.monotonic()))
-        yield format_sse(data, event=name, id=event_id)
+        }
+    yield "done", {"steps": steps, "outcomes": {
+        name: labs.trajectory_outcome(surface, path) for name, path in trajectories.items()}}
 
 
 def init_app(app: Flask) -> None:

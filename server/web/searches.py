@@ -22,9 +22,10 @@ from __future__ import annotations
 import atexit
 import threading
 from contextlib import contextmanager
-from functools import partial
+from typing import ClassVar, Literal
 
 from flask import Blueprint, Flask, current_app, render_template, url_for
+from pydantic import Field
 
 from server.engine.config import DATASETS, ConfigError
 from server.limits import runtime_limits_from_env
@@ -34,13 +35,12 @@ from server.search.manager import NoFinishedTrialError, Search, SearchCapacityEr
 from server.search.presets import QUICK_BASE, presets
 from server.search.space import DISTRIBUTIONS
 from server.web.api import client_address
-from server.web.errors import ApiError, json_body, json_object_body, json_response
-from server.web.sse import StreamSlots, event_stream, requested_last_id, sse_response
+from server.web.errors import ApiError, RequestBody, json_body, json_response, parse_body
+from server.web.sse import requested_last_id, stream_response
 
 bp = Blueprint("searches", __name__)
 
 CONTROL_ACTIONS = ("stop", "zoom")
-CONTROL_FIELDS = ("action", "top_k")
 DEFAULT_TOP_K = 3
 
 
@@ -157,37 +157,34 @@ def search_events(search_id: str):
     if search.finished and last_id >= search.last_event_id:
         # Everything was delivered: 204 tells EventSource to stop reconnecting.
         return current_app.response_class(status=204)
-    # The same per-source cap as a run's streams: a search cannot hold more of the server's threads.
-    slots: StreamSlots = current_app.extensions["stream_slots"]
-    if not slots.acquire(search.id):
-        raise ApiError(429, f"this search already has {slots.per_source} open streams",
-                       headers={"Retry-After": "5"})
-    chunks = event_stream(search.events_after, last_id,
-                          heartbeat_seconds=current_app.config["SSE_HEARTBEAT_SECONDS"],
-                          retry_ms=current_app.config["SSE_RETRY_MS"])
-    return sse_response(chunks, on_close=partial(slots.release, search.id))
+    # The same caps as a run's streams: a search cannot hold more of the server's threads.
+    return stream_response(search.events_after, last_id, client=client_address(),
+                           kind="search", source_id=search.id)
+
+
+class SearchControl(RequestBody):
+    """``{"action": "stop"}`` or ``{"action": "zoom", "top_k": 3}``."""
+
+    messages: ClassVar[dict[str, str]] = {"action": f"must be one of {', '.join(CONTROL_ACTIONS)}",
+                                          "top_k": "must be a positive integer, got {input}"}
+    action: Literal[CONTROL_ACTIONS]
+    top_k: int = Field(DEFAULT_TOP_K, ge=1)
+
+    def problems(self) -> list[dict[str, str]]:
+        if self.action == "stop" and "top_k" in self.model_fields_set:
+            return [{"loc": "top_k", "msg": "only zoom takes top_k"}]
+        return []
 
 
 @bp.post("/api/searches/<search_id>/control")
 def control_search(search_id: str):
     search = _search_or_404(search_id)
-    body, details = json_object_body(CONTROL_FIELDS, "invalid control")
-    action = body.get("action")
-    if action not in CONTROL_ACTIONS:
-        details.append({"loc": "action", "msg": f"must be one of {', '.join(CONTROL_ACTIONS)}"
-                        + ("" if "action" in body else " (missing)")})
-    elif action == "stop" and "top_k" in body:
-        details.append({"loc": "top_k", "msg": "only zoom takes top_k"})
-    top_k = body.get("top_k", DEFAULT_TOP_K)
-    if action == "zoom" and (not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1):
-        details.append({"loc": "top_k", "msg": f"must be a positive integer, got {top_k!r}"})
-    if details:
-        raise ApiError(400, "invalid control", details)
-    if action == "stop":
+    body = parse_body(SearchControl, "invalid control")
+    if body.action == "stop":
         search.stop()
         return json_response({"id": search.id, "status": search.status})
     with _api_errors():
-        zoomed = manager().zoom(search, top_k, client=client_address())
+        zoomed = manager().zoom(search, body.top_k, client=client_address())
     return _created(zoomed)
 
 

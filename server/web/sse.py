@@ -7,8 +7,9 @@ the chunks of a live stream: a ``retry:`` field first, then every event after
 ``heartbeat_seconds``, and the end right after a terminal event (``done`` or
 ``error``).  ``sse_response`` wraps chunks in a response with the headers a
 stream needs; ``requested_last_id`` reads where a client resumes;
-``StreamSlots`` caps the streams open per source.  The run and search APIs
-both use them.
+``StreamSlots`` caps the streams open per source, per client and in all, and
+``stream_response`` puts the three together.  The run, search and lab streams
+all use them.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
-from flask import Response, request
+from flask import Response, current_app, request
 
 from server.runs.events import to_json
 from server.web.errors import ApiError
@@ -111,18 +112,45 @@ def event_stream(fetch: Callable[[int, float], Sequence[StreamEvent]], last_id: 
 def sse_response(chunks: Iterable[str], on_close: Callable[[], None] | None = None) -> Response:
     """A ``text/event-stream`` response that streams ``chunks`` unbuffered.
 
-    ``on_close`` runs when the server closes the response, whether or not the
-    stream was ever started (a generator's ``finally`` would not run then).
+    ``on_close`` runs when the chunks run out and again when the server closes
+    the response (so make it idempotent): the first covers a stream that ended
+    by itself, the second one that was never started or was cut short.
     """
+    if on_close is not None:
+        chunks = _then(chunks, on_close)
     response = Response(chunks, mimetype="text/event-stream", headers=STREAM_HEADERS)
     if on_close is not None:
         response.call_on_close(on_close)
     return response
 
 
-def requested_last_id() -> int:
-    """The id to resume after: ``Last-Event-ID`` (an EventSource reconnecting) over ``?since=``, else 0.
+def _then(chunks: Iterable[str], action: Callable[[], None]) -> Iterator[str]:
+    try:
+        yield from chunks
+    finally:
+        action()
 
+
+def stream_response(fetch: Callable[[int, float], Sequence[StreamEvent]], last_id: int, *,
+                    client: str, kind: str, source_id: str | None = None) -> Response:
+    """The SSE response of ``event_stream(fetch, last_id)`` in one of the app's stream slots.
+
+    ``kind`` (``run``, ``search``, ``lab``) names the source in the 429 that a
+    full slot table answers; ``source_id`` is the run or search whose own
+    per-source cap applies (labs have none).
+    """
+    slots: StreamSlots = current_app.extensions["stream_slots"]
+    release = slots.take(client, kind, source_id)
+    config = current_app.config
+    chunks = event_stream(fetch, last_id, heartbeat_seconds=config["SSE_HEARTBEAT_SECONDS"],
+                          retry_ms=config["SSE_RETRY_MS"])
+    return sse_response(chunks, on_close=release)
+
+
+def requested_last_id(default: int = 0) -> int:
+    """The id to resume after: ``Last-Event-ID`` (an EventSource reconnecting), else ``?since=``.
+
+    Neither given: ``default`` (0 for logs whose ids start at 1).
     A value that is not a non-negative integer is a 400 naming the header or parameter.
     """
     for loc, raw in (("Last-Event-ID", request.headers.get("Last-Event-ID")),
@@ -137,31 +165,74 @@ def requested_last_id() -> int:
             raise ApiError(400, "invalid event id",
                            [{"loc": loc, "msg": f"must be a non-negative integer, got {raw[:40]!r}"}])
         return value
-    return 0
+    return default
+
+
+STREAM_RETRY_AFTER_SECONDS = 5
 
 
 class StreamSlots:
-    """Open streams per source (a run, a search): none may hold more than ``per_source`` threads."""
+    """Open event streams, each holding a request thread: capped per source, per client and in all.
 
-    def __init__(self, per_source: int):
+    ``per_source`` bounds the streams of one run or search, ``per_client`` those
+    of one client address across every kind of stream, ``total`` the streams
+    of the whole app, so that neither one run nor one client can take the
+    threads that other requests (``/healthz``, POSTs, other clients) need.
+    """
+
+    def __init__(self, per_source: int, per_client: int, total: int):
         self.per_source = per_source
-        self._open: Counter[str] = Counter()
+        self.per_client = per_client
+        self.total = total
+        self._by_source: Counter[str] = Counter()
+        self._by_client: Counter[str] = Counter()
+        self._open = 0
         self._lock = threading.Lock()
 
     @property
-    def per_run(self) -> int:
-        return self.per_source
-
-    def acquire(self, source_id: str) -> bool:
-        """Take a slot; False when the source already has ``per_source`` open streams."""
+    def open(self) -> int:
         with self._lock:
-            if self._open[source_id] >= self.per_source:
-                return False
-            self._open[source_id] += 1
-            return True
+            return self._open
 
-    def release(self, source_id: str) -> None:
+    def take(self, client: str, kind: str, source_id: str | None = None) -> Callable[[], None]:
+        """Take a slot; the function that gives it back (once, however often it is called).
+
+        Raises a 429 ``ApiError`` with ``Retry-After`` when any of the caps is reached.
+        """
         with self._lock:
-            self._open[source_id] -= 1
-            if self._open[source_id] <= 0:
-                del self._open[source_id]
+            refusal = self._refusal(client, kind, source_id)
+            if refusal is not None:
+                raise ApiError(429, refusal, headers={"Retry-After": str(STREAM_RETRY_AFTER_SECONDS)})
+            self._open += 1
+            self._by_client[client] += 1
+            if source_id is not None:
+                self._by_source[source_id] += 1
+        released = threading.Event()
+
+        def release() -> None:
+            with self._lock:
+                if released.is_set():
+                    return
+                released.set()
+                self._open -= 1
+                _decrement(self._by_client, client)
+                if source_id is not None:
+                    _decrement(self._by_source, source_id)
+
+        return release
+
+    def _refusal(self, client: str, kind: str, source_id: str | None) -> str | None:
+        if source_id is not None and self._by_source[source_id] >= self.per_source:
+            return f"this {kind} already has {self.per_source} open streams"
+        if self._by_client[client] >= self.per_client:
+            return (f"you already have {self.per_client} open event streams (at most "
+                    f"{self.per_client} per client); close one or try again shortly")
+        if self._open >= self.total:
+            return f"the service has its maximum of {self.total} open event streams; try again shortly"
+        return None
+
+
+def _decrement(counts: Counter[str], key: str) -> None:
+    counts[key] -= 1
+    if counts[key] <= 0:
+        del counts[key]

@@ -1,5 +1,5 @@
 // Averages lab: the server computes the series and its averages (one implementation); this draws them.
-import { BASE_LAYOUT, PLOT_CONFIG, fetchLabData, fillForm, formParameters, formatNumber, setStatus } from "./common.js";
+import { BASE_LAYOUT, drawChart, fetchLabData, fillForm, formParameters, formatNumber, setStatus } from "./common.js";
 
 const DATA_URL = "/api/labs/averages";
 const COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e"];
@@ -32,9 +32,9 @@ function averageTraces(data) {
 
 function draw() {
   if (!latest) return;
-  Plotly.react(chart, averageTraces(latest), {
+  drawChart(chart, averageTraces(latest), {
     ...BASE_LAYOUT, xaxis: { title: { text: "day" } }, yaxis: { title: { text: "°C" } }, legend: { orientation: "h", y: -0.15 },
-  }, PLOT_CONFIG);
+  });
   chart.dataset.traces = String(chart.data.length);
   chart.dataset.corrected = String(correction.checked);
 }
@@ -53,10 +53,10 @@ function drawTable(data) {
     return row;
   }));
   const days = Array.from({ length: WEIGHT_DAYS }, (_, k) => k);
-  Plotly.react(document.getElementById("weights-chart"), data.averages.map((average, index) => ({
+  drawChart(document.getElementById("weights-chart"), data.averages.map((average, index) => ({
     type: "bar", name: `β = ${average.beta}`, x: days, y: days.map((k) => (1 - average.beta) * average.beta ** k),
     marker: { color: COLORS[index % COLORS.length] }, opacity: 0.75,
-  })), { ...BASE_LAYOUT, barmode: "overlay", xaxis: { title: { text: "days back (k)" } }, yaxis: { title: { text: "(1−β)βᵏ" } } }, PLOT_CONFIG);
+  })), { ...BASE_LAYOUT, barmode: "overlay", xaxis: { title: { text: "days back (k)" } }, yaxis: { title: { text: "(1−β)βᵏ" } } });
 }
 
 async function load() {

@@ -1,4 +1,5 @@
 // Shared helpers of the lab pages: fetching JSON, reporting errors, chart styling.
+import { NUMBER_TEMPLATE } from "./plotting.js";
 
 export const OPTIMIZER_STYLE = {
   gd: { label: "Gradient descent", color: "#d62728" },
@@ -7,9 +8,10 @@ export const OPTIMIZER_STYLE = {
   adam: { label: "Adam", color: "#9467bd" },
 };
 
-export const PLOT_CONFIG = { displaylogo: false, responsive: true, modeBarButtonsToRemove: ["lasso2d", "select2d"] };
+export { PLOT_CONFIG, drawChart } from "./plotting.js";
 
 export const BASE_LAYOUT = {
+  template: NUMBER_TEMPLATE,
   margin: { l: 56, r: 16, t: 12, b: 48 },
   paper_bgcolor: "rgba(0,0,0,0)",
   plot_bgcolor: "rgba(0,0,0,0)",

@@ -1,5 +1,5 @@
 // Normalization lab: the server computes both cost surfaces and gradient descent's paths; this draws them.
-import { BASE_LAYOUT, PLOT_CONFIG, fetchLabData, fillForm, formParameters, formatNumber, setStatus } from "./common.js";
+import { BASE_LAYOUT, drawChart, fetchLabData, fillForm, formParameters, formatNumber, setStatus } from "./common.js";
 
 const DATA_URL = "/api/labs/normalization";
 const PANELS = ["raw", "normalized"];
@@ -32,13 +32,18 @@ function drawPanel(panel, data, labels) {
     },
   ];
   const unit = panel === "raw" ? "" : " (normalized)";
+  // One unit of w₁ is as long on screen as one unit of w₂: otherwise a round bowl
+  // is drawn as a flat ellipse and the picture contradicts the condition number.
+  // The plot area shrinks to a square instead of the ranges growing.
   const layout = {
     ...BASE_LAYOUT,
-    xaxis: { title: { text: `w₁: ${labels[0]}${unit}` }, range: [data.w1[0], data.w1[data.w1.length - 1]] },
-    yaxis: { title: { text: `w₂: ${labels[1]}${unit}` }, range: [data.w2[0], data.w2[data.w2.length - 1]] },
+    xaxis: { title: { text: `w₁: ${labels[0]}${unit}` }, range: [data.w1[0], data.w1[data.w1.length - 1]],
+      constrain: "domain" },
+    yaxis: { title: { text: `w₂: ${labels[1]}${unit}` }, range: [data.w2[0], data.w2[data.w2.length - 1]],
+      scaleanchor: "x", scaleratio: 1, constrain: "domain" },
     showlegend: true,
   };
-  Plotly.newPlot(chart, traces, layout, PLOT_CONFIG);
+  drawChart(chart, traces, layout);
   chart.dataset.points = String(path.length);
   readout(panel, "condition", formatNumber(data.condition_number, 1));
   readout(panel, "stable-rate", formatNumber(data.largest_stable_learning_rate, 4));

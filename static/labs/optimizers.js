@@ -5,7 +5,7 @@
 // recomputing the contour lines at every frame would cost more than the race.
 // Incoming batches are buffered and drawn at most once per animation frame.
 import {
-  BASE_LAYOUT, OPTIMIZER_STYLE, PLOT_CONFIG, describeError, fillForm, formParameters, formatNumber,
+  BASE_LAYOUT, OPTIMIZER_STYLE, PLOT_CONFIG, describeError, drawChart, fillForm, formParameters, formatNumber,
   getJson, setStatus as showStatus, showMessage,
 } from "./common.js";
 
@@ -14,8 +14,11 @@ const OPTIMIZERS = Object.keys(OPTIMIZER_STYLE);
 // Trace order on the trajectory chart: one per optimizer, then the start and the minimum.
 const TRAJECTORY_TRACES = OPTIMIZERS.map((_, index) => index);
 const LOSS_TRACES = OPTIMIZERS.map((_, index) => index);
-// Both stacked charts use these margins exactly (no auto-expansion), so their plot areas coincide.
-const STACK_MARGIN = { l: 56, r: 110, t: 12, b: 48, autoexpand: false };
+// Both stacked charts use these margins exactly (no auto-expansion), so their plot areas coincide;
+// the top margin holds the trajectories' legend.
+const STACK_MARGIN = { l: 56, r: 110, t: 40, b: 48, autoexpand: false };
+// One row above the plot, naming each optimizer in its colour.
+const TOP_LEGEND = { orientation: "h", x: 0, xanchor: "left", y: 1.01, yanchor: "bottom" };
 
 const form = document.getElementById("race-form");
 const surfaceSelect = document.getElementById("surface");
@@ -62,7 +65,7 @@ function drawSurface(data) {
   document.getElementById("surface-title").textContent = data.title;
   document.getElementById("surface-formula").textContent = data.formula;
   document.getElementById("surface-lesson").textContent = data.lesson;
-  Plotly.react(surfaceChart, [{
+  drawChart(surfaceChart, [{
     type: "contour", x: data.x, y: data.y, z: contourLevels(data.z), colorscale: "YlGnBu", reversescale: true,
     ncontours: 28, contours: { coloring: "heatmap", showlines: true }, line: { width: 0.5, color: "rgba(0,0,0,0.25)" },
     colorbar: { title: { text: "log(1+f−min)", side: "right" }, thickness: 10, x: 1.02, xanchor: "left" },
@@ -70,26 +73,26 @@ function drawSurface(data) {
   }], { ...BASE_LAYOUT, ...axes(data, true), margin: STACK_MARGIN, showlegend: false }, { ...PLOT_CONFIG, staticPlot: true });
 
   const [x0, y0] = [data.settings.x0, data.settings.y0];
-  Plotly.react(raceChart, [
+  drawChart(raceChart, [
     ...OPTIMIZERS.map((name) => ({
       type: "scatter", mode: "lines+markers", name: OPTIMIZER_STYLE[name].label, x: [], y: [],
       line: { color: OPTIMIZER_STYLE[name].color, width: 2 }, marker: { size: 3, color: OPTIMIZER_STYLE[name].color },
     })),
-    { type: "scatter", mode: "markers", name: "start", x: [x0], y: [y0], marker: { size: 11, symbol: "circle-open", color: "#000", line: { width: 2 } } },
-    { type: "scatter", mode: "markers", name: "minimum", x: [data.minimum[0]], y: [data.minimum[1]], marker: { size: 13, symbol: "star", color: "#ffbf00", line: { width: 1, color: "#000" } } },
+    // The caption names these two (○ start, ★ minimum): the legend is for the optimizers.
+    { type: "scatter", mode: "markers", name: "start", showlegend: false, x: [x0], y: [y0], marker: { size: 11, symbol: "circle-open", color: "#000", line: { width: 2 } } },
+    { type: "scatter", mode: "markers", name: "minimum", showlegend: false, x: [data.minimum[0]], y: [data.minimum[1]], marker: { size: 13, symbol: "star", color: "#ffbf00", line: { width: 1, color: "#000" } } },
   ], {
     ...BASE_LAYOUT, ...axes(data, false), margin: STACK_MARGIN, dragmode: false,
-    // The outcome table next to the chart is the legend (its swatches match the lines).
-    showlegend: false,
-  }, PLOT_CONFIG);
+    showlegend: true, legend: TOP_LEGEND,
+  });
 
-  Plotly.react(lossChart, OPTIMIZERS.map((name) => ({
+  drawChart(lossChart, OPTIMIZERS.map((name) => ({
     type: "scatter", mode: "lines", name: OPTIMIZER_STYLE[name].label, x: [], y: [],
     line: { color: OPTIMIZER_STYLE[name].color, width: 2 },
   })), {
-    ...BASE_LAYOUT, showlegend: false,
+    ...BASE_LAYOUT, showlegend: true,
     xaxis: { title: { text: "step" } }, yaxis: { title: { text: "f − min f" }, type: "log" },
-  }, PLOT_CONFIG);
+  });
   lossChart.dataset.floor = String(Math.min(...data.z.map((row) => Math.min(...row))));
   raceChart.dataset.points = "0";
   shownSurface = data;

@@ -3,6 +3,10 @@
 Debian's Chromium is used where installed (``/usr/lib/chromium/chromium``;
 ``/usr/bin/chromium`` is a wrapper script), else Playwright's own browser, or
 ``PLAYWRIGHT_CHROMIUM`` when set.  Screenshots go to ``artifacts/``.
+
+Every test in this directory, and any test elsewhere that asks for the
+``browser`` fixture, is marked ``e2e`` here at collection (pytest ignores a
+``pytestmark`` set in a conftest), so ``-m "not e2e"`` starts no browser.
 """
 
 from __future__ import annotations
@@ -16,10 +20,21 @@ from werkzeug.serving import make_server
 
 from server import create_app
 
-pytestmark = pytest.mark.e2e
-
+E2E_DIRECTORY = Path(__file__).resolve().parent
 DEBIAN_CHROMIUM = "/usr/lib/chromium/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
+
+
+def drives_a_browser(item: pytest.Item) -> bool:
+    in_this_directory = E2E_DIRECTORY in Path(str(item.path)).resolve().parents
+    return in_this_directory or "browser" in getattr(item, "fixturenames", ())
+
+
+@pytest.hookimpl(tryfirst=True)  # before ``-m`` deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if drives_a_browser(item):
+            item.add_marker(pytest.mark.e2e)
 
 
 def _chromium_path() -> str | None:

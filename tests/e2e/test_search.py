@@ -10,7 +10,9 @@ import re
 from urllib.parse import unquote
 
 import pytest
-from playwright.sync_api import expect
+
+playwright_sync = pytest.importorskip("playwright.sync_api")
+expect = playwright_sync.expect
 
 # Starting the worker processes of the first search takes a few seconds on a busy machine.
 SEARCH_SECONDS = 30_000

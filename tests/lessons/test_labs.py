@@ -154,6 +154,16 @@ def test_normalized_inputs_make_the_cost_round_and_gradient_descent_fast():
     assert len(raw["cost"]) == len(raw["w2"]) and len(raw["cost"][0]) == len(raw["w1"])
 
 
+def test_each_normalization_grid_spans_both_weights_equally_around_the_start_and_optimum():
+    # Drawn at equal axis scales, a square grid fills the plot and round contours look round.
+    result = normalization_lab(NormalizationLabSettings())
+    for panel in (result["raw"], result["normalized"]):
+        w1, w2 = np.array(panel["w1"]), np.array(panel["w2"])
+        assert w1[-1] - w1[0] == pytest.approx(w2[-1] - w2[0])
+        for point in ([0.0, 0.0], panel["optimum"]):
+            assert w1[0] < point[0] < w1[-1] and w2[0] < point[1] < w2[-1]
+
+
 def test_raw_inputs_diverge_at_a_rate_the_normalized_inputs_take_easily():
     settings = NormalizationLabSettings(learning_rate_raw=0.02, learning_rate_normalized=0.02)
     result = normalization_lab(settings)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-import time
+
+from tests.waiting import wait_until
 
 RATE = {"distribution": "log_uniform", "low": 1e-4, "high": 1.0}
 
@@ -19,22 +20,29 @@ def done_event(search) -> dict:
     return data
 
 
-def wait_for_running(search, count: int, timeout: float = 20.0) -> None:
+# The stand-in trials run 30 s unless a stop ends them: a stop that reached them ends
+# the search well within this, one that did not fails the wait.
+STOP_PATIENCE_SECONDS = 20.0
+
+
+def wait_for_running(search, count: int) -> None:
     """Wait until ``count`` trials have been announced as running."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        last_id, _, _ = logged_events(search)[-1]
-        running = [d for _, name, d in logged_events(search) if name == "trial" and d["status"] == "running"]
-        if len(running) >= count:
-            return
-        search.events_after(last_id, 0.05)
-    raise AssertionError(f"fewer than {count} trials started")
+
+    def running() -> int:
+        return sum(name == "trial" and data["status"] == "running" for _, name, data in logged_events(search))
+
+    wait_until(lambda: running() >= count, f"{count} trials running")
 
 
-def seconds_to_stop(search, timeout: float = 10.0) -> float:
-    """Stop the search and wait for it to end; the seconds that took."""
-    started = time.monotonic()
+def stop_and_wait(search) -> None:
+    """Stop the search and wait until it has ended."""
     search.stop()
-    search.join(timeout)
-    assert search.finished
-    return time.monotonic() - started
+    search.join(STOP_PATIENCE_SECONDS)
+    assert search.finished, f"the search still ran {STOP_PATIENCE_SECONDS:g} s after the stop"
+
+
+def stopped_by_their_own_check(search) -> bool:
+    """Every trial that was running when the search stopped saw the stop flag and returned
+    (rather than being terminated after the grace period)."""
+    stopped = [t for t in search.snapshot()["trials"] if t["status"] == "stopped"]
+    return bool(stopped) and all(t.get("message") is None for t in stopped)

@@ -1,5 +1,7 @@
 """The searches HTTP API, with trials on threads running stand-in trial functions."""
 
+import math
+
 import pytest
 
 from tests.search import trials
@@ -275,3 +277,62 @@ def test_a_control_that_is_not_an_object_gets_400(client):
     assert response.status_code == 400
     assert response.json == {"error": "invalid control",
                              "details": [{"loc": "", "msg": "the body must be a JSON object"}]}
+
+
+def saturated(task: dict, should_stop) -> dict:
+    """Accuracy saturates (every rate within a decade of 0.01 scores 1.0); the loss still peaks at 0.01."""
+    distance = abs(math.log10(task["config"]["optimizer"]["learning_rate"]) + 2)
+    return {"status": "completed", "epochs_run": 1, "train_loss": distance, "train_accuracy": 1.0,
+            "dev_loss": 0.05 + distance / 4, "dev_accuracy": 1.0 if distance < 1 else 0.9}
+
+
+def test_trials_tied_on_accuracy_are_ranked_by_their_dev_loss(make_app):
+    client = make_app(saturated).test_client()
+    body = start(client, {**SEARCH, "trials": 12, "seed": 2})
+    status = finished(client, body)
+    completed = status["trials"]
+    tied = [t for t in completed if t["dev_accuracy"] == 1.0]
+    assert len(tied) >= 3  # the case to break: several trials at the top accuracy
+    lowest_loss = min(tied, key=lambda t: t["dev_loss"])
+    assert status["best"]["index"] == lowest_loss["index"]
+    assert (status["best"]["objective"], status["best"]["value"], status["best"]["tie_break"]) == \
+        ("dev_accuracy", 1.0, "dev_loss")
+    # The best events name strict improvements only, ending at the winner.
+    messages = StreamReader(client.get(body["events_url"])).events()
+    bests = [m.data for m in messages if m.event == "best"]
+    keys = [(-b["dev_accuracy"], b["dev_loss"]) for b in bests]
+    assert keys == sorted(keys, reverse=True) and len(set(keys)) == len(keys)
+    assert bests[-1]["index"] == lowest_loss["index"]
+
+    # Zoom takes the top trials in that order: accuracy first, then dev loss.
+    response = client.post(body["control_url"], json={"action": "zoom", "top_k": 3})
+    assert response.status_code == 201
+    expected = sorted(completed, key=lambda t: (-t["dev_accuracy"], t["dev_loss"]))[:3]
+    assert response.json["parent"]["trials"] == [t["index"] for t in expected]
+    finished(client, response.json)
+
+
+def test_trials_tied_on_dev_loss_are_ranked_by_their_accuracy(make_app):
+    def loss_ties(task, should_stop):
+        rate = task["config"]["optimizer"]["learning_rate"]
+        return {"status": "completed", "epochs_run": 1, "dev_loss": 0.3, "dev_accuracy": 0.5 + rate / 4}
+
+    client = make_app(loss_ties).test_client()
+    status = finished(client, start(client, {**SEARCH, "objective": "dev_loss"}))
+    rates = {t["index"]: t["config"]["optimizer.learning_rate"] for t in status["trials"]}
+    assert status["best"]["index"] == max(rates, key=rates.get)
+    assert status["best"]["tie_break"] == "dev_accuracy"
+
+
+def test_full_ties_keep_the_first_trial_to_finish_with_that_score(make_app):
+    client = make_app(trials.flat).test_client()
+    body = start(client)
+    status = finished(client, body)
+    messages = StreamReader(client.get(body["events_url"])).events()
+    first_finished = next(m.data for m in messages if m.event == "trial" and m.data["status"] == "completed")
+    assert [m.data["index"] for m in messages if m.event == "best"] == [first_finished["index"]]
+    assert status["best"]["index"] == first_finished["index"]
+    response = client.post(body["control_url"], json={"action": "zoom", "top_k": 2})
+    assert response.status_code == 201
+    assert response.json["parent"]["trials"][0] == first_finished["index"]
+    finished(client, response.json)

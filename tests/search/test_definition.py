@@ -117,3 +117,31 @@ def test_apply_params_writes_through_lists_without_touching_the_original():
     assert changed == {"model": {"hidden": [{"units": 8}, {"units": 32}]},
                        "optimizer": {"learning_rate": 0.5}}
     assert config["model"]["hidden"][1]["units"] == 8
+
+
+@pytest.mark.parametrize("objective, records, order", [
+    # Accuracy ties (as on a small dev set): the lower dev loss ranks first.
+    ("dev_accuracy", [{"dev_accuracy": 0.95, "dev_loss": 0.20}, {"dev_accuracy": 0.95, "dev_loss": 0.12},
+                      {"dev_accuracy": 0.96, "dev_loss": 0.30}], [2, 1, 0]),
+    # Loss ties: the higher accuracy first; a missing tie-break ranks last among its ties.
+    ("dev_loss", [{"dev_loss": 0.2, "dev_accuracy": None}, {"dev_loss": 0.2, "dev_accuracy": 0.9},
+                  {"dev_loss": 0.1, "dev_accuracy": 0.5}], [2, 1, 0]),
+])
+def test_trials_rank_by_the_objective_then_its_tie_break(objective, records, order):
+    definition = parse({"space": {"optimizer.learning_rate": RATE}, "objective": objective})
+    keys = [definition.rank_key({"status": "completed", **record}) for record in records]
+    assert sorted(range(len(records)), key=keys.__getitem__) == order
+    assert definition.better(keys[order[0]], keys[order[1]])
+    assert not definition.better(keys[order[1]], keys[order[0]])
+    assert not definition.better(keys[0], keys[0])  # only a strict improvement is better
+
+
+@pytest.mark.parametrize("record", [
+    {"status": "diverged", "dev_accuracy": 0.9, "dev_loss": 0.1},
+    {"status": "completed", "dev_accuracy": float("nan"), "dev_loss": 0.1},
+    {"status": "completed", "dev_accuracy": None, "dev_loss": 0.1},
+    {"status": "completed", "dev_accuracy": True, "dev_loss": 0.1},
+])
+def test_only_completed_trials_with_a_finite_objective_compete(record):
+    definition = parse({"space": {"optimizer.learning_rate": RATE}})
+    assert definition.rank_key(record) is None

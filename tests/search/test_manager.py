@@ -1,7 +1,6 @@
 """The search manager with trials on threads (fast); process pools are in test_executor.py."""
 
 import math
-import time
 from functools import partial
 
 import pytest
@@ -11,7 +10,15 @@ from server.search.executor import ThreadTrialExecutor, WarmExecutors
 from server.search.limits import SearchLimits
 from server.search.manager import NoFinishedTrialError, SearchCapacityError, SearchManager
 from tests.search import trials
-from tests.search.support import RATE, done_event, logged_events, seconds_to_stop, wait_for_running
+from tests.search.support import (
+    RATE,
+    done_event,
+    logged_events,
+    stop_and_wait,
+    stopped_by_their_own_check,
+    wait_for_running,
+)
+from tests.waiting import wait_until
 
 
 def make_manager(trial_function=trials.peaked, **limits) -> SearchManager:
@@ -93,7 +100,8 @@ def test_stop_cancels_pending_trials_and_stops_running_ones(manager):
     search = manager(trials.until_stopped).create(
         {"space": {"optimizer.learning_rate": RATE}, "trials": 6, "workers": 2})
     wait_for_running(search, 2)
-    assert seconds_to_stop(search) < 2
+    stop_and_wait(search)
+    assert stopped_by_their_own_check(search)
     done = done_event(search)
     assert done["reason"] == "stopped"
     assert done["counts"] == {"stopped": 2}
@@ -188,11 +196,11 @@ def test_a_stopped_search_leaves_a_reusable_executor(manager):
     searches = manager(trials.until_stopped)
     first = searches.create({"space": {"optimizer.learning_rate": RATE}, "trials": 3, "workers": 1})
     wait_for_running(first, 1)
-    seconds_to_stop(first)
+    stop_and_wait(first)
     second = searches.create({"space": {"optimizer.learning_rate": RATE}, "trials": 3, "workers": 1})
     wait_for_running(second, 1)  # the stop flag was cleared: the trial runs
     assert second.snapshot()["trials"][0]["status"] == "running"
-    seconds_to_stop(second)
+    stop_and_wait(second)
 
 
 def test_prewarming_starts_one_executor_that_the_next_search_uses():
@@ -205,10 +213,7 @@ def test_prewarming_starts_one_executor_that_the_next_search_uses():
     executors = WarmExecutors(factory, max_idle=2)
     executors.prewarm(2)
     executors.prewarm(2)  # already starting: no second one
-    deadline = time.monotonic() + 5
-    while executors.idle() != [2] and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert executors.idle() == [2]
+    wait_until(lambda: executors.idle() == [2], "one idle executor of two workers")
     executors.prewarm(2)  # one is idle: nothing to do
     assert executors.acquire(2) is created[0]
     assert len(created) == 1

@@ -4,68 +4,20 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
-import signal
 import socket
-import subprocess
-import sys
-import tempfile
 import time
-from pathlib import Path
 
 import pytest
 
+from tests.web.serving import free_port, get, gunicorn
 from tests.web.sse_client import parse_block
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def server_port():
     port = free_port()
-    env = {**os.environ, "TUNING_BIND": f"127.0.0.1:{port}", "TUNING_RUN_PROCESSES": "1"}
-    with tempfile.TemporaryFile() as log:
-        command = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "server:create_app()"]
-        server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                assert server.poll() is None, "gunicorn exited"
-                assert time.monotonic() < deadline, "gunicorn did not become healthy"
-                try:
-                    if get(port, "/healthz")[0] == 200:
-                        break
-                except OSError:
-                    pass  # not listening yet
-                time.sleep(0.1)
-            yield port
-        finally:
-            server.send_signal(signal.SIGTERM)
-            try:
-                assert server.wait(30) == 0
-            finally:
-                if server.poll() is None:
-                    server.kill()
-                    server.wait()
-                log.seek(0)
-                output = log.read().decode(errors="replace")
-            assert "Traceback" not in output, output
-
-
-def get(port: int, path: str):
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        connection.request("GET", path)
-        response = connection.getresponse()
-        return response.status, response.read()
-    finally:
-        connection.close()
+    with gunicorn(port):
+        yield port
 
 
 def test_gunicorn_serves_a_run_and_its_stream(server_port):
@@ -135,3 +87,21 @@ def test_a_client_that_vanishes_frees_its_stream_slot(server_port):
     for stream_connection, _ in streams:
         stream_connection.close()
     connection.close()
+
+
+def test_two_instances_on_one_machine_both_serve_without_a_shared_control_socket(tmp_path):
+    # gunicorn 25+ would put both control sockets at $HOME/.gunicorn/gunicorn.ctl.
+    home = {"HOME": str(tmp_path), "XDG_RUNTIME_DIR": "", "TUNING_RUN_PROCESSES": "0"}
+    first_port, second_port = free_port(), free_port()
+    with gunicorn(first_port, env=home):
+        with gunicorn(second_port, env=home):
+            assert get(first_port, "/healthz")[0] == 200
+            assert get(second_port, "/healthz")[0] == 200
+            assert not (tmp_path / ".gunicorn").exists()
+        assert get(first_port, "/healthz")[0] == 200
+
+
+def test_an_operator_can_ask_for_a_control_socket(tmp_path):
+    path = tmp_path / "playground.ctl"
+    with gunicorn(free_port(), env={"TUNING_CONTROL_SOCKET": str(path), "TUNING_RUN_PROCESSES": "0"}):
+        assert path.is_socket()

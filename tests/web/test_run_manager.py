@@ -13,6 +13,9 @@ import pytest
 from server.engine.config import ConfigError, parse_config
 from server.limits import RuntimeLimits
 from server.runs import CapacityExceeded, InProcessRunManager, RunConflict, UnknownRun, to_json
+from server.runs.events import EventLog
+from server.runs.run import Run
+from tests.waiting import PATIENCE_SECONDS, wait_until
 from tests.web.fakes import FakeTrainer
 from tests.web.sse_client import strict_json
 
@@ -35,7 +38,8 @@ def config(epochs=5, epochs_per_second=None, **training):
     return parse_config({"training": {"epochs": epochs, "epochs_per_second": epochs_per_second, **training}})
 
 
-def collect(manager, run_id, until=lambda event: event.terminal, last_id=0, timeout=5.0, arrivals=None):
+def collect(manager, run_id, until=lambda event: event.terminal, last_id=0, timeout=PATIENCE_SECONDS,
+            arrivals=None):
     """Events from ``last_id`` on until ``until(event)`` (inclusive); fails after ``timeout`` s.
 
     ``arrivals``, when given, receives the time each event was received.
@@ -57,13 +61,6 @@ def metrics_epoch(event):
     return strict_json(event.data)["epoch"] if event.event == "metrics" else None
 
 
-def wait_until(predicate, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.01)
-
-
 def test_a_run_logs_config_first_done_last_with_consecutive_ids(make_manager):
     manager = make_manager()
     run = manager.start(config(epochs=5, boundary_every=2), "client")
@@ -82,11 +79,85 @@ def metrics_arrivals(manager, run_id):
             if event.event == "metrics"}
 
 
-def test_pacing_lets_epochs_through_at_epochs_per_second(make_manager):
+def test_pacing_never_lets_epochs_through_early(make_manager):
     manager = make_manager()
     times = metrics_arrivals(manager, manager.start(config(epochs=11, epochs_per_second=25), "client")["id"])
-    # Ten intervals of 40 ms (unpaced: about 0); receive jitter either way, and load only slows it.
-    assert 10 / 25 * 0.8 <= times[11] - times[1] <= 10 / 25 + 1.5
+    # Ten intervals of 40 ms (unpaced: about 0), less the jitter of receiving; load only slows it.
+    assert times[11] - times[1] >= 10 / 25 * 0.8
+
+
+class ManualClock:
+    """Stands in for the run's clock and its condition: a wait moves the clock on by exactly its timeout."""
+
+    def __init__(self):
+        self.now = 1000.0
+        self.waits: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def wait(self, timeout: float) -> None:
+        self.waits.append(timeout)
+        self.now += timeout
+
+    def notify_all(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exception) -> None:
+        pass
+
+
+@pytest.fixture
+def gated_run(monkeypatch):
+    """A run (not started) whose epoch gate keeps time on a ManualClock, and that clock."""
+    clock = ManualClock()
+    monkeypatch.setattr("server.runs.run.time", clock)
+
+    def build(epochs_per_second):
+        run = Run("run", config(epochs_per_second=epochs_per_second), "client", FakeTrainer,
+                  EventLog(100, 10**6))
+        run._cond = clock
+        return run
+
+    return build, clock
+
+
+def test_the_epoch_gate_keeps_exactly_the_pace_asked_for(gated_run):
+    build, clock = gated_run
+    run = build(epochs_per_second=25)
+    start = clock.now
+    for _ in range(11):
+        run._wait_for_turn(1)
+    assert clock.waits == pytest.approx([1 / 25] * 10)  # the first epoch goes at once
+    assert clock.now - start == pytest.approx(10 / 25)
+    run._wait_for_turn(5)  # five epochs between reports: five intervals
+    assert clock.waits[-1] == pytest.approx(5 / 25)
+
+
+def test_the_epoch_gate_starts_a_new_schedule_after_a_slow_epoch_instead_of_a_burst(gated_run):
+    build, clock = gated_run
+    run = build(epochs_per_second=20)
+    run._wait_for_turn(1)
+    run._wait_for_turn(1)
+    clock.now += 0.3  # the next epoch takes six intervals to compute
+    run._wait_for_turn(1)
+    assert clock.waits == pytest.approx([0.05])  # it goes at once, being late
+    run._wait_for_turn(1)
+    run._wait_for_turn(1)
+    assert clock.waits == pytest.approx([0.05] * 3)  # then one interval each, not five at once
+
+
+def test_the_epoch_gate_uses_a_new_pace_from_the_next_epoch(gated_run):
+    build, clock = gated_run
+    run = build(epochs_per_second=2)
+    run._wait_for_turn(1)
+    run._wait_for_turn(1)
+    run.control("update", {"training": {"epochs_per_second": 200}})
+    run._wait_for_turn(1)
+    assert clock.waits == pytest.approx([0.5, 0.005])
 
 
 def test_a_slow_epoch_is_not_followed_by_a_catch_up_burst(make_manager):
@@ -140,7 +211,7 @@ def test_many_runs_with_several_readers_each_deliver_every_event_in_order(make_m
     streams: dict[tuple[str, int], list[int]] = {}
 
     def read(run_id, reader):
-        streams[run_id, reader] = [event.id for event in collect(manager, run_id, timeout=20.0)]
+        streams[run_id, reader] = [event.id for event in collect(manager, run_id)]
 
     readers = [threading.Thread(target=read, args=(run_id, reader))
                for run_id in run_ids for reader in (0, 1)]
@@ -156,12 +227,12 @@ def test_many_runs_with_several_readers_each_deliver_every_event_in_order(make_m
 
 def test_retry_after_estimates_when_the_soonest_run_ends(make_manager):
     manager = make_manager(max_concurrent_runs=2)
-    manager.start(config(epochs=100, epochs_per_second=10), "alice")  # about 10 s left
+    manager.start(config(epochs=50, epochs_per_second=1), "alice")  # 50 s left, one epoch a second
     paused = manager.start(config(epochs=1000, epochs_per_second=10), "bob")["id"]
     manager.control(paused, "pause")  # cannot end by itself
     with pytest.raises(CapacityExceeded) as raised:
         manager.start(config(), "carol")
-    assert 8 <= raised.value.retry_after <= 11
+    assert 40 <= raised.value.retry_after <= 50
 
 
 def test_step_is_a_conflict_unless_paused(make_manager):
@@ -189,13 +260,13 @@ def test_update_changes_the_learning_rate_from_the_echoed_epoch_on(make_manager)
 
 def test_updating_epochs_per_second_changes_the_pace_at_once(make_manager):
     manager = make_manager()
-    run_id = manager.start(config(epochs=40, epochs_per_second=2), "client")["id"]
-    collect(manager, run_id, until=lambda e: e.event == "metrics")
-    started = time.monotonic()
-    status = manager.control(run_id, "update", {"training": {"epochs_per_second": 200}})
-    assert status["epochs_per_second"] == 200
-    collect(manager, run_id)
-    assert time.monotonic() - started < 1.5
+    # At 0.01 epochs a second the second epoch is 100 s away: far longer than collect waits.
+    run_id = manager.start(config(epochs=40, epochs_per_second=0.01), "client")["id"]
+    first = collect(manager, run_id, until=lambda e: e.event == "metrics")
+    status = manager.control(run_id, "update", {"training": {"epochs_per_second": 1000}})
+    assert status["epochs_per_second"] == 1000
+    events = collect(manager, run_id, last_id=first[-1].id)  # the gate waiting at the old pace let go
+    assert [metrics_epoch(e) for e in events if e.event == "metrics"] == list(range(2, 41))
 
 
 def test_invalid_update_names_the_field_under_config(make_manager):
@@ -270,7 +341,7 @@ def test_finished_runs_free_their_slot(make_manager):
 def test_an_unwatched_run_is_stopped_and_says_why(make_manager):
     manager = make_manager(idle_timeout_seconds=0.2)
     run_id = manager.start(config(epochs=1000, epochs_per_second=20), "client")["id"]
-    wait_until(lambda: manager.load()["runs"] == 0)
+    wait_until(lambda: manager.load()["runs"] == 0, "the unwatched run stopped")
     status = manager.status(run_id)
     assert status["status"] == "stopped"
     assert "nobody watched" in status["latest"]["done"]["message"]
@@ -279,7 +350,7 @@ def test_an_unwatched_run_is_stopped_and_says_why(make_manager):
 def test_a_watched_run_is_not_reaped_as_idle(make_manager):
     manager = make_manager(idle_timeout_seconds=0.5)
     run_id = manager.start(config(epochs=1000, epochs_per_second=50), "client")["id"]
-    collect(manager, run_id, until=lambda e: (metrics_epoch(e) or 0) >= 60, timeout=10.0)
+    collect(manager, run_id, until=lambda e: (metrics_epoch(e) or 0) >= 60)
     assert manager.status(run_id)["status"] == "running"
 
 
@@ -319,7 +390,7 @@ def test_finished_runs_are_dropped_after_their_retention(make_manager):
             return True
         return False
 
-    wait_until(dropped)
+    wait_until(dropped, "the finished run dropped")
 
 
 def test_only_the_newest_finished_runs_are_retained(make_manager):

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import queue
 import threading
-import time
 
 from server.runs.threads import WaitingThreads
+from tests.waiting import PATIENCE_SECONDS, wait_until
 
 
 def test_tasks_run_and_finished_threads_are_reused():
@@ -14,9 +15,9 @@ def test_tasks_run_and_finished_threads_are_reused():
     for _ in range(3):
         done = threading.Event()
         threads.submit(lambda done=done: (names.append(threading.current_thread().name), done.set()))
-        assert done.wait(5)
+        assert done.wait(PATIENCE_SECONDS)
     assert len(set(names)) == 1  # one thread did all three, one after the other
-    assert_eventually(lambda: threads.waiting == 1)
+    wait_until(lambda: threads.waiting == 1, "one thread waiting")
 
 
 def test_busy_threads_are_not_handed_more_work():
@@ -26,26 +27,26 @@ def test_busy_threads_are_not_handed_more_work():
 
     def hold():
         started.release()
-        gate.wait(5)
+        gate.wait(PATIENCE_SECONDS)
 
     for _ in range(4):
         threads.submit(hold)
     for _ in range(4):
-        assert started.acquire(timeout=5)  # four tasks run at once: four threads
+        assert started.acquire(timeout=PATIENCE_SECONDS)  # four tasks run at once: four threads
     assert threads.waiting == 0
     gate.set()
-    assert_eventually(lambda: threads.waiting == 4)
+    wait_until(lambda: threads.waiting == 4, "four threads waiting")
 
 
 def test_prestarted_threads_wait_and_take_tasks_without_new_threads():
     threads = WaitingThreads("prestarted")
     threads.prestart(3)
     threads.prestart(2)  # already enough
-    assert_eventually(lambda: threads.waiting == 3)
+    wait_until(lambda: threads.waiting == 3, "three threads waiting")
     before = {thread.name for thread in threading.enumerate() if thread.name.startswith("prestarted-")}
     done = threading.Event()
     threads.submit(done.set)
-    assert done.wait(5)
+    assert done.wait(PATIENCE_SECONDS)
     after = {thread.name for thread in threading.enumerate() if thread.name.startswith("prestarted-")}
     assert before == after and len(after) == 3
 
@@ -57,31 +58,40 @@ def test_a_failing_task_is_logged_and_its_thread_waits_for_more(caplog):
         raise RuntimeError("boom")
 
     threads.submit(fail)
-    assert_eventually(lambda: threads.waiting == 1)
+    wait_until(lambda: threads.waiting == 1, "one thread waiting")
     assert "boom" in caplog.text
     done = threading.Event()
     threads.submit(done.set)
-    assert done.wait(5)
+    assert done.wait(PATIENCE_SECONDS)
 
 
-def assert_eventually(predicate, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.01)
+class CountingQueue(queue.SimpleQueue):
+    """A task queue that counts the waits for a task that ran out of time (an idle thread's turn to end)."""
+
+    def __init__(self):
+        self.idle_timeouts = 0
+
+    def get(self, block=True, timeout=None):
+        try:
+            return super().get(block, timeout)
+        except queue.Empty:
+            self.idle_timeouts += 1
+            raise
 
 
 def test_idle_threads_end_but_prestarted_ones_stay():
     threads = WaitingThreads("idle", idle_seconds=0.05)
+    threads._tasks = tasks = CountingQueue()
     gate = threading.Event()
     for _ in range(3):
-        threads.submit(lambda: gate.wait(5))
+        threads.submit(lambda: gate.wait(PATIENCE_SECONDS))
     assert threads.alive == 3
     gate.set()
-    assert_eventually(lambda: threads.alive == 0)
+    wait_until(lambda: threads.alive == 0, "every idle thread ended")
     threads.prestart(2)
-    time.sleep(0.3)
+    ended = tasks.idle_timeouts
+    wait_until(lambda: tasks.idle_timeouts >= ended + 4, "two idle timeouts of each prestarted thread")
     assert threads.alive == threads.waiting == 2
     done = threading.Event()
     threads.submit(done.set)
-    assert done.wait(5)
+    assert done.wait(PATIENCE_SECONDS)
