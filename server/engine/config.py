@@ -10,9 +10,12 @@ same for the partial configs accepted while a run is live.
 from __future__ import annotations
 
 import math
-from typing import Any, Literal, NamedTuple
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, NamedTuple, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
+from pydantic.fields import FieldInfo
 
 from server.limits import CONFIG_LIMITS as LIMITS
 
@@ -235,49 +238,144 @@ def _cross_field_problems(config: RunConfig) -> list[dict[str, str]]:
 
 
 def config_schema() -> dict:
-    """The JSON Schema of ``RunConfig`` (served at ``GET /api/schema``)."""
-    return RunConfig.model_json_schema()
+    """The JSON Schema of ``RunConfig`` (served at ``GET /api/schema``).
+
+    Every live field (``LIVE_FIELDS``) carries ``"x-live": true`` and its
+    display symbol as ``"x-symbol"``.
+    """
+    schema = RunConfig.model_json_schema()
+    for live in LIVE_FIELDS:
+        node = schema
+        for part in live.path.split("."):
+            node = _schema_object(schema, node)["properties"][part]
+        node["x-live"] = True
+        node["x-symbol"] = live.symbol
+    return schema
+
+
+def _schema_object(schema: dict, node: dict) -> dict:
+    """The object schema behind ``node``: through ``$ref``s, array items and nullable ``anyOf``s."""
+    while "properties" not in node:
+        if "$ref" in node:
+            node = schema["$defs"][node["$ref"].rsplit("/", 1)[1]]
+        elif "items" in node:
+            node = node["items"]
+        else:
+            node = next(option for option in node["anyOf"] if option.get("type") != "null")
+    return node
 
 
 # --- live updates -----------------------------------------------------------
 
-class OptimizerUpdate(_Strict):
-    learning_rate: float | None = Field(None, gt=0, le=10)
-    beta: float | None = Field(None, ge=0, lt=1)
-    beta1: float | None = Field(None, ge=0, lt=1)
-    beta2: float | None = Field(None, ge=0, lt=1)
-    epsilon: float | None = Field(None, gt=0, le=1)
+@dataclass(frozen=True)
+class LiveField:
+    """A field that may change while a run trains, and the short symbol the page shows for it.
+
+    ``path`` is dotted from the config's root; ``model.hidden.keep_prob`` is
+    the field of every hidden layer, matched to the run's layers by position.
+    """
+
+    path: str
+    symbol: str
+
+    @property
+    def section(self) -> str:
+        return self.path.split(".", 1)[0]
+
+    @property
+    def name(self) -> str:
+        return self.path.rsplit(".", 1)[1]
+
+    @property
+    def per_layer(self) -> bool:
+        return self.path.startswith("model.hidden.")
 
 
-class RegularizationUpdate(_Strict):
-    l2: float | None = Field(None, ge=0, le=100)
-    l1: float | None = Field(None, ge=0, le=100)
+# The one list of live fields: LiveUpdate, the trainer's apply, the JSON Schema's
+# "x-live"/"x-symbol" marks and through them the page all read it.
+LIVE_FIELDS: tuple[LiveField, ...] = (
+    LiveField("optimizer.learning_rate", "α"),
+    LiveField("optimizer.beta", "β"),
+    LiveField("optimizer.beta1", "β₁"),
+    LiveField("optimizer.beta2", "β₂"),
+    LiveField("optimizer.epsilon", "ε"),
+    LiveField("regularization.l2", "L2"),
+    LiveField("regularization.l1", "L1"),
+    LiveField("model.hidden.keep_prob", "keep_prob"),
+    LiveField("training.batch_size", "batch"),
+    LiveField("training.epochs_per_second", "epochs/s"),
+)
 
 
-class LayerUpdate(_Strict):
-    keep_prob: float | None = Field(None, gt=0, le=1)
+def _config_field(path: str) -> FieldInfo:
+    """The pydantic field of ``RunConfig`` at a dotted path (lists are looked through)."""
+    model: type[BaseModel] = RunConfig
+    *sections, name = path.split(".")
+    for section in sections:
+        annotation = model.model_fields[section].annotation
+        model = get_args(annotation)[0] if get_origin(annotation) is list else annotation
+    return model.model_fields[name]
 
 
-class ModelUpdate(_Strict):
-    hidden: list[LayerUpdate | None] | None = Field(None, max_length=LIMITS.max_hidden_layers)
+def _optional_update_field(path: str) -> tuple[Any, Any]:
+    """A live field as an optional update field: the config's type and bounds, default None."""
+    field = _config_field(path)
+    return Annotated[field.annotation, *field.metadata] | None, Field(None, description=field.description)
 
 
-class TrainingUpdate(_Strict):
-    batch_size: int | None = Field(None, ge=1, le=LIMITS.max_batch_size)
-    epochs_per_second: float | None = Field(None, gt=0, le=LIMITS.max_epochs_per_second)
-
-
-class LiveUpdate(_Strict):
-    """The hyperparameters that may change while a run trains.
+def _derive_live_update() -> type[BaseModel]:
+    sections: dict[str, dict[str, tuple[Any, Any]]] = {}
+    for live in LIVE_FIELDS:
+        sections.setdefault(live.section, {})[live.name] = _optional_update_field(live.path)
+    layer_update = create_model("LayerUpdate", __base__=_Strict, **sections.pop("model"))
+    model_update = create_model("ModelUpdate", __base__=_Strict, hidden=(
+        list[layer_update | None] | None, Field(None, max_length=LIMITS.max_hidden_layers)))
+    section_models = {name: create_model(f"{name.title()}Update", __base__=_Strict, **fields)
+                      for name, fields in sections.items()}
+    section_models["model"] = model_update
+    live_update = create_model("LiveUpdate", __base__=_Strict, **{
+        name: (section_model | None, None) for name, section_model in section_models.items()})
+    live_update.__doc__ = """The hyperparameters that may change while a run trains (``LIVE_FIELDS``).
 
     ``model.hidden`` is matched to the run's layers by position; ``null``
     entries (or a shorter list) leave those layers alone.
     """
+    return live_update
 
-    optimizer: OptimizerUpdate | None = None
-    regularization: RegularizationUpdate | None = None
-    model: ModelUpdate | None = None
-    training: TrainingUpdate | None = None
+
+LiveUpdate = _derive_live_update()
+
+
+def live_changes(changes: dict) -> Iterator[tuple[LiveField, int | None, Any]]:
+    """``(field, layer index or None, value)`` for each live field a ``parse_update`` result sets."""
+    for live in LIVE_FIELDS:
+        if live.per_layer:
+            for index, layer in enumerate(changes.get("model", {}).get("hidden", [])):
+                if layer and live.name in layer:
+                    yield live, index, layer[live.name]
+        elif live.name in changes.get(live.section, {}):
+            yield live, None, changes[live.section][live.name]
+
+
+def merge_update(base: dict, changes: dict) -> dict:
+    """The config dict ``base`` with the nested ``changes`` of a live update applied.
+
+    ``hidden`` lists are merged by position: entry i changes layer i, a null
+    entry (or a shorter list) leaves the layer as it is.
+    """
+    merged = dict(base)
+    for key, value in changes.items():
+        if key == "hidden":
+            layers = [dict(layer) for layer in base["hidden"]]
+            for index, layer_change in enumerate(value):
+                if layer_change:
+                    layers[index].update(layer_change)
+            merged["hidden"] = layers
+        elif isinstance(value, dict):
+            merged[key] = merge_update(base.get(key) or {}, value)
+        else:
+            merged[key] = value
+    return merged
 
 
 def parse_update(raw: Any, config: RunConfig | None = None) -> dict:

@@ -60,7 +60,15 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from server.engine.config import ConfigError, RunConfig, parse_config, parse_update
+from server.engine.config import (
+    ConfigError,
+    LiveField,
+    RunConfig,
+    live_changes,
+    merge_update,
+    parse_config,
+    parse_update,
+)
 from server.engine.data import prepare_data
 from server.engine.diagnosis import diagnose
 from server.engine.layers import targets_from_labels
@@ -80,23 +88,6 @@ def _finite(value: float | None) -> float | None:
     if value is None or not math.isfinite(value):
         return None
     return float(value)
-
-
-def _merge(base: dict, changes: dict) -> dict:
-    """``base`` with the nested ``changes`` of a live update applied (hidden layers by position)."""
-    merged = dict(base)
-    for key, value in changes.items():
-        if key == "hidden":
-            layers = [dict(layer) for layer in base["hidden"]]
-            for index, layer_change in enumerate(value):
-                if layer_change:
-                    layers[index].update(layer_change)
-            merged["hidden"] = layers
-        elif isinstance(value, dict):
-            merged[key] = _merge(base.get(key) or {}, value)
-        else:
-            merged[key] = value
-    return merged
 
 
 class IterationCosts:
@@ -287,25 +278,29 @@ class Trainer:
 
     def _apply(self, changes: dict) -> None:
         """Apply a validated live change to the running objects and to ``self.config``."""
-        merged = _merge(self.config.model_dump(), changes)
+        merged = merge_update(self.config.model_dump(), changes)
         try:
             self.config = parse_config(merged)
         except ConfigError as error:  # parse_update already validated each field
             raise RuntimeError(f"a validated update no longer fits the config: {error}") from error
-        optimizer_changes = changes.get("optimizer", {})
-        if "learning_rate" in optimizer_changes:
-            self._base_rate = optimizer_changes["learning_rate"]
-        settable = {name: value for name, value in optimizer_changes.items()
-                    if name in self.optimizer.hyperparameter_names}
-        if settable:
-            self.optimizer.set_hyperparameters(**settable)
-        regularization = changes.get("regularization", {})
-        self.network.l2 = regularization.get("l2", self.network.l2)
-        self.network.l1 = regularization.get("l1", self.network.l1)
-        for index, layer in enumerate(changes.get("model", {}).get("hidden", [])):
-            if layer and "keep_prob" in layer:
-                self.network.keep_probs[index] = float(layer["keep_prob"])
-        self._batch_size = changes.get("training", {}).get("batch_size", self._batch_size)
+        for live, layer_index, value in live_changes(changes):
+            self._set_live(live, layer_index, value)
+
+    def _set_live(self, live: LiveField, layer_index: int | None, value) -> None:
+        """One live field's new value, where the running objects keep it."""
+        if live.path == "optimizer.learning_rate":
+            self._base_rate = value  # the schedule's a0
+        elif live.section == "optimizer":
+            # A rule that does not use this hyperparameter (beta1 for momentum) only records it.
+            if live.name in self.optimizer.hyperparameter_names:
+                self.optimizer.set_hyperparameters(**{live.name: value})
+        elif live.section == "regularization":
+            setattr(self.network, live.name, value)
+        elif live.path == "model.hidden.keep_prob":
+            self.network.keep_probs[layer_index] = float(value)
+        elif live.path == "training.batch_size":
+            self._batch_size = value
+        # training.epochs_per_second paces the caller, which reads it from self.config.
 
     def _train_epoch(self, learning_rate: float) -> None:
         """One pass over the reshuffled training set in mini-batches (the last one partial)."""

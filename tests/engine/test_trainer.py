@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from server.engine import ConfigError, Trainer, make_data, train
-from server.engine.config import ACTIVATIONS, DATASETS, INITS, OPTIMIZERS, SCHEDULES
+from server.engine.config import ACTIVATIONS, DATASETS, INITS, LIVE_FIELDS, OPTIMIZERS, SCHEDULES
 from server.engine.data import bayes_error_floor
 from server.engine.layers import targets_from_labels
 from server.engine.trainer import IterationCosts
@@ -453,3 +453,32 @@ def test_history_holds_the_metrics_payloads_sent_so_far():
         assert trainer.history == sent
     assert [entry["epoch"] for entry in trainer.history] == [0, 2, 4, 6]
     assert all("iteration_costs" not in entry for entry in trainer.history)
+
+
+LIVE_VALUES = {"optimizer.learning_rate": 0.05, "optimizer.beta": 0.5, "optimizer.beta1": 0.5,
+               "optimizer.beta2": 0.9, "optimizer.epsilon": 1e-6, "regularization.l2": 0.3,
+               "regularization.l1": 0.2, "model.hidden.keep_prob": 0.7, "training.batch_size": 16,
+               "training.epochs_per_second": 20.0}
+
+
+def test_every_live_field_reaches_the_config_and_the_running_objects():
+    assert set(LIVE_VALUES) == {live.path for live in LIVE_FIELDS}
+    update = {}
+    for path, value in LIVE_VALUES.items():
+        section, name = path.split(".", 1)
+        if section == "model":
+            update["model"] = {"hidden": [{"keep_prob": value}, None]}
+        else:
+            update.setdefault(section, {})[name] = value
+    trainer = Trainer(config_with(optimizer={"name": "adam"}, training={"epochs": 2}))
+    trainer.request_update(update)
+    events = list(trainer.events())
+    config = trainer.config.model_dump()
+    for path, value in LIVE_VALUES.items():
+        section, name = path.split(".", 1)
+        actual = config["model"]["hidden"][0]["keep_prob"] if section == "model" else config[section][name]
+        assert actual == value, path
+    assert trainer.optimizer.hyperparameters() == {"beta1": 0.5, "beta2": 0.9, "epsilon": 1e-6}
+    assert (trainer.network.l2, trainer.network.l1, trainer.network.keep_probs) == (0.3, 0.2, [0.7, 1.0])
+    assert of_kind(events, "metrics")[1]["learning_rate"] == 0.05
+    assert of_kind(events, "metrics")[1]["iteration"] == 120 // 16 + 1
