@@ -49,14 +49,15 @@ from __future__ import annotations
 import gzip
 import math
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 
 import numpy as np
 
 from server.engine.config import Augment, ConfigError, RunConfig, parse_config, split_sizes
 
-__all__ = ["Dataset", "prepare_data", "make_data", "load_digits", "bayes_error_floor", "DIGITS_IMAGE_SHAPE"]
+__all__ = ["Dataset", "prepare_data", "make_data", "load_digits", "bayes_error_floor", "data_shape",
+           "DIGITS_IMAGE_SHAPE"]
 
 DIGITS_IMAGE_SHAPE = (8, 8)
 DIGITS_MAX_PIXEL = 16.0
@@ -344,6 +345,15 @@ def load_digits() -> tuple[np.ndarray, np.ndarray]:
     return pixels, labels
 
 
+def data_shape(dataset: str) -> tuple[int, int]:
+    """(n_features, n_classes) of a data set by name, without making the data."""
+    if dataset in _GENERATORS_2D:
+        return 2, 2
+    if dataset == "digits":
+        return DIGITS_IMAGE_SHAPE[0] * DIGITS_IMAGE_SHAPE[1], DIGITS_CLASSES
+    raise ValueError(f"unknown data set {dataset!r}")
+
+
 # --- the pipeline -----------------------------------------------------------------------------
 
 def prepare_data(config: RunConfig, rng: np.random.Generator) -> Dataset:
@@ -448,7 +458,8 @@ def bayes_error_floor(dataset: str, noise: float, label_noise: float = 0.0) -> f
     return float(clean_error + label_noise * (1.0 - 2.0 * clean_error))
 
 
-@cache
+# Bounded: any float is a valid noise, and every new one would otherwise stay for good.
+@lru_cache(maxsize=256)
 def _clean_bayes_error(dataset: str, noise: float) -> float:
     """The Bayes error of a 2-D generator with position noise and no label noise."""
     if dataset == "gaussian":

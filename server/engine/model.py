@@ -52,6 +52,26 @@ INIT_STDDEV = {
 }
 
 
+def output_units(n_classes: int) -> int:
+    """One sigmoid unit for two classes, a softmax unit per class otherwise."""
+    return 1 if n_classes == 2 else n_classes
+
+
+def parameter_count(n_features: int, hidden: list, n_classes: int) -> int:
+    """Weights, biases and batch-norm gamma/beta of a network (the size of ``Network.parameters``).
+
+    ``hidden`` holds objects with ``units`` and ``batch_norm`` (``HiddenLayer``
+    or the config's layers).
+    """
+    total, inputs = 0, n_features
+    for layer in hidden:
+        # Batch norm drops the layer's bias and learns gamma and beta instead.
+        total += inputs * layer.units + layer.units * (2 if layer.batch_norm else 1)
+        inputs = layer.units
+    outputs = output_units(n_classes)
+    return total + inputs * outputs + outputs
+
+
 @dataclass(frozen=True)
 class HiddenLayer:
     """What the network needs to know of one hidden layer of the config."""
@@ -93,7 +113,7 @@ class Network:
         self.n_features = n_features
         self.n_classes = n_classes
         self.hidden = list(hidden)
-        self.sizes = [n_features] + [layer.units for layer in hidden] + [1 if n_classes == 2 else n_classes]
+        self.sizes = [n_features] + [layer.units for layer in hidden] + [output_units(n_classes)]
         self.n_layers = len(self.sizes) - 1
         self.batch_norm = [layer.batch_norm for layer in hidden] + [False]
         self.keep_probs = [float(layer.keep_prob) for layer in hidden]

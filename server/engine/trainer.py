@@ -74,6 +74,7 @@ from server.engine.diagnosis import diagnose
 from server.engine.layers import targets_from_labels
 from server.engine.model import Evaluation, Network
 from server.engine.optimizers import make_optimizer
+from server.engine.preview import bayes_error
 from server.engine.schedules import learning_rate_at
 
 DIAGNOSIS_EVERY_REPORTS = 10
@@ -149,11 +150,7 @@ class Trainer:
         self._schedule = config.schedule.model_dump()
         self._batch_size = config.training.batch_size
         self._targets_train = targets_from_labels(dataset.y_train, dataset.n_classes)
-        # Position noise makes the 2-D classes overlap, so the floor is usually
-        # above label_noise alone: judging bias against label_noise would call a
-        # network that is already as good as possible "high bias".
-        self._bayes_error = (config.data.bayes_error if config.data.bayes_error is not None
-                             else dataset.bayes_error("train"))
+        self._bayes_error = bayes_error(config, dataset)
         self._lock = threading.Lock()
         self._pending: list[dict] = []
         self._stop = threading.Event()

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from server.engine.config import ConfigError, RunConfig, parse_config
-from server.engine.data import Dataset, bayes_error_floor, load_digits, make_data, prepare_data
+from server.engine.data import Dataset, bayes_error_floor, data_shape, load_digits, make_data, prepare_data
 
 DATASETS_2D = ["circles", "moons", "xor", "spiral", "gaussian"]
 
@@ -615,3 +615,9 @@ def test_label_noise_flips_that_fraction_of_the_train_dev_set_too():
     clean = prepare(n_samples=1000, split=TRAIN_DEV_SPLIT)
     noisy = prepare(n_samples=1000, label_noise=0.1, split=TRAIN_DEV_SPLIT)
     assert int((clean.y_train_dev != noisy.y_train_dev).sum()) == 20
+
+
+@pytest.mark.parametrize("dataset", DATASETS_2D + ["digits"])
+def test_data_shape_names_what_the_data_set_makes(dataset):
+    data = prepare(dataset=dataset, n_samples=100)
+    assert data_shape(dataset) == (data.n_features, data.n_classes)
