@@ -99,9 +99,7 @@ class Network:
     ``gradients`` are the flat vectors, ``param_views[name]`` and
     ``grad_views[name]`` the arrays in their shapes.  The penalties ``l2``
     and ``l1`` and the per-layer ``keep_probs`` may be changed between
-    steps.  ``backprop_bug`` deliberately breaks backprop (the output layer's
-    dW is accumulated twice, the classic ``+=`` run twice) so that a gradient
-    check can be seen to fail.
+    steps.
     """
 
     def __init__(self, n_features: int, hidden: list[HiddenLayer], n_classes: int,
@@ -120,7 +118,6 @@ class Network:
         self.keep_probs = [float(layer.keep_prob) for layer in hidden]
         self.l2 = 0.0
         self.l1 = 0.0
-        self.backprop_bug = False
         self._activations = [ACTIVATIONS[layer.activation] for layer in hidden]
         self._loss = sigmoid_cross_entropy if n_classes == 2 else softmax_cross_entropy
         self._build_layout()
@@ -249,8 +246,6 @@ class Network:
         output_cache = caches[last][0]
         da, _, _ = affine_backward(dlogits, output_cache, last > 0,
                                    self.weight_grads[last], self.bias_grads[last])
-        if self.backprop_bug:
-            self.weight_grads[last] += np.dot(output_cache[0].T, dlogits)
         for index in range(last - 1, -1, -1):
             affine_cache, bn_cache, act_cache, mask = caches[index]
             da = dropout_backward(da, mask)

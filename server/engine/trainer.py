@@ -70,7 +70,7 @@ from server.engine.config import (
     parse_update,
 )
 from server.engine.data import prepare_data
-from server.engine.diagnosis import diagnose
+from server.engine.diagnosis import Setup, diagnose, progress_from_history
 from server.engine.layers import targets_from_labels
 from server.engine.model import Evaluation, Network
 from server.engine.optimizers import make_optimizer
@@ -432,13 +432,30 @@ class Trainer:
 
     def _diagnosis_event(self, epoch: int, train_eval: Evaluation | None,
                          dev_eval: Evaluation | None) -> dict | None:
-        """The diagnosis, or None when an accuracy is not a number (overflowing logits)."""
-        if train_eval is None or dev_eval is None:
+        """The diagnosis, or None when an accuracy is not a number (overflowing logits).
+
+        Without evaluations this is the run's final diagnosis, of its final (or restored) weights.
+        """
+        final = train_eval is None or dev_eval is None
+        if final:
             train_eval, dev_eval = self._evaluate_splits()
         if not (math.isfinite(train_eval.accuracy) and math.isfinite(dev_eval.accuracy)):
             return None
+        dataset, training = self.dataset, self.config.training
+        # The last diagnosis of a run that early stopping ended: its decision is final.
+        stopped_early = (final and training.early_stopping.patience > 0
+                         and self.epochs_completed < training.epochs)
+        train_dev_accuracy = None
+        if dataset.has_train_dev:
+            with np.errstate(all="ignore"):
+                train_dev_accuracy = self.network.evaluate(dataset.X_train_dev, dataset.y_train_dev).accuracy
+            if not math.isfinite(train_dev_accuracy):
+                return None
         payload = diagnose(train_eval.accuracy, dev_eval.accuracy, self._bayes_error,
-                           n_train=len(self.dataset.y_train), n_dev=len(self.dataset.y_dev))
+                           n_train=len(dataset.y_train), n_dev=len(dataset.y_dev),
+                           train_dev_accuracy=train_dev_accuracy, n_train_dev=len(dataset.y_train_dev),
+                           setup=Setup.from_config(self.config, dataset.n_classes),
+                           progress=progress_from_history(self.history, stopped_early))
         return self._event("diagnosis", {"epoch": epoch, **payload})
 
     def _done_event(self, reason: str, best_epoch: int | None, restored: bool, started: float) -> dict:
