@@ -11,8 +11,9 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 GUNICORN_CONF = ROOT / "gunicorn.conf.py"
@@ -47,16 +48,14 @@ def post_json(port: int, path: str, body: dict, timeout: float = 30):
 
 
 def wait_until_healthy(port: int, process: subprocess.Popen, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
+    def healthy() -> bool:
         assert process.poll() is None, "the server exited"
-        assert time.monotonic() < deadline, "the server did not become healthy"
         try:
-            if get(port, "/healthz")[0] == 200:
-                return
+            return get(port, "/healthz")[0] == 200
         except OSError:
-            pass  # not listening yet
-        time.sleep(0.1)
+            return False  # not listening yet
+
+    wait_until(healthy, "the server answering /healthz with 200", timeout, interval=0.1)
 
 
 @contextlib.contextmanager
