@@ -56,7 +56,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 
 import numpy as np
 
@@ -70,7 +70,7 @@ from server.engine.config import (
     parse_update,
 )
 from server.engine.data import prepare_data
-from server.engine.diagnosis import diagnose
+from server.engine.diagnosis import Setup, diagnose, progress_from_history
 from server.engine.layers import targets_from_labels
 from server.engine.model import Evaluation, Network
 from server.engine.optimizers import make_optimizer
@@ -123,6 +123,44 @@ class IterationCosts:
         return kept
 
 
+class EarlyStopping:
+    """Patience on the dev loss, and the weights of the best epoch.
+
+    ``observe`` every dev loss computed; ``best_epoch`` is the epoch of the
+    lowest.  With ``patience`` 0 nothing ever stops or is restored, but the
+    best epoch is still tracked (for the ``done`` event).
+    """
+
+    def __init__(self, patience: int, restore_best: bool):
+        self.patience = patience
+        self.restore_best = restore_best
+        self.best_loss = math.inf
+        self.best_epoch: int | None = None
+        self._best_state = None
+
+    @property
+    def active(self) -> bool:
+        """Whether it needs a dev loss after every epoch."""
+        return self.patience > 0
+
+    def observe(self, epoch: int, dev_loss: float, network: Network) -> None:
+        if dev_loss < self.best_loss:
+            self.best_loss, self.best_epoch = dev_loss, epoch
+            if self.active and self.restore_best:
+                self._best_state = network.state()
+
+    def should_stop(self, epoch: int) -> bool:
+        """``patience`` epochs have passed without a lower dev loss."""
+        return self.active and epoch - (self.best_epoch or 0) >= self.patience
+
+    def restore(self, network: Network) -> bool:
+        """Load the best epoch's weights into ``network``; False when there are none to restore."""
+        if self._best_state is None:
+            return False
+        network.load_state(self._best_state)
+        return True
+
+
 class Trainer:
     """One training run of a config; see the module docstring for the events.
 
@@ -157,6 +195,15 @@ class Trainer:
         self._started = False
         self._grid = dataset.grid() if dataset.is_2d else None
         self._iteration_costs = IterationCosts()
+        self._early_stopping = EarlyStopping(config.training.early_stopping.patience,
+                                             config.training.early_stopping.restore_best)
+        training = config.training
+        self._report_every = training.report_every
+        self._diagnosis_every = training.boundary_every or training.report_every * DIAGNOSIS_EVERY_REPORTS
+        # A confusion matrix is small, so data without a boundary picture always gets one.
+        self._picture_every = training.boundary_every if dataset.is_2d else self._diagnosis_every
+        self._last_picture_epoch: int | None = None
+        self._last_diagnosis_epoch: int | None = None
         # The metrics payloads so far, oldest first, without their iteration
         # costs (up to 256 floats each would make a long run's history heavy).
         self.history: list[dict] = []
@@ -188,34 +235,10 @@ class Trainer:
         return self._run()
 
     def _run(self) -> Iterator[dict]:
-        config = self.config
-        training = config.training
-        total_epochs = training.epochs
-        report_every = training.report_every
-        boundary_every = training.boundary_every
-        diagnosis_every = boundary_every or report_every * DIAGNOSIS_EVERY_REPORTS
-        # A confusion matrix is small, so data without a boundary picture always gets one.
-        picture_every = boundary_every if self.dataset.is_2d else diagnosis_every
-        patience = training.early_stopping.patience
-        restore_best = training.early_stopping.restore_best
-        dataset = self.dataset
         started = time.perf_counter()
-
-        yield self._event("config", {
-            "config": config.model_dump(mode="json"), "data": dataset.summary(),
-            "points": dataset.points() if dataset.is_2d else None, "total_epochs": total_epochs})
-        train_eval, dev_eval = self._evaluate_splits()
-        first_rate = learning_rate_at(self._schedule, self._base_rate, 0)
-        yield self._metrics_event(0, first_rate, train_eval, dev_eval, started, with_norms=False)
-        last_picture_epoch = last_diagnosis_epoch = None
-        if picture_every:
-            yield self._picture_event(0)
-            last_picture_epoch = 0
-
-        best_loss, best_epoch, best_state = math.inf, None, None
+        yield from self._opening_events(started)
         reason = "completed"
-        dev_eval = None
-        for epoch_index in range(total_epochs):
+        for epoch_index in range(self.config.training.epochs):
             for changes in self._take_pending():
                 self._apply(changes)
                 yield self._event("update", {"epoch": self.epochs_completed, "changes": changes})
@@ -225,48 +248,65 @@ class Trainer:
             learning_rate = learning_rate_at(self._schedule, self._base_rate, epoch_index)
             with np.errstate(all="ignore"):
                 self._train_epoch(learning_rate)
-            self.epochs_completed = epoch = epoch_index + 1
-            diverged = not np.isfinite(self.network.parameters).all()
-
-            reported = epoch % report_every == 0
-            train_eval = dev_eval = None
-            if reported or diverged:
-                train_eval, dev_eval = self._evaluate_splits()
-                diverged = diverged or not math.isfinite(train_eval.cost)
-                yield self._metrics_event(epoch, learning_rate, train_eval, dev_eval, started)
-            if diverged:
-                reason = "diverged"
+            self.epochs_completed = epoch_index + 1
+            ending = yield from self._epoch_events(learning_rate, started)
+            if ending is not None:
+                reason = ending
                 break
-            if patience and dev_eval is None:
-                with np.errstate(all="ignore"):
-                    dev_eval = self.network.evaluate(dataset.X_dev, dataset.y_dev)
-            if dev_eval is not None and dev_eval.loss < best_loss:
-                best_loss, best_epoch = dev_eval.loss, epoch
-                if patience and restore_best:
-                    best_state = self.network.state()
-            if picture_every and epoch % picture_every == 0:
-                yield self._picture_event(epoch)
-                last_picture_epoch = epoch
-            if epoch % diagnosis_every == 0:
-                diagnosis = self._diagnosis_event(epoch, train_eval, dev_eval)
-                if diagnosis is not None:
-                    yield diagnosis
-                last_diagnosis_epoch = epoch
-            if patience and epoch - (best_epoch or 0) >= patience:
-                reason = "early_stopped"
-                break
+        yield from self._closing_events(reason, started)
 
-        restored = best_state is not None and reason in ("completed", "early_stopped")
-        if restored:
-            self.network.load_state(best_state)
+    def _opening_events(self, started: float) -> Iterator[dict]:
+        """``config``, then the untrained network's ``metrics`` and picture."""
+        dataset = self.dataset
+        yield self._event("config", {
+            "config": self.config.model_dump(mode="json"), "data": dataset.summary(),
+            "points": dataset.points(), "total_epochs": self.config.training.epochs})
+        train_eval, dev_eval = self._evaluate_splits()
+        first_rate = learning_rate_at(self._schedule, self._base_rate, 0)
+        yield self._metrics_event(0, first_rate, train_eval, dev_eval, started, with_norms=False)
+        if self._picture_every:
+            yield self._picture_event(0)
+
+    def _epoch_events(self, learning_rate: float, started: float) -> Generator[dict, None, str | None]:
+        """The events of the epoch just trained; returns ``diverged`` or ``early_stopped`` to end
+        the run, else None."""
+        epoch = self.epochs_completed
+        diverged = not np.isfinite(self.network.parameters).all()
+        train_eval = dev_eval = None
+        if epoch % self._report_every == 0 or diverged:
+            train_eval, dev_eval = self._evaluate_splits()
+            diverged = diverged or not math.isfinite(train_eval.cost)
+            yield self._metrics_event(epoch, learning_rate, train_eval, dev_eval, started)
+        if diverged:
+            return "diverged"
+        if dev_eval is None and self._early_stopping.active:
+            with np.errstate(all="ignore"):
+                dev_eval = self.network.evaluate(self.dataset.X_dev, self.dataset.y_dev)
+        if dev_eval is not None:
+            self._early_stopping.observe(epoch, dev_eval.loss, self.network)
+        if self._picture_every and epoch % self._picture_every == 0:
+            yield self._picture_event(epoch)
+        if epoch % self._diagnosis_every == 0:
+            yield from self._diagnosis_events(epoch, train_eval, dev_eval)
+        return "early_stopped" if self._early_stopping.should_stop(epoch) else None
+
+    def _closing_events(self, reason: str, started: float) -> Iterator[dict]:
+        """The final weights' picture and diagnosis (unless just sent or diverged), then ``done``."""
+        restored = reason in ("completed", "early_stopped") and self._early_stopping.restore(self.network)
+        epoch = self.epochs_completed
         if reason != "diverged":
-            if picture_every and (restored or last_picture_epoch != self.epochs_completed):
-                yield self._picture_event(self.epochs_completed)
-            if restored or last_diagnosis_epoch != self.epochs_completed:
-                diagnosis = self._diagnosis_event(self.epochs_completed, None, None)
-                if diagnosis is not None:
-                    yield diagnosis
-        yield self._done_event(reason, best_epoch, restored, started)
+            if self._picture_every and (restored or self._last_picture_epoch != epoch):
+                yield self._picture_event(epoch)
+            if restored or self._last_diagnosis_epoch != epoch:
+                yield from self._diagnosis_events(epoch, None, None)
+        yield self._done_event(reason, self._early_stopping.best_epoch, restored, started)
+
+    def _diagnosis_events(self, epoch: int, train_eval: Evaluation | None,
+                          dev_eval: Evaluation | None) -> Iterator[dict]:
+        diagnosis = self._diagnosis_event(epoch, train_eval, dev_eval)
+        if diagnosis is not None:
+            yield diagnosis
+        self._last_diagnosis_epoch = epoch
 
     def _take_pending(self) -> list[dict]:
         with self._lock:
@@ -364,6 +404,7 @@ class Trainer:
         return self._event("metrics", payload)
 
     def _picture_event(self, epoch: int) -> dict:
+        self._last_picture_epoch = epoch
         return self._boundary_event(epoch) if self.dataset.is_2d else self._confusion_event(epoch)
 
     def _boundary_event(self, epoch: int) -> dict:
@@ -391,13 +432,30 @@ class Trainer:
 
     def _diagnosis_event(self, epoch: int, train_eval: Evaluation | None,
                          dev_eval: Evaluation | None) -> dict | None:
-        """The diagnosis, or None when an accuracy is not a number (overflowing logits)."""
-        if train_eval is None or dev_eval is None:
+        """The diagnosis, or None when an accuracy is not a number (overflowing logits).
+
+        Without evaluations this is the run's final diagnosis, of its final (or restored) weights.
+        """
+        final = train_eval is None or dev_eval is None
+        if final:
             train_eval, dev_eval = self._evaluate_splits()
         if not (math.isfinite(train_eval.accuracy) and math.isfinite(dev_eval.accuracy)):
             return None
+        dataset, training = self.dataset, self.config.training
+        # The last diagnosis of a run that early stopping ended: its decision is final.
+        stopped_early = (final and training.early_stopping.patience > 0
+                         and self.epochs_completed < training.epochs)
+        train_dev_accuracy = None
+        if dataset.has_train_dev:
+            with np.errstate(all="ignore"):
+                train_dev_accuracy = self.network.evaluate(dataset.X_train_dev, dataset.y_train_dev).accuracy
+            if not math.isfinite(train_dev_accuracy):
+                return None
         payload = diagnose(train_eval.accuracy, dev_eval.accuracy, self._bayes_error,
-                           n_train=len(self.dataset.y_train), n_dev=len(self.dataset.y_dev))
+                           n_train=len(dataset.y_train), n_dev=len(dataset.y_dev),
+                           train_dev_accuracy=train_dev_accuracy, n_train_dev=len(dataset.y_train_dev),
+                           setup=Setup.from_config(self.config, dataset.n_classes),
+                           progress=progress_from_history(self.history, stopped_early))
         return self._event("diagnosis", {"epoch": epoch, **payload})
 
     def _done_event(self, reason: str, best_epoch: int | None, restored: bool, started: float) -> dict:

@@ -18,18 +18,13 @@ from server.engine.preview import count_parameters, preview
 from server.runs.manager import RunManager
 from server.runs.run import ACTIONS, ACTIVE_STATUSES
 from server.web.errors import ApiError, RequestBody, json_body, json_response, parse_body, validate_body
+from server.web.health import unavailable_reasons
 from server.web.sse import StreamSlots, requested_last_id, stream_response
 
 bp = Blueprint("api", __name__)
 
-# Every open stream holds a request thread: with gunicorn.conf.py's 256, these
-# leave 64 for everything else however many streams clients open.
-STREAM_CAP_DEFAULTS = {"SSE_STREAMS_PER_CLIENT": 32, "SSE_STREAMS_TOTAL": 192}
-
 
 def init_app(app: Flask) -> None:
-    for key, value in STREAM_CAP_DEFAULTS.items():
-        app.config.setdefault(key, value)
     app.extensions["stream_slots"] = StreamSlots(app.config["SSE_STREAMS_PER_RUN"],
                                                  app.config["SSE_STREAMS_PER_CLIENT"],
                                                  app.config["SSE_STREAMS_TOTAL"])
@@ -71,9 +66,9 @@ def run_status(run_id: str):
 
 @bp.get("/api/runs/<run_id>/events")
 def run_events(run_id: str):
-    last_id = requested_last_id()
     runs = manager()
     status, last_event_id = runs.progress(run_id)
+    last_id = requested_last_id(latest=last_event_id)
     if status not in ACTIVE_STATUSES and last_id >= last_event_id:
         # Everything was delivered: 204 tells EventSource to stop reconnecting.
         return current_app.response_class(status=204)
@@ -169,6 +164,9 @@ def schema():
 @bp.get("/healthz")
 def healthz():
     load = manager().load()
+    reasons = unavailable_reasons(current_app)
+    if reasons:
+        return json_response({"status": "unavailable", "reason": "; ".join(reasons), **load}, 503)
     if load["runs"] >= load["capacity"]:
         return json_response({"status": "full", **load}, 503, {"Retry-After": "5"})
     return json_response({"status": "ok", **load})

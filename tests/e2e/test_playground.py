@@ -442,8 +442,8 @@ def test_events_the_server_log_dropped_are_told_to_the_learner(page, short_log_s
         "data": {"n_samples": 200}, "training": {"epochs": 100, "boundary_every": 0}})
     assert created.status == 201
     run = created.json()
-    followed = page.request.get(f"{url}{run['events_url']}")  # the stream ends after "done": the run is over
-    assert followed.status == 200 and "event: done" in followed.text()
+    finished = page.request.get(f"{url}{run['events_url']}")  # the stream ends after "done"
+    assert finished.status == 200 and "event: done" in finished.text()
     replay = page.request.get(f"{url}{run['events_url']}")  # a late reader: the log kept only 30 events
     assert replay.status == 200 and "event: gap" in replay.text()
 

@@ -1,8 +1,11 @@
 """Config fields of the second wave: the train-dev split, live fields, strict numbers, schema rules."""
 
+import json
+
 import pytest
 
 from server.engine.config import (
+    DIGITS_SAMPLES,
     LIVE_FIELDS,
     ConfigError,
     LiveUpdate,
@@ -149,3 +152,78 @@ def test_merge_update_changes_layers_by_position_and_nothing_else():
     assert [layer["units"] for layer in merged["model"]["hidden"]] == [4, 3, 8]
     assert merged["optimizer"] == {**base["optimizer"], "learning_rate": 0.5}
     assert base["model"]["hidden"][1]["keep_prob"] == 1.0  # the base is not modified
+
+
+# --- strict numbers ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("raw", "loc", "msg"), [
+    ({"seed": True}, "seed", "Input should be an integer, not true or false"),
+    ({"seed": "3"}, "seed", "Input should be an integer, not a string"),
+    ({"optimizer": {"learning_rate": "0.1"}}, "optimizer.learning_rate",
+     "Input should be a number, not a string"),
+    ({"optimizer": {"learning_rate": True}}, "optimizer.learning_rate",
+     "Input should be a number, not true or false"),
+    ({"training": {"epochs": "100"}}, "training.epochs", "Input should be an integer, not a string"),
+    ({"training": {"epochs_per_second": False}}, "training.epochs_per_second",
+     "Input should be a number, not true or false"),
+    ({"data": {"dev_noise": "nan"}}, "data.dev_noise", "Input should be a number, not a string"),
+    ({"model": {"hidden": [{"units": True}]}}, "model.hidden.0.units",
+     "Input should be an integer, not true or false"),
+    ({"data": {"normalize": {"center": 1}}}, "data.normalize.center", "Input should be a valid boolean"),
+    ({"model": {"hidden": [{"batch_norm": "true"}]}}, "model.hidden.0.batch_norm",
+     "Input should be a valid boolean"),
+    # what was refused before keeps its message
+    ({"optimizer": {"learning_rate": "fast"}}, "optimizer.learning_rate",
+     "Input should be a valid number, unable to parse string as a number"),
+    ({"seed": 1.5}, "seed", "Input should be a valid integer, got a number with a fractional part"),
+])
+def test_booleans_and_numeric_strings_are_not_numbers(raw, loc, msg):
+    assert locs(raw) == [(loc, msg)]
+
+
+def test_json_numbers_are_taken_as_the_schema_says():
+    config = parse_config({"seed": 2.0, "optimizer": {"learning_rate": 1},
+                           "training": {"epochs_per_second": 5}})
+    assert config.seed == 2 and type(config.seed) is int
+    assert config.optimizer.learning_rate == 1.0 and type(config.optimizer.learning_rate) is float
+    assert config.training.epochs_per_second == 5.0
+
+
+@pytest.mark.parametrize(("update", "loc"), [
+    ({"optimizer": {"learning_rate": True}}, "config.optimizer.learning_rate"),
+    ({"training": {"batch_size": "8"}}, "config.training.batch_size"),
+    ({"model": {"hidden": [{"keep_prob": True}]}}, "config.model.hidden.0.keep_prob"),
+    ({"regularization": {"l2": "0.5"}}, "config.regularization.l2"),
+])
+def test_live_updates_are_as_strict(update, loc):
+    with pytest.raises(ConfigError) as raised:
+        parse_update(update, RunConfig())
+    assert [detail["loc"] for detail in raised.value.details] == [loc]
+
+
+# --- cross-field rules in the schema -------------------------------------------------------------
+
+def test_the_schema_caps_digits_at_the_samples_it_has():
+    data = config_schema()["$defs"]["Data"]
+    assert data["if"] == {"properties": {"dataset": {"const": "digits"}}, "required": ["dataset"]}
+    assert data["then"] == {"properties": {"n_samples": {"maximum": DIGITS_SAMPLES}}}
+    assert data["properties"]["n_samples"]["maximum"] > DIGITS_SAMPLES  # the other data sets go further
+    parse_config({"data": {"dataset": "digits", "n_samples": DIGITS_SAMPLES}})
+    assert [loc for loc, _ in locs({"data": {"dataset": "digits", "n_samples": DIGITS_SAMPLES + 1}})] == [
+        "data.n_samples"]
+
+
+def test_the_schema_states_the_split_rules_it_cannot_express():
+    schema = config_schema()["$defs"]
+    split = " ".join(schema["Split"]["description"].split())
+    assert "must sum to 1" in split and "plus train_dev" in split and "at least one example" in split
+    assert "at least one example" in schema["Data"]["properties"]["n_samples"]["description"]
+
+
+@pytest.mark.parametrize("schema", [config_schema(), LiveUpdate.model_json_schema()],
+                         ids=["config", "update"])
+def test_every_bound_reaches_the_schema_in_json_schema_words(schema):
+    text = json.dumps(schema)
+    for pydantic_word in ('"gt":', '"ge":', '"lt":', '"le":'):
+        assert pydantic_word not in text
+    assert config_leaf(config_schema(), "training.epochs_per_second")["maximum"] == 1000

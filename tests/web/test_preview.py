@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from server.engine import train
+from tests.web.api_client import start
 from tests.web.sse_client import strict_json
 
 
@@ -71,3 +72,29 @@ def test_a_bad_config_gets_the_400_of_post_runs_naming_the_field(client, config,
 def test_a_non_json_preview_gets_415(client):
     response = client.post("/api/preview", data="epochs=3", content_type="application/x-www-form-urlencoded")
     assert response.status_code == 415
+
+
+# --- strict numbers over HTTP (the schema says number, the API takes it at its word) -------------
+
+@pytest.mark.parametrize(("config", "loc"), [
+    ({"seed": True}, "seed"),
+    ({"optimizer": {"learning_rate": "0.1"}}, "optimizer.learning_rate"),
+    ({"training": {"epochs": "100"}}, "training.epochs"),
+])
+@pytest.mark.parametrize("route", ["/api/runs", "/api/preview"])
+def test_booleans_and_numeric_strings_get_400_naming_the_field(client, route, config, loc):
+    response = client.post(route, json=config)
+    assert response.status_code == 400
+    assert [detail["loc"] for detail in body_of(response)["details"]] == [loc]
+
+
+def test_a_live_update_to_true_is_refused_not_taken_as_one(client):
+    run = start(client, {"training": {"epochs": 1000, "epochs_per_second": 20}})
+    response = client.post(f"/api/runs/{run['id']}/control",
+                           json={"action": "update", "config": {"optimizer": {"learning_rate": True}}})
+    assert response.status_code == 400
+    assert body_of(response) == {"error": "invalid update", "details": [
+        {"loc": "config.optimizer.learning_rate", "msg": "Input should be a number, not true or false"}]}
+    status = client.get(f"/api/runs/{run['id']}")
+    assert status.status_code == 200
+    assert body_of(status)["config"]["optimizer"]["learning_rate"] == 0.01
