@@ -12,6 +12,8 @@ import pytest
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
+from server.lessons.presets import PRESETS
+
 playwright_sync = pytest.importorskip("playwright.sync_api")
 expect = playwright_sync.expect
 
@@ -100,7 +102,8 @@ def test_an_embedded_preset_runs_to_done_posts_its_height_and_hides_panels(page,
         page.goto(course.url)
         lesson = page.frame_locator("#lesson")
         expect(lesson.get_by_test_id("status")).to_have_text("done", timeout=45_000)
-        expect(lesson.get_by_test_id("epoch")).to_have_text("200")
+        epochs = PRESETS["overfitting"].full_config()["training"]["epochs"]
+        expect(lesson.get_by_test_id("epoch")).to_have_text(str(epochs))
         for panel in HIDDEN_PANELS:
             for index in range(lesson.locator(f'[data-panel="{panel}"]').count()):
                 expect(lesson.locator(f'[data-panel="{panel}"]').nth(index)).to_be_hidden()
