@@ -47,15 +47,32 @@ _LEVELS = 255
 _CLIP = 1e6
 
 
-def quantize(maps: np.ndarray) -> dict:
-    """Maps (k, cells) -> ``{"lo": [k], "hi": [k], "maps": base64 of k * cells bytes}``."""
-    values = np.clip(np.nan_to_num(np.asarray(maps, dtype=np.float64), nan=0.0), -_CLIP, _CLIP)
+def _finite(values: np.ndarray) -> np.ndarray:
+    """``values``, or a copy with NaN as 0 and everything within +-_CLIP when some are not finite."""
+    if np.isfinite(values).all():
+        return values
+    return np.clip(np.nan_to_num(values, nan=0.0), -_CLIP, _CLIP)
+
+
+def _levels(maps: np.ndarray) -> tuple[list, list, np.ndarray]:
+    """Maps (k, cells) -> their rounded ``lo`` and ``hi`` (k each) and uint8 levels (k, cells)."""
+    values = _finite(np.asarray(maps, dtype=np.float64))
     lo = np.round(values.min(axis=1), EXTENT_DECIMALS)
     hi = np.round(values.max(axis=1), EXTENT_DECIMALS)
     span = hi - lo
     scale = np.divide(_LEVELS, span, out=np.zeros_like(span), where=span > 0)
-    levels = np.clip(np.rint((values - lo[:, None]) * scale[:, None]), 0, _LEVELS).astype(np.uint8)
-    return {"lo": lo.tolist(), "hi": hi.tolist(), "maps": base64.b64encode(levels.tobytes()).decode("ascii")}
+    levels = np.rint((values - lo[:, None]) * scale[:, None])
+    np.clip(levels, 0, _LEVELS, out=levels)
+    return lo.tolist(), hi.tolist(), levels.astype(np.uint8)
+
+
+def _encoded(lo: list, hi: list, levels: np.ndarray) -> dict:
+    return {"lo": lo, "hi": hi, "maps": base64.b64encode(levels.tobytes()).decode("ascii")}
+
+
+def quantize(maps: np.ndarray) -> dict:
+    """Maps (k, cells) -> ``{"lo": [k], "hi": [k], "maps": base64 of k * cells bytes}``."""
+    return _encoded(*_levels(maps))
 
 
 def decode_maps(encoded: dict, size: int) -> np.ndarray:
@@ -106,13 +123,17 @@ class NeuronMaps:
         with np.errstate(all="ignore"):
             activations = hidden_activations(self.network, self.inputs)
         layers = []
-        for index, values in enumerate(activations):
-            shown = self.shown[index + 1]
-            layers.append({"units": int(values.shape[1]), "shown": shown, **quantize(values[:, :shown].T)})
-        weights = []
-        for index, W in enumerate(self.network.weights):
-            block = np.nan_to_num(W[:self.shown[index], :self.shown[index + 1]], nan=0.0)
-            weights.append(np.round(np.clip(block, -_CLIP, _CLIP), WEIGHT_DECIMALS).tolist())
+        if activations:
+            # One quantization for all the layers: a few NumPy calls, not a few per layer.
+            shown = self.shown[1:-1]
+            lo, hi, levels = _levels(np.vstack([a[:, :k].T for a, k in zip(activations, shown, strict=True)]))
+            start = 0
+            for values, k in zip(activations, shown, strict=True):
+                layers.append({"units": int(values.shape[1]), "shown": k,
+                               **_encoded(lo[start:start + k], hi[start:start + k], levels[start:start + k])})
+                start += k
+        weights = [np.round(_finite(W[:self.shown[index], :self.shown[index + 1]]), WEIGHT_DECIMALS).tolist()
+                   for index, W in enumerate(self.network.weights)]
         return {"size": self.size, **self.extent, "layers": layers, "weights": weights}
 
 
