@@ -6,7 +6,7 @@
 import { Dashboard } from "./dashboard.js";
 import { FieldErrors } from "./field_errors.js";
 import { Ghosts } from "./ghosts.js";
-import { RunSession, mergeUpdates } from "./run_session.js";
+import { RunSession } from "./run_session.js";
 import { Preview } from "./preview.js";
 import { PROPERTIES, PROPERTY_BY_KEY, clone, setPath } from "./state.js";
 import { UrlSync } from "./url_sync.js";
@@ -171,15 +171,16 @@ export class Controller {
   /** The engine's preview of the current config, or null when the server refused it. */
   showShape(preview) {
     this.shape = preview;
-    this.renderNetwork();
+    this.views.network.setShape(this.networkShape());
     this.renderSummary();
   }
 
-  renderNetwork() {
+  networkShape() {
     const data = this.shape?.data;
-    const io = data ? { inputs: data.n_features, outputs: data.n_classes, parameters: this.shape.parameters } : null;
-    this.views.network.render(this.state.get("layers"), io);
+    return data ? { inputs: data.n_features, outputs: data.n_classes, parameters: this.shape.parameters } : null;
   }
+
+  renderNetwork() { this.views.network.render(this.state.get("layers"), this.networkShape()); }
 
   renderSummary() { this.views.summary.render(this.shape?.data.sizes ?? null, this.state.get("batchSize")); }
 
@@ -222,15 +223,14 @@ export class Controller {
 
   /**
    * The lesson's one-click counterfactual: train its twin (the current settings
-   * with the preset's ``counterfactual.config`` merged in) and keep it as a
+   * with the preset's ``counterfactual.config`` merged in, as the server merges it) and keep it as a
    * ghost named by ``counterfactual.difference``, for the lesson's run to be drawn against.
    */
   async runCounterfactual() {
     const counterfactual = this.activePreset?.counterfactual;
     if (!counterfactual || this.busy) return;
     if (this.isLive()) this.reset();
-    const twin = mergeUpdates(clone(this.state.config), counterfactual.config ?? {});
-    await this.startRun({ config: twin, ghostLabel: counterfactual.difference ?? counterfactual.label });
+    await this.startRun({ config: this.state.withChanges(counterfactual.config ?? {}), ghostLabel: counterfactual.difference ?? counterfactual.label });
   }
 
   // --- the run's lifecycle ---------------------------------------------------
