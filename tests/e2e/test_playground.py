@@ -589,3 +589,21 @@ def test_digits_fill_the_confusion_matrix_without_boundary_pictures(page, live_s
     expect(page.get_by_test_id("confusion-chart").locator(".hm")).to_have_count(1)
     matrix = page.evaluate("() => document.querySelector('[data-testid=confusion-chart]').data[0].z")
     assert len(matrix) == 10 and sum(map(sum, matrix)) == 80  # every dev digit, counted once
+
+
+def test_the_diagnosis_waits_for_settled_curves_and_names_why_a_network_does_not_learn(page, live_server):
+    open_playground(page, live_server, SLOW)
+    page.get_by_test_id("start").click()
+    diagnosis = page.get_by_test_id("diagnosis")
+    # The first verdicts come while the curves still fall: the panel waits.
+    expect(diagnosis).to_have_attribute("data-settled", "false")
+    expect(diagnosis.get_by_test_id("verdict")).to_have_text("Too early to tell")
+    page.get_by_test_id("reset").click()
+
+    open_playground(page, live_server, "samples=400&epochs=60&speed=1000&boundaryEvery=0&init=zeros")
+    page.get_by_test_id("start").click()
+    expect(page.get_by_test_id("status")).to_have_text("done")
+    expect(diagnosis).to_have_attribute("data-verdict", "not_learning")
+    expect(diagnosis).to_have_attribute("data-settled", "true")
+    expect(diagnosis.get_by_test_id("verdict")).to_have_text("Not learning")
+    expect(diagnosis.get_by_test_id("diagnosis-cause")).to_contain_text("Zero initialization")
