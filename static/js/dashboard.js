@@ -13,6 +13,7 @@ export class Dashboard {
   /** ``isStreaming()``: whether more events may come (if not, readouts show at once). */
   constructor({ charts, views, scheduler, symbols, isStreaming }) {
     Object.assign(this, { charts, views, scheduler, symbols, isStreaming });
+    scheduler.onFrame = () => this.frame();
     this.epoch = 0;
     this.totalEpochs = 0;
     this.rateSamples = [];
