@@ -263,3 +263,18 @@ def test_a_lessons_counterfactual_trains_its_twin_and_keeps_it_as_a_ghost_named_
     assert all(layer["keep_prob"] == 1 for layer in twin["model"]["hidden"])
     assert any(layer["keep_prob"] < 1 for layer in lesson["model"]["hidden"])
     assert twin["data"] == lesson["data"] and twin["optimizer"] == lesson["optimizer"]
+
+
+def test_the_mismatch_lesson_draws_train_dev_and_ends_in_data_mismatch_not_variance(page, live_server):
+    open_page(page, live_server)
+    page.get_by_test_id("preset-picker").select_option("mismatched-dev-test")
+    page.get_by_test_id("speed").select_option("max")
+    page.get_by_test_id("start").click()
+    expect(page.get_by_test_id("status")).to_have_text("done")
+    diagnosis = page.get_by_test_id("diagnosis")
+    expect(diagnosis).to_have_attribute("data-verdict", "data_mismatch")
+    expect(diagnosis.get_by_test_id("verdict")).to_have_text("Data mismatch: dev data differ from training data")
+    expect(diagnosis).to_contain_text("Train-dev error")
+    expect(diagnosis.locator(".gaps")).to_contain_text("data mismatch")
+    for chart in ("loss-chart", "accuracy-chart"):
+        expect(page.get_by_test_id(f"{chart}-legend").locator("li", has_text="train-dev")).to_have_count(1)
