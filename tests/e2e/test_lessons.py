@@ -273,7 +273,8 @@ def test_the_mismatch_lesson_draws_train_dev_and_ends_in_data_mismatch_not_varia
     expect(page.get_by_test_id("status")).to_have_text("done")
     diagnosis = page.get_by_test_id("diagnosis")
     expect(diagnosis).to_have_attribute("data-verdict", "data_mismatch")
-    expect(diagnosis.get_by_test_id("verdict")).to_have_text("Data mismatch: dev data differ from training data")
+    expect(diagnosis.get_by_test_id("verdict")).to_have_text(
+        "Data mismatch: dev data differ from training data")
     expect(diagnosis).to_contain_text("Train-dev error")
     expect(diagnosis.locator(".gaps")).to_contain_text("data mismatch")
     for chart in ("loss-chart", "accuracy-chart"):
