@@ -518,6 +518,9 @@ def test_cost_per_iteration_jitters_for_sgd_and_falls_smoothly_for_batch_descent
     expect(page.get_by_test_id("iteration-chart")).to_have_attribute("data-epochs", "2400")
     sgd = trace_values(page, "iteration-chart", "mini-batch cost")
     assert len(sgd) == 2400
+    x_range = page.evaluate(
+        "() => document.querySelector('[data-testid=iteration-chart]')._fullLayout.xaxis.range.slice()")
+    assert x_range == [0, 2400]  # the axis spans the run's updates from the start
     assert increases(sgd) > 0.3, "stochastic gradient descent: one example's cost jumps from update to update"
 
     page.get_by_test_id("batch-size").select_option(label="full batch")
