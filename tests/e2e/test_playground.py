@@ -518,6 +518,9 @@ def test_cost_per_iteration_jitters_for_sgd_and_falls_smoothly_for_batch_descent
     expect(page.get_by_test_id("iteration-chart")).to_have_attribute("data-epochs", "2400")
     sgd = trace_values(page, "iteration-chart", "mini-batch cost")
     assert len(sgd) == 2400
+    x_range = page.evaluate(
+        "() => document.querySelector('[data-testid=iteration-chart]')._fullLayout.xaxis.range.slice()")
+    assert x_range == [0, 2400]  # the axis spans the run's updates from the start
     assert increases(sgd) > 0.3, "stochastic gradient descent: one example's cost jumps from update to update"
 
     page.get_by_test_id("batch-size").select_option(label="full batch")
@@ -589,3 +592,21 @@ def test_digits_fill_the_confusion_matrix_without_boundary_pictures(page, live_s
     expect(page.get_by_test_id("confusion-chart").locator(".hm")).to_have_count(1)
     matrix = page.evaluate("() => document.querySelector('[data-testid=confusion-chart]').data[0].z")
     assert len(matrix) == 10 and sum(map(sum, matrix)) == 80  # every dev digit, counted once
+
+
+def test_the_diagnosis_waits_for_settled_curves_and_names_why_a_network_does_not_learn(page, live_server):
+    open_playground(page, live_server, "samples=200&epochs=5000&speed=10")  # epochs 5 to 20 are unsettled
+    page.get_by_test_id("start").click()
+    diagnosis = page.get_by_test_id("diagnosis")
+    # The first verdicts come while the curves still fall: the panel waits.
+    expect(diagnosis).to_have_attribute("data-settled", "false")
+    expect(diagnosis.get_by_test_id("verdict")).to_have_text("Too early to tell")
+    page.get_by_test_id("reset").click()
+
+    open_playground(page, live_server, "samples=400&epochs=60&speed=1000&boundaryEvery=0&init=zeros")
+    page.get_by_test_id("start").click()
+    expect(page.get_by_test_id("status")).to_have_text("done")
+    expect(diagnosis).to_have_attribute("data-verdict", "not_learning")
+    expect(diagnosis).to_have_attribute("data-settled", "true")
+    expect(diagnosis.get_by_test_id("verdict")).to_have_text("Not learning")
+    expect(diagnosis.get_by_test_id("diagnosis-cause")).to_contain_text("Zero initialization")
