@@ -547,6 +547,8 @@ def test_early_stopping_marks_the_best_epoch_where_the_dev_curve_bottoms(page, l
     expect(page.get_by_test_id("status")).to_have_text("done")
     message = page.get_by_test_id("message").text_content()
     best = int(re.search(r"best dev loss at epoch (\d+)", message).group(1))
+    last = page.get_by_test_id("epoch").text_content()
+    expect(page.get_by_test_id("loss-chart")).to_have_attribute("data-epochs", last)
     expect(page.get_by_test_id("loss-chart").locator(".annotation-text")).to_have_text(
         f"best dev loss · epoch {best}")
     expect(page.get_by_test_id("accuracy-chart").locator(".annotation-text")).to_have_text(
@@ -559,7 +561,7 @@ def test_early_stopping_marks_the_best_epoch_where_the_dev_curve_bottoms(page, l
         }""")
     lowest = min(range(len(curve["y"])), key=lambda index: curve["y"][index])
     assert curve["x"][lowest] == best  # the axis, the marker and the message count epochs the same way
-    assert curve["x"][-1] == int(page.get_by_test_id("epoch").text_content())
+    assert curve["x"][-1] == int(last)
 
 
 def test_exactly_zero_gradients_are_explained_and_weight_norms_can_be_shown(page, live_server):
@@ -580,9 +582,11 @@ def test_exactly_zero_gradients_are_explained_and_weight_norms_can_be_shown(page
     page.get_by_test_id("start").click()
     expect(page.get_by_test_id("status")).to_have_text("done")
     expect(note).to_be_hidden()
-    expect(page.get_by_test_id("weights-chart")).to_have_attribute("data-epochs", "10")
-    norms = trace_values(page, "weights-chart", "W[1]")
-    assert len(norms) == 11 and all(value > 0 for value in norms)
+    page.wait_for_function(  # the new run's weights drawn (the zero-initialized run's were all 0)
+        "() => { const chart = document.querySelector('[data-testid=weights-chart]');"
+        " const trace = chart.data.find((candidate) => candidate.name === 'W[1]');"
+        " return chart.dataset.epochs === '10' && trace.y.length === 11"
+        " && trace.y.every((value) => value > 0); }")
     page.get_by_test_id("show-weights").uncheck()
     expect(page.get_by_test_id("gradients-chart")).to_be_visible()
 
