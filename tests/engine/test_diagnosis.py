@@ -5,7 +5,14 @@ import math
 
 import pytest
 
-from server.engine.diagnosis import VERDICTS, Progress, Setup, diagnose, progress_from_history
+from server.engine.diagnosis import (
+    MAX_SETTLED_WINDOW,
+    VERDICTS,
+    Progress,
+    Setup,
+    diagnose,
+    progress_from_history,
+)
 
 
 @pytest.mark.parametrize("train_accuracy, dev_accuracy, bayes_error, verdict", [
@@ -275,7 +282,19 @@ def test_progress_is_read_from_the_metrics_history():
     assert progress.dev_errors == pytest.approx((0.6, 0.3))
     assert progress.train_dev_errors == (None, pytest.approx(0.28))
     assert progress.grad_norms == (0.2, 0.4) and progress.update_ratios == (1e-3, 2e-3)
-    assert progress_from_history([]) == Progress()
+    assert progress.start_loss == 0.69 and progress.peak_loss == 0.69 and progress.n_reports == 2
+    assert progress_from_history([]) == Progress(n_reports=0)
+
+
+def test_a_long_history_is_read_in_bounded_windows_that_keep_the_early_spike():
+    def report(loss):
+        return {"train_loss": loss, "train_accuracy": 0.5, "dev_accuracy": 0.5, "layers": []}
+    history = [report(0.7), report(9.0)] + [report(0.69)] * 5000
+    progress = progress_from_history(history)
+    assert len(progress.train_errors) == 2 * MAX_SETTLED_WINDOW and progress.n_reports == 5002
+    assert progress.start_loss == 0.7 and progress.peak_loss == 9.0
+    result = diagnose(0.5, 0.5, 0.0, setup=Setup(optimizer="gd", learning_rate=5.0), progress=progress)
+    assert result["cause"] == "learning_rate_too_large" and result["settled"]
 
 
 def test_a_network_flattened_by_its_penalty_is_high_bias_with_the_penalty_to_loosen():
