@@ -62,6 +62,27 @@ class Run:
     def predicted_classes(self) -> np.ndarray:
         return np.array(self.boundary["z"]) > 0.5
 
+    def regions(self) -> int:
+        """Connected regions of one predicted class on the final boundary grid (4-neighbours):
+        2 for a clean boundary between two classes, more when it draws islands."""
+        grid = self.predicted_classes()
+        seen = np.zeros_like(grid)
+        count = 0
+        for start in zip(*np.nonzero(~seen), strict=True):
+            if seen[start]:
+                continue
+            count += 1
+            seen[start] = True
+            stack = [start]
+            while stack:
+                row, col = stack.pop()
+                for near in ((row + 1, col), (row - 1, col), (row, col + 1), (row, col - 1)):
+                    inside = 0 <= near[0] < grid.shape[0] and 0 <= near[1] < grid.shape[1]
+                    if inside and not seen[near] and grid[near] == grid[row, col]:
+                        seen[near] = True
+                        stack.append(near)
+        return count
+
 
 @functools.cache
 def _run_json(config_json: str) -> Run:
@@ -206,6 +227,8 @@ def _overfitting():
         dev_losses = [m["dev_loss"] for m in result.metrics]
         assert result.done["best_epoch"] < result.done["epoch"] / 2
         assert dev_losses[-1] > 1.5 * min(dev_losses)
+        # Islands around the mislabelled training points.
+        assert result.regions() >= 5
 
 
 def _fixes_overfitting(preset_id: str) -> list[tuple[Run, Run]]:
@@ -221,6 +244,7 @@ def _fixes_overfitting(preset_id: str) -> list[tuple[Run, Run]]:
         assert fixed.diagnosis["variance"] < overfit.diagnosis["variance"] - 0.05
         changed = np.mean(fixed.predicted_classes() != overfit.predicted_classes())
         assert changed > 0.05, f"only {changed:.1%} of the boundary grid changed class"
+        assert fixed.regions() <= overfit.regions() - 2, "the islands should be gone"
     assert measured[0][0].verdict == "good"
     return measured
 
