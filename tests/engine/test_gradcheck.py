@@ -264,7 +264,7 @@ def test_an_array_whose_every_probe_is_on_a_kink_reports_no_difference():
     network.parameters[:] = 0.0
     network.param_views["W2"][...] = 1.0
     X = np.zeros((4, 1))  # every pre-activation is b1 = 0: b1's one probe steps across the kink
-    targets = np.array([[1.0], [0.0], [1.0], [0.0]])
+    targets = np.array([[1.0], [1.0], [1.0], [0.0]])
     result = check_network(network, X, targets, epsilon=1e-6)
     by_name = {layer["name"]: layer for layer in result["layers"]}
     assert by_name["b1"] == {"name": "b1", "difference": None, "n_checked": 0, "kinks": 1}
