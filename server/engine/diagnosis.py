@@ -60,8 +60,9 @@ the mean train and dev errors of the last quarter (at most
 computed; the page shows "too early to tell" instead.
 
 Advice never recommends what the config already does: with L2 on it says to
-raise lambda, with dropout on to lower keep_prob (or, already strong, names
-the next lever), with augmentation on to augment more strongly.
+raise lambda (at ``STRONG_L2`` or above, that it is strong already, and names
+the other levers), with dropout on to lower keep_prob (at ``STRONG_KEEP_PROB``
+or below, the same), with augmentation on to augment more strongly.
 """
 
 from __future__ import annotations
@@ -92,6 +93,7 @@ MIN_SETTLED_REPORTS = 8
 MAX_SETTLED_WINDOW = 25
 EARLY_REPORTS = 50
 STRONG_KEEP_PROB = 0.5
+STRONG_L2 = 10.0
 
 
 @dataclass(frozen=True)
@@ -373,18 +375,25 @@ def _data_advice(setup: Setup) -> str:
 
 
 def _regularization_advice(setup: Setup) -> str:
-    levers = [f"raise L2's λ above {setup.l2:g}" if setup.l2 > 0 else "add L2 regularization"]
+    if setup.l2 >= STRONG_L2:
+        levers = []
+    else:
+        levers = [f"raise L2's λ above {setup.l2:g}" if setup.l2 > 0 else "add L2 regularization"]
     if setup.keep_prob >= 1:
         levers.append("add dropout (keep_prob 0.5 to 0.8)")
     elif setup.keep_prob > STRONG_KEEP_PROB:
         levers.append(f"lower keep_prob below {setup.keep_prob:g}")
     if not setup.early_stopping:
         levers.append("stop early")
-    listed = levers[0] if len(levers) == 1 else ", ".join(levers[:-1]) + " or " + levers[-1]
-    text = f"Regularize more: {listed}."
+    notes = []
+    if setup.l2 >= STRONG_L2:
+        notes.append(f"L2 is already strong (λ {setup.l2:g}): raise it no further.")
     if setup.keep_prob <= STRONG_KEEP_PROB:
-        text += f" Dropout is already strong (keep_prob {setup.keep_prob:g}): lower it no further."
-    return text
+        notes.append(f"Dropout is already strong (keep_prob {setup.keep_prob:g}): lower it no further.")
+    if not levers:
+        return " ".join(notes + ["More training data is the lever left."])
+    listed = levers[0] if len(levers) == 1 else ", ".join(levers[:-1]) + " or " + levers[-1]
+    return " ".join([f"Regularize more: {listed}.", *notes])
 
 
 def _variance_advice(setup: Setup) -> list[str]:

@@ -5,6 +5,7 @@ import math
 
 import pytest
 
+from server.engine import train
 from server.engine.diagnosis import (
     MAX_SETTLED_WINDOW,
     VERDICTS,
@@ -89,8 +90,8 @@ def test_training_error_below_the_bayes_error_is_called_memorizing_noise():
 
 
 def test_payload_is_plain_json_with_finite_numbers():
-    for train, dev, bayes in ((0.0, 0.0, 0.0), (1.0, 1.0, 1.0), (0.5, 0.1, 0.5)):
-        result = diagnose(train, dev, bayes)
+    for train_accuracy, dev, bayes in ((0.0, 0.0, 0.0), (1.0, 1.0, 1.0), (0.5, 0.1, 0.5)):
+        result = diagnose(train_accuracy, dev, bayes)
         text = json.dumps(result, allow_nan=False)
         assert json.loads(text) == result
         assert result["verdict"] in VERDICTS
@@ -259,6 +260,11 @@ def test_variance_advice_never_recommends_what_the_config_already_does():
     assert "lower keep_prob below" not in strong_dropout
     stopping = advice_for(Setup(early_stopping=True))
     assert "stop early" not in stopping
+    strong_l2 = advice_for(Setup(l2=30.0))
+    assert "L2 is already strong (λ 30)" in strong_l2 and "raise L2" not in strong_l2
+    assert "add dropout" in strong_l2
+    everything = advice_for(Setup(l2=30.0, keep_prob=0.3, early_stopping=True, augment=True))
+    assert "Regularize more" not in everything and "More training data is the lever left" in everything
 
 
 def test_bias_advice_loosens_only_the_regularization_in_use():
@@ -304,3 +310,31 @@ def test_a_network_flattened_by_its_penalty_is_high_bias_with_the_penalty_to_loo
     # With a cause in sight, the cause still wins.
     zeros = diagnose(0.5, 0.5, 0.1, setup=Setup(l2=30.0, init="zeros"), progress=flat_progress())
     assert zeros["verdict"] == "not_learning" and zeros["cause"] == "zero_init"
+
+
+# --- on the engine's own runs ------------------------------------------------------------------
+
+def final_diagnosis(config):
+    return [event["data"] for event in train(config) if event["event"] == "diagnosis"][-1]
+
+
+def test_a_run_at_a_tiny_learning_rate_is_not_learning_for_that_reason():
+    diagnosis = final_diagnosis({"seed": 1, "data": {"dataset": "circles", "n_samples": 400},
+                                 "model": {"hidden": [{"units": 16}, {"units": 16}]},
+                                 "optimizer": {"name": "gd", "learning_rate": 1e-5},
+                                 "training": {"epochs": 40, "boundary_every": 0}})
+    assert diagnosis["verdict"] == "not_learning" and diagnosis["settled"]
+    assert diagnosis["cause"] == "learning_rate_too_small"
+    assert any("Raise the learning rate" in line for line in diagnosis["advice"])
+
+
+def test_a_train_dev_set_turns_a_mismatch_the_old_diagnosis_called_variance_into_data_mismatch():
+    config = {"seed": 9, "data": {"dataset": "moons", "n_samples": 2000, "noise": 0.1, "dev_noise": 0.45,
+                                  "split": {"train": 0.3, "dev": 0.3, "test": 0.2, "train_dev": 0.2}},
+              "training": {"epochs": 60, "boundary_every": 0}}
+    with_train_dev = final_diagnosis(config)
+    assert with_train_dev["verdict"] == "data_mismatch"
+    assert with_train_dev["data_mismatch"] > 0.1 > with_train_dev["variance"]
+    without = final_diagnosis({**config, "data": {**config["data"], "split": {
+        "train": 0.3, "dev": 0.3, "test": 0.4}}})
+    assert without["verdict"] == "high_variance" and without["data_mismatch"] is None
