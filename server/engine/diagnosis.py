@@ -26,7 +26,9 @@ Verdicts, in the order they are tried:
 
 - ``not_learning``: a network with hidden layers whose training accuracy is
   at chance (1 / n_classes, give or take two standard errors) and whose loss
-  has not moved below 90% of the loss of a constant guess, ln(n_classes).
+  has not moved below 90% of the loss of a constant guess, ln(n_classes),
+  on data where the Bayes error leaves room above chance (with half the
+  labels flipped, chance is the best there is).
   ``cause`` names what the setup and the curves point to, first match wins:
   ``zero_init`` (all-zero weights), ``unnormalized_inputs`` (centering or
   scaling off), ``vanishing_gradients`` (sigmoid or tanh layers and a
@@ -249,11 +251,13 @@ def _regularizes(setup: Setup) -> bool:
     return setup.l2 > 0 or setup.l1 > 0 or setup.keep_prob < 1
 
 
-def _stuck(train_accuracy: float, n_train: int | None, setup: Setup, progress: Progress | None) -> bool:
-    """Chance-level training accuracy and a loss that has not left a constant guess's."""
+def _stuck(train_accuracy: float, bayes_error: float, n_train: int | None, setup: Setup,
+           progress: Progress | None) -> bool:
+    """Chance-level training accuracy and a loss that has not left a constant guess's, on data
+    where the best possible model does better than chance."""
     chance = 1.0 / setup.n_classes
     margin = max(CHANCE_MARGIN, SAMPLING_SLACK * _standard_error(chance, n_train))
-    if train_accuracy > chance + margin:
+    if train_accuracy > chance + margin or 1.0 - bayes_error <= chance + margin:
         return False
     losses = [] if progress is None else [loss for loss in progress.train_losses if loss is not None]
     return not losses or losses[-1] >= STUCK_LOSS_FRACTION * math.log(setup.n_classes)
@@ -475,7 +479,7 @@ def diagnose(train_accuracy: float, dev_accuracy: float, bayes_error: float, *,
     over = {name: thresholds[name] is not None and gaps[name] > thresholds[name] for name in gaps}
 
     cause = _cause(setup, progress) if setup.activations else None
-    stuck = bool(setup.activations) and _stuck(1.0 - train_error, n_train, setup, progress)
+    stuck = bool(setup.activations) and _stuck(1.0 - train_error, bayes_error, n_train, setup, progress)
     if stuck and not (cause is None and _regularizes(setup)):
         verdict, focus = "not_learning", "training"
         advice = _not_learning_advice(cause, setup, progress)

@@ -177,6 +177,12 @@ def test_a_linear_model_at_chance_is_high_bias_not_a_failure_to_train():
     assert "bigger network" in " ".join(result["advice"]).lower()
 
 
+def test_chance_is_not_a_failure_to_train_when_it_is_the_best_there_is():
+    # Half the labels flipped: no model beats chance, so the network is doing all it can.
+    result = diagnose(0.5, 0.5, 0.5, n_train=360, setup=Setup(), progress=flat_progress())
+    assert result["verdict"] == "good" and result["cause"] is None
+
+
 def test_learning_is_not_called_not_learning():
     learnt = diagnose(0.9, 0.88, 0.05, setup=Setup(), progress=flat_progress(loss=0.3, error=0.1))
     assert learnt["verdict"] != "not_learning" and learnt["cause"] is None
