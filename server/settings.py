@@ -52,6 +52,9 @@ class ServingSettings:
     #: that an idle kept-alive connection stays open: a slow or half-sent
     #: request is then dropped (the body's with a 408).
     read_timeout: int = 5
+    #: Reverse proxies in front of the service that append to ``X-Forwarded-For``
+    #: (docs/api.md, "Behind a proxy"); 0 when clients connect directly.
+    trusted_proxy_count: int = 0
     #: gthread only: threads, each serving one connection (every open stream holds one).
     threads: int = 256
     #: Training host processes (``server.runs.processes``); 0 trains each run in a
