@@ -1,4 +1,4 @@
-"""A run that would ask too much of a training host gets a 400 naming the field, before and during training."""
+"""A run that would ask too much of a training host: a 400 naming the field, before and during training."""
 
 from server.limits import CONFIG_LIMITS
 from tests.web.api_client import start
