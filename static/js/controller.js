@@ -3,9 +3,9 @@
 // lifecycle events into status and messages.  Views own the DOM; the dashboard
 // draws the run; the session talks to the server.
 
+import { percent } from "./describe.js";
 import { PROPERTIES, PROPERTY_BY_KEY, clone, setPath } from "./state.js";
 
-const percent = (value) => (value === null || value === undefined ? "–" : `${(100 * value).toFixed(1)}%`);
 
 // Settings that change what the engine's preview says (inputs, classes, split sizes, parameters).
 const SHAPE_KEYS = ["dataset", "samples", "train", "dev", "test", "trainDev", "layers", "features", "noise", "labelNoise",
@@ -140,6 +140,8 @@ export class Controller {
     const changed = new Set(keys);
     const config = this.state.config;
     if (changed.has("layers")) this.renderNetwork();
+    // An idle page's per-layer legends follow the network being built, not the one it started with.
+    if (changed.has("layers") && this.status === "idle") this.dashboard.showLayers(config.model.hidden.length);
     if (SHAPE_KEYS.some((key) => changed.has(key))) this.preview.request(config);
     if (["dataset", "noise", "labelNoise", "seed"].some((key) => changed.has(key))) this.renderThumbnails();
     if (changed.has("smoothing")) this.dashboard.setSmoothing(this.state.get("smoothing"));

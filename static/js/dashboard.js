@@ -139,6 +139,15 @@ export class Dashboard {
     this.scheduler.request();
   }
 
+  /** The per-layer charts, empty, for a network of ``hidden`` hidden layers. */
+  showLayers(hidden) {
+    const { gradients, weights } = this.charts;
+    if (gradients.options.series.length === hidden + 1) return;
+    gradients.reset(layerSeries(hidden + 1));
+    weights.reset(layerSeries(hidden + 1));
+    this.scheduler.request();
+  }
+
   setShowTest(flag) {
     this.charts.boundary.setShowTest(flag);
     this.views.outputs.showTestLegend(flag);
