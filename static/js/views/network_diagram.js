@@ -31,6 +31,13 @@ function svgElement(name, attributes) {
   return element;
 }
 
+/** Whether maps ``a`` and ``b`` of ``layer`` (their values ``first`` and ``second``) are the same picture. */
+function sameMap(layer, a, b, first, second) {
+  if (layer.lo[a] !== layer.lo[b] || layer.hi[a] !== layer.hi[b]) return false;
+  for (let cell = 0; cell < first.length; cell += 1) if (first[cell] !== second[cell]) return false;
+  return true;
+}
+
 const largest = (encoded) => Math.max(0, ...encoded.lo.map(Math.abs), ...encoded.hi.map(Math.abs));
 
 /** Which hidden layers to draw: all, or the first and last few around the ones left out. */
@@ -311,13 +318,12 @@ export class NetworkDiagram {
       const decoded = this.decoded[column.layerIndex];
       if (!layer || !decoded) continue;
       const range = largest(layer);
-      const keys = decoded.map((values, unit) => `${layer.lo[unit]}:${layer.hi[unit]}:${values.join(",")}`);
       for (const node of column.nodes) {
         const values = decoded[node.unit];
         if (!values) continue;
         paintMap(node.canvas, values, neurons.size, range);
         const dead = column.layer.activation === "relu" && layer.lo[node.unit] === 0 && layer.hi[node.unit] === 0;
-        const twins = keys.filter((key) => key === keys[node.unit]).length > 1;
+        const twins = decoded.some((other, unit) => unit !== node.unit && sameMap(layer, unit, node.unit, other, values));
         node.canvas.classList.toggle("dead", dead);
         node.canvas.classList.toggle("identical", twins && !dead);
         const notes = [dead ? "dead: outputs 0 everywhere" : "", twins ? "identical to another neuron" : ""].filter(Boolean);
