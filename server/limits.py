@@ -27,6 +27,9 @@ class ConfigLimits:
     max_batch_size: int = 5000
     max_patience: int = 10000
     max_epochs_per_second: float = 1000.0
+    #: One epoch's work (``server.engine.cost.epoch_work``): what one run may
+    #: ask of a training host, and the longest piece of it a host cannot cut.
+    max_multiply_adds_per_epoch: int = 1_000_000_000
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from pydantic import Field
 from server.engine.config import ConfigError, RunConfig, config_schema, parse_config
 from server.engine.preview import count_parameters, preview
 from server.runs.manager import RunManager
+from server.runs.processes import HostGone
 from server.runs.run import ACTIONS, ACTIVE_STATUSES
 from server.web.clients import current_client, start_run
 from server.web.errors import ApiError, RequestBody, json_body, json_response, parse_body, validate_body
@@ -113,6 +114,9 @@ def gradcheck():
         raise ApiError(429, "gradient checks are busy; try again shortly", headers={"Retry-After": "2"})
     try:
         result = _gradient_check()(config.model_dump(mode="json"), epsilon=epsilon, inject_bug=inject_bug)
+    except HostGone as error:  # the process computing it was lost; a fresh one is starting
+        raise ApiError(503, f"the gradient check did not finish: {error}; try again",
+                       headers={"Retry-After": "2"}) from None
     finally:
         slots.release()
     return json_response(result)
