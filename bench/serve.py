@@ -18,6 +18,24 @@ stream, first-event p95 < 250 ms, bounded memory per finished run.  The
 client threads run on the same machine and take some CPU of their own.
 
     python bench/serve.py [--runs 32] [--epochs-per-second 12] [--waves 2] [--ramp-seconds 0]
+
+Two adversarial modes measure what one client can do to everyone else:
+
+- ``--mode adversarial``: ``--idle`` (1,000) connections that send nothing and
+  ``--half-sent`` (300) that send a request line and one header, held open by
+  a process of their own (each one the server closes is replaced at once),
+  while ``/healthz`` is probed every 50 ms, ``--paced`` (8) runs stream at
+  their pace and ``--labs`` (16) optimizer-lab streams play their races.
+  Targets: ``/healthz`` p95 under 100 ms, paced streams at full pace.
+- ``--mode heavy``: ``--heavy`` (2) of the heaviest runs the service admits
+  (16 hidden layers at batch size 1, as wide as the work bound allows) beside
+  ``--paced`` runs; a default gradient check and a stop of each heavy run are
+  timed.  Targets: paced runs at 90% of their pace or more, the gradient
+  check within 1 s, a stop within 0.5 s.
+
+``--worker-class gthread`` serves with gunicorn's threaded worker instead of
+gunicorn.conf.py's, for comparison.  Every report gives the load average
+before and after: on a shared machine, read the figures beside it.
 """
 
 from __future__ import annotations
@@ -28,6 +46,7 @@ import http.client
 import json
 import multiprocessing
 import os
+import re
 import selectors
 import signal
 import socket
@@ -537,19 +556,29 @@ HEAVIEST_CONFIG = {"data": {"n_samples": 5000},
                    "training": {"epochs": 10000, "batch_size": 1, "boundary_every": 0}}
 
 
+WORK_BOUND = re.compile(r"about ([0-9.e+]+) multiply-adds; at most ([0-9.e+]+)")
+
+
 def start_heaviest(port: int, client: str) -> tuple[str | None, str]:
-    """Start the heaviest run the service accepts: the schema's maximum, halved until it is admitted."""
+    """Start the heaviest run the service admits: 16 layers at batch size 1, as wide as the work bound allows.
+
+    The schema's own maximum (16 x 512 units, 5,000 samples) is far over the
+    bound on work per epoch; the 400 names both figures, and the layers are
+    narrowed by the square root of their ratio until the config is admitted.
+    """
     config = json.loads(json.dumps(HEAVIEST_CONFIG))
-    while True:
+    layers, units = len(config["model"]["hidden"]), config["model"]["hidden"][0]["units"]
+    while units >= 1:
+        config["model"]["hidden"] = [{"units": units, "activation": "relu"}] * layers
         status, body = request(port, "POST", "/api/runs", config, headers={CLIENT_HEADER: client})
         if status == 201:
-            hidden = config["model"]["hidden"]
-            return json.loads(body)["id"], f"{len(hidden)} x {hidden[0]['units']} units, batch 1"
-        layers = config["model"]["hidden"]
-        if status != 400 or len(layers) == 1 and layers[0]["units"] <= 8:
+            return json.loads(body)["id"], f"{layers} x {units} units, 5000 samples, batch 1"
+        bound = WORK_BOUND.search(body.decode(errors="replace"))
+        if status != 400 or bound is None:
             return None, f"{status} {body[:200]!r}"
-        config["model"]["hidden"] = layers[:max(1, len(layers) // 2)] if len(layers) > 1 else [
-            {**layers[0], "units": layers[0]["units"] // 2}]
+        asked, allowed = float(bound.group(1)), float(bound.group(2))
+        units = min(units - 1, int(units * (allowed / asked) ** 0.5))
+    return None, "no width admitted"
 
 
 def timed(action) -> float:
