@@ -13,6 +13,13 @@ its host nothing.  ``request_update`` and ``request_stop`` are messages that
 the host applies to the trainer between two pulls (the engine applies them at
 its next epoch boundary).
 
+An uploaded data set lives in the web process: a ``start`` (and a ``call``)
+whose config names one carries its arrays (at most 5,000 x 64 floats), which
+the host makes findable only while it builds the trainer.  The reply with
+a ``done`` event carries the trainer's final network (``model_state()``: its
+arrays, bounded by the config limits), so a finished run can be exported
+after its host has dropped it.
+
 A host also runs one-off engine calls (``gradient_check``), which would
 otherwise hold the web process's interpreter lock for seconds.
 
@@ -27,6 +34,7 @@ also replaces it when no run asks).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import queue
@@ -35,6 +43,7 @@ from collections.abc import Iterator
 
 from server.child import Child, connect_to_parent
 from server.engine.config import RunConfig
+from server.engine.uploads import find_upload, is_upload, upload_provided
 from server.runs.events import to_json
 from server.settings import available_cores
 
@@ -89,14 +98,16 @@ class _Host:
 
     def open(self, config: RunConfig) -> tuple[int, queue.SimpleQueue]:
         key, inbox = self._new_inbox()
-        self.send(("start", key, config.model_dump(mode="json")))
+        config_json = config.model_dump(mode="json")
+        self.send(("start", key, config_json, _upload_for(config_json)))
         return key, inbox
 
     def call(self, name: str, *args, **kwargs):
         """Run the host function ``name`` (see ``_host_functions``) there; its result, or RuntimeError."""
         key, inbox = self._new_inbox()
         try:
-            self.send(("call", key, name, args, kwargs))
+            config = args[0] if args and isinstance(args[0], dict) else None
+            self.send(("call", key, name, args, kwargs, _upload_for(config)))
             kind, _, payload = inbox.get()
         finally:
             with self._inbox_lock:
@@ -163,6 +174,11 @@ class RemoteTrainer:
         self._host = host
         self._key, self._inbox = host.open(config)
         self._closed = False
+        self._model_state: dict | None = None
+
+    def model_state(self) -> dict | None:
+        """The final network, once the ``done`` event arrived (None before)."""
+        return self._model_state
 
     def request_update(self, changes: dict) -> None:
         self._host.send(("update", self._key, changes))
@@ -185,7 +201,9 @@ class RemoteTrainer:
                     return
                 if kind == "error":
                     raise RuntimeError(payload[0])
-                event, epochs_completed, config = payload
+                event, epochs_completed, config, *final = payload
+                if final and final[0] is not None:
+                    self._model_state = final[0]
                 if config is not None:
                     self.config = RunConfig.model_validate(config)
                 self.epochs_completed = epochs_completed
@@ -297,12 +315,15 @@ def host_main(connection) -> None:
             return
         try:
             if kind == "start":
-                trainers[key] = Trainer(message[2])
+                with _provided(message[3] if len(message) > 3 else None):
+                    trainers[key] = Trainer(message[2])
             elif kind == "next":
                 connection.send(_next_reply(key, trainers, streams, failures))
             elif kind == "call":
-                name, args, kwargs = message[2:]
-                connection.send(("result", key, _host_functions()[name](*args, **kwargs)))
+                name, args, kwargs, *upload = message[2:]
+                with _provided(upload[0] if upload else None):
+                    result = _host_functions()[name](*args, **kwargs)
+                connection.send(("result", key, result))
             elif kind == "update" and key in trainers:
                 trainers[key].request_update(message[2])
             elif kind == "stop" and key in trainers:
@@ -319,6 +340,16 @@ def host_main(connection) -> None:
                 connection.send(("error", key, text))
             else:  # reported to the run at its next pull
                 failures.setdefault(key, text)
+
+
+def _upload_for(config: dict | None) -> tuple | None:
+    """``(dataset, UploadedData)`` when the config trains on an upload, for the host to use."""
+    dataset = (config or {}).get("data", {}).get("dataset", "")
+    return (dataset, find_upload(dataset)) if is_upload(dataset) else None
+
+
+def _provided(upload: tuple | None):
+    return upload_provided(*upload) if upload is not None else contextlib.nullcontext()
 
 
 def _host_functions() -> dict:
@@ -344,7 +375,8 @@ def _next_reply(key: int, trainers: dict, streams: dict, failures: dict) -> tupl
     config = trainer.config.model_dump(mode="json") if event["event"] == "update" else None
     # Encoded here, where the work runs on its own core, not under the web process's lock.
     encoded = {"event": event["event"], "data_json": to_json(event.get("data", {}))}
-    return ("event", key, encoded, trainer.epochs_completed, config)
+    final = trainer.model_state() if event["event"] == "done" else None
+    return ("event", key, encoded, trainer.epochs_completed, config, final)
 
 
 def _warm_up(trainer_class) -> None:

@@ -14,6 +14,7 @@ from flask import Blueprint, Flask, current_app, request, url_for
 from pydantic import Field
 
 from server.engine.config import ConfigError, RunConfig, config_schema, parse_config
+from server.engine.data import check_dataset
 from server.engine.preview import count_parameters, preview
 from server.runs.manager import RunManager
 from server.runs.run import ACTIONS, ACTIVE_STATUSES
@@ -44,6 +45,7 @@ def client_address() -> str:
 @bp.post("/api/runs")
 def create_run():
     config = parse_config(json_body())
+    check_dataset(config)
     status = manager().start(config, client_address())
     status_url = url_for("api.run_status", run_id=status["id"])
     # The other two routes hang under the status route; one url_for is a
@@ -105,6 +107,7 @@ def control_run(run_id: str):
 @bp.post("/api/gradcheck")
 def gradcheck():
     config, inject_bug, epsilon = _gradcheck_request(json_body())
+    check_dataset(config)
     budget = current_app.config["GRADCHECK_MAX_PARAMETERS"]
     parameters = count_parameters(config)
     if budget is not None and parameters > budget:
