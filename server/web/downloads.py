@@ -84,7 +84,7 @@ def export_run(run_id: str):
         if status in ("running", "paused"):
             raise ApiError(409, "the run is still training; its network can be exported once it has ended")
         if status == "diverged":
-            raise ApiError(409, "the run diverged: its weights are not numbers, so there is nothing to export")
+            raise ApiError(409, "the run diverged: its weights are not numbers; there is nothing to export")
         raise ApiError(404, "this run's trained network is not kept (it failed, or the memory for "
                             "trained networks needed its place)")
     if chosen == "json":
