@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from flask import Blueprint, Flask, current_app, request
 
 from server.engine.uploads import UPLOAD_PREFIX, UploadedData, add_upload_source
-from server.web.api import client_address
+from server.web.clients import current_client
 from server.web.csv_upload import CsvProblem, read_csv_upload
 from server.web.errors import ApiError, json_response
 
@@ -142,7 +142,7 @@ def upload_dataset():
         data = read_csv_upload(body)
     except CsvProblem as problem:
         raise ApiError(400, str(problem), [problem.detail()]) from None
-    upload_id = _store().put(data, client_address())
+    upload_id = _store().put(data, current_client().key)
     return json_response(describe(upload_id, data), 201)
 
 
