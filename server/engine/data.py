@@ -12,8 +12,17 @@ Every data set is built the same way, so each knob changes only what it names:
    is the Bayes error floor of every split;
 4. Gaussian noise on the positions: standard deviation ``noise`` on train and
    train-dev and ``dev_noise`` (when set, else ``noise``) on dev and test;
-5. normalization with the statistics of the training split only (train-dev,
+5. for the 2-D sets, the input features (``data.features``: x1, x2, x1^2,
+   x2^2, x1 x2, sin x1, sin x2) computed from the noisy raw (x1, x2);
+6. normalization with the statistics of the training split only (train-dev,
    dev and test all use them).
+
+The 2-D sets also keep their points on the *plane*: the raw (x1, x2)
+normalized the same way.  The boundary chart, its grid and the neuron maps
+live on the plane, and ``Dataset.inputs_from_plane`` carries plane
+coordinates to network inputs.  With the default features ``["x1", "x2"]``
+the plane IS the network's input space: the same arrays, no transform, so
+such a run sees exactly the data it always did.
 
 The train-dev set is the course's answer to mismatched data: drawn from the
 training distribution but never trained on, so train-dev minus train error
@@ -63,12 +72,19 @@ from importlib import resources
 
 import numpy as np
 
-from server.engine.config import Augment, ConfigError, Normalize, RunConfig, parse_config, split_sizes
+from server.engine.config import (
+    DEFAULT_FEATURES,
+    Augment,
+    ConfigError,
+    Normalize,
+    RunConfig,
+    parse_config,
+    split_sizes,
+)
 from server.engine.uploads import UploadedData, UploadUnavailable, find_upload, is_upload
 
 __all__ = ["Dataset", "prepare_data", "make_data", "load_digits", "bayes_error_floor", "data_shape",
-           "check_dataset", "uploaded_table",
-           "DIGITS_IMAGE_SHAPE"]
+           "feature_columns", "check_dataset", "uploaded_table", "DIGITS_IMAGE_SHAPE"]
 
 DIGITS_IMAGE_SHAPE = (8, 8)
 DIGITS_MAX_PIXEL = 16.0
@@ -119,12 +135,40 @@ class Dataset:
     label_noise: float = 0.0
     X_train_dev: np.ndarray | None = None
     y_train_dev: np.ndarray | None = None
+    features: tuple[str, ...] = DEFAULT_FEATURES
+    # 2-D sets: each split's points on the plane, {"train": (m, 2), ...}, and the
+    # plane's normalization (raw (x1, x2) = plane * plane_std + plane_mean).
+    plane: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    plane_mean: np.ndarray | None = None
+    plane_std: np.ndarray | None = None
     _grids: dict = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         if self.X_train_dev is None:
             self.X_train_dev = np.empty((0, self.n_features))
             self.y_train_dev = np.empty(0, dtype=np.int64)
+        if self.is_2d and not self.plane:
+            self.plane = {"train": self.X_train, "dev": self.X_dev, "test": self.X_test,
+                          "train_dev": self.X_train_dev}
+        if self.plane_mean is None:
+            self.plane_mean, self.plane_std = self.mean, self.std
+
+    @property
+    def engineered(self) -> bool:
+        """Whether the network's inputs differ from the plane (features other than x1, x2)."""
+        return self.is_2d and tuple(self.features) != DEFAULT_FEATURES
+
+    def inputs_from_plane(self, P: np.ndarray) -> np.ndarray:
+        """2-D data: plane coordinates (m, 2) -> network inputs (m, n_features)."""
+        if not self.engineered:
+            return P
+        raw = np.asarray(P, dtype=np.float64) * self.plane_std + self.plane_mean
+        return self.normalize(feature_columns(raw, self.features))
+
+    @property
+    def augment_source(self) -> np.ndarray:
+        """What ``augment`` takes for the training split: plane points for 2-D data, else X_train."""
+        return self.plane["train"] if self.is_2d else self.X_train
 
     @property
     def has_train_dev(self) -> bool:
@@ -152,24 +196,24 @@ class Dataset:
         return np.clip(raw, 0, DIGITS_MAX_PIXEL).astype(np.int64)
 
     def augment(self, X: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """An augmented copy of a training batch X (m, n_features), in network coordinates.
+        """An augmented copy of a training batch, as network inputs (m, n_features).
 
-        2-D: each point is rotated about the training centroid by its own
-        uniform angle in +-rotation_degrees, then Gaussian jitter of standard
-        deviation ``jitter`` (raw units) is added.  Digits: each image is
+        2-D: X is a batch of plane points (m, 2) (``augment_source``); each is
+        rotated about the training centroid by its own uniform angle in
+        +-rotation_degrees, then Gaussian jitter of standard deviation
+        ``jitter`` (raw units) is added, and the features are computed from
+        the result.  Digits: X is a batch of network inputs; each image is
         shifted by up to ``shift_pixels`` in x and in y, zero filled.  With
-        augmentation disabled, a plain copy and no random draws.
+        augmentation disabled, the inputs of X and no random draws.
         """
         if not self.augmentation.enabled:
-            return np.array(X, dtype=np.float64, copy=True)
-        raw = self.denormalize(X)
+            return np.array(self.inputs_from_plane(X) if self.is_2d else X, dtype=np.float64, copy=True)
         if self.from_upload:
-            raw = self._augment_table(raw, rng)
-        elif self.is_2d:
-            raw = self._rotate_and_jitter(raw, rng)
-        else:
-            raw = self._shift_images(raw, rng)
-        return self.normalize(raw)
+            return self.normalize(self._augment_table(self.denormalize(X), rng))
+        if self.is_2d:
+            raw = self._rotate_and_jitter(X * self.plane_std + self.plane_mean, rng)
+            return self.normalize(feature_columns(raw, self.features))
+        return self.normalize(self._shift_images(self.denormalize(X), rng))
 
     def _rotate_and_jitter(self, raw: np.ndarray, rng: np.random.Generator,
                            center: np.ndarray | None = None) -> np.ndarray:
@@ -238,24 +282,26 @@ class Dataset:
         }
 
     def points(self) -> dict | None:
-        """2-D data: train and dev points in network coordinates, for the boundary chart.
+        """2-D data: train, dev and test points on the plane, for the boundary chart.
 
-        ``{"train": {"x": [...], "y": [...], "label": [...]}, "dev": {...}}``,
+        ``{"train": {"x": [...], "y": [...], "label": [...]}, "dev": {...}, "test": {...}}``,
         coordinates rounded to 4 decimals; None for digits.
         """
         if not self.is_2d:
             return None
         return {
-            "train": _point_lists(self.X_train, self.y_train),
-            "dev": _point_lists(self.X_dev, self.y_dev),
+            "train": _point_lists(self.plane["train"], self.y_train),
+            "dev": _point_lists(self.plane["dev"], self.y_dev),
+            "test": _point_lists(self.plane["test"], self.y_test),
         }
 
     def grid(self, resolution: int = 40, margin: float = 0.5) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """2-D data: a regular grid over the train and dev points plus ``margin``.
 
-        Returns ``xs`` (r,), ``ys`` (r,) and ``G`` (r*r, 2) in network
-        coordinates, row-major, so ``p.reshape(r, r)[i, j]`` is the value at
-        ``(xs[j], ys[i])``.  The arrays are cached and shared: do not modify them.
+        Returns ``xs`` (r,), ``ys`` (r,) and ``G`` (r*r, 2) in plane
+        coordinates (``inputs_from_plane`` makes network inputs of them),
+        row-major, so ``p.reshape(r, r)[i, j]`` is the value at ``(xs[j],
+        ys[i])``.  The arrays are cached and shared: do not modify them.
         """
         if not self.is_2d:
             raise ValueError(f"{self.name or 'this data set'} is not 2-D: it has no grid")
@@ -263,7 +309,7 @@ class Dataset:
             raise ValueError(f"resolution must be at least 2, got {resolution}")
         key = (int(resolution), float(margin))
         if key not in self._grids:
-            shown = np.vstack((self.X_train, self.X_dev))
+            shown = np.vstack((self.plane["train"], self.plane["dev"]))
             low, high = shown.min(axis=0) - margin, shown.max(axis=0) + margin
             xs = np.linspace(low[0], high[0], resolution)
             ys = np.linspace(low[1], high[1], resolution)
@@ -294,6 +340,23 @@ def _shift_sources(height: int, width: int, reach: int) -> np.ndarray:
     table = np.array(sources, dtype=np.int64)
     table.flags.writeable = False
     return table
+
+
+_FEATURE_FUNCTIONS = {
+    "x1": lambda x1, x2: x1,
+    "x2": lambda x1, x2: x2,
+    "x1_squared": lambda x1, x2: x1 * x1,
+    "x2_squared": lambda x1, x2: x2 * x2,
+    "x1_x2": lambda x1, x2: x1 * x2,
+    "sin_x1": lambda x1, x2: np.sin(x1),
+    "sin_x2": lambda x1, x2: np.sin(x2),
+}
+
+
+def feature_columns(raw: np.ndarray, names) -> np.ndarray:
+    """Raw 2-D points (m, 2) -> the named features (m, len(names)), in that order."""
+    x1, x2 = raw[:, 0], raw[:, 1]
+    return np.column_stack([_FEATURE_FUNCTIONS[name](x1, x2) for name in names])
 
 
 def _point_lists(X: np.ndarray, y: np.ndarray) -> dict[str, list]:
@@ -376,10 +439,11 @@ def load_digits() -> tuple[np.ndarray, np.ndarray]:
     return pixels, labels
 
 
-def data_shape(dataset: str) -> tuple[int, int]:
-    """(n_features, n_classes) of a data set by name, without making the data."""
+def data_shape(dataset: str, features=DEFAULT_FEATURES) -> tuple[int, int]:
+    """(n_features, n_classes) of a data set by name (and, for 2-D sets, its input features),
+    without making the data."""
     if dataset in _GENERATORS_2D:
-        return 2, 2
+        return len(features), 2
     if dataset == "digits":
         return DIGITS_IMAGE_SHAPE[0] * DIGITS_IMAGE_SHAPE[1], DIGITS_CLASSES
     if is_upload(dataset):
@@ -427,17 +491,39 @@ def prepare_data(config: RunConfig, rng: np.random.Generator) -> Dataset:
     mean, std = _training_statistics(X_train, data.normalize)
     normalized = (X - mean) / std
     dev_start, test_start = n_like_train, n_like_train + n_dev
+    engineered = {}
+    if generated and tuple(data.features) != DEFAULT_FEATURES:
+        split_rows = {"train": (0, n_train), "train_dev": (n_train, n_like_train),
+                      "dev": (dev_start, test_start), "test": (test_start, data.n_samples)}
+        engineered = _engineer_features(X, normalized, mean, std, split_rows, data)
+        normalized, mean, std = engineered.pop("inputs")
     return Dataset(
         X_train=normalized[:n_train], y_train=y[:n_train],
         X_train_dev=normalized[n_train:n_like_train], y_train_dev=y[n_train:n_like_train],
         X_dev=normalized[dev_start:test_start], y_dev=y[dev_start:test_start],
         X_test=normalized[test_start:], y_test=y[test_start:],
-        n_features=int(X.shape[1]), n_classes=n_classes, is_2d=is_2d,
+        n_features=int(normalized.shape[1]), n_classes=n_classes, is_2d=is_2d,
         image_shape=DIGITS_IMAGE_SHAPE if data.dataset == "digits" else None,
         mean=mean, std=std, name=data.dataset, augmentation=data.augment,
         raw_center=X_train.mean(axis=0), raw_scale=raw_scale, noise=data.noise, dev_noise=data.dev_noise,
-        label_noise=data.label_noise,
+        label_noise=data.label_noise, features=tuple(data.features) if generated else DEFAULT_FEATURES,
+        **engineered,
     )
+
+
+def _engineer_features(X: np.ndarray, plane: np.ndarray, plane_mean: np.ndarray, plane_std: np.ndarray,
+                       split_rows: dict[str, tuple[int, int]], data) -> dict:
+    """The features of raw 2-D points X (n, 2), normalized with the training rows' statistics.
+
+    Returns the ``Dataset`` fields of the plane (``plane`` split by ``split_rows``,
+    which the normalized raw points ``plane`` keep), and under ``inputs`` the
+    network inputs (n, n_features) with their mean and std.
+    """
+    columns = feature_columns(X, data.features)
+    train_start, train_stop = split_rows["train"]
+    mean, std = _training_statistics(columns[train_start:train_stop], data.normalize)
+    return {"plane": {name: plane[start:stop] for name, (start, stop) in split_rows.items()},
+            "plane_mean": plane_mean, "plane_std": plane_std, "inputs": ((columns - mean) / std, mean, std)}
 
 
 def _draw_rows(data, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, int]:

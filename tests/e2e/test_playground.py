@@ -269,7 +269,7 @@ def test_a_three_layer_network_with_dropout_and_batch_norm_trains(page, live_ser
     page.get_by_test_id("layer-3-activation").select_option("tanh")
     expect(page.get_by_test_id("network-diagram")).to_have_attribute(
         "aria-label", "Network: x (2) → 16 ReLU → 8 ReLU → 8 tanh → σ")
-    expect(page.get_by_test_id("network-diagram").locator("text.tag")).to_have_text(["keep 0.8", "BN"])
+    expect(page.get_by_test_id("network-diagram").locator(".tag")).to_have_text(["keep 0.8", "BN"])
     expect(page).to_have_url(re.compile(r"layers=16-relu,8-relu-k0\.8,8-tanh-bn&"))
     page.get_by_test_id("remove-layer").click()
     page.get_by_test_id("add-layer").click()
