@@ -18,12 +18,14 @@ from functools import cache
 from typing import Annotated, Any, Literal, NamedTuple, get_args, get_origin
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
     Strict,
     ValidationError,
+    WithJsonSchema,
     create_model,
     field_validator,
     model_validator,
@@ -31,6 +33,7 @@ from pydantic import (
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
 
+from server.engine.uploads import UPLOAD_PATTERN, is_upload, upload_id
 from server.limits import CONFIG_LIMITS as LIMITS
 
 DATASETS_2D = ("circles", "moons", "xor", "spiral", "gaussian")
@@ -44,7 +47,6 @@ SCHEDULES = ("constant", "inverse_time", "exponential", "inverse_sqrt", "step")
 FEATURES = ("x1", "x2", "x1_squared", "x2_squared", "x1_x2", "sin_x1", "sin_x2")
 DEFAULT_FEATURES = ("x1", "x2")
 
-Dataset = Literal["circles", "moons", "xor", "spiral", "gaussian", "digits"]
 Activation = Literal["relu", "leaky_relu", "tanh", "sigmoid", "linear"]
 Init = Literal["zeros", "random", "xavier", "he"]
 OptimizerName = Literal["gd", "momentum", "rmsprop", "adam"]
@@ -79,6 +81,27 @@ def _json_integer(value: Any) -> Any:
     if isinstance(value, str) and _numeric_string(value):
         raise PydanticCustomError("int_type", "Input should be an integer, not a string")
     return value
+
+
+def _dataset_name(value: str) -> str:
+    """A built-in data set's name, or ``upload:<id>`` for an uploaded one (whether it exists is
+    checked where the data is made: ``server.engine.data.upload_problems``)."""
+    if value in DATASETS:
+        return value
+    if is_upload(value):
+        try:
+            upload_id(value)
+        except ValueError:
+            raise PydanticCustomError("dataset", "an uploaded data set is named upload:<id>, "
+                                                 "with the id POST /api/datasets returned") from None
+        return value
+    raise PydanticCustomError("dataset", "Input should be {expected} or upload:<id>",
+                              {"expected": ", ".join(repr(name) for name in DATASETS)})
+
+
+# A built-in name or an upload's: the schema keeps the built-ins as an enum the page lists.
+Dataset = Annotated[str, Strict(), AfterValidator(_dataset_name), WithJsonSchema({
+    "type": "string", "anyOf": [{"enum": list(DATASETS)}, {"pattern": UPLOAD_PATTERN}]})]
 
 
 # The schema's "number", "integer" and "boolean", taken at their word.

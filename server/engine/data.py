@@ -47,6 +47,15 @@ The two-class 2-D generators, before noise:
 - ``gaussian``: two round Gaussian blobs of standard deviation 0.5 around (-1, -1)
   (class 0) and (1, 1) (class 1).
 
+An uploaded table (``upload:<id>``, see ``server.engine.uploads``) is real
+data like digits: ``n_samples`` rows are drawn from it (at most as many as it
+has), ``noise`` does not apply, ``dev_noise`` adds Gaussian noise of
+``dev_noise`` training standard deviations to each feature of dev and test,
+and augmentation works in training standard deviations too (jitter of
+``augment.jitter`` of them; rotation only when there are two features).  A
+two-feature, two-class upload is 2-D: it gets the boundary chart.  Its Bayes
+error is unknown: ``label_noise`` (or ``data.bayes_error``) stands for it.
+
 ``digits`` is the 8x8 UCI handwritten digits set (1,797 images, pixel values
 0..16, 10 classes) shipped in ``datasets/digits.csv.gz``.  ``noise`` does not
 apply to it (the images are real data); ``dev_noise`` adds Gaussian pixel noise
@@ -72,9 +81,10 @@ from server.engine.config import (
     parse_config,
     split_sizes,
 )
+from server.engine.uploads import UploadedData, UploadUnavailable, find_upload, is_upload
 
 __all__ = ["Dataset", "prepare_data", "make_data", "load_digits", "bayes_error_floor", "data_shape",
-           "feature_columns", "DIGITS_IMAGE_SHAPE"]
+           "feature_columns", "check_dataset", "uploaded_table", "DIGITS_IMAGE_SHAPE"]
 
 DIGITS_IMAGE_SHAPE = (8, 8)
 DIGITS_MAX_PIXEL = 16.0
@@ -119,6 +129,7 @@ class Dataset:
     name: str = ""
     augmentation: Augment = field(default_factory=Augment)
     raw_center: np.ndarray | None = None
+    raw_scale: np.ndarray | None = None
     noise: float = 0.0
     dev_noise: float | None = None
     label_noise: float = 0.0
@@ -197,13 +208,17 @@ class Dataset:
         """
         if not self.augmentation.enabled:
             return np.array(self.inputs_from_plane(X) if self.is_2d else X, dtype=np.float64, copy=True)
+        if self.from_upload:
+            return self.normalize(self._augment_table(self.denormalize(X), rng))
         if self.is_2d:
             raw = self._rotate_and_jitter(X * self.plane_std + self.plane_mean, rng)
             return self.normalize(feature_columns(raw, self.features))
         return self.normalize(self._shift_images(self.denormalize(X), rng))
 
-    def _rotate_and_jitter(self, raw: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        center = self.raw_center if self.raw_center is not None else np.zeros(2)
+    def _rotate_and_jitter(self, raw: np.ndarray, rng: np.random.Generator,
+                           center: np.ndarray | None = None) -> np.ndarray:
+        if center is None:
+            center = self.raw_center if self.raw_center is not None else np.zeros(2)
         limit = math.radians(self.augmentation.rotation_degrees)
         angles = rng.uniform(-limit, limit, size=raw.shape[0])
         cos, sin = np.cos(angles), np.sin(angles)
@@ -211,6 +226,21 @@ class Dataset:
         rotated = np.column_stack((center[0] + cos * dx - sin * dy, center[1] + sin * dx + cos * dy))
         rotated += rng.normal(0.0, self.augmentation.jitter, size=rotated.shape)
         return rotated
+
+    @property
+    def from_upload(self) -> bool:
+        return is_upload(self.name)
+
+    def _augment_table(self, raw: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Uploads: rotation (two features only) and jitter in training standard deviations."""
+        center, scale = self.raw_center, self.raw_scale
+        standardized = (raw - center) / scale
+        if self.n_features == 2:
+            # Rotating about the centroid in raw units would mix features of different scales.
+            standardized = self._rotate_and_jitter(standardized, rng, np.zeros(2))
+        else:
+            standardized = standardized + rng.normal(0.0, self.augmentation.jitter, size=raw.shape)
+        return standardized * scale + center
 
     def _shift_images(self, raw: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         height, width = self.image_shape or DIGITS_IMAGE_SHAPE
@@ -236,7 +266,7 @@ class Dataset:
             raise ValueError(f"split must be train, dev, test or train_dev, got {split!r}")
         drawn_like_train = split in ("train", "train_dev") or self.dev_noise is None
         noise = self.noise if drawn_like_train else self.dev_noise
-        if not self.is_2d:
+        if not self.is_2d or self.from_upload:
             return float(self.label_noise)
         return bayes_error_floor(self.name, noise, self.label_noise)
 
@@ -416,6 +446,9 @@ def data_shape(dataset: str, features=DEFAULT_FEATURES) -> tuple[int, int]:
         return len(features), 2
     if dataset == "digits":
         return DIGITS_IMAGE_SHAPE[0] * DIGITS_IMAGE_SHAPE[1], DIGITS_CLASSES
+    if is_upload(dataset):
+        upload = uploaded_table(dataset)
+        return upload.n_features, upload.n_classes
     raise ValueError(f"unknown data set {dataset!r}")
 
 
@@ -430,45 +463,36 @@ def prepare_data(config: RunConfig, rng: np.random.Generator) -> Dataset:
     n_train, n_dev, n_test, n_train_dev = split_sizes(data.n_samples, data.split)
     # Rows [0, n_like_train) are drawn like the training data: train, then train-dev.
     n_like_train = n_train + n_train_dev
-    is_2d = data.dataset in _GENERATORS_2D
-    if is_2d:
-        X_clean, y = _GENERATORS_2D[data.dataset](data.n_samples, rng)
-        order = rng.permutation(data.n_samples)
-        n_classes = 2
-    else:
-        pixels, labels = load_digits()
-        if data.n_samples > pixels.shape[0]:
-            raise ConfigError([{"loc": "data.n_samples",
-                                "msg": f"digits has {pixels.shape[0]} samples; "
-                                       f"n_samples is {data.n_samples}"}])
-        order = rng.permutation(pixels.shape[0])[:data.n_samples]
-        X_clean, y = pixels, labels
-        n_classes = DIGITS_CLASSES
-    X, y = X_clean[order], y[order].copy()
+    generated = data.dataset in _GENERATORS_2D
+    X, y, n_classes = _draw_rows(data, rng)
+    is_2d = generated or (is_upload(data.dataset) and X.shape[1] == 2 and n_classes == 2)
 
     bounds = np.cumsum((0, n_train, n_train_dev, n_dev, n_test))
     flip_priority = rng.random(data.n_samples)
-    replacement_offsets = None if is_2d else rng.integers(1, n_classes, size=data.n_samples)
+    replacement_offsets = None if n_classes == 2 else rng.integers(1, n_classes, size=data.n_samples)
     for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
         _flip_labels(y, start, stop, data.label_noise, flip_priority, replacement_offsets, n_classes)
 
     dev_noise = data.noise if data.dev_noise is None else data.dev_noise
-    if is_2d:
+    raw_scale = _feature_scale(X[:n_train])
+    if generated:
         standard = rng.standard_normal(X.shape)
         X[:n_like_train] += data.noise * standard[:n_like_train]
         X[n_like_train:] += dev_noise * standard[n_like_train:]
     else:
         standard = rng.standard_normal((n_dev + n_test, X.shape[1]))
-        if data.dev_noise:
+        if data.dev_noise and data.dataset == "digits":
             X[n_like_train:] += data.dev_noise * DIGITS_MAX_PIXEL * standard
             np.clip(X[n_like_train:], 0.0, DIGITS_MAX_PIXEL, out=X[n_like_train:])
+        elif data.dev_noise:
+            X[n_like_train:] += data.dev_noise * raw_scale * standard
 
     X_train = X[:n_train]
     mean, std = _training_statistics(X_train, data.normalize)
     normalized = (X - mean) / std
     dev_start, test_start = n_like_train, n_like_train + n_dev
     engineered = {}
-    if is_2d and tuple(data.features) != DEFAULT_FEATURES:
+    if generated and tuple(data.features) != DEFAULT_FEATURES:
         split_rows = {"train": (0, n_train), "train_dev": (n_train, n_like_train),
                       "dev": (dev_start, test_start), "test": (test_start, data.n_samples)}
         engineered = _engineer_features(X, normalized, mean, std, split_rows, data)
@@ -479,10 +503,10 @@ def prepare_data(config: RunConfig, rng: np.random.Generator) -> Dataset:
         X_dev=normalized[dev_start:test_start], y_dev=y[dev_start:test_start],
         X_test=normalized[test_start:], y_test=y[test_start:],
         n_features=int(normalized.shape[1]), n_classes=n_classes, is_2d=is_2d,
-        image_shape=None if is_2d else DIGITS_IMAGE_SHAPE,
+        image_shape=DIGITS_IMAGE_SHAPE if data.dataset == "digits" else None,
         mean=mean, std=std, name=data.dataset, augmentation=data.augment,
-        raw_center=X_train.mean(axis=0), noise=data.noise, dev_noise=data.dev_noise,
-        label_noise=data.label_noise, features=tuple(data.features) if is_2d else DEFAULT_FEATURES,
+        raw_center=X_train.mean(axis=0), raw_scale=raw_scale, noise=data.noise, dev_noise=data.dev_noise,
+        label_noise=data.label_noise, features=tuple(data.features) if generated else DEFAULT_FEATURES,
         **engineered,
     )
 
@@ -502,15 +526,58 @@ def _engineer_features(X: np.ndarray, plane: np.ndarray, plane_mean: np.ndarray,
             "plane_mean": plane_mean, "plane_std": plane_std, "inputs": ((columns - mean) / std, mean, std)}
 
 
+def _draw_rows(data, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, int]:
+    """The clean rows, shuffled: X (n_samples, n_features) float64, y (n_samples,), and n_classes."""
+    if data.dataset in _GENERATORS_2D:
+        X_clean, y = _GENERATORS_2D[data.dataset](data.n_samples, rng)
+        order = rng.permutation(data.n_samples)
+        return X_clean[order], y[order].copy(), 2
+    if data.dataset == "digits":
+        (X_all, y_all), n_classes = load_digits(), DIGITS_CLASSES
+    else:
+        upload = uploaded_table(data.dataset)
+        (X_all, y_all), n_classes = (upload.X, upload.y), upload.n_classes
+    if data.n_samples > X_all.shape[0]:
+        name = "digits" if data.dataset == "digits" else "the uploaded data set"
+        raise ConfigError([{"loc": "data.n_samples",
+                            "msg": f"{name} has {X_all.shape[0]} samples; n_samples is {data.n_samples}"}])
+    order = rng.permutation(X_all.shape[0])[:data.n_samples]
+    return X_all[order].astype(np.float64), y_all[order].astype(np.int64), n_classes
+
+
+def check_dataset(config: RunConfig) -> None:
+    """``ConfigError`` naming ``data.dataset`` or ``data.n_samples`` when an upload the config names
+    is gone or too small (a cheap check before a run starts; built-in sets pass)."""
+    if is_upload(config.data.dataset):
+        upload = uploaded_table(config.data.dataset)
+        if config.data.n_samples > upload.n_samples:
+            raise ConfigError([{"loc": "data.n_samples", "msg": (
+                f"the uploaded data set has {upload.n_samples} samples; "
+                f"n_samples is {config.data.n_samples}")}])
+
+
+def uploaded_table(dataset: str) -> UploadedData:
+    """The upload a config names; ``ConfigError`` naming ``data.dataset`` when it is unknown or expired."""
+    try:
+        return find_upload(dataset)
+    except UploadUnavailable as error:
+        raise ConfigError([{"loc": "data.dataset", "msg": str(error)}]) from None
+
+
+def _feature_scale(X_train: np.ndarray) -> np.ndarray:
+    """Training standard deviation per feature (n_features,), 1 for a constant feature."""
+    scale = X_train.std(axis=0)
+    scale[scale < _CONSTANT_FEATURE_STD] = 1.0
+    return scale
+
+
 def _training_statistics(X_train: np.ndarray, normalize: Normalize) -> tuple[np.ndarray, np.ndarray]:
     """(mean, std) of the training split (n_features,) as ``normalize`` asks: zeros and ones when off."""
     n_features = X_train.shape[1]
     mean = X_train.mean(axis=0) if normalize.center else np.zeros(n_features)
     if not normalize.scale:
         return mean, np.ones(n_features)
-    std = X_train.std(axis=0)
-    std[std < _CONSTANT_FEATURE_STD] = 1.0
-    return mean, std
+    return mean, _feature_scale(X_train)
 
 
 def _flip_labels(y: np.ndarray, start: int, stop: int, fraction: float, priority: np.ndarray,

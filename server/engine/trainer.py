@@ -79,6 +79,7 @@ from server.engine.config import (
 from server.engine.cost import DEFAULT_SLICE_WORK, network_size
 from server.engine.data import prepare_data
 from server.engine.diagnosis import Setup, diagnose, progress_from_history
+from server.engine.export import data_labels, network_state
 from server.engine.layers import targets_from_labels
 from server.engine.model import Evaluation, Network
 from server.engine.neurons import NeuronMaps, input_maps
@@ -208,6 +209,7 @@ class Trainer:
         self._grid = dataset.grid() if dataset.is_2d else None
         self._grid_inputs = dataset.inputs_from_plane(self._grid[2]) if dataset.is_2d else None
         self._neuron_maps = NeuronMaps(dataset, self.network) if dataset.is_2d else None
+        self._labels = data_labels(config.data.dataset)  # an upload may be gone by the time of export
         self._iteration_costs = IterationCosts()
         self._early_stopping = EarlyStopping(config.training.early_stopping.patience,
                                              config.training.early_stopping.restore_best)
@@ -238,6 +240,10 @@ class Trainer:
     def request_stop(self) -> None:
         """End the run at the next epoch boundary, or slice (``done`` reason ``stopped``)."""
         self._stop.set()
+
+    def model_state(self) -> dict:
+        """The network as it is now, with its normalization and architecture (``server.engine.export``)."""
+        return network_state(self.network, self.dataset, *self._labels)
 
     # --- the run ------------------------------------------------------------
 
@@ -482,7 +488,9 @@ class Trainer:
             predicted = self.network.predict(dataset.X_dev)
         truth = dataset.y_dev
         matrix = np.bincount(truth * n_classes + predicted, minlength=n_classes * n_classes)
-        wrong = np.flatnonzero(predicted != truth)[:MAX_MISCLASSIFIED]
+        # Only images can be shown as the examples they are; an uploaded table sends none.
+        limit = MAX_MISCLASSIFIED if dataset.image_shape else 0
+        wrong = np.flatnonzero(predicted != truth)[:limit]
         pixels = dataset.pixels(dataset.X_dev[wrong])
         return self._event("confusion", {
             "epoch": epoch, "matrix": matrix.reshape(n_classes, n_classes).tolist(),
