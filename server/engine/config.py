@@ -332,10 +332,11 @@ def parse_config(raw: Any) -> RunConfig:
 
 def _cross_field_problems(config: RunConfig) -> list[dict[str, str]]:
     data = config.data
-    if data.dataset == "digits" and tuple(data.features) != DEFAULT_FEATURES:
+    if data.dataset not in DATASETS_2D and tuple(data.features) != DEFAULT_FEATURES:
+        inputs = "its 64 pixels" if data.dataset == "digits" else "its own columns"
         return [{"loc": "data.features",
-                 "msg": ("digits feeds the network its 64 pixels; features apply to the 2-D data sets only "
-                         f"(leave data.features at {list(DEFAULT_FEATURES)})")}]
+                 "msg": (f"{data.dataset} feeds the network {inputs}; features apply to the generated 2-D "
+                         f"data sets only (leave data.features at {list(DEFAULT_FEATURES)})")}]
     if data.dataset == "digits" and data.n_samples > DIGITS_SAMPLES:
         return [{"loc": "data.n_samples",
                  "msg": f"digits has {DIGITS_SAMPLES} samples; n_samples is {data.n_samples}"}]

@@ -53,6 +53,7 @@ def network_state(network: Network, dataset: Dataset, classes: list | None = Non
         "n_features": network.n_features, "n_classes": network.n_classes,
         "classes": list(classes) if classes is not None else list(range(network.n_classes)),
         "features": (list(features) if features is not None
+                     else list(dataset.features) if dataset.engineered
                      else [f"x{i + 1}" for i in range(network.n_features)]),
         "output": "sigmoid" if network.n_classes == 2 else "softmax",
         "normalization": {"mean": dataset.mean.copy(), "std": dataset.std.copy()},

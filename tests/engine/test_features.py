@@ -210,3 +210,14 @@ def test_input_maps_are_every_feature_over_the_plane_once_in_config():
     np.testing.assert_allclose(decoded[FEATURES.index("x1_x2")].ravel(), raw[:, 0] * raw[:, 1], atol=0.02)
     np.testing.assert_allclose(decoded[FEATURES.index("sin_x2")].ravel(), np.sin(raw[:, 1]), atol=0.01)
     assert input_maps(dataset_of(dataset="digits", n_samples=200)) is None
+
+
+def test_an_upload_takes_no_features_and_an_export_names_the_engineered_ones():
+    with pytest.raises(ConfigError) as caught:
+        parse_config({"data": {"dataset": "upload:abcdefghijklmnop", "features": ["x1_x2"]}})
+    assert [detail["loc"] for detail in caught.value.details] == ["data.features"]
+    from server.engine.export import network_state
+    trainer = Trainer({"data": {"features": ["x1_squared", "x2_squared"]}, "training": {"epochs": 1}})
+    state = network_state(trainer.network, trainer.dataset)
+    assert state["features"] == ["x1_squared", "x2_squared"]
+    np.testing.assert_allclose(state["normalization"]["mean"], trainer.dataset.mean)
