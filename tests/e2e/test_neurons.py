@@ -163,3 +163,15 @@ def test_wide_and_deep_networks_are_summarized(page, live_server):
     expect(diagram.locator(".diagram-label .more").first).to_have_text(" +8")
     box = diagram.bounding_box()
     assert box["height"] < 300
+
+
+def test_digits_go_back_to_the_default_features_and_draw_their_pixels_as_one_input(page, live_server):
+    open_playground(page, live_server, "samples=400&features=x1_squared&epochs=2&speed=1000")
+    page.get_by_test_id("dataset").select_option("digits")
+    diagram = page.get_by_test_id("network-diagram")
+    expect(diagram.locator(".diagram-node.pixels")).to_have_text("64")
+    expect(page.get_by_test_id("features")).to_have_count(0)
+    page.wait_for_function("() => location.hash.includes('features=x1,x2&')")
+    page.get_by_test_id("start").click()
+    expect(page.get_by_test_id("status")).to_have_text("done")
+    assert page.console_errors == []
