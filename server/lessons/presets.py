@@ -218,7 +218,28 @@ _PRESET_LIST = [
                   "ring and both errors drop. A bigger network is the first cure for high bias."),
         counterfactual=Counterfactual("Run it with a hidden layer", {"model": {"hidden": [{"units": 8}]}},
                                       "one hidden layer of 8 ReLUs"),
-        related=("overfitting",),
+        related=("overfitting", "feature-engineering"),
+    ),
+    Preset(
+        id="feature-engineering", title="Feature engineering: x1² and x2²", topic="bias-variance",
+        config={
+            "seed": 30,
+            "data": {"dataset": "circles", "n_samples": 600, "noise": 0.05,
+                     "features": ["x1_squared", "x2_squared"]},
+            "model": {"hidden": []},
+            "optimizer": {"name": "adam", "learning_rate": 0.05},
+            "training": {"epochs": 100, "batch_size": 64, "report_every": 2, "boundary_every": 5},
+        },
+        explanation=("Still logistic regression, one straight line, but drawn in the space of x1² and "
+                     "x2² instead of x1 and x2. A circle x1² + x2² = r² is a straight line there, so "
+                     "the model that could not separate the ring now does, with no hidden layer."),
+        look_at=("The boundary closes into a circle within a few epochs and both accuracies pass "
+                 "95%. The input column of the diagram shows the two features in use."),
+        try_next=("Run the twin with x1 and x2 only: accuracy falls to chance, high bias. Then "
+                  "click x1 and x2 back on beside the squares: the extra inputs change little."),
+        counterfactual=Counterfactual("Run it with x1 and x2 only", {"data": {"features": ["x1", "x2"]}},
+                                      "features x1, x2"),
+        related=("underfitting",),
     ),
     Preset(
         id="overfitting", title="Overfitting: high variance", topic="bias-variance",
@@ -293,7 +314,7 @@ _PRESET_LIST = [
                      "draw an island around one. Cheap extra data. Dev and test are never "
                      "augmented."),
         look_at=("Dev accuracy ends several points above the overfitting run's, and the boundary "
-                 "is as smooth as with L2."),
+                 "loses most of its islands."),
         try_next=("Raise the jitter to 0.5 and watch the model start to underfit: augmentation too "
                   "can be overdone."),
         counterfactual=Counterfactual("Run it without augmentation",
@@ -304,18 +325,20 @@ _PRESET_LIST = [
         id="mismatched-dev-test", title="Dev and test from a different distribution", topic="data",
         config={
             "seed": 9,
-            "data": {"dataset": "moons", "n_samples": 1500, "noise": 0.1, "dev_noise": 0.45,
-                     "split": {"train": 0.4, "dev": 0.4, "test": 0.2}},
+            "data": {"dataset": "moons", "n_samples": 2000, "noise": 0.1, "dev_noise": 0.45,
+                     "split": {"train": 0.3, "train_dev": 0.2, "dev": 0.3, "test": 0.2}},
             "model": {"hidden": _layers(2, units=16, activation="relu")},
             "optimizer": {"name": "adam", "learning_rate": 0.01},
             "training": {"epochs": 150, "batch_size": 64, "report_every": 2, "boundary_every": 10},
         },
         explanation=("The training data is clean, but dev and test come from a much noisier "
-                     "distribution. The model fits the training data well and still does poorly "
-                     "where it will be used."),
-        look_at=("Training accuracy is near perfect while dev accuracy is far lower. That gap is "
-                 "not variance: more regularization will not close it. Choose dev and test sets "
-                 "that reflect the data you expect to get."),
+                     "distribution. A train-dev set, drawn like the training data but never "
+                     "trained on, tells the two gaps apart: train to train-dev is variance, "
+                     "train-dev to dev is data mismatch."),
+        look_at=("Training and train-dev accuracy are both near perfect, so the network "
+                 "generalizes to data like its own; dev accuracy is far lower. The diagnosis "
+                 "reads data mismatch: more regularization will not close this gap. Choose dev "
+                 "and test sets that reflect the data you expect to get."),
         try_next="Clear 'Dev/test noise' (blank: the same distribution as train) and the gap disappears.",
         counterfactual=Counterfactual("Run it with dev and test like train", {"data": {"dev_noise": None}},
                                       "dev/test noise as train's"),
@@ -333,10 +356,11 @@ _PRESET_LIST = [
                      "narrow valley. At this learning rate gradient descent is thrown out of it in "
                      "the first steps and the network never recovers. Subtracting the mean and "
                      "dividing by the standard deviation makes the valley round."),
-        look_at=("With raw inputs the loss jumps up and then sits at ln 10 ≈ 2.3: chance for ten "
-                 "classes, and the diagnosis says the network is not learning because the inputs "
-                 "are not normalized. Run the twin with normalized inputs: the same rate reaches "
-                 "nearly 100% training accuracy."),
+        look_at=("With raw inputs the first loss is huge (pixels up to 16 make large logits); "
+                 "after one epoch it sits at ln 10 ≈ 2.3, chance for ten classes, and the "
+                 "diagnosis says the network is not learning because the inputs are not "
+                 "normalized. Run the twin with normalized inputs: the same rate reaches nearly "
+                 "100% training accuracy."),
         try_next=("Open the normalization lab to see the two cost surfaces and gradient descent's "
                   "path on each."),
         counterfactual=Counterfactual("Run it with normalized inputs",
@@ -385,7 +409,7 @@ _PRESET_LIST = [
         explanation=("Xavier initialization draws W with variance 1/n_prev, so a tanh layer's "
                      "outputs keep the scale of its inputs: six tanh layers pass the signal "
                      "forward and the gradient back. The course's np.random.randn · 0.01 shrinks "
-                     "the signal a hundredfold per layer instead."),
+                     "the signal about 25-fold per layer instead (0.01 · √16)."),
         look_at=("The rings are separated within the run. Run the twin with weights of scale "
                  "0.01: the gradients panel shows the first layers' ‖dW‖ vanish and the "
                  "diagnosis says the network is not learning."),
@@ -441,8 +465,8 @@ _PRESET_LIST = [
                      "1e-7 means the gradients are right; around 1e-3 or more, something is wrong."),
         look_at=("Press 'Check gradients': the verdict is great. Then tick 'Break backprop' (it "
                  "injects a bug) and check again: the difference jumps by orders of magnitude."),
-        try_next=("Switch the layers to ReLU and check again: where a step of ε crosses a ReLU's "
-                  "kink the check leaves that parameter out and says so."),
+        try_next=("Switch the layers to ReLU and check again: should a step of ε cross a ReLU's "
+                  "kink, the check leaves that parameter out and says so."),
         counterfactual=Counterfactual("Run it with ReLU layers", {"model": {
             "hidden": [{"units": 5, "activation": "relu"}, {"units": 3, "activation": "relu"}],
             "init": "he"}}, "ReLU, init he"),
@@ -558,7 +582,7 @@ _PRESET_LIST = [
                      "batch norm. At test time there is no mini-batch to average over: dev and "
                      "test are evaluated with the running averages of μ and σ² kept during "
                      "training."),
-        look_at=("The moons are separated within a few dozen epochs. Run the twin without batch "
+        look_at=("The moons are separated within a few epochs. Run the twin without batch "
                  "norm: its first steps overshoot, so it either diverges or its ReLUs die and the "
                  "loss sits at ln 2, and the diagnosis blames the learning rate."),
         try_next="Lower the learning rate to 0.1 and compare the two again.",

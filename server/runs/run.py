@@ -73,7 +73,8 @@ class Run:
     """A run and its thread.  Every attribute below ``_cond`` is guarded by it."""
 
     def __init__(self, run_id: str, config: RunConfig, client: str, trainer_factory: TrainerFactory,
-                 log: EventLog, after_publish: Callable[[], None] | None = None):
+                 log: EventLog, after_publish: Callable[[], None] | None = None,
+                 on_done: Callable[[Trainer, dict], None] | None = None):
         self.id = run_id
         self.client = client
         self.initial_config = config
@@ -81,6 +82,7 @@ class Run:
         self._cond = threading.Condition()
         self.log = log
         self._after_publish = after_publish  # e.g. the manager fitting every log into its budget
+        self._on_done = on_done  # e.g. keeping the trained network for export, before done is seen
         self.epoch = 0
         self._latest: dict[str, LoggedEvent] = {}
         self._final_status: str | None = None
@@ -96,6 +98,7 @@ class Run:
         self._stop_message: str | None = None
         self._epochs_per_second = config.training.epochs_per_second
         self._last_epoch_at: float | None = None
+        self._trainer_lost = False
         self._ended = threading.Event()
 
     # --- seen from request threads ------------------------------------------
@@ -247,6 +250,9 @@ class Run:
                 self._pending_updates.clear()
                 if self._stop_cause is not None:
                     trainer.request_stop()
+            when_lost = getattr(trainer, "when_lost", None)  # a hosted trainer's process may be lost
+            if when_lost is not None:
+                when_lost(self._lose_trainer)
             events = trainer.events()
             published_epoch = trainer.epochs_completed
             for event in events:
@@ -254,6 +260,8 @@ class Run:
                 if epoch > published_epoch:
                     self._wait_for_turn(epoch - published_epoch)
                     published_epoch = epoch
+                if event["event"] == "done" and self._on_done is not None:
+                    self._on_done(trainer, event)
                 if self._publish(event, epoch, trainer):
                     break
             else:
@@ -276,10 +284,16 @@ class Run:
                 self._trainer = None  # a finished run keeps only its log
                 self._cond.notify_all()
 
+    def _lose_trainer(self) -> None:
+        """The trainer's process is gone: stop waiting at the gate (even paused) and read the error."""
+        with self._cond:
+            self._trainer_lost = True
+            self._cond.notify_all()
+
     def _wait_for_turn(self, epochs: int) -> None:
         """The epoch gate: wait while paused (unless a step is allowed) and for the pacing interval."""
         with self._cond:
-            while self._stop_cause is None:
+            while self._stop_cause is None and not self._trainer_lost:
                 now = time.monotonic()
                 if self._paused:
                     if self._steps_allowed:

@@ -3,44 +3,35 @@
 // lifecycle events into status and messages.  Views own the DOM; the dashboard
 // draws the run; the session talks to the server.
 
-import { Dashboard } from "./dashboard.js";
-import { FieldErrors } from "./field_errors.js";
-import { Ghosts } from "./ghosts.js";
-import { RunSession, mergeUpdates } from "./run_session.js";
+import { percent } from "./describe.js";
 import { PROPERTIES, PROPERTY_BY_KEY, clone, setPath } from "./state.js";
-import { UrlSync } from "./url_sync.js";
 
-const percent = (value) => (value === null || value === undefined ? "–" : `${(100 * value).toFixed(1)}%`);
 
-export function trainingSetSize(config) {
-  const n = config.data.n_samples;
-  const { dev, test, train_dev: trainDev } = config.data.split;
-  return n - Math.floor(n * dev) - Math.floor(n * test) - Math.floor(n * trainDev);
-}
+// Settings that change what the engine's preview says (inputs, classes, split sizes, parameters).
+const SHAPE_KEYS = ["dataset", "samples", "train", "dev", "test", "trainDev", "layers", "features", "noise", "labelNoise",
+  "devNoise", "bayesError", "seed"];
 
 export class Controller {
-  constructor({ state, settings, api, followRun, views, charts, scheduler, symbols }) {
-    Object.assign(this, { state, settings, api, views, charts, scheduler });
+  /**
+   * ``live``: the schema's live fields, path to display symbol (``liveFields``);
+   * the rest are the page's parts (see main.js), whose callbacks the controller takes.
+   */
+  constructor({ state, settings, api, views, scheduler, live, dashboard, session, ghosts, url, preview, errors }) {
+    Object.assign(this, { state, settings, api, views, scheduler, live, dashboard, session, ghosts, url, preview, errors });
     this.status = "idle";
     this.busy = false;
+    this.pauseAfterFirstEpoch = false;
     this.finishedRun = null;
     this.presets = [];
-    this.errors = new FieldErrors(views);
-    this.dashboard = new Dashboard({ charts, views, scheduler, symbols, isStreaming: () => this.session.streaming });
-    this.session = new RunSession({
-      api, followRun, maxPace: settings.limits.max_epochs_per_second,
+    this.shape = null;
+    session.bind({
       onEvent: (name, data) => this.onRunEvent(name, data),
       onLost: (message) => this.connectionLost(message),
       onError: (error, prefix) => this.errors.show(error, prefix),
     });
-    this.ghosts = new Ghosts({
-      view: views.compare,
-      show: (curves) => this.dashboard.setGhosts(curves),
-    });
-    this.url = new UrlSync({
-      state, shareView: views.share,
-      onWarnings: (warnings) => this.message(`Some settings in the link were not used: ${warnings.join("; ")}.`, "warning"),
-    });
+    preview.bind({ onShape: (answer) => this.showShape(answer), onInvalid: () => this.showShape(null) });
+    url.bindWarnings((warnings) => this.message(`Some settings in the link were not used: ${warnings.join("; ")}.`,
+      "warning"));
   }
 
   // --- wiring ----------------------------------------------------------------
@@ -62,7 +53,6 @@ export class Controller {
     thumbnails.bindPick((dataset) => this.edit("dataset", dataset, "thumbnail"));
     this.state.onChange((keys, source) => this.stateChanged(keys, source));
     document.addEventListener("keydown", (event) => this.shortcut(event));
-    this.scheduler.onFrame = () => this.dashboard.frame();
 
     form.render(this.state);
     this.dashboard.setTotal(this.state.config.training.epochs);
@@ -105,9 +95,11 @@ export class Controller {
 
   /** A user edit; ``source`` "form" means the control already shows the value. */
   edit(key, value, source = "form") {
+    // Digits takes its pixels, and only the default features.
+    if (key === "dataset" && value === "digits") this.state.config.data.features = clone(this.state.defaults.data.features);
     this.state.set(key, value, source);
     const property = PROPERTY_BY_KEY.get(key);
-    if (this.isLive() && property.live) {
+    if (this.isLive() && this.live.has(property.path)) {
       const pace = key === "speed" && value === null ? this.settings.limits.max_epochs_per_second : value;
       const partial = {};
       setPath(partial, property.path, pace);
@@ -117,8 +109,8 @@ export class Controller {
 
   editLayers(layers, index, change) {
     this.state.set("layers", layers, "form");
-    if (this.isLive() && Object.keys(change).every((name) => name === "keep_prob")) {
-      const hidden = layers.map((_, at) => (at === index ? { keep_prob: change.keep_prob } : null));
+    if (this.isLive() && Object.keys(change).every((name) => this.live.has(`model.hidden.${name}`))) {
+      const hidden = layers.map((_, at) => (at === index ? change : null));
       this.session.queueLive({ model: { hidden } });
     }
   }
@@ -147,18 +139,19 @@ export class Controller {
   renderDerived(keys) {
     const changed = new Set(keys);
     const config = this.state.config;
-    if (["layers", "dataset"].some((key) => changed.has(key))) this.renderNetwork();
+    if (changed.has("layers")) this.renderNetwork();
+    // An idle page's per-layer legends follow the network being built, not the one it started with.
+    if (changed.has("layers") && this.status === "idle") this.dashboard.showLayers(config.model.hidden.length);
+    if (SHAPE_KEYS.some((key) => changed.has(key))) this.preview.request(config);
     if (["dataset", "noise", "labelNoise", "seed"].some((key) => changed.has(key))) this.renderThumbnails();
     if (changed.has("smoothing")) this.dashboard.setSmoothing(this.state.get("smoothing"));
     if (changed.has("logY")) this.dashboard.setLogY(this.state.get("logY"));
     if (changed.has("chart")) this.dashboard.setChartMode(this.state.get("chart"));
     if (changed.has("weights")) this.dashboard.setWeights(this.state.get("weights"));
-    if (["samples", "train", "dev", "test", "trainDev", "batchSize"].some((key) => changed.has(key))) {
-      const n = config.data.n_samples;
-      const sizes = { train: trainingSetSize(config), dev: Math.floor(n * config.data.split.dev),
-        test: Math.floor(n * config.data.split.test), train_dev: Math.floor(n * config.data.split.train_dev) };
-      this.views.summary.render(sizes, config.training.batch_size);
-    }
+    if (changed.has("features")) this.views.network.setFeatures(this.state.get("features"));
+    if (changed.has("showTestData")) this.dashboard.setShowTest(this.state.get("showTestData"));
+    if (changed.has("discretize")) this.dashboard.setDiscretize(this.state.get("discretize"));
+    if (changed.has("batchSize")) this.renderSummary();
     if (changed.has("epochs") && this.status === "idle") {
       this.dashboard.setTotal(config.training.epochs);
       this.dashboard.renderProgress();
@@ -167,10 +160,33 @@ export class Controller {
     this.scheduler.request();
   }
 
-  renderNetwork() {
-    const digits = this.state.get("dataset") === "digits";
-    this.views.network.render(this.state.get("layers"), { inputs: digits ? 64 : 2, outputs: digits ? 10 : 2 });
+  /** The engine's preview of the current config, or null when the server refused it. */
+  showShape(preview) {
+    this.shape = preview;
+    if (preview && !this.isLive()) this.dashboard.showData(preview);
+    this.views.network.setShape(this.networkShape());
+    this.renderSummary();
   }
+
+  networkShape() {
+    const data = this.shape?.data;
+    return data ? { inputs: data.n_features, outputs: data.n_classes, parameters: this.shape.parameters, is2d: data.is_2d }
+      : null;
+  }
+
+  /** An input feature clicked in the diagram: in use or not (one must stay), in the schema's order. */
+  toggleFeature(name) {
+    if (this.isLive() || this.busy) return;
+    const current = this.state.get("features");
+    const next = current.includes(name)
+      ? current.filter((feature) => feature !== name)
+      : this.state.allowed.get("data.features").filter((feature) => feature === name || current.includes(feature));
+    if (next.length) this.edit("features", next, "diagram");
+  }
+
+  renderNetwork() { this.views.network.render(this.state.get("layers"), this.networkShape()); }
+
+  renderSummary() { this.views.summary.render(this.shape?.data.sizes ?? null, this.state.get("batchSize")); }
 
   renderThumbnails() {
     this.views.thumbnails.render({
@@ -178,6 +194,9 @@ export class Controller {
       seed: this.state.get("seed"), locked: this.isLive(),
     });
   }
+
+  /** Whether the previewed data have more than two classes (the run's config event says it for sure). */
+  multiClass() { return (this.shape?.data.n_classes ?? 2) > 2; }
 
   /** The config ghosts are compared with: the run's while one is followed, else the form's. */
   reference() { return this.session.run?.config ?? this.state.config; }
@@ -208,15 +227,14 @@ export class Controller {
 
   /**
    * The lesson's one-click counterfactual: train its twin (the current settings
-   * with the preset's ``counterfactual.config`` merged in) and keep it as a
+   * with the preset's ``counterfactual.config`` merged in, as the server merges it) and keep it as a
    * ghost named by ``counterfactual.difference``, for the lesson's run to be drawn against.
    */
   async runCounterfactual() {
     const counterfactual = this.activePreset?.counterfactual;
     if (!counterfactual || this.busy) return;
     if (this.isLive()) this.reset();
-    const twin = mergeUpdates(clone(this.state.config), counterfactual.config ?? {});
-    await this.startRun({ config: twin, ghostLabel: counterfactual.difference ?? counterfactual.label });
+    await this.startRun({ config: this.state.withChanges(counterfactual.config ?? {}), ghostLabel: counterfactual.difference ?? counterfactual.label });
   }
 
   // --- the run's lifecycle ---------------------------------------------------
@@ -265,14 +283,22 @@ export class Controller {
     this.retireFinishedRun();
     this.runGhostLabel = ghostLabel;
     this.views.toolbar.setRunId(created.id);
-    this.dashboard.prepare(config, { waiting: true });
+    this.dashboard.prepare(config, { waiting: true, multiClass: this.multiClass() });
     this.ghosts.refresh(this.reference());
     this.busy = false;
     this.setStatus("running");
-    if (paused) {
-      await this.sendControl("pause", "paused");
-      await this.session.restorePace();
-    }
+    this.pauseAfterFirstEpoch = paused;
+  }
+
+  /**
+   * A step-started run trains its first epoch at once and then waits (its pace
+   * is tiny): pause it once that epoch is in, never before, since starting a
+   * training process may take longer than the pause request.
+   */
+  async pauseFirstEpoch() {
+    this.pauseAfterFirstEpoch = false;
+    await this.sendControl("pause", "paused");
+    await this.session.restorePace();
   }
 
   async sendControl(action, nextStatus) {
@@ -280,11 +306,12 @@ export class Controller {
   }
 
   reset() {
+    this.pauseAfterFirstEpoch = false;
     this.session.close({ stopRun: this.isLive() });
     this.views.toolbar.setRunId(null);
     this.retireFinishedRun();
     this.setStatus("idle");
-    this.dashboard.prepare(this.state.config);
+    this.dashboard.prepare(this.state.config, { multiClass: this.multiClass() });
     this.ghosts.refresh(this.reference());
     this.views.diagnosis.clear();
     this.errors.clear();
@@ -298,6 +325,7 @@ export class Controller {
 
   onRunEvent(name, data) {
     this.dashboard.handle(name, data);
+    if (name === "metrics" && data.epoch >= 1 && this.pauseAfterFirstEpoch) this.pauseFirstEpoch();
     if (name === "done") this.onDone(data);
     else if (name === "error") this.onError(data);
   }

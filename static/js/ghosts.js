@@ -7,16 +7,19 @@ import { describeDifference } from "./describe.js";
 const MAX_GHOSTS = 5;
 
 export class Ghosts {
-  /** ``show(ghosts, curves)`` draws them; ``curves(chartKey)`` gives one chart's ghost curves. */
-  constructor({ view, show }) {
+  constructor({ view, symbols }) {
     this.view = view;
-    this.show = show;
+    this.symbols = symbols;
+    this.show = () => {};
     this.ghosts = [];
     this.nextId = 1;
     this.signature = null;
     view.bindRemove((id) => this.remove(id));
     view.render([]);
   }
+
+  /** ``handler(curves)`` draws the ghosts; ``curves(chartKey)`` gives one chart's ghost curves. */
+  bindShow(handler) { this.show = handler; }
 
   get count() { return this.ghosts.length; }
 
@@ -41,7 +44,7 @@ export class Ghosts {
   /** Rename the ghosts against ``reference`` (the config they are compared with) and redraw if a name changed. */
   refresh(reference) {
     this.reference = reference;
-    for (const ghost of this.ghosts) ghost.label = ghost.fixedLabel ?? describeDifference(ghost.config, reference);
+    for (const ghost of this.ghosts) ghost.label = ghost.fixedLabel ?? describeDifference(ghost.config, reference, this.symbols);
     const signature = this.ghosts.map((ghost) => `${ghost.id}:${ghost.label}`).join("|");
     if (signature === this.signature) return;
     this.signature = signature;

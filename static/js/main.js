@@ -1,5 +1,6 @@
-// Composition root: read the page settings, build the state, views and charts,
-// and hand them to the controller.  Nothing else in the page touches globals.
+// Composition root: read the page settings, build the state, views, charts and
+// the parts that drive them (run session, dashboard, ghosts, URL sync, preview,
+// field errors), and wire them to the controller.
 
 import { api, followRun } from "./api.js";
 import { BoundaryChart } from "./charts/boundary_chart.js";
@@ -8,12 +9,19 @@ import { CurveChart } from "./charts/curve_chart.js";
 import { FrameScheduler } from "./charts/frame_scheduler.js";
 import { ITERATION_SERIES, LEARNING_RATE_SERIES, accuracySeries, layerSeries, lossSeries } from "./charts/series.js";
 import { Controller } from "./controller.js";
+import { Dashboard } from "./dashboard.js";
+import { FieldErrors } from "./field_errors.js";
+import { Ghosts } from "./ghosts.js";
+import { Preview } from "./preview.js";
+import { RunSession } from "./run_session.js";
+import { UrlSync } from "./url_sync.js";
 import { hidePanels, reportHeight } from "./embed.js";
-import { allowedValues, bounds, itemDefaults } from "./schema.js";
+import { allowedValues, bounds, fieldSchema, itemDefaults, liveFields } from "./schema.js";
 import { PROPERTIES, PlaygroundState } from "./state.js";
 import { FormView } from "./views/form.js";
 import { LessonView, ThumbnailsView } from "./views/lesson.js";
 import { NetworkView } from "./views/network.js";
+import { NetworkDiagram } from "./views/network_diagram.js";
 import { OutputsView } from "./views/outputs.js";
 import { CompareView, DiagnosisView, GradcheckView } from "./views/panels.js";
 import { ShareView } from "./views/share.js";
@@ -31,6 +39,7 @@ function allowedByPath(schema) {
     if (values) allowed.set(property.path, values);
   }
   allowed.set("model.hidden.activation", allowedValues(schema, "model.hidden.activation"));
+  allowed.set("data.features", fieldSchema(schema, "data.features").items.enum);
   return allowed;
 }
 
@@ -60,6 +69,7 @@ function main() {
   const settings = JSON.parse(byId("page-settings").textContent);
   const { schema } = settings;
   const allowed = allowedByPath(schema);
+  const live = liveFields(schema);
   if (settings.embed) {
     hidePanels(settings.hide);
     reportHeight();
@@ -71,17 +81,18 @@ function main() {
     allowed,
     layerDefaults: itemDefaults(schema, "model.hidden"),
   });
+  const diagram = new NetworkDiagram(byId("network-diagram"), { features: allowed.get("data.features") });
   const views = {
     form: new FormView(document.body, {
-      schema, allowed, fullBatchSize: bounds(schema, "training.batch_size").max,
+      schema, allowed, live, fullBatchSize: bounds(schema, "training.batch_size").max,
     }),
     network: new NetworkView({
-      list: byId("layers"), diagram: byId("network-diagram"), addButton: byId("add-layer"),
+      list: byId("layers"), diagram, addButton: byId("add-layer"),
       removeButton: byId("remove-layer"), count: byId("layer-count"),
     }, {
       activations: allowedValues(schema, "model.hidden.activation"),
       maxLayers: settings.limits.max_hidden_layers,
-      unitBounds: bounds(schema, "model.hidden.units"),
+      unitBounds: bounds(schema, "model.hidden.units"), live,
     }),
     toolbar: new ToolbarView(document.body),
     diagnosis: new DiagnosisView(byId("diagnosis")),
@@ -106,9 +117,20 @@ function main() {
       gradientsNote: byId("gradients-note"),
     }),
   };
-  const charts = buildCharts();
+  const charts = { ...buildCharts(), neurons: diagram };
   const scheduler = new FrameScheduler(Object.values(charts));
-  const controller = new Controller({ state, settings, api, followRun, views, charts, scheduler });
+  const session = new RunSession({ api, followRun, maxPace: settings.limits.max_epochs_per_second });
+  const dashboard = new Dashboard({
+    charts, views, scheduler, symbols: live, isStreaming: () => session.streaming,
+  });
+  const ghosts = new Ghosts({ view: views.compare, symbols: live });
+  ghosts.bindShow((curves) => dashboard.setGhosts(curves));
+  const controller = new Controller({
+    state, settings, api, views, scheduler, live, dashboard, session, ghosts,
+    url: new UrlSync({ state, shareView: views.share }), preview: new Preview({ api }), errors: new FieldErrors(views),
+  });
+  diagram.bindShowMap((map) => charts.boundary.showMap(map));
+  diagram.bindToggleFeature((name) => controller.toggleFeature(name));
   document.body.dataset.ready = "loading";
   controller.start().finally(() => { document.body.dataset.ready = "true"; });
 }

@@ -75,10 +75,17 @@ const LAYERS = {
   ].join("-")).join(",")),
 };
 
-const config = (key, path, type, options = {}) => ({ key, path, type, scope: "config", live: false, ...options });
-const view = (key, type, fallback, values) => ({ key, path: key, type, scope: "view", live: false, fallback, values });
+// Input features as "x1,x2,x1_squared", in the order the network takes them.
+const NAMES = {
+  fromUrl: (text) => (text === "" ? undefined : text.split(",")),
+  toUrl: (names) => names.join(","),
+};
 
-/** Every URL-serialisable property: URL key, place in the config, type, live-editable. */
+const config = (key, path, type) => ({ key, path, type, scope: "config" });
+const view = (key, type, fallback, values) => ({ key, path: key, type, scope: "view", fallback, values });
+
+// Which of these a live run may change is the schema's to say (``x-live``: see schema.js liveFields).
+/** Every URL-serialisable property: URL key, place in the config (or a view setting), type. */
 export const PROPERTIES = [
   config("seed", "seed", INT),
   config("dataset", "data.dataset", TEXT),
@@ -97,17 +104,18 @@ export const PROPERTIES = [
   config("jitter", "data.augment.jitter", FLOAT),
   config("shift", "data.augment.shift_pixels", INT),
   config("bayesError", "data.bayes_error", NULLABLE_FLOAT),
+  config("features", "data.features", NAMES),
   config("layers", "model.hidden", LAYERS),
   config("init", "model.init", TEXT),
   config("initScale", "model.init_scale", FLOAT),
-  config("l2", "regularization.l2", FLOAT, { live: true }),
-  config("l1", "regularization.l1", FLOAT, { live: true }),
+  config("l2", "regularization.l2", FLOAT),
+  config("l1", "regularization.l1", FLOAT),
   config("optimizer", "optimizer.name", TEXT),
-  config("learningRate", "optimizer.learning_rate", FLOAT, { live: true }),
-  config("beta", "optimizer.beta", FLOAT, { live: true }),
-  config("beta1", "optimizer.beta1", FLOAT, { live: true }),
-  config("beta2", "optimizer.beta2", FLOAT, { live: true }),
-  config("epsilon", "optimizer.epsilon", FLOAT, { live: true }),
+  config("learningRate", "optimizer.learning_rate", FLOAT),
+  config("beta", "optimizer.beta", FLOAT),
+  config("beta1", "optimizer.beta1", FLOAT),
+  config("beta2", "optimizer.beta2", FLOAT),
+  config("epsilon", "optimizer.epsilon", FLOAT),
   config("schedule", "schedule.name", TEXT),
   config("decayRate", "schedule.decay_rate", FLOAT),
   config("timeInterval", "schedule.time_interval", INT),
@@ -116,16 +124,18 @@ export const PROPERTIES = [
   config("factor", "schedule.factor", FLOAT),
   config("every", "schedule.every", INT),
   config("epochs", "training.epochs", INT),
-  config("batchSize", "training.batch_size", INT, { live: true }),
+  config("batchSize", "training.batch_size", INT),
   config("patience", "training.early_stopping.patience", INT),
   config("restoreBest", "training.early_stopping.restore_best", BOOL),
   config("reportEvery", "training.report_every", INT),
   config("boundaryEvery", "training.boundary_every", INT),
-  config("speed", "training.epochs_per_second", PACE, { live: true }),
+  config("speed", "training.epochs_per_second", PACE),
   view("smoothing", FLOAT, 0.6),
   view("logY", BOOL, false),
   view("chart", TEXT, "epoch", ["epoch", "iteration"]),
   view("weights", BOOL, false),
+  view("showTestData", BOOL, false),
+  view("discretize", BOOL, false),
 ];
 
 export const PROPERTY_BY_KEY = new Map(PROPERTIES.map((property) => [property.key, property]));
@@ -185,15 +195,27 @@ export class PlaygroundState {
 
   /** Replace the whole config (a preset) and some view settings; page pacing is kept unless the config sets it. */
   replaceConfig(nextConfig, source = "preset", view = {}) {
-    const merged = clone(this.defaults);
-    deepAssign(merged, nextConfig);
-    merged.model.hidden = merged.model.hidden.map((layer) => ({ ...this.layerDefaults, ...layer }));
+    const merged = this.merged(this.defaults, nextConfig);
     if (getPath(nextConfig, "training.epochs_per_second") === undefined) {
       setPath(merged, "training.epochs_per_second", this.get("speed"));
     }
     this.config = merged;
     Object.assign(this.view, view);
     this.notify(PROPERTIES.map((property) => property.key), source);
+  }
+
+  /**
+   * The current config with ``partial`` merged in as the server merges a
+   * preset's counterfactual: section by section, lists replaced, each hidden
+   * layer completed with the layer defaults.
+   */
+  withChanges(partial) { return this.merged(this.config, partial); }
+
+  merged(base, partial) {
+    const merged = clone(base);
+    deepAssign(merged, partial);
+    merged.model.hidden = merged.model.hidden.map((layer) => ({ ...this.layerDefaults, ...layer }));
+    return merged;
   }
 
   toFragment() {
@@ -242,6 +264,9 @@ export class PlaygroundState {
       return !activations || value.every((layer) => activations.includes(layer.activation));
     }
     const values = property.values ?? this.allowed.get(property.path);
+    if (property.key === "features") {
+      return value.length > 0 && new Set(value).size === value.length && (!values || value.every((name) => values.includes(name)));
+    }
     return !values || values.includes(value);
   }
 }

@@ -55,7 +55,7 @@ def test_events_follow_the_contract():
     assert config["config"]["data"]["dataset"] == "moons"
     assert config["data"] == {"n_train": 120, "n_dev": 40, "n_test": 40, "n_train_dev": 0,
                               "n_features": 2, "n_classes": 2}
-    assert set(config["points"]) == {"train", "dev"}
+    assert set(config["points"]) == {"train", "dev", "test"}
     metrics = of_kind(events, "metrics")
     assert [m["epoch"] for m in metrics] == list(range(13))
     assert all(METRICS_FIELDS <= set(m) for m in metrics)
@@ -370,6 +370,9 @@ def test_a_train_dev_set_is_reported_in_metrics_and_done():
     assert metrics[0]["train_dev_accuracy"] == pytest.approx(initial.accuracy)
     assert all(0 <= m["train_dev_accuracy"] <= 1 and m["train_dev_loss"] > 0 for m in metrics)
     assert metrics[-1]["train_dev_loss"] < metrics[0]["train_dev_loss"]
+    # never trained on: an epoch is the 100 training examples in batches of 32
+    assert events[0]["data"]["data"]["n_train"] == 100
+    assert [m["iteration"] for m in metrics] == [4 * epoch for epoch in range(13)]
     done = events[-1]["data"]
     assert done["train_dev_loss"] == metrics[-1]["train_dev_loss"]
     assert done["train_dev_accuracy"] == metrics[-1]["train_dev_accuracy"]

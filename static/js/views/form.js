@@ -18,6 +18,7 @@ const LABELS = {
 export const labelFor = (value) => LABELS[value] ?? String(value);
 
 export const SPEEDS = [1, 3, 10, 30, 100, 300, 1000];
+const paceLabel = (speed) => `${speed} epoch${Number(speed) === 1 ? "" : "s"}/s`;
 export const BATCH_SIZES = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
 
 export function fillOptions(select, entries) {
@@ -31,9 +32,11 @@ function ensureOption(select, value, text) {
 }
 
 export class FormView {
-  constructor(root, { schema, allowed, fullBatchSize }) {
+  /** ``live``: the paths of the fields a live run may change (the schema's ``x-live``). */
+  constructor(root, { schema, allowed, fullBatchSize, live }) {
     this.root = root;
     this.schema = schema;
+    this.live = live;
     this.fullBatchSize = fullBatchSize;
     this.controls = [...root.querySelectorAll("[data-prop]")];
     this.conditionals = [...root.querySelectorAll("[data-when]")];
@@ -46,7 +49,7 @@ export class FormView {
     if (!property) throw new Error(`no property ${control.dataset.prop} in the state table`);
     if (control.tagName === "SELECT" && control.options.length === 0) {
       if (property.key === "speed") {
-        fillOptions(control, [...SPEEDS.map((speed) => [String(speed), `${speed} epochs/s`]), ["max", "max"]]);
+        fillOptions(control, [...SPEEDS.map((speed) => [String(speed), paceLabel(speed)]), ["max", "max"]]);
       } else if (property.key === "batchSize") {
         fillOptions(control, [
           ...BATCH_SIZES.map((size) => [String(size), size === 1 ? "1 (stochastic)" : String(size)]),
@@ -85,11 +88,11 @@ export class FormView {
       const property = PROPERTY_BY_KEY.get(key);
       const value = state.get(key);
       if (control.tagName === "SELECT" && value !== null && value !== undefined) {
-        ensureOption(control, property.type.toUrl(value), key === "speed" ? `${value} epochs/s` : String(value));
+        ensureOption(control, property.type.toUrl(value), key === "speed" ? paceLabel(value) : String(value));
       }
-      if (document.activeElement !== control || control.type === "checkbox" || control.tagName === "SELECT") {
-        property.type.toControl(control, value);
-      }
+      // A field being typed in keeps what the user types; sliders, boxes and lists always show the state.
+      const typing = document.activeElement === control && (control.type === "number" || control.type === "text");
+      if (!typing) property.type.toControl(control, value);
     }
     this.applyConditions(state.config);
   }
@@ -104,7 +107,7 @@ export class FormView {
     this.locked = locked;
     for (const control of this.controls) {
       const property = PROPERTY_BY_KEY.get(control.dataset.prop);
-      if (property.scope === "config" && !property.live) control.disabled = locked;
+      if (property.scope === "config" && !this.live.has(property.path)) control.disabled = locked;
     }
   }
 

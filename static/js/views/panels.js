@@ -1,5 +1,7 @@
 // The smaller panels: diagnosis, gradient check, compare runs, misclassified digits.
 
+import { percent } from "../describe.js";
+
 const VERDICTS = {
   high_bias: { title: "High bias: the model underfits", tone: "warn",
     plain: "Training error is well above the Bayes error: the model cannot even fit the training set." },
@@ -28,7 +30,6 @@ const CAUSES = {
 const UNSETTLED = { title: "Too early to tell", tone: "muted",
   plain: "The curves are still moving: the verdict waits until they settle." };
 
-const percent = (value) => (value === null || value === undefined ? "–" : `${(100 * value).toFixed(1)}%`);
 
 function element(tag, { text, className, testid } = {}) {
   const node = document.createElement(tag);
