@@ -311,6 +311,18 @@ def test_gradient_check_is_great_and_wrong_with_the_bug(page, live_server):
     expect(result).to_have_attribute("data-verdict", "wrong")
 
 
+def test_a_correct_relu_network_is_great_and_the_probes_across_a_kink_are_named(page, live_server):
+    # With this seed some ReLU pre-activations sit within epsilon of 0: a check that kept those
+    # probes would call correct backprop "wrong".
+    open_playground(page, live_server, "seed=1000000000&layers=8-relu,8-relu")
+    page.get_by_test_id("gradcheck").click()
+    result = page.get_by_test_id("gradcheck-result")
+    expect(result.get_by_test_id("gradcheck-verdict")).to_have_text("great")
+    expect(result.get_by_test_id("gradcheck-note")).to_contain_text("stepped across a kink")
+    expect(result.locator("tbody tr", has_text="b2")).to_contain_text("kinks only")
+    assert "NaN" not in result.inner_text()
+
+
 def control_values(page) -> dict:
     return page.evaluate(
         """() => Object.fromEntries([...document.querySelectorAll('[data-prop], .layer-row [id]')]
