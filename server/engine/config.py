@@ -109,6 +109,7 @@ Number = Annotated[float, BeforeValidator(_json_number)]
 Integer = Annotated[int, BeforeValidator(_json_integer)]
 # Not ``Number | None``: bounds on that union would reach the JSON Schema untranslated.
 OptionalNumber = Annotated[float | None, BeforeValidator(_json_number)]
+OptionalInteger = Annotated[int | None, BeforeValidator(_json_integer)]
 Flag = Annotated[bool, Strict()]
 
 
@@ -181,6 +182,10 @@ class Data(_Strict):
     bayes_error: OptionalNumber = Field(
         None, ge=0, le=1, description=("Estimate of the Bayes error; null means the data set's own floor: "
                      "label_noise plus the overlap its position noise creates."))
+    seed: OptionalInteger = Field(
+        None, ge=0, le=2**32 - 1,
+        description=("Seeds the data alone (regenerated data, the same network); null: the run's seed "
+                     "draws the data too."))
     features: list[Feature] = Field(
         list(DEFAULT_FEATURES), min_length=1, max_length=len(FEATURES),
         json_schema_extra={"uniqueItems": True},

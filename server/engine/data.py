@@ -458,7 +458,17 @@ def prepare_data(config: RunConfig, rng: np.random.Generator) -> Dataset:
     """Generate or load, shuffle, split, add label and position noise, normalize.
 
     Consumes only ``rng`` (see the module docstring for the order of draws).
+    With ``data.seed`` set, the data come from a generator of their own seeded
+    with it, and ``rng`` advances exactly as if it had drawn them: the run's
+    weights, batches and masks stay those of its seed, only the data change.
     """
+    if config.data.seed is None:
+        return _prepare_data(config, rng)
+    _prepare_data(config, rng)  # the draws the run's generator would have made
+    return _prepare_data(config, np.random.default_rng(config.data.seed))
+
+
+def _prepare_data(config: RunConfig, rng: np.random.Generator) -> Dataset:
     data = config.data
     n_train, n_dev, n_test, n_train_dev = split_sizes(data.n_samples, data.split)
     # Rows [0, n_like_train) are drawn like the training data: train, then train-dev.

@@ -8,8 +8,8 @@ import { PROPERTIES, PROPERTY_BY_KEY, clone, setPath } from "./state.js";
 
 
 // Settings that change what the engine's preview says (inputs, classes, split sizes, parameters).
-const SHAPE_KEYS = ["dataset", "samples", "train", "dev", "test", "trainDev", "layers", "features", "noise", "labelNoise",
-  "devNoise", "bayesError", "seed"];
+const SHAPE_KEYS = ["dataset", "samples", "train", "dev", "test", "trainDev", "layers", "features", "dataSeed", "noise",
+  "labelNoise", "devNoise", "bayesError", "seed"];
 
 export class Controller {
   /**
@@ -172,6 +172,12 @@ export class Controller {
     const data = this.shape?.data;
     return data ? { inputs: data.n_features, outputs: data.n_classes, parameters: this.shape.parameters, is2d: data.is_2d }
       : null;
+  }
+
+  /** New data from a seed of their own; the network (its layers and initial weights) stays. */
+  regenerateData() {
+    if (this.isLive() || this.busy) return;
+    this.edit("dataSeed", Math.floor(Math.random() * 2 ** 31), "regenerate");
   }
 
   /** An input feature clicked in the diagram: in use or not (one must stay), in the schema's order. */

@@ -131,6 +131,7 @@ function main() {
   });
   diagram.bindShowMap((map) => charts.boundary.showMap(map));
   diagram.bindToggleFeature((name) => controller.toggleFeature(name));
+  byId("regenerate-data").addEventListener("click", () => controller.regenerateData());
   document.body.dataset.ready = "loading";
   controller.start().finally(() => { document.body.dataset.ready = "true"; });
 }

@@ -41,6 +41,13 @@ const TEXT = {
   toControl: (control, value) => { control.value = String(value); },
 };
 
+// A blank (or "null") is null: the data seed follows the run's seed.
+const NULLABLE_INT = {
+  ...INT,
+  fromUrl: (text) => (text === "" || text === "null" ? null : INT.fromUrl(text)),
+  toUrl: (value) => (value === null ? "" : String(value)),
+};
+
 // Speed: the select's "max" option stands for null (unpaced).
 const PACE = {
   ...NULLABLE_FLOAT,
@@ -105,6 +112,7 @@ export const PROPERTIES = [
   config("shift", "data.augment.shift_pixels", INT),
   config("bayesError", "data.bayes_error", NULLABLE_FLOAT),
   config("features", "data.features", NAMES),
+  config("dataSeed", "data.seed", NULLABLE_INT),
   config("layers", "model.hidden", LAYERS),
   config("init", "model.init", TEXT),
   config("initScale", "model.init_scale", FLOAT),

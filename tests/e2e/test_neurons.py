@@ -18,8 +18,8 @@ FAST = "samples=200&epochs=30&speed=1000&boundaryEvery=5"
 
 
 def canvas_pixels(page, locator) -> str:
-    """A canvas's pixels, as a short digest of its data URL."""
-    return locator.evaluate("(canvas) => canvas.toDataURL().slice(-80)")
+    """A canvas's pixels, as its data URL."""
+    return locator.evaluate("(canvas) => canvas.toDataURL()")
 
 
 def test_every_hidden_neuron_is_a_named_live_map(page, live_server):
@@ -175,3 +175,16 @@ def test_digits_go_back_to_the_default_features_and_draw_their_pixels_as_one_inp
     page.get_by_test_id("start").click()
     expect(page.get_by_test_id("status")).to_have_text("done")
     assert page.console_errors == []
+
+
+def test_regenerating_the_data_draws_new_points_and_keeps_the_network(page, live_server):
+    open_playground(page, live_server, "samples=200&layers=5-tanh")
+    points = page.get_by_test_id("boundary-points")
+    expect(points).to_have_attribute("data-points", "160")
+    before = canvas_pixels(page, points)
+    page.get_by_test_id("regenerate-data").click()
+    page.wait_for_function("() => /dataSeed=\\d+/.test(location.hash)")
+    page.wait_for_function("(before) => document.querySelector('[data-testid=boundary-points]')"
+                           ".toDataURL() !== before", arg=before)
+    expect(page.get_by_test_id("neuron-map")).to_have_count(5)
+    assert "layers=5-tanh" in page.url and "seed=0" in page.url

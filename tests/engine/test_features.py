@@ -221,3 +221,15 @@ def test_an_upload_takes_no_features_and_an_export_names_the_engineered_ones():
     state = network_state(trainer.network, trainer.dataset)
     assert state["features"] == ["x1_squared", "x2_squared"]
     np.testing.assert_allclose(state["normalization"]["mean"], trainer.dataset.mean)
+
+
+def test_a_data_seed_regenerates_the_data_and_keeps_the_network():
+    base = {"seed": 3, "data": {"dataset": "moons"}, "training": {"epochs": 1}}
+    plain, again = Trainer(base), Trainer({**base, "data": {"dataset": "moons", "seed": None}})
+    regenerated = Trainer({**base, "data": {"dataset": "moons", "seed": 11}})
+    np.testing.assert_array_equal(again.dataset.X_train, plain.dataset.X_train)
+    assert not np.allclose(regenerated.dataset.X_train, plain.dataset.X_train)
+    np.testing.assert_array_equal(regenerated.network.parameters, plain.network.parameters)
+    other = Trainer({**base, "data": {"dataset": "moons", "seed": 12}})
+    np.testing.assert_array_equal(other.network.parameters, plain.network.parameters)
+    assert not np.allclose(other.dataset.X_train, regenerated.dataset.X_train)
