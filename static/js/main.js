@@ -17,16 +17,18 @@ import { RunSession } from "./run_session.js";
 import { UrlSync } from "./url_sync.js";
 import { hidePanels, reportHeight } from "./embed.js";
 import { allowedValues, bounds, fieldSchema, itemDefaults, liveFields } from "./schema.js";
-import { PROPERTIES, PlaygroundState } from "./state.js";
+import { PROPERTIES, PlaygroundState, clone } from "./state.js";
 import { FormView } from "./views/form.js";
 import { LessonView, ThumbnailsView } from "./views/lesson.js";
 import { NetworkView } from "./views/network.js";
 import { NetworkDiagram } from "./views/network_diagram.js";
 import { OutputsView } from "./views/outputs.js";
+import { DownloadsView } from "./views/downloads.js";
 import { CompareView, DiagnosisView, GradcheckView } from "./views/panels.js";
 import { ShareView } from "./views/share.js";
 import { SummaryView } from "./views/summary.js";
 import { ToolbarView } from "./views/toolbar.js";
+import { UploadView } from "./views/upload.js";
 
 const byId = (id) => document.getElementById(id);
 const byTestId = (id) => document.querySelector(`[data-testid="${id}"]`);
@@ -63,6 +65,29 @@ function buildCharts() {
       yTitle: "α", series: LEARNING_RATE_SERIES, smoothable: false, fromZero: true, redrawIntervalMs: 500,
     }),
   };
+}
+
+/** Uploads select themselves (with all their rows); the download links follow the run and its status. */
+function wireFiles(state, controller, session) {
+  const uploads = new UploadView({
+    input: byId("upload-file"), drop: byId("upload-drop"), status: byId("upload-status"),
+    preview: byId("upload-preview"), select: byTestId("dataset"),
+  });
+  uploads.bindUploaded((info) => {
+    if (controller.isLive()) return;
+    state.config.data.features = clone(state.defaults.data.features);
+    state.config.data.n_samples = info.n_samples;
+    state.set("dataset", info.dataset, "upload");
+    state.notify(["samples", "features"], "upload");
+  });
+  state.onChange((keys) => { if (keys.includes("dataset")) uploads.follow(state.get("dataset")); });
+  const downloads = new DownloadsView({
+    metrics: byId("download-metrics"), json: byId("download-json"), pytorch: byId("download-pytorch"),
+    cards: [...document.querySelectorAll(".charts .chart-card")],
+  });
+  const status = byId("status");
+  new MutationObserver(() => downloads.render(session.id, status.dataset.status))
+    .observe(status, { attributes: true, attributeFilter: ["data-status"] });
 }
 
 function main() {
@@ -129,6 +154,7 @@ function main() {
     state, settings, api, views, scheduler, live, dashboard, session, ghosts,
     url: new UrlSync({ state, shareView: views.share }), preview: new Preview({ api }), errors: new FieldErrors(views),
   });
+  wireFiles(state, controller, session);
   diagram.bindShowMap((map) => charts.boundary.showMap(map));
   diagram.bindToggleFeature((name) => controller.toggleFeature(name));
   document.body.dataset.ready = "loading";
