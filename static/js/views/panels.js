@@ -129,11 +129,14 @@ export class GradcheckView {
       const row = body.insertRow();
       row.insertCell().textContent = layer.name;
       const cell = row.insertCell();
-      cell.textContent = Number(layer.difference).toExponential(2);
+      // No difference: every probe of this parameter stepped across a kink and was left out.
+      cell.textContent = layer.difference === null ? "– (kinks only)" : Number(layer.difference).toExponential(2);
       cell.className = layer.difference > 1e-5 ? "bad" : "";
     }
     this.result.dataset.verdict = check.verdict;
-    this.result.replaceChildren(head, element("p", { text: meaning, className: "hint" }), rows);
+    const parts = [head, element("p", { text: meaning, className: "hint" })];
+    if (check.note) parts.push(element("p", { text: check.note, className: "hint", testid: "gradcheck-note" }));
+    this.result.replaceChildren(...parts, rows);
   }
 
   fail(message) {
