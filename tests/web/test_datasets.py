@@ -226,3 +226,18 @@ def test_the_schema_lists_the_built_in_sets_and_the_upload_pattern(client):
     field = client.get("/api/schema").get_json()["$defs"]["Data"]["properties"]["dataset"]
     assert field["anyOf"][0]["enum"][:2] == ["circles", "moons"]
     assert field["anyOf"][1]["pattern"].startswith("^upload:")
+
+
+def test_training_hosts_receive_the_upload_for_runs_and_gradient_checks(make_app):
+    client = make_app(RUN_PROCESSES=1, TRAINER_FACTORY=None).test_client()
+    info = uploaded(client, table(rows=80, features=4, classes=("p", "q", "r"))[0])
+    config = {"data": {"dataset": info["dataset"], "n_samples": 80}, "model": {"hidden": [{"units": 3}]},
+              "training": {"epochs": 4}}
+    check = client.post("/api/gradcheck", json=config)
+    assert check.status_code == 200, check.get_json()
+    assert check.get_json()["verdict"] in ("great", "ok")
+    reader = StreamReader(client.get(start(client, config)["events_url"]))
+    messages = reader.events()
+    reader.close()
+    assert messages[0].data["data"]["n_features"] == 4 and messages[0].data["data"]["n_classes"] == 3
+    assert messages[-1].event == "done" and messages[-1].data["reason"] == "completed"
