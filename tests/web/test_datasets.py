@@ -8,7 +8,7 @@ import pytest
 from server.engine import Trainer, make_data
 from server.engine.config import parse_config
 from server.web.datasets import DatasetStore
-from tests.web.api_client import start
+from tests.web.api_client import control, start
 from tests.web.sse_client import StreamReader
 
 
@@ -236,8 +236,29 @@ def test_training_hosts_receive_the_upload_for_runs_and_gradient_checks(make_app
     check = client.post("/api/gradcheck", json=config)
     assert check.status_code == 200, check.get_json()
     assert check.get_json()["verdict"] in ("great", "ok")
-    reader = StreamReader(client.get(start(client, config)["events_url"]))
+    paced = {**config, "training": {"epochs": 2000, "epochs_per_second": 100}}
+    run = start(client, paced)
+    reader = StreamReader(client.get(run["events_url"]))
+    reader.events(until=lambda message: message.event == "metrics" and message.data["epoch"] >= 2)
+    # A live update validates the config again in the host: the upload must still be found there.
+    control(client, run, "update", config={"optimizer": {"learning_rate": 0.05}})
+    reader.events(until=lambda message: message.event == "update")
+    control(client, run, "stop")
     messages = reader.events()
     reader.close()
-    assert messages[0].data["data"]["n_features"] == 4 and messages[0].data["data"]["n_classes"] == 3
-    assert messages[-1].event == "done" and messages[-1].data["reason"] == "completed"
+    summary = next(message for message in reader.messages if message.event == "config").data["data"]
+    assert (summary["n_features"], summary["n_classes"]) == (4, 3)
+    assert messages[-1].event == "done" and messages[-1].data["reason"] == "stopped"
+
+
+def test_a_search_on_an_upload_is_refused_naming_the_field():
+    from server.engine.config import ConfigError
+    from server.search.definition import parse_search
+
+    definition = {"base": {"data": {"dataset": "upload:" + "C" * 22}},
+                  "space": {"optimizer.learning_rate": {"type": "log_uniform", "low": 1e-3, "high": 1e-1}},
+                  "trials": 2}
+    with pytest.raises(ConfigError) as caught:
+        parse_search(definition, max_trials=10, max_workers=2)
+    expected = {"loc": "base.data.dataset", "msg": "a search trains on the built-in data sets only"}
+    assert expected in caught.value.details
