@@ -262,3 +262,11 @@ def test_a_search_on_an_upload_is_refused_naming_the_field():
         parse_search(definition, max_trials=10, max_workers=2)
     expected = {"loc": "base.data.dataset", "msg": "a search trains on the built-in data sets only"}
     assert expected in caught.value.details
+
+
+def test_engineered_features_are_refused_for_an_upload(engine_client):
+    info = uploaded(engine_client, table(rows=60)[0])
+    response = engine_client.post("/api/runs", json={
+        "data": {"dataset": info["dataset"], "n_samples": 60, "features": ["x1", "x2", "x1_squared"]}})
+    assert response.status_code == 400
+    assert response.get_json()["details"][0]["loc"] == "data.features"
