@@ -270,3 +270,31 @@ def test_engineered_features_are_refused_for_an_upload(engine_client):
         "data": {"dataset": info["dataset"], "n_samples": 60, "features": ["x1", "x2", "x1_squared"]}})
     assert response.status_code == 400
     assert response.get_json()["details"][0]["loc"] == "data.features"
+
+
+def test_points_clicked_on_the_chart_make_a_new_upload_in_the_file_units(engine_client):
+    text, _ = table(rows=60)
+    info = uploaded(engine_client, text)
+    config = {"seed": 2, "data": {"dataset": info["dataset"], "n_samples": 60}}
+    points = [{"x": 0.5, "y": -1.0, "label": 1}, {"x": 0.0, "y": 0.0, "label": 0}]
+    url = f"/api/datasets/{info['id']}/points"
+    response = engine_client.post(url, json={"config": config, "points": points})
+    assert response.status_code == 201, response.get_json()
+    grown = response.get_json()
+    assert grown["id"] != info["id"] and grown["n_samples"] == 62 and grown["classes"] == info["classes"]
+    from server.engine.data import prepare_data
+
+    dataset = prepare_data(parse_config(config), np.random.default_rng(2))
+    store = engine_client.application.extensions["dataset_store"]
+    added = store.get(grown["id"]).X[-2:]
+    assert np.allclose(dataset.normalize(added), [[0.5, -1.0], [0.0, 0.0]])
+    assert store.get(info["id"]).n_samples == 60  # the original stays as it was
+    bad = engine_client.post(f"/api/datasets/{info['id']}/points",
+                             json={"config": config, "points": [{"x": 1, "y": "a", "label": 0}]})
+    assert bad.status_code == 400 and bad.get_json()["details"][0]["loc"] == "points.0.y"
+    wrong_class = engine_client.post(f"/api/datasets/{info['id']}/points",
+                                     json={"config": config, "points": [{"x": 1, "y": 2, "label": 2}]})
+    assert wrong_class.get_json()["details"][0]["loc"] == "points.0.label"
+    other = engine_client.post(f"/api/datasets/{info['id']}/points",
+                               json={"config": {}, "points": points})
+    assert other.status_code == 400 and other.get_json()["details"][0]["loc"] == "config.data.dataset"
