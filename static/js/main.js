@@ -29,6 +29,7 @@ import { ShareView } from "./views/share.js";
 import { SummaryView } from "./views/summary.js";
 import { ToolbarView } from "./views/toolbar.js";
 import { UploadView } from "./views/upload.js";
+import { AddPointsView } from "./views/add_points.js";
 
 const byId = (id) => document.getElementById(id);
 const byTestId = (id) => document.querySelector(`[data-testid="${id}"]`);
@@ -67,20 +68,40 @@ function buildCharts() {
   };
 }
 
-/** Uploads select themselves (with all their rows); the download links follow the run and its status. */
+/**
+ * Uploads select themselves (with all their rows), and a click on the boundary chart can add a
+ * point to a 2-D one; the download links follow the run and its status.
+ */
 function wireFiles(state, controller, session) {
   const uploads = new UploadView({
     input: byId("upload-file"), drop: byId("upload-drop"), status: byId("upload-status"),
     preview: byId("upload-preview"), select: byTestId("dataset"),
   });
-  uploads.bindUploaded((info) => {
-    if (controller.isLive()) return;
+  const adding = new AddPointsView({
+    box: byId("add-points-box"), toggle: byId("f-add-points"), select: byId("add-points-class"),
+    chart: byTestId("boundary-chart"), status: byId("upload-status"),
+  });
+  const use = (info) => {
     state.config.data.features = clone(state.defaults.data.features);
     state.config.data.n_samples = info.n_samples;
     state.set("dataset", info.dataset, "upload");
     state.notify(["samples", "features"], "upload");
+  };
+  uploads.bindUploaded((info) => { if (!controller.isLive()) use(info); });
+  const showAdding = () => adding.render(uploads.known.get(state.get("dataset")) ?? null);
+  uploads.bindKnown(showAdding);
+  state.onChange((keys) => {
+    if (!keys.includes("dataset")) return;
+    uploads.follow(state.get("dataset"));
+    showAdding();
   });
-  state.onChange((keys) => { if (keys.includes("dataset")) uploads.follow(state.get("dataset")); });
+  adding.bindClick(async (point, info) => {
+    if (controller.isLive()) return;
+    const grown = await adding.send(point, info, state.config);
+    if (!grown) return;
+    uploads.remember(grown, uploads.nameOf(info.dataset), info.dataset);
+    use(grown);
+  });
   const downloads = new DownloadsView({
     metrics: byId("download-metrics"), json: byId("download-json"), pytorch: byId("download-pytorch"),
     cards: [...document.querySelectorAll(".charts .chart-card")],

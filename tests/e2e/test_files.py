@@ -125,3 +125,24 @@ def test_the_run_its_network_and_its_charts_download_as_files(page, live_server)
         name, body = downloaded(page, f"png-{chart}")
         assert name == f"{chart}.png" and body[:8] == b"\x89PNG\r\n\x1a\n"
         assert len(body) > 2000  # axes and curves, not an empty card
+
+
+def test_a_click_on_the_boundary_adds_a_point_of_the_chosen_class(page, live_server):
+    open_playground(page, live_server, FAST)
+    expect(page.get_by_test_id("add-points")).to_be_hidden()  # built-in data: nothing to add to
+    choose_file(page, csv_text())
+    expect(page.get_by_test_id("upload-status")).to_contain_text(f"{ROWS} rows")
+    first = page.get_by_test_id("dataset").input_value()
+    points = page.get_by_test_id("boundary-points")
+    expect(points).to_have_attribute("data-points", "96")  # 72 train and 24 dev of 120
+    page.get_by_test_id("add-points").check()
+    page.get_by_test_id("add-points-class").select_option(label="in")
+    page.get_by_test_id("boundary-chart").click(position={"x": 200, "y": 150})
+    selected = page.get_by_test_id("dataset").locator("option:checked")
+    expect(selected).to_have_text(f"mine.csv ({ROWS + 1} rows)")
+    expect(page.locator("#f-samples")).to_have_value(str(ROWS + 1))
+    expect(points).to_have_attribute("data-points", "97")
+    assert page.get_by_test_id("dataset").input_value() != first
+    expect(page.get_by_test_id("dataset").locator("option")).to_have_count(7)  # six built-ins and this one
+    page.get_by_test_id("start").click()
+    expect(page.get_by_test_id("status")).to_have_text("done")

@@ -36,7 +36,9 @@ export class UploadView {
   constructor({ input, drop, status, preview, select }) {
     Object.assign(this, { input, drop, status, preview, select });
     this.known = new Map();
+    this.names = new Map();
     this.onUploaded = () => {};
+    this.onKnown = () => {};
     input.addEventListener("change", () => { if (input.files?.length) this.send(input.files[0]); });
     drop.addEventListener("dragover", (event) => {
       event.preventDefault();
@@ -53,6 +55,11 @@ export class UploadView {
 
   /** ``handler(info)`` once an upload is accepted: ``info`` is the server's answer. */
   bindUploaded(handler) { this.onUploaded = handler; }
+
+  /** ``handler(info)`` whenever the page learns what an upload is (uploaded, linked, grown). */
+  bindKnown(handler) { this.onKnown = handler; }
+
+  nameOf(dataset) { return this.names.get(dataset) ?? "uploaded data"; }
 
   async send(file) {
     this.say(`Reading ${file.name}…`, "busy");
@@ -82,13 +89,22 @@ export class UploadView {
     }
   }
 
-  remember(info, name) {
+  /** Keep ``info`` as an option of the list, in place of the option of ``replaces`` when given. */
+  remember(info, name, replaces = null) {
     const label = `${name} (${info.n_samples} rows)`;
     this.known.set(info.dataset, info);
-    const existing = [...this.select.options].find((option) => option.value === info.dataset);
-    if (existing) existing.textContent = label;
-    else this.select.add(new Option(label, info.dataset));
+    this.names.set(info.dataset, name);
+    const options = [...this.select.options];
+    const existing = options.find((option) => option.value === info.dataset)
+      ?? options.find((option) => replaces && option.value === replaces);
+    if (existing) {
+      existing.value = info.dataset;
+      existing.textContent = label;
+    } else {
+      this.select.add(new Option(label, info.dataset));
+    }
     this.showPreview(info);
+    this.onKnown(info);
   }
 
   showPreview(info) {
