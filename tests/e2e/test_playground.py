@@ -412,14 +412,11 @@ def test_picking_a_lesson_loads_its_config_and_text(page, live_server):
 
 @pytest.fixture(scope="module")
 def one_run_server():
-    """A server that takes one run at a time, to see what the page says at capacity.
-
-    (The whole service, not one client: the page is a client of its own, named by its token.)
-    """
+    """A server that takes one run per client, to see what the page says at capacity."""
     from server import create_app
     from tests.e2e.conftest import LiveServer
 
-    server = LiveServer(create_app({"TESTING": True, "LIMITS": {"max_concurrent_runs": 1}})).start()
+    server = LiveServer(create_app({"TESTING": True, "LIMITS": {"max_runs_per_client": 1}})).start()
     yield server
     server.stop()
 
