@@ -45,7 +45,9 @@ class ServingSettings:
     #: thousands of idle, slow and streaming connections cost memory, not
     #: threads (the training runs in host processes).  ``gthread`` also works,
     #: with ``threads`` as its ceiling on connections being served at once.
-    worker_class: str = "gevent"
+    #: None: gevent, unless ``run_processes`` is 0 (runs then train in the
+    #: worker, which an evented worker cannot share with its connections).
+    worker_class: str | None = None
     #: Connections the gevent worker serves at once (idle, half-sent and streaming alike).
     worker_connections: int = 10000
     #: Seconds a client has to send a request's head, and again its body, and
