@@ -183,7 +183,11 @@ def schema():
 
 @bp.get("/healthz")
 def healthz():
+    health = getattr(manager(), "health", None)  # a backend with parts that can fail (Redis, workers)
+    problem, parts = health() if health else (None, {})
+    if problem:
+        return json_response({"status": "unavailable", "reason": problem, **parts}, 503, {"Retry-After": "5"})
     load = manager().load()
     if load["runs"] >= load["capacity"]:
-        return json_response({"status": "full", **load}, 503, {"Retry-After": "5"})
-    return json_response({"status": "ok", **load})
+        return json_response({"status": "full", **load, **parts}, 503, {"Retry-After": "5"})
+    return json_response({"status": "ok", **load, **parts})
