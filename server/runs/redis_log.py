@@ -82,7 +82,7 @@ class RedisEventLog:
             fields[f"latest:{event}"] = text
         pipe = self._store.client.pipeline(transaction=True)
         pipe.xadd(keys.events(self._run_id), {"e": event, "d": text}, id=f"{event_id}-0",
-                  minid=self._trim(event_id, len(text)))
+                  minid=self._trim(event_id, len(text)), approximate=False)
         pipe.hset(keys.run(self._run_id), mapping=fields)
         terminal = event in TERMINAL_EVENTS
         if terminal:

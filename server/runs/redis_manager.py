@@ -150,7 +150,7 @@ class RedisRunManager:
                 if pace is not None:
                     flags["epochs_per_second"] = to_json(pace)
             pipe = self.store.client.pipeline(transaction=True)
-            pipe.xadd(keys.control(run_id), {"a": action, "c": to_json(changes)})
+            pipe.xadd(keys.control(run_id), {"e": action, "d": to_json(changes)})
             pipe.expire(keys.control(run_id), self._lifetime_bound())  # the end shortens it
             pipe.hset(keys.run(run_id), mapping=flags)
             pipe.hgetall(keys.run(run_id))
@@ -212,8 +212,7 @@ class RedisRunManager:
                                     self.limits.finished_retention_seconds, self.max_retained_runs)
 
     def _clean_forever(self) -> None:
-        interval = max(self.worker_settings.lost_after_seconds / 2, 0.05)
-        while not self._closed.wait(interval):
+        while not self._closed.wait(max(self.worker_settings.lost_after_seconds / 2, 0.05)):
             try:
                 self.clean()
             except UNREACHABLE:

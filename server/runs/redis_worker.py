@@ -105,7 +105,8 @@ class Worker:
         self._trials: dict[str, str] = {}  # jobs entry -> trial label, for the heartbeat's reset
         self._unfinished: list[tuple[str, str, dict]] = []  # runs whose end could not be recorded yet
         self._threads = WaitingThreads("worker-task")
-        self._stopping = threading.Event()
+        self._stopping = threading.Event()  # set: take no more work
+        self._closed = threading.Event()  # set: every run here has ended; stop the heartbeat
         self._controls = _Controls(store, self._run_of)
         self._loops: list[threading.Thread] = []
 
@@ -122,16 +123,20 @@ class Worker:
 
     def shutdown(self, timeout: float = 10.0) -> None:
         """Stop taking work, stop the runs here (``done`` reason ``stopped``), wait for them, sign off."""
+        deadline = time.monotonic() + timeout
         self._stopping.set()
+        taker, heartbeat = self._loops or (None, None)
+        if taker is not None:
+            taker.join(timeout)  # from here on no run starts here
         with self._lock:
             runs = [run for run, _, _ in self._runs.values()]
         for run in runs:
             run.stop("shutdown", SHUTDOWN_MESSAGE)
-        deadline = time.monotonic() + timeout
         with self._lock:
-            self._lock.wait_for(lambda: self._busy == 0, timeout)
-        for thread in self._loops:
-            thread.join(max(deadline - time.monotonic(), 0.1))
+            self._lock.wait_for(lambda: self._busy == 0, max(deadline - time.monotonic(), 0.1))
+        self._closed.set()  # the heartbeat went on until the runs had ended
+        if heartbeat is not None:
+            heartbeat.join(max(deadline - time.monotonic(), 0.1))
         self._controls.close()
         try:
             self._sign_off()
@@ -154,14 +159,25 @@ class Worker:
             if free <= 0 or self._stopping.is_set():
                 continue
             try:
-                reply = self.store.client.xreadgroup(GROUP, self.id, {self.store.keys.jobs: ">"},
-                                                     count=free, block=1000)
+                reply = self.store.client.xreadgroup(GROUP, self.id, {self.store.keys.jobs: ">"}, count=free,
+                                                     block=int(min(self.settings.heartbeat_seconds, 1.0) * 1000))
             except UNREACHABLE:
                 time.sleep(0.5)
                 continue
             for _, entries in reply or ():
                 for entry_id, fields in entries:
-                    self._begin(entry_id, fields)
+                    if self._stopping.is_set():
+                        self._hand_back(entry_id, fields)
+                    else:
+                        self._begin(entry_id, fields)
+
+    def _hand_back(self, entry_id: str, fields: dict) -> None:
+        """Queue again work that arrived while this worker was stopping, for another worker."""
+        pipe = self.store.client.pipeline(transaction=True)
+        pipe.xadd(self.store.keys.jobs, fields)
+        pipe.xack(self.store.keys.jobs, GROUP, entry_id)
+        pipe.xdel(self.store.keys.jobs, entry_id)
+        pipe.execute()
 
     def _begin(self, entry_id: str, fields: dict) -> None:
         with self._lock:
@@ -273,7 +289,7 @@ class Worker:
     # --- heartbeat and upkeep ----------------------------------------------------
 
     def _beat_forever(self) -> None:
-        while not self._stopping.wait(self.settings.heartbeat_seconds):
+        while not self._closed.wait(self.settings.heartbeat_seconds):
             try:
                 self._heartbeat()
                 self._reap()
