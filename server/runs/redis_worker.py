@@ -159,8 +159,9 @@ class Worker:
             if free <= 0 or self._stopping.is_set():
                 continue
             try:
+                block_ms = int(min(self.settings.heartbeat_seconds, 1.0) * 1000)
                 reply = self.store.client.xreadgroup(GROUP, self.id, {self.store.keys.jobs: ">"}, count=free,
-                                                     block=int(min(self.settings.heartbeat_seconds, 1.0) * 1000))
+                                                     block=block_ms)
             except UNREACHABLE:
                 time.sleep(0.5)
                 continue
