@@ -46,6 +46,9 @@ def post_worker_init(worker):
     those waits queue up behind each other in the accepting loop and in the
     requests, so every thread a burst needs is started before the worker serves.
     """
+    from server.web.errors import answer_server_errors_as_json
+
+    answer_server_errors_as_json()  # gunicorn's own 400/414/431 answers in the API's JSON shape
     extensions = getattr(worker.wsgi, "extensions", {})
     pool = extensions.get("trainer_pool")
     if pool is not None and not pool.start():

@@ -28,6 +28,11 @@ BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THR
 #: run, and 200 finished runs for late reconnects.
 DEFAULT_MAX_LOG_BYTES = 16 * 1024 * 1024
 DEFAULT_MAX_RETAINED_RUNS = 200
+#: ... and all event logs together (``MAX_LOG_BYTES_TOTAL``) and one client's
+#: (``MAX_LOG_BYTES_PER_CLIENT``), counted as JSON text plus 200 bytes an
+#: event: the default experiment takes about 0.6 MB, so some 400 and 100 of them.
+DEFAULT_MAX_TOTAL_LOG_BYTES = 256 * 1024 * 1024
+DEFAULT_MAX_CLIENT_LOG_BYTES = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)

@@ -19,11 +19,12 @@ T = TypeVar("T")
 
 
 def wait_until(condition: Callable[[], T], what: str = "the condition",
-               timeout: float = PATIENCE_SECONDS) -> T:
-    """Poll ``condition`` until it returns something true, and return that; fail after ``timeout`` s."""
+               timeout: float = PATIENCE_SECONDS, interval: float = POLL_SECONDS) -> T:
+    """Poll ``condition`` every ``interval`` s until it returns something true, and return that;
+    fail after ``timeout`` s."""
     deadline = time.monotonic() + timeout
     while not (result := condition()):
         if time.monotonic() >= deadline:
             raise AssertionError(f"{what} did not hold within {timeout:g} s")
-        time.sleep(POLL_SECONDS)
+        time.sleep(interval)
     return result

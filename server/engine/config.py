@@ -9,10 +9,24 @@ same for the partial configs accepted while a run is live.
 
 from __future__ import annotations
 
+import copy
 import math
-from typing import Any, Literal, NamedTuple
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, NamedTuple, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    ValidationError,
+    create_model,
+    model_validator,
+)
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticCustomError
 
 from server.limits import CONFIG_LIMITS as LIMITS
 
@@ -31,15 +45,61 @@ OptimizerName = Literal["gd", "momentum", "rmsprop", "adam"]
 ScheduleName = Literal["constant", "inverse_time", "exponential", "inverse_sqrt", "step"]
 
 
+def _numeric_string(value: str) -> bool:
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _json_number(value: Any) -> Any:
+    """Refuse what lax validation would turn into a number: booleans and numeric strings.
+
+    A string that is no number at all is left to pydantic, whose message says so.
+    """
+    if isinstance(value, bool):
+        raise PydanticCustomError("number_type", "Input should be a number, not true or false")
+    if isinstance(value, str) and _numeric_string(value):
+        raise PydanticCustomError("number_type", "Input should be a number, not a string")
+    return value
+
+
+def _json_integer(value: Any) -> Any:
+    """As ``_json_number``; an integral float such as 2.0 stays an integer, as in JSON Schema."""
+    if isinstance(value, bool):
+        raise PydanticCustomError("int_type", "Input should be an integer, not true or false")
+    if isinstance(value, str) and _numeric_string(value):
+        raise PydanticCustomError("int_type", "Input should be an integer, not a string")
+    return value
+
+
+# The schema's "number", "integer" and "boolean", taken at their word.
+Number = Annotated[float, BeforeValidator(_json_number)]
+Integer = Annotated[int, BeforeValidator(_json_integer)]
+# Not ``Number | None``: bounds on that union would reach the JSON Schema untranslated.
+OptionalNumber = Annotated[float | None, BeforeValidator(_json_number)]
+Flag = Annotated[bool, Strict()]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class Split(_Strict):
-    train: float = Field(0.6, gt=0, lt=1, description="Fraction of samples for training.")
-    dev: float = Field(0.2, gt=0, lt=1, description="Fraction for the dev (validation) set.")
-    test: float = Field(0.2, gt=0, lt=1, description="Fraction for the test set.")
-    train_dev: float = Field(
+    """Fractions of ``data.n_samples`` per split; the schema's description states the rules."""
+
+    # JSON Schema cannot add up fields, so the rule is stated in words.
+    model_config = ConfigDict(json_schema_extra={"description": (
+        "Fractions of data.n_samples per split. They must sum to 1 (within 1e-6): train + dev + test, "
+        "plus train_dev when it is above 0. A field left out takes its default, so a split that names "
+        "only some fractions must still add up. dev, test and train_dev are rounded down to whole "
+        "examples (train takes the rest), and each split in use must get at least one example.")})
+
+    train: Number = Field(0.6, gt=0, lt=1, description="Fraction of samples for training.")
+    dev: Number = Field(0.2, gt=0, lt=1, description="Fraction for the dev (validation) set.")
+    test: Number = Field(0.2, gt=0, lt=1, description="Fraction for the test set.")
+    train_dev: Number = Field(
         0.0, ge=0, lt=1,
         description=("Fraction for the train-dev set: drawn like the training data (same noise), "
                      "never trained on; 0 means no train-dev set."))
@@ -54,45 +114,52 @@ class Split(_Strict):
 
 
 class Normalize(_Strict):
-    center: bool = Field(True, description="Subtract the training mean.")
-    scale: bool = Field(True, description="Divide by the training standard deviation.")
+    center: Flag = Field(True, description="Subtract the training mean.")
+    scale: Flag = Field(True, description="Divide by the training standard deviation.")
 
 
 class Augment(_Strict):
-    enabled: bool = Field(False, description="Augment training batches (never dev or test).")
-    rotation_degrees: float = Field(
+    enabled: Flag = Field(False, description="Augment training batches (never dev or test).")
+    rotation_degrees: Number = Field(
         15.0, ge=0, le=180, description="2-D data: largest random rotation, in degrees.")
-    jitter: float = Field(
+    jitter: Number = Field(
         0.05, ge=0, le=1, description="2-D data: standard deviation of added Gaussian jitter.")
-    shift_pixels: int = Field(1, ge=0, le=2, description="Digits: largest random shift, in pixels.")
+    shift_pixels: Integer = Field(1, ge=0, le=2, description="Digits: largest random shift, in pixels.")
 
 
 class Data(_Strict):
+    # Digits has the samples it has: the one cross-field rule JSON Schema can say.
+    model_config = ConfigDict(json_schema_extra={
+        "if": {"properties": {"dataset": {"const": "digits"}}, "required": ["dataset"]},
+        "then": {"properties": {"n_samples": {"maximum": DIGITS_SAMPLES}}},
+    })
+
     dataset: Dataset = Field("circles", description="Which data set to generate or load.")
-    n_samples: int = Field(
+    n_samples: Integer = Field(
         600, ge=LIMITS.min_samples, le=LIMITS.max_samples,
-        description=f"Samples before the split (digits: at most {DIGITS_SAMPLES}).")
-    noise: float = Field(0.1, ge=0, le=2, description="Gaussian noise on the 2-D generators.")
-    label_noise: float = Field(
+        description=(f"Samples before the split (digits: at most {DIGITS_SAMPLES}); enough that every "
+                     "split in use gets at least one example."))
+    noise: Number = Field(0.1, ge=0, le=2, description="Gaussian noise on the 2-D generators.")
+    label_noise: Number = Field(
         0.0, ge=0, le=0.5, description="Fraction of labels flipped: the Bayes error floor.")
     split: Split = Field(default_factory=Split)
-    dev_noise: float | None = Field(
+    dev_noise: OptionalNumber = Field(
         None, ge=0, le=2,
         description="Noise for dev and test when it differs from train (mismatched data).")
     normalize: Normalize = Field(default_factory=Normalize)
     augment: Augment = Field(default_factory=Augment)
-    bayes_error: float | None = Field(
+    bayes_error: OptionalNumber = Field(
         None, ge=0, le=1, description=("Estimate of the Bayes error; null means the data set's own floor: "
                      "label_noise plus the overlap its position noise creates."))
 
 
 
 class Layer(_Strict):
-    units: int = Field(8, ge=1, le=LIMITS.max_units, description="Units in this hidden layer.")
+    units: Integer = Field(8, ge=1, le=LIMITS.max_units, description="Units in this hidden layer.")
     activation: Activation = Field("relu", description="Activation after (batch-normalized) Z.")
-    keep_prob: float = Field(
+    keep_prob: Number = Field(
         1.0, gt=0, le=1, description="Inverted dropout: probability of keeping a unit.")
-    batch_norm: bool = Field(False, description="Batch-normalize Z before the activation.")
+    batch_norm: Flag = Field(False, description="Batch-normalize Z before the activation.")
 
 
 class Model(_Strict):
@@ -100,51 +167,52 @@ class Model(_Strict):
         default_factory=lambda: [Layer()], max_length=LIMITS.max_hidden_layers,
         description="Hidden layers; empty means logistic (softmax) regression.")
     init: Init = Field("he", description="Weight initialization.")
-    init_scale: float = Field(
+    init_scale: Number = Field(
         0.01, gt=0, le=100, description="Multiplier of the standard normal for init 'random'.")
 
 
 class Regularization(_Strict):
-    l2: float = Field(0.0, ge=0, le=100, description="lambda of (lambda/2m) * sum(W^2).")
-    l1: float = Field(0.0, ge=0, le=100, description="lambda of (lambda/2m) * sum(|W|).")
+    l2: Number = Field(0.0, ge=0, le=100, description="lambda of (lambda/2m) * sum(W^2).")
+    l1: Number = Field(0.0, ge=0, le=100, description="lambda of (lambda/2m) * sum(|W|).")
 
 
 class Optimizer(_Strict):
     name: OptimizerName = Field("adam", description="Update rule.")
-    learning_rate: float = Field(0.01, gt=0, le=10, description="alpha.")
-    beta: float = Field(0.9, ge=0, lt=1, description="Momentum and RMSprop averaging.")
-    beta1: float = Field(0.9, ge=0, lt=1, description="Adam: first-moment averaging.")
-    beta2: float = Field(0.999, ge=0, lt=1, description="Adam: second-moment averaging.")
-    epsilon: float = Field(1e-8, gt=0, le=1, description="RMSprop and Adam: added to the root.")
+    learning_rate: Number = Field(0.01, gt=0, le=10, description="alpha.")
+    beta: Number = Field(0.9, ge=0, lt=1, description="Momentum and RMSprop averaging.")
+    beta1: Number = Field(0.9, ge=0, lt=1, description="Adam: first-moment averaging.")
+    beta2: Number = Field(0.999, ge=0, lt=1, description="Adam: second-moment averaging.")
+    epsilon: Number = Field(1e-8, gt=0, le=1, description="RMSprop and Adam: added to the root.")
 
 
 class Schedule(_Strict):
     name: ScheduleName = Field("constant", description="Learning-rate decay per epoch.")
-    decay_rate: float = Field(1.0, ge=0, le=1000, description="inverse_time: decay rate.")
-    time_interval: int = Field(1, ge=1, le=LIMITS.max_epochs, description="inverse_time: epochs per step.")
-    base: float = Field(0.95, gt=0, le=1, description="exponential: base.")
-    k: float = Field(1.0, gt=0, le=1000, description="inverse_sqrt: k.")
-    factor: float = Field(0.5, gt=0, le=1, description="step: factor.")
-    every: int = Field(100, ge=1, le=LIMITS.max_epochs, description="step: epochs per step.")
+    decay_rate: Number = Field(1.0, ge=0, le=1000, description="inverse_time: decay rate.")
+    time_interval: Integer = Field(
+        1, ge=1, le=LIMITS.max_epochs, description="inverse_time: epochs per step.")
+    base: Number = Field(0.95, gt=0, le=1, description="exponential: base.")
+    k: Number = Field(1.0, gt=0, le=1000, description="inverse_sqrt: k.")
+    factor: Number = Field(0.5, gt=0, le=1, description="step: factor.")
+    every: Integer = Field(100, ge=1, le=LIMITS.max_epochs, description="step: epochs per step.")
 
 
 class EarlyStopping(_Strict):
-    patience: int = Field(
+    patience: Integer = Field(
         0, ge=0, le=LIMITS.max_patience,
         description="Epochs without a better dev loss before stopping; 0 means off.")
-    restore_best: bool = Field(True, description="Restore the weights of the best dev loss.")
+    restore_best: Flag = Field(True, description="Restore the weights of the best dev loss.")
 
 
 class Training(_Strict):
-    epochs: int = Field(200, ge=1, le=LIMITS.max_epochs)
-    batch_size: int = Field(
+    epochs: Integer = Field(200, ge=1, le=LIMITS.max_epochs)
+    batch_size: Integer = Field(
         64, ge=1, le=LIMITS.max_batch_size,
         description="Mini-batch size; at or above the training-set size means full batch.")
     early_stopping: EarlyStopping = Field(default_factory=EarlyStopping)
-    report_every: int = Field(1, ge=1, le=LIMITS.max_epochs, description="Epochs between metrics events.")
-    boundary_every: int = Field(
+    report_every: Integer = Field(1, ge=1, le=LIMITS.max_epochs, description="Epochs between metrics events.")
+    boundary_every: Integer = Field(
         5, ge=0, le=LIMITS.max_epochs, description="Epochs between boundary events; 0 means never.")
-    epochs_per_second: float | None = Field(
+    epochs_per_second: OptionalNumber = Field(
         None, gt=0, le=LIMITS.max_epochs_per_second,
         description="Pacing; null means as fast as the machine allows.")
 
@@ -152,7 +220,7 @@ class Training(_Strict):
 class RunConfig(_Strict):
     """A whole experiment; ``RunConfig()`` is the default one."""
 
-    seed: int = Field(0, ge=0, le=2**32 - 1, description="Seeds the run's only random generator.")
+    seed: Integer = Field(0, ge=0, le=2**32 - 1, description="Seeds the run's only random generator.")
     data: Data = Field(default_factory=Data)
     model: Model = Field(default_factory=Model)
     regularization: Regularization = Field(default_factory=Regularization)
@@ -235,49 +303,145 @@ def _cross_field_problems(config: RunConfig) -> list[dict[str, str]]:
 
 
 def config_schema() -> dict:
-    """The JSON Schema of ``RunConfig`` (served at ``GET /api/schema``)."""
-    return RunConfig.model_json_schema()
+    """The JSON Schema of ``RunConfig`` (served at ``GET /api/schema``).
+
+    Every live field (``LIVE_FIELDS``) carries ``"x-live": true`` and its
+    display symbol as ``"x-symbol"``.
+    """
+    schema = RunConfig.model_json_schema()
+    for live in LIVE_FIELDS:
+        node = schema
+        for part in live.path.split("."):
+            node = _schema_object(schema, node)["properties"][part]
+        node["x-live"] = True
+        node["x-symbol"] = live.symbol
+    return schema
+
+
+def _schema_object(schema: dict, node: dict) -> dict:
+    """The object schema behind ``node``: through ``$ref``s, array items and nullable ``anyOf``s."""
+    while "properties" not in node:
+        if "$ref" in node:
+            node = schema["$defs"][node["$ref"].rsplit("/", 1)[1]]
+        elif "items" in node:
+            node = node["items"]
+        else:
+            node = next(option for option in node["anyOf"] if option.get("type") != "null")
+    return node
 
 
 # --- live updates -----------------------------------------------------------
 
-class OptimizerUpdate(_Strict):
-    learning_rate: float | None = Field(None, gt=0, le=10)
-    beta: float | None = Field(None, ge=0, lt=1)
-    beta1: float | None = Field(None, ge=0, lt=1)
-    beta2: float | None = Field(None, ge=0, lt=1)
-    epsilon: float | None = Field(None, gt=0, le=1)
+@dataclass(frozen=True)
+class LiveField:
+    """A field that may change while a run trains, and the short symbol the page shows for it.
+
+    ``path`` is dotted from the config's root; ``model.hidden.keep_prob`` is
+    the field of every hidden layer, matched to the run's layers by position.
+    """
+
+    path: str
+    symbol: str
+
+    @property
+    def section(self) -> str:
+        return self.path.split(".", 1)[0]
+
+    @property
+    def name(self) -> str:
+        return self.path.rsplit(".", 1)[1]
+
+    @property
+    def per_layer(self) -> bool:
+        return self.path.startswith("model.hidden.")
 
 
-class RegularizationUpdate(_Strict):
-    l2: float | None = Field(None, ge=0, le=100)
-    l1: float | None = Field(None, ge=0, le=100)
+# The one list of live fields: LiveUpdate, the trainer's apply, the JSON Schema's
+# "x-live"/"x-symbol" marks and through them the page all read it.
+LIVE_FIELDS: tuple[LiveField, ...] = (
+    LiveField("optimizer.learning_rate", "α"),
+    LiveField("optimizer.beta", "β"),
+    LiveField("optimizer.beta1", "β₁"),
+    LiveField("optimizer.beta2", "β₂"),
+    LiveField("optimizer.epsilon", "ε"),
+    LiveField("regularization.l2", "L2"),
+    LiveField("regularization.l1", "L1"),
+    LiveField("model.hidden.keep_prob", "keep_prob"),
+    LiveField("training.batch_size", "batch"),
+    LiveField("training.epochs_per_second", "epochs/s"),
+)
 
 
-class LayerUpdate(_Strict):
-    keep_prob: float | None = Field(None, gt=0, le=1)
+def _config_field(path: str) -> FieldInfo:
+    """The pydantic field of ``RunConfig`` at a dotted path (lists are looked through)."""
+    model: type[BaseModel] = RunConfig
+    *sections, name = path.split(".")
+    for section in sections:
+        annotation = model.model_fields[section].annotation
+        model = get_args(annotation)[0] if get_origin(annotation) is list else annotation
+    return model.model_fields[name]
 
 
-class ModelUpdate(_Strict):
-    hidden: list[LayerUpdate | None] | None = Field(None, max_length=LIMITS.max_hidden_layers)
+def _optional_update_field(path: str) -> tuple[Any, Any]:
+    """A live field as an optional update field: the config's type and bounds, default None."""
+    field = copy.copy(_config_field(path))
+    field.default = None
+    return field.annotation | None, field
 
 
-class TrainingUpdate(_Strict):
-    batch_size: int | None = Field(None, ge=1, le=LIMITS.max_batch_size)
-    epochs_per_second: float | None = Field(None, gt=0, le=LIMITS.max_epochs_per_second)
-
-
-class LiveUpdate(_Strict):
-    """The hyperparameters that may change while a run trains.
+def _derive_live_update() -> type[BaseModel]:
+    sections: dict[str, dict[str, tuple[Any, Any]]] = {}
+    for live in LIVE_FIELDS:
+        sections.setdefault(live.section, {})[live.name] = _optional_update_field(live.path)
+    layer_update = create_model("LayerUpdate", __base__=_Strict, **sections.pop("model"))
+    model_update = create_model("ModelUpdate", __base__=_Strict, hidden=(
+        list[layer_update | None] | None, Field(None, max_length=LIMITS.max_hidden_layers)))
+    section_models = {name: create_model(f"{name.title()}Update", __base__=_Strict, **fields)
+                      for name, fields in sections.items()}
+    section_models["model"] = model_update
+    live_update = create_model("LiveUpdate", __base__=_Strict, **{
+        name: (section_model | None, None) for name, section_model in section_models.items()})
+    live_update.__doc__ = """The hyperparameters that may change while a run trains (``LIVE_FIELDS``).
 
     ``model.hidden`` is matched to the run's layers by position; ``null``
     entries (or a shorter list) leave those layers alone.
     """
+    return live_update
 
-    optimizer: OptimizerUpdate | None = None
-    regularization: RegularizationUpdate | None = None
-    model: ModelUpdate | None = None
-    training: TrainingUpdate | None = None
+
+LiveUpdate = _derive_live_update()
+
+
+def live_changes(changes: dict) -> Iterator[tuple[LiveField, int | None, Any]]:
+    """``(field, layer index or None, value)`` for each live field a ``parse_update`` result sets."""
+    for live in LIVE_FIELDS:
+        if live.per_layer:
+            for index, layer in enumerate(changes.get("model", {}).get("hidden", [])):
+                if layer and live.name in layer:
+                    yield live, index, layer[live.name]
+        elif live.name in changes.get(live.section, {}):
+            yield live, None, changes[live.section][live.name]
+
+
+def merge_update(base: dict, changes: dict) -> dict:
+    """The config dict ``base`` with the nested ``changes`` of a live update applied.
+
+    ``hidden`` lists are merged by position: entry i changes layer i, a null
+    entry (or a shorter list) leaves the layer as it is.
+    """
+    merged = dict(base)
+    for key, value in changes.items():
+        if key == "hidden":
+            layers = [dict(layer) for layer in base["hidden"]]
+            for index, layer_change in enumerate(value):
+                if layer_change:
+                    layers[index].update(layer_change)
+            merged["hidden"] = layers
+        elif isinstance(value, dict):
+            merged[key] = merge_update(base.get(key) or {}, value)
+        else:
+            merged[key] = value
+    return merged
 
 
 def parse_update(raw: Any, config: RunConfig | None = None) -> dict:

@@ -49,14 +49,15 @@ from __future__ import annotations
 import gzip
 import math
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 
 import numpy as np
 
-from server.engine.config import Augment, ConfigError, RunConfig, parse_config, split_sizes
+from server.engine.config import Augment, ConfigError, Normalize, RunConfig, parse_config, split_sizes
 
-__all__ = ["Dataset", "prepare_data", "make_data", "load_digits", "bayes_error_floor", "DIGITS_IMAGE_SHAPE"]
+__all__ = ["Dataset", "prepare_data", "make_data", "load_digits", "bayes_error_floor", "data_shape",
+           "DIGITS_IMAGE_SHAPE"]
 
 DIGITS_IMAGE_SHAPE = (8, 8)
 DIGITS_MAX_PIXEL = 16.0
@@ -344,6 +345,15 @@ def load_digits() -> tuple[np.ndarray, np.ndarray]:
     return pixels, labels
 
 
+def data_shape(dataset: str) -> tuple[int, int]:
+    """(n_features, n_classes) of a data set by name, without making the data."""
+    if dataset in _GENERATORS_2D:
+        return 2, 2
+    if dataset == "digits":
+        return DIGITS_IMAGE_SHAPE[0] * DIGITS_IMAGE_SHAPE[1], DIGITS_CLASSES
+    raise ValueError(f"unknown data set {dataset!r}")
+
+
 # --- the pipeline -----------------------------------------------------------------------------
 
 def prepare_data(config: RunConfig, rng: np.random.Generator) -> Dataset:
@@ -389,12 +399,7 @@ def prepare_data(config: RunConfig, rng: np.random.Generator) -> Dataset:
             np.clip(X[n_like_train:], 0.0, DIGITS_MAX_PIXEL, out=X[n_like_train:])
 
     X_train = X[:n_train]
-    mean = X_train.mean(axis=0) if data.normalize.center else np.zeros(X.shape[1])
-    if data.normalize.scale:
-        std = X_train.std(axis=0)
-        std[std < _CONSTANT_FEATURE_STD] = 1.0
-    else:
-        std = np.ones(X.shape[1])
+    mean, std = _training_statistics(X_train, data.normalize)
     normalized = (X - mean) / std
     dev_start, test_start = n_like_train, n_like_train + n_dev
     return Dataset(
@@ -408,6 +413,17 @@ def prepare_data(config: RunConfig, rng: np.random.Generator) -> Dataset:
         raw_center=X_train.mean(axis=0), noise=data.noise, dev_noise=data.dev_noise,
         label_noise=data.label_noise,
     )
+
+
+def _training_statistics(X_train: np.ndarray, normalize: Normalize) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, std) of the training split (n_features,) as ``normalize`` asks: zeros and ones when off."""
+    n_features = X_train.shape[1]
+    mean = X_train.mean(axis=0) if normalize.center else np.zeros(n_features)
+    if not normalize.scale:
+        return mean, np.ones(n_features)
+    std = X_train.std(axis=0)
+    std[std < _CONSTANT_FEATURE_STD] = 1.0
+    return mean, std
 
 
 def _flip_labels(y: np.ndarray, start: int, stop: int, fraction: float, priority: np.ndarray,
@@ -448,7 +464,8 @@ def bayes_error_floor(dataset: str, noise: float, label_noise: float = 0.0) -> f
     return float(clean_error + label_noise * (1.0 - 2.0 * clean_error))
 
 
-@cache
+# Bounded: any float is a valid noise, and every new one would otherwise stay for good.
+@lru_cache(maxsize=256)
 def _clean_bayes_error(dataset: str, noise: float) -> float:
     """The Bayes error of a 2-D generator with position noise and no label noise."""
     if dataset == "gaussian":

@@ -1,67 +1,162 @@
-"""Bias and variance, read off the train and dev errors as the course does.
+"""Bias, variance, data mismatch and "not learning", read off the experiment as the course does.
 
     train_error    = 1 - train_accuracy
     dev_error      = 1 - dev_accuracy
     avoidable_bias = train_error - bayes_error
-    variance       = dev_error - train_error
+    variance       = dev_error - train_error          (no train-dev set)
+    variance       = train_dev_error - train_error    (with a train-dev set)
+    data_mismatch  = dev_error - train_dev_error      (with a train-dev set)
 
 ``bayes_error`` is the best error any model could reach; the trainer passes
-``data.bayes_error`` or, when unset, ``data.label_noise`` (flipped labels
-cannot be predicted).
+``data.bayes_error`` or the data set's own floor.
 
 Thresholds: a gap counts as a problem when it exceeds
 
-    tolerance = max(0.015, 0.1 * bayes_error) (+ sampling slack, see below)
+    tolerance = max(0.015, 0.1 * bayes_error) + SAMPLING_SLACK standard errors
 
 1.5 percentage points is the smallest gap the course treats as worth acting
 on (its example of 8% train and 10% dev error against 7.5% human error is a
 variance problem; 0.5% avoidable bias is not).  On noisy problems the same
 absolute gap means less, hence the part proportional to the Bayes error.
-When the set sizes are known (``n_train``, ``n_dev``), one standard error of
-the measured gap is added, sqrt(e (1 - e) / n), so that on a dev set of 100
-examples a few unlucky predictions are not called variance.
+When the set sizes are known, two standard errors of the measured gap,
+sqrt(e (1 - e) / n) per set, are added: a gap the sets cannot resolve is not
+called a problem (on 120 dev examples at 20% error that is 7 points).
 
-Verdict: ``high_bias`` when only the avoidable bias exceeds its tolerance,
-``high_variance`` when only the variance does, ``high_bias_and_variance`` when
-both do, ``good`` when neither.  ``focus`` is what the course's basic recipe
-works on first: ``"bias"`` whenever the bias is high, else ``"variance"`` when
-the variance is, else None.
+Verdicts, in the order they are tried:
+
+- ``not_learning``: a network with hidden layers whose training accuracy is
+  at chance (1 / n_classes, give or take two standard errors) and whose loss
+  has not moved below 90% of the loss of a constant guess, ln(n_classes).
+  ``cause`` names what the setup and the curves point to, first match wins:
+  ``zero_init`` (all-zero weights), ``unnormalized_inputs`` (centering or
+  scaling off), ``vanishing_gradients`` (sigmoid or tanh layers and a
+  first-layer ||dW|| under ``VANISHING_RATIO`` of the last layer's),
+  ``learning_rate_too_large`` (the loss rose above 1.5 times its start, or
+  the ReLUs died: a hidden layer's ||dW|| exactly 0, or the first layer's
+  under ``VANISHING_RATIO`` of the last's, after random initialization),
+  ``learning_rate_too_small`` (every update moves the weights by less than
+  ``SMALL_UPDATE_RATIO`` of their norm), or None.  A network without hidden
+  layers cannot be "not learning" for lack of a cause: a line that cannot
+  separate the classes is high bias.  Nor can a regularized network
+  without another cause: a penalty strong enough to flatten it is high
+  bias, and the advice says to loosen it.
+- ``data_mismatch`` (a train-dev set exists): the mismatch exceeds its
+  tolerance and is at least as large as the other gaps that do.
+- ``high_bias``, ``high_variance``, ``high_bias_and_variance``, ``good``: as
+  the course reads the avoidable bias and the variance.
+
+A first loss more than ``EXPLODED_START_FACTOR`` times a constant guess's
+means the weights started far too large: the advice then says so and
+recommends He or Xavier initialization, not a bigger network.
+
+``focus`` is what to work on first: ``"training"`` (not learning),
+``"bias"``, ``"variance"``, ``"data_mismatch"`` or None.
+
+``settled`` is False while the curves still move: over the reports so far,
+the mean train and dev errors of the last quarter differ from the quarter
+before by more than ``SETTLED_CHANGE`` (plus half a standard error), or
+there are fewer than ``MIN_SETTLED_REPORTS`` reports.  The verdict is still
+computed; the page shows "too early to tell" instead.
+
+Advice never recommends what the config already does: with L2 on it says to
+raise lambda, with dropout on to lower keep_prob (or, already strong, names
+the next lever), with augmentation on to augment more strongly.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
-__all__ = ["diagnose", "MIN_TOLERANCE", "BAYES_FRACTION", "VERDICTS"]
+__all__ = ["diagnose", "Setup", "Progress", "progress_from_history", "MIN_TOLERANCE",
+           "BAYES_FRACTION", "SAMPLING_SLACK", "VERDICTS", "CAUSES"]
 
 MIN_TOLERANCE = 0.015
 BAYES_FRACTION = 0.1
-VERDICTS = ("high_bias", "high_variance", "high_bias_and_variance", "good")
+SAMPLING_SLACK = 2.0
+VERDICTS = ("high_bias", "high_variance", "high_bias_and_variance", "good", "not_learning",
+            "data_mismatch")
+CAUSES = ("zero_init", "unnormalized_inputs", "vanishing_gradients", "learning_rate_too_large",
+          "learning_rate_too_small")
 
-_BIAS_ADVICE = [
-    "High avoidable bias: the network does not fit even the training set as well as it could.",
-    "Train a bigger network: more hidden units or more layers.",
-    "Train longer, or use a better optimizer (momentum, RMSprop, Adam) or learning rate.",
-    "Try another architecture or other hyperparameters.",
-    "If you are regularizing strongly (large L2 or L1, low keep_prob), loosen it.",
-]
-_VARIANCE_ADVICE = [
-    "High variance: the network does much better on the training set than on the dev set.",
-    "Get more training data, or augment the data you have.",
-    "Regularize: L2 or L1, dropout (lower keep_prob), or early stopping.",
-    "Try another architecture or other hyperparameters.",
-]
-_BOTH_ADVICE = [
-    "Fix the bias first: a network that cannot fit the training set gains nothing from regularization.",
-]
-_GOOD_ADVICE = [
-    "Train and dev errors are both close to the Bayes error: neither bias nor variance stands out.",
-    "Check the test set once to confirm, or make the task harder (more noise, fewer samples).",
-]
-_BELOW_BAYES_ADVICE = (
-    "The training error is below the Bayes error: the network is memorizing the noise of "
-    "its training examples, which is a form of overfitting."
-)
+CHANCE_MARGIN = 0.05
+STUCK_LOSS_FRACTION = 0.9
+VANISHING_RATIO = 1e-3
+RISEN_LOSS_FACTOR = 1.5
+EXPLODED_START_FACTOR = 10.0
+SMALL_UPDATE_RATIO = 1e-4
+SETTLED_CHANGE = 0.01
+MIN_SETTLED_REPORTS = 8
+STRONG_KEEP_PROB = 0.5
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What the config already does, so that advice does not recommend it again."""
+
+    n_classes: int = 2
+    activations: tuple[str, ...] = ("relu",)
+    init: str = "he"
+    normalized: bool = True
+    optimizer: str = "adam"
+    learning_rate: float = 0.01
+    l2: float = 0.0
+    l1: float = 0.0
+    keep_prob: float = 1.0
+    augment: bool = False
+    early_stopping: bool = False
+    batch_norm: bool = False
+
+    @classmethod
+    def from_config(cls, config, n_classes: int) -> Setup:
+        """From a ``RunConfig`` (the lowest keep_prob of its layers stands for its dropout)."""
+        hidden = config.model.hidden
+        return cls(
+            n_classes=n_classes, activations=tuple(layer.activation for layer in hidden),
+            init=config.model.init,
+            normalized=config.data.normalize.center and config.data.normalize.scale,
+            optimizer=config.optimizer.name, learning_rate=config.optimizer.learning_rate,
+            l2=config.regularization.l2, l1=config.regularization.l1,
+            keep_prob=min((layer.keep_prob for layer in hidden), default=1.0),
+            augment=config.data.augment.enabled,
+            early_stopping=config.training.early_stopping.patience > 0,
+            batch_norm=any(layer.batch_norm for layer in hidden))
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What the curves show so far: one entry per metrics report, oldest first.
+
+    ``train_losses``, ``train_errors``, ``dev_errors`` and ``train_dev_errors``
+    (empty without a train-dev set) may hold None for diverged values;
+    ``grad_norms`` and ``update_ratios`` are the latest report's, per weight
+    layer from the input (None where nothing was computed).  ``stopped_early``:
+    early stopping has ended training, so the curves will not move again.
+    """
+
+    train_losses: tuple[float | None, ...] = ()
+    train_errors: tuple[float | None, ...] = ()
+    dev_errors: tuple[float | None, ...] = ()
+    train_dev_errors: tuple[float | None, ...] = ()
+    grad_norms: tuple[float | None, ...] = ()
+    update_ratios: tuple[float | None, ...] = field(default=())
+    stopped_early: bool = False
+
+
+def progress_from_history(history: Sequence[dict], stopped_early: bool = False) -> Progress:
+    """A ``Progress`` from the trainer's ``metrics`` payloads so far."""
+    def errors(key: str) -> tuple[float | None, ...]:
+        return tuple(None if m.get(key) is None else 1.0 - m[key] for m in history)
+
+    latest = history[-1]["layers"] if history else []
+    has_train_dev = any(m.get("train_dev_accuracy") is not None for m in history)
+    return Progress(
+        train_losses=tuple(m.get("train_loss") for m in history),
+        train_errors=errors("train_accuracy"), dev_errors=errors("dev_accuracy"),
+        train_dev_errors=errors("train_dev_accuracy") if has_train_dev else (),
+        grad_norms=tuple(layer.get("grad_norm") for layer in latest),
+        update_ratios=tuple(layer.get("update_ratio") for layer in latest), stopped_early=stopped_early)
 
 
 def _fraction(name: str, value: float) -> float:
@@ -77,53 +172,281 @@ def _standard_error(error: float, size: int | None) -> float:
     return math.sqrt(max(error * (1.0 - error), 0.0) / size)
 
 
+def _gap_tolerance(base: float, *errors_and_sizes: tuple[float, int | None]) -> float:
+    spread = math.hypot(*(_standard_error(error, size) for error, size in errors_and_sizes))
+    return base + SAMPLING_SLACK * spread
+
+
+# --- settledness -----------------------------------------------------------------------------
+
+def _window_change(series: Sequence[float | None]) -> float | None:
+    """|mean of the last quarter - mean of the quarter before|, None when too short or missing."""
+    values = [value for value in series if value is not None]
+    if len(values) < MIN_SETTLED_REPORTS or len(values) < len(series):
+        return None
+    width = max(2, len(values) // 4)
+    last, before = values[-width:], values[-2 * width:-width]
+    return abs(sum(last) / width - sum(before) / width)
+
+
+def _settled(progress: Progress | None, sizes: dict[str, int | None]) -> bool:
+    if progress is None or progress.stopped_early:
+        return True
+    for name, series in (("train", progress.train_errors), ("dev", progress.dev_errors),
+                         ("train_dev", progress.train_dev_errors)):
+        if name == "train_dev" and not series:
+            continue
+        change = _window_change(series)
+        latest = series[-1] if series else None
+        if change is None or latest is None:
+            return False
+        if change > SETTLED_CHANGE + 0.5 * _standard_error(latest, sizes.get(name)):
+            return False
+    return True
+
+
+# --- not learning ------------------------------------------------------------------------------
+
+def _regularizes(setup: Setup) -> bool:
+    return setup.l2 > 0 or setup.l1 > 0 or setup.keep_prob < 1
+
+
+def _stuck(train_accuracy: float, n_train: int | None, setup: Setup, progress: Progress | None) -> bool:
+    """Chance-level training accuracy and a loss that has not left a constant guess's."""
+    chance = 1.0 / setup.n_classes
+    margin = max(CHANCE_MARGIN, SAMPLING_SLACK * _standard_error(chance, n_train))
+    if train_accuracy > chance + margin:
+        return False
+    losses = [] if progress is None else [loss for loss in progress.train_losses if loss is not None]
+    return not losses or losses[-1] >= STUCK_LOSS_FRACTION * math.log(setup.n_classes)
+
+
+def _gradients_vanished(progress: Progress) -> bool:
+    norms = progress.grad_norms
+    if len(norms) < 2 or norms[0] is None or not norms[-1]:
+        return False
+    return norms[0] < VANISHING_RATIO * norms[-1]
+
+
+def _cause(setup: Setup, progress: Progress | None) -> str | None:
+    """The likeliest reason a network does not learn (module docstring), or None."""
+    progress = progress or Progress()
+    losses = [loss for loss in progress.train_losses if loss is not None]
+    norms = [norm for norm in progress.grad_norms if norm is not None]
+    ratios = [ratio for ratio in progress.update_ratios if ratio is not None]
+    if setup.init == "zeros":
+        return "zero_init"
+    if not setup.normalized:
+        return "unnormalized_inputs"
+    if set(setup.activations) & {"sigmoid", "tanh"} and _gradients_vanished(progress):
+        return "vanishing_gradients"
+    if losses and max(losses) > RISEN_LOSS_FACTOR * losses[0]:
+        return "learning_rate_too_large"
+    dead_units = bool(set(setup.activations) & {"relu", "leaky_relu"}) and (
+        _gradients_vanished(progress) or 0.0 in progress.grad_norms[:-1])
+    if dead_units or (norms and not any(norms)):
+        return "learning_rate_too_large"
+    if ratios and max(ratios) < SMALL_UPDATE_RATIO:
+        return "learning_rate_too_small"
+    return None
+
+
+_NOT_LEARNING_HEAD = ("Not learning: training accuracy is at chance and the loss has not moved "
+                      "from a constant guess's. No amount of data, regularization or network size "
+                      "helps a network that does not train.")
+_CAUSE_ADVICE = {
+    "zero_init": [
+        "The weights start at zero, so every unit of a layer computes the same thing and gets the "
+        "same gradient (with ReLU or tanh exactly zero): the symmetry is never broken.",
+        "Initialize the weights randomly: He for ReLU, Xavier for tanh.",
+    ],
+    "unnormalized_inputs": [
+        "The inputs are not normalized: features on large, uneven scales make the cost a long, "
+        "narrow valley that gradient descent is thrown out of.",
+        "Center and scale the inputs (subtract the training mean, divide by the standard "
+        "deviation); the same learning rate then trains.",
+    ],
+    "vanishing_gradients": [
+        "Vanishing gradients: the first layer's gradient is under a thousandth of the last "
+        "layer's, because every sigmoid or tanh layer shrinks the backward signal.",
+        "Use ReLU with He initialization, turn on batch norm, or use fewer layers.",
+    ],
+    "learning_rate_too_large": [
+        "The learning rate is too large: the first steps overshoot, the loss rose above its start "
+        "or every gradient is now exactly zero (dead ReLUs).",
+        "Lower the learning rate α ({lower:g} is a tenth of it) and train again.",
+    ],
+    "learning_rate_too_small": [
+        "The learning rate is too small: each update changes the weights by less than 0.01% of "
+        "their size.",
+        "Raise the learning rate α (try {higher:g}).",
+    ],
+    None: [
+        "Check the learning rate (try ten times smaller and ten times larger) and the "
+        "initialization (He for ReLU, Xavier for tanh).",
+    ],
+}
+
+
+def _exploded_start_advice(setup: Setup, progress: Progress | None) -> str | None:
+    """Words for a first loss far above a constant guess's (weights initialized far too large)."""
+    start = next((loss for loss in progress.train_losses if loss is not None), None) if progress else None
+    guess = math.log(setup.n_classes)
+    if start is None or start <= EXPLODED_START_FACTOR * guess:
+        return None
+    return (f"The loss started at {start:.3g}, {start / guess:.0f} times a constant guess's: the "
+            "initial weights are far too large, so activations and gradients explode layer by "
+            "layer. Initialize with He (ReLU) or Xavier (tanh) weights.")
+
+
+def _not_learning_advice(cause: str | None, setup: Setup, progress: Progress | None) -> list[str]:
+    rate = setup.learning_rate
+    lines = [line.format(lower=rate / 10, higher=rate * 10) for line in _CAUSE_ADVICE[cause]]
+    if cause == "learning_rate_too_small" and setup.optimizer == "gd":
+        lines.append("Or use Adam, which scales each step to the size of its gradients.")
+    exploded = _exploded_start_advice(setup, progress)
+    if exploded and cause in ("learning_rate_too_large", None):
+        lines.append(exploded)
+    return [_NOT_LEARNING_HEAD, *lines]
+
+
+# --- bias, variance and mismatch advice ---------------------------------------------------------
+
+def _bias_advice(setup: Setup, progress: Progress | None) -> list[str]:
+    advice = ["High avoidable bias: the network does not fit even the training set as well as it could."]
+    # Weights that start far too large are the problem to fix, not the network's size.
+    exploded = _exploded_start_advice(setup, progress)
+    advice.append(exploded or "Train a bigger network: more hidden units or more layers.")
+    if setup.optimizer == "adam":
+        advice.append("Train longer, or tune the learning rate.")
+    else:
+        advice.append("Train longer, or use a better optimizer (momentum, RMSprop, Adam) or learning rate.")
+    regularizers = [text for text, active in (
+        (f"L2 λ {setup.l2:g}", setup.l2 > 0), (f"L1 λ {setup.l1:g}", setup.l1 > 0),
+        (f"keep_prob {setup.keep_prob:g}", setup.keep_prob < 1), ("augmentation", setup.augment))
+        if active]
+    if regularizers:
+        advice.append(f"You are regularizing ({', '.join(regularizers)}): loosen it.")
+    return advice
+
+
+def _data_advice(setup: Setup) -> str:
+    if setup.augment:
+        return "Augmentation is already on: augment more strongly, or get more training data."
+    return "Get more training data, or augment the data you have."
+
+
+def _regularization_advice(setup: Setup) -> str:
+    levers = [f"raise L2's λ above {setup.l2:g}" if setup.l2 > 0 else "add L2 regularization"]
+    if setup.keep_prob >= 1:
+        levers.append("add dropout (keep_prob 0.5 to 0.8)")
+    elif setup.keep_prob > STRONG_KEEP_PROB:
+        levers.append(f"lower keep_prob below {setup.keep_prob:g}")
+    if not setup.early_stopping:
+        levers.append("stop early")
+    listed = levers[0] if len(levers) == 1 else ", ".join(levers[:-1]) + " or " + levers[-1]
+    text = f"Regularize more: {listed}."
+    if setup.keep_prob <= STRONG_KEEP_PROB:
+        text += f" Dropout is already strong (keep_prob {setup.keep_prob:g}): lower it no further."
+    return text
+
+
+def _variance_advice(setup: Setup) -> list[str]:
+    return [
+        "High variance: the network does much better on the training set than on data it has not seen.",
+        _data_advice(setup),
+        _regularization_advice(setup),
+        "Try another architecture or other hyperparameters.",
+    ]
+
+
+_MISMATCH_ADVICE = [
+    "Data mismatch: the dev error is well above the train-dev error, so the dev data differs from "
+    "the training distribution. This gap is not variance: regularization will not close it.",
+    "Look at the dev examples the network gets wrong and how they differ from the training data.",
+    "Make the training data more like dev and test (collect or synthesize such examples), or "
+    "choose dev and test sets that reflect the data you expect to get.",
+]
+_GOOD_ADVICE = [
+    "Train and dev errors are both close to the Bayes error: neither bias nor variance stands out.",
+    "Check the test set once to confirm, or make the task harder (more noise, fewer samples).",
+]
+_BOTH_FIRST = ("Fix the bias first: a network that cannot fit the training set gains nothing from "
+               "regularization.")
+_BELOW_BAYES_ADVICE = (
+    "The training error is below the Bayes error: the network is memorizing the noise of "
+    "its training examples, which is a form of overfitting."
+)
+_TOO_EARLY = "The curves are still moving: wait until they settle before acting on this."
+
+
+def _verdict(gaps: dict[str, float], over: dict[str, bool], setup: Setup,
+             progress: Progress | None) -> tuple[str, str | None, list[str]]:
+    """(verdict, focus, advice) from the bias, variance and mismatch gaps and which exceed tolerance."""
+    if over["data_mismatch"] and all(gaps["data_mismatch"] >= gaps[name]
+                                     for name in ("avoidable_bias", "variance") if over[name]):
+        return "data_mismatch", "data_mismatch", list(_MISMATCH_ADVICE)
+    if over["avoidable_bias"] and over["variance"]:
+        variance = _variance_advice(setup)
+        return "high_bias_and_variance", "bias", [_BOTH_FIRST, *_bias_advice(setup, progress),
+                                                  *variance[1:3]]
+    if over["avoidable_bias"]:
+        return "high_bias", "bias", _bias_advice(setup, progress)
+    if over["variance"]:
+        return "high_variance", "variance", _variance_advice(setup)
+    return "good", None, list(_GOOD_ADVICE)
+
+
 def diagnose(train_accuracy: float, dev_accuracy: float, bayes_error: float, *,
-             n_train: int | None = None, n_dev: int | None = None) -> dict:
-    """The ``diagnosis`` event payload.
+             n_train: int | None = None, n_dev: int | None = None,
+             train_dev_accuracy: float | None = None, n_train_dev: int | None = None,
+             setup: Setup | None = None, progress: Progress | None = None) -> dict:
+    """The ``diagnosis`` event payload (module docstring).
 
     Accuracies and ``bayes_error`` are fractions in [0, 1] (``ValueError``
-    otherwise).  ``n_train`` and ``n_dev``, when given, widen the tolerances by
-    the sampling error of the measured errors.  Returns ``train_error``,
-    ``dev_error``, ``bayes_error``, ``avoidable_bias``, ``variance``,
-    ``verdict``, ``focus``, ``advice`` (list of str) and ``thresholds``
-    (``{"avoidable_bias": float, "variance": float}``, the tolerances used).
+    otherwise).  Set sizes widen the tolerances by the sampling error.
+    Returns ``train_error``, ``dev_error``, ``train_dev_error`` and
+    ``data_mismatch`` (None without a train-dev set), ``bayes_error``,
+    ``avoidable_bias``, ``variance``, ``verdict``, ``cause``, ``focus``,
+    ``settled``, ``advice`` (list of str) and ``thresholds``.
     """
+    setup = setup or Setup()
     train_error = 1.0 - _fraction("train_accuracy", train_accuracy)
     dev_error = 1.0 - _fraction("dev_accuracy", dev_accuracy)
     bayes_error = _fraction("bayes_error", bayes_error)
-    avoidable_bias = train_error - bayes_error
-    variance = dev_error - train_error
+    has_train_dev = train_dev_accuracy is not None
+    train_dev_error = 1.0 - _fraction("train_dev_accuracy", train_dev_accuracy) if has_train_dev else None
+    unseen_error, n_unseen = (train_dev_error, n_train_dev) if has_train_dev else (dev_error, n_dev)
 
     base = max(MIN_TOLERANCE, BAYES_FRACTION * bayes_error)
-    bias_tolerance = base + _standard_error(train_error, n_train)
-    variance_tolerance = base + math.hypot(_standard_error(train_error, n_train),
-                                           _standard_error(dev_error, n_dev))
-    high_bias = avoidable_bias > bias_tolerance
-    high_variance = variance > variance_tolerance
+    gaps = {"avoidable_bias": train_error - bayes_error, "variance": unseen_error - train_error,
+            "data_mismatch": dev_error - train_dev_error if has_train_dev else 0.0}
+    thresholds = {
+        "avoidable_bias": _gap_tolerance(base, (train_error, n_train)),
+        "variance": _gap_tolerance(base, (train_error, n_train), (unseen_error, n_unseen)),
+        "data_mismatch": _gap_tolerance(base, (train_dev_error, n_train_dev), (dev_error, n_dev))
+        if has_train_dev else None,
+    }
+    over = {name: thresholds[name] is not None and gaps[name] > thresholds[name] for name in gaps}
 
-    if high_bias and high_variance:
-        verdict = "high_bias_and_variance"
-        advice = _BOTH_ADVICE + _BIAS_ADVICE + _VARIANCE_ADVICE[:-1]
-    elif high_bias:
-        verdict, advice = "high_bias", list(_BIAS_ADVICE)
-    elif high_variance:
-        verdict, advice = "high_variance", list(_VARIANCE_ADVICE)
+    cause = _cause(setup, progress) if setup.activations else None
+    stuck = bool(setup.activations) and _stuck(1.0 - train_error, n_train, setup, progress)
+    if stuck and not (cause is None and _regularizes(setup)):
+        verdict, focus = "not_learning", "training"
+        advice = _not_learning_advice(cause, setup, progress)
     else:
-        verdict, advice = "good", list(_GOOD_ADVICE)
-    if avoidable_bias < -bias_tolerance:
-        advice.append(_BELOW_BAYES_ADVICE)
-
-    # The course's basic recipe: fix bias first, then variance.
-    focus = "bias" if high_bias else "variance" if high_variance else None
+        cause = None
+        verdict, focus, advice = _verdict(gaps, over, setup, progress)
+        if gaps["avoidable_bias"] < -thresholds["avoidable_bias"]:
+            advice.append(_BELOW_BAYES_ADVICE)
+    settled = _settled(progress, {"train": n_train, "dev": n_dev, "train_dev": n_train_dev})
+    if not settled:
+        advice.insert(0, _TOO_EARLY)
 
     return {
-        "train_error": train_error,
-        "dev_error": dev_error,
-        "bayes_error": bayes_error,
-        "avoidable_bias": avoidable_bias,
-        "variance": variance,
-        "verdict": verdict,
-        "focus": focus,
-        "advice": advice,
-        "thresholds": {"avoidable_bias": bias_tolerance, "variance": variance_tolerance},
+        "train_error": train_error, "dev_error": dev_error, "train_dev_error": train_dev_error,
+        "bayes_error": bayes_error, "avoidable_bias": gaps["avoidable_bias"],
+        "variance": gaps["variance"], "data_mismatch": gaps["data_mismatch"] if has_train_dev else None,
+        "verdict": verdict, "cause": cause, "focus": focus, "settled": settled, "advice": advice,
+        "thresholds": thresholds,
     }

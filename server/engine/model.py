@@ -36,6 +36,7 @@ from server.engine.layers import (
     affine_forward,
     batchnorm_backward,
     batchnorm_forward,
+    dropout_backward,
     dropout_forward,
     sigmoid,
     sigmoid_cross_entropy,
@@ -50,6 +51,26 @@ INIT_STDDEV = {
     "random": lambda n_prev, scale: scale,
     "zeros": lambda n_prev, scale: 0.0,
 }
+
+
+def output_units(n_classes: int) -> int:
+    """One sigmoid unit for two classes, a softmax unit per class otherwise."""
+    return 1 if n_classes == 2 else n_classes
+
+
+def parameter_count(n_features: int, hidden: list, n_classes: int) -> int:
+    """Weights, biases and batch-norm gamma/beta of a network (the size of ``Network.parameters``).
+
+    ``hidden`` holds objects with ``units`` and ``batch_norm`` (``HiddenLayer``
+    or the config's layers).
+    """
+    total, inputs = 0, n_features
+    for layer in hidden:
+        # Batch norm drops the layer's bias and learns gamma and beta instead.
+        total += inputs * layer.units + layer.units * (2 if layer.batch_norm else 1)
+        inputs = layer.units
+    outputs = output_units(n_classes)
+    return total + inputs * outputs + outputs
 
 
 @dataclass(frozen=True)
@@ -78,9 +99,7 @@ class Network:
     ``gradients`` are the flat vectors, ``param_views[name]`` and
     ``grad_views[name]`` the arrays in their shapes.  The penalties ``l2``
     and ``l1`` and the per-layer ``keep_probs`` may be changed between
-    steps.  ``backprop_bug`` deliberately breaks backprop (the output layer's
-    dW is accumulated twice, the classic ``+=`` run twice) so that a gradient
-    check can be seen to fail.
+    steps.
     """
 
     def __init__(self, n_features: int, hidden: list[HiddenLayer], n_classes: int,
@@ -93,13 +112,12 @@ class Network:
         self.n_features = n_features
         self.n_classes = n_classes
         self.hidden = list(hidden)
-        self.sizes = [n_features] + [layer.units for layer in hidden] + [1 if n_classes == 2 else n_classes]
+        self.sizes = [n_features] + [layer.units for layer in hidden] + [output_units(n_classes)]
         self.n_layers = len(self.sizes) - 1
         self.batch_norm = [layer.batch_norm for layer in hidden] + [False]
         self.keep_probs = [float(layer.keep_prob) for layer in hidden]
         self.l2 = 0.0
         self.l1 = 0.0
-        self.backprop_bug = False
         self._activations = [ACTIVATIONS[layer.activation] for layer in hidden]
         self._loss = sigmoid_cross_entropy if n_classes == 2 else softmax_cross_entropy
         self._build_layout()
@@ -228,12 +246,9 @@ class Network:
         output_cache = caches[last][0]
         da, _, _ = affine_backward(dlogits, output_cache, last > 0,
                                    self.weight_grads[last], self.bias_grads[last])
-        if self.backprop_bug:
-            self.weight_grads[last] += np.dot(output_cache[0].T, dlogits)
         for index in range(last - 1, -1, -1):
             affine_cache, bn_cache, act_cache, mask = caches[index]
-            if mask is not None:
-                da *= mask
+            da = dropout_backward(da, mask)
             dz = self._activations[index].backward(da, act_cache)
             if bn_cache is not None:
                 dz, _, _ = batchnorm_backward(dz, bn_cache, self.gamma_grads[index], self.beta_grads[index])
@@ -291,7 +306,10 @@ class Network:
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Predicted labels (m,) int64."""
-        logits = self.logits(X)
+        return self._labels(self.logits(X))
+
+    def _labels(self, logits: np.ndarray) -> np.ndarray:
+        """The class each row of logits (m, n_out) picks: (m,) int64."""
         if self.n_classes == 2:
             return (logits[:, 0] > 0).astype(np.int64)
         return logits.argmax(axis=1)
@@ -309,8 +327,7 @@ class Network:
             cost = loss + self.penalty(len(y))
         if not np.isfinite(logits).all():
             return Evaluation(float("nan"), float("nan"), float("nan"))
-        predicted = (logits[:, 0] > 0).astype(np.int64) if self.n_classes == 2 else logits.argmax(axis=1)
-        return Evaluation(loss, cost, float(np.mean(predicted == y)))
+        return Evaluation(loss, cost, float(np.mean(self._labels(logits) == y)))
 
     # --- per-layer norms ------------------------------------------------------
 

@@ -56,16 +56,25 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 
 import numpy as np
 
-from server.engine.config import ConfigError, RunConfig, parse_config, parse_update
+from server.engine.config import (
+    ConfigError,
+    LiveField,
+    RunConfig,
+    live_changes,
+    merge_update,
+    parse_config,
+    parse_update,
+)
 from server.engine.data import prepare_data
-from server.engine.diagnosis import diagnose
+from server.engine.diagnosis import Setup, diagnose, progress_from_history
 from server.engine.layers import targets_from_labels
 from server.engine.model import Evaluation, Network
 from server.engine.optimizers import make_optimizer
+from server.engine.preview import bayes_error
 from server.engine.schedules import learning_rate_at
 
 DIAGNOSIS_EVERY_REPORTS = 10
@@ -80,23 +89,6 @@ def _finite(value: float | None) -> float | None:
     if value is None or not math.isfinite(value):
         return None
     return float(value)
-
-
-def _merge(base: dict, changes: dict) -> dict:
-    """``base`` with the nested ``changes`` of a live update applied (hidden layers by position)."""
-    merged = dict(base)
-    for key, value in changes.items():
-        if key == "hidden":
-            layers = [dict(layer) for layer in base["hidden"]]
-            for index, layer_change in enumerate(value):
-                if layer_change:
-                    layers[index].update(layer_change)
-            merged["hidden"] = layers
-        elif isinstance(value, dict):
-            merged[key] = _merge(base.get(key) or {}, value)
-        else:
-            merged[key] = value
-    return merged
 
 
 class IterationCosts:
@@ -131,6 +123,44 @@ class IterationCosts:
         return kept
 
 
+class EarlyStopping:
+    """Patience on the dev loss, and the weights of the best epoch.
+
+    ``observe`` every dev loss computed; ``best_epoch`` is the epoch of the
+    lowest.  With ``patience`` 0 nothing ever stops or is restored, but the
+    best epoch is still tracked (for the ``done`` event).
+    """
+
+    def __init__(self, patience: int, restore_best: bool):
+        self.patience = patience
+        self.restore_best = restore_best
+        self.best_loss = math.inf
+        self.best_epoch: int | None = None
+        self._best_state = None
+
+    @property
+    def active(self) -> bool:
+        """Whether it needs a dev loss after every epoch."""
+        return self.patience > 0
+
+    def observe(self, epoch: int, dev_loss: float, network: Network) -> None:
+        if dev_loss < self.best_loss:
+            self.best_loss, self.best_epoch = dev_loss, epoch
+            if self.active and self.restore_best:
+                self._best_state = network.state()
+
+    def should_stop(self, epoch: int) -> bool:
+        """``patience`` epochs have passed without a lower dev loss."""
+        return self.active and epoch - (self.best_epoch or 0) >= self.patience
+
+    def restore(self, network: Network) -> bool:
+        """Load the best epoch's weights into ``network``; False when there are none to restore."""
+        if self._best_state is None:
+            return False
+        network.load_state(self._best_state)
+        return True
+
+
 class Trainer:
     """One training run of a config; see the module docstring for the events.
 
@@ -158,17 +188,22 @@ class Trainer:
         self._schedule = config.schedule.model_dump()
         self._batch_size = config.training.batch_size
         self._targets_train = targets_from_labels(dataset.y_train, dataset.n_classes)
-        # Position noise makes the 2-D classes overlap, so the floor is usually
-        # above label_noise alone: judging bias against label_noise would call a
-        # network that is already as good as possible "high bias".
-        self._bayes_error = (config.data.bayes_error if config.data.bayes_error is not None
-                             else dataset.bayes_error("train"))
+        self._bayes_error = bayes_error(config, dataset)
         self._lock = threading.Lock()
         self._pending: list[dict] = []
         self._stop = threading.Event()
         self._started = False
         self._grid = dataset.grid() if dataset.is_2d else None
         self._iteration_costs = IterationCosts()
+        self._early_stopping = EarlyStopping(config.training.early_stopping.patience,
+                                             config.training.early_stopping.restore_best)
+        training = config.training
+        self._report_every = training.report_every
+        self._diagnosis_every = training.boundary_every or training.report_every * DIAGNOSIS_EVERY_REPORTS
+        # A confusion matrix is small, so data without a boundary picture always gets one.
+        self._picture_every = training.boundary_every if dataset.is_2d else self._diagnosis_every
+        self._last_picture_epoch: int | None = None
+        self._last_diagnosis_epoch: int | None = None
         # The metrics payloads so far, oldest first, without their iteration
         # costs (up to 256 floats each would make a long run's history heavy).
         self.history: list[dict] = []
@@ -200,34 +235,10 @@ class Trainer:
         return self._run()
 
     def _run(self) -> Iterator[dict]:
-        config = self.config
-        training = config.training
-        total_epochs = training.epochs
-        report_every = training.report_every
-        boundary_every = training.boundary_every
-        diagnosis_every = boundary_every or report_every * DIAGNOSIS_EVERY_REPORTS
-        # A confusion matrix is small, so data without a boundary picture always gets one.
-        picture_every = boundary_every if self.dataset.is_2d else diagnosis_every
-        patience = training.early_stopping.patience
-        restore_best = training.early_stopping.restore_best
-        dataset = self.dataset
         started = time.perf_counter()
-
-        yield self._event("config", {
-            "config": config.model_dump(mode="json"), "data": dataset.summary(),
-            "points": dataset.points() if dataset.is_2d else None, "total_epochs": total_epochs})
-        train_eval, dev_eval = self._evaluate_splits()
-        first_rate = learning_rate_at(self._schedule, self._base_rate, 0)
-        yield self._metrics_event(0, first_rate, train_eval, dev_eval, started, with_norms=False)
-        last_picture_epoch = last_diagnosis_epoch = None
-        if picture_every:
-            yield self._picture_event(0)
-            last_picture_epoch = 0
-
-        best_loss, best_epoch, best_state = math.inf, None, None
+        yield from self._opening_events(started)
         reason = "completed"
-        dev_eval = None
-        for epoch_index in range(total_epochs):
+        for epoch_index in range(self.config.training.epochs):
             for changes in self._take_pending():
                 self._apply(changes)
                 yield self._event("update", {"epoch": self.epochs_completed, "changes": changes})
@@ -237,48 +248,65 @@ class Trainer:
             learning_rate = learning_rate_at(self._schedule, self._base_rate, epoch_index)
             with np.errstate(all="ignore"):
                 self._train_epoch(learning_rate)
-            self.epochs_completed = epoch = epoch_index + 1
-            diverged = not np.isfinite(self.network.parameters).all()
-
-            reported = epoch % report_every == 0
-            train_eval = dev_eval = None
-            if reported or diverged:
-                train_eval, dev_eval = self._evaluate_splits()
-                diverged = diverged or not math.isfinite(train_eval.cost)
-                yield self._metrics_event(epoch, learning_rate, train_eval, dev_eval, started)
-            if diverged:
-                reason = "diverged"
+            self.epochs_completed = epoch_index + 1
+            ending = yield from self._epoch_events(learning_rate, started)
+            if ending is not None:
+                reason = ending
                 break
-            if patience and dev_eval is None:
-                with np.errstate(all="ignore"):
-                    dev_eval = self.network.evaluate(dataset.X_dev, dataset.y_dev)
-            if dev_eval is not None and dev_eval.loss < best_loss:
-                best_loss, best_epoch = dev_eval.loss, epoch
-                if patience and restore_best:
-                    best_state = self.network.state()
-            if picture_every and epoch % picture_every == 0:
-                yield self._picture_event(epoch)
-                last_picture_epoch = epoch
-            if epoch % diagnosis_every == 0:
-                diagnosis = self._diagnosis_event(epoch, train_eval, dev_eval)
-                if diagnosis is not None:
-                    yield diagnosis
-                last_diagnosis_epoch = epoch
-            if patience and epoch - (best_epoch or 0) >= patience:
-                reason = "early_stopped"
-                break
+        yield from self._closing_events(reason, started)
 
-        restored = best_state is not None and reason in ("completed", "early_stopped")
-        if restored:
-            self.network.load_state(best_state)
+    def _opening_events(self, started: float) -> Iterator[dict]:
+        """``config``, then the untrained network's ``metrics`` and picture."""
+        dataset = self.dataset
+        yield self._event("config", {
+            "config": self.config.model_dump(mode="json"), "data": dataset.summary(),
+            "points": dataset.points(), "total_epochs": self.config.training.epochs})
+        train_eval, dev_eval = self._evaluate_splits()
+        first_rate = learning_rate_at(self._schedule, self._base_rate, 0)
+        yield self._metrics_event(0, first_rate, train_eval, dev_eval, started, with_norms=False)
+        if self._picture_every:
+            yield self._picture_event(0)
+
+    def _epoch_events(self, learning_rate: float, started: float) -> Generator[dict, None, str | None]:
+        """The events of the epoch just trained; returns ``diverged`` or ``early_stopped`` to end
+        the run, else None."""
+        epoch = self.epochs_completed
+        diverged = not np.isfinite(self.network.parameters).all()
+        train_eval = dev_eval = None
+        if epoch % self._report_every == 0 or diverged:
+            train_eval, dev_eval = self._evaluate_splits()
+            diverged = diverged or not math.isfinite(train_eval.cost)
+            yield self._metrics_event(epoch, learning_rate, train_eval, dev_eval, started)
+        if diverged:
+            return "diverged"
+        if dev_eval is None and self._early_stopping.active:
+            with np.errstate(all="ignore"):
+                dev_eval = self.network.evaluate(self.dataset.X_dev, self.dataset.y_dev)
+        if dev_eval is not None:
+            self._early_stopping.observe(epoch, dev_eval.loss, self.network)
+        if self._picture_every and epoch % self._picture_every == 0:
+            yield self._picture_event(epoch)
+        if epoch % self._diagnosis_every == 0:
+            yield from self._diagnosis_events(epoch, train_eval, dev_eval)
+        return "early_stopped" if self._early_stopping.should_stop(epoch) else None
+
+    def _closing_events(self, reason: str, started: float) -> Iterator[dict]:
+        """The final weights' picture and diagnosis (unless just sent or diverged), then ``done``."""
+        restored = reason in ("completed", "early_stopped") and self._early_stopping.restore(self.network)
+        epoch = self.epochs_completed
         if reason != "diverged":
-            if picture_every and (restored or last_picture_epoch != self.epochs_completed):
-                yield self._picture_event(self.epochs_completed)
-            if restored or last_diagnosis_epoch != self.epochs_completed:
-                diagnosis = self._diagnosis_event(self.epochs_completed, None, None)
-                if diagnosis is not None:
-                    yield diagnosis
-        yield self._done_event(reason, best_epoch, restored, started)
+            if self._picture_every and (restored or self._last_picture_epoch != epoch):
+                yield self._picture_event(epoch)
+            if restored or self._last_diagnosis_epoch != epoch:
+                yield from self._diagnosis_events(epoch, None, None)
+        yield self._done_event(reason, self._early_stopping.best_epoch, restored, started)
+
+    def _diagnosis_events(self, epoch: int, train_eval: Evaluation | None,
+                          dev_eval: Evaluation | None) -> Iterator[dict]:
+        diagnosis = self._diagnosis_event(epoch, train_eval, dev_eval)
+        if diagnosis is not None:
+            yield diagnosis
+        self._last_diagnosis_epoch = epoch
 
     def _take_pending(self) -> list[dict]:
         with self._lock:
@@ -287,25 +315,29 @@ class Trainer:
 
     def _apply(self, changes: dict) -> None:
         """Apply a validated live change to the running objects and to ``self.config``."""
-        merged = _merge(self.config.model_dump(), changes)
+        merged = merge_update(self.config.model_dump(), changes)
         try:
             self.config = parse_config(merged)
         except ConfigError as error:  # parse_update already validated each field
             raise RuntimeError(f"a validated update no longer fits the config: {error}") from error
-        optimizer_changes = changes.get("optimizer", {})
-        if "learning_rate" in optimizer_changes:
-            self._base_rate = optimizer_changes["learning_rate"]
-        settable = {name: value for name, value in optimizer_changes.items()
-                    if name in self.optimizer.hyperparameter_names}
-        if settable:
-            self.optimizer.set_hyperparameters(**settable)
-        regularization = changes.get("regularization", {})
-        self.network.l2 = regularization.get("l2", self.network.l2)
-        self.network.l1 = regularization.get("l1", self.network.l1)
-        for index, layer in enumerate(changes.get("model", {}).get("hidden", [])):
-            if layer and "keep_prob" in layer:
-                self.network.keep_probs[index] = float(layer["keep_prob"])
-        self._batch_size = changes.get("training", {}).get("batch_size", self._batch_size)
+        for live, layer_index, value in live_changes(changes):
+            self._set_live(live, layer_index, value)
+
+    def _set_live(self, live: LiveField, layer_index: int | None, value) -> None:
+        """One live field's new value, where the running objects keep it."""
+        if live.path == "optimizer.learning_rate":
+            self._base_rate = value  # the schedule's a0
+        elif live.section == "optimizer":
+            # A rule that does not use this hyperparameter (beta1 for momentum) only records it.
+            if live.name in self.optimizer.hyperparameter_names:
+                self.optimizer.set_hyperparameters(**{live.name: value})
+        elif live.section == "regularization":
+            setattr(self.network, live.name, value)
+        elif live.path == "model.hidden.keep_prob":
+            self.network.keep_probs[layer_index] = float(value)
+        elif live.path == "training.batch_size":
+            self._batch_size = value
+        # training.epochs_per_second paces the caller, which reads it from self.config.
 
     def _train_epoch(self, learning_rate: float) -> None:
         """One pass over the reshuffled training set in mini-batches (the last one partial)."""
@@ -372,6 +404,7 @@ class Trainer:
         return self._event("metrics", payload)
 
     def _picture_event(self, epoch: int) -> dict:
+        self._last_picture_epoch = epoch
         return self._boundary_event(epoch) if self.dataset.is_2d else self._confusion_event(epoch)
 
     def _boundary_event(self, epoch: int) -> dict:
@@ -399,13 +432,30 @@ class Trainer:
 
     def _diagnosis_event(self, epoch: int, train_eval: Evaluation | None,
                          dev_eval: Evaluation | None) -> dict | None:
-        """The diagnosis, or None when an accuracy is not a number (overflowing logits)."""
-        if train_eval is None or dev_eval is None:
+        """The diagnosis, or None when an accuracy is not a number (overflowing logits).
+
+        Without evaluations this is the run's final diagnosis, of its final (or restored) weights.
+        """
+        final = train_eval is None or dev_eval is None
+        if final:
             train_eval, dev_eval = self._evaluate_splits()
         if not (math.isfinite(train_eval.accuracy) and math.isfinite(dev_eval.accuracy)):
             return None
+        dataset, training = self.dataset, self.config.training
+        # The last diagnosis of a run that early stopping ended: its decision is final.
+        stopped_early = (final and training.early_stopping.patience > 0
+                         and self.epochs_completed < training.epochs)
+        train_dev_accuracy = None
+        if dataset.has_train_dev:
+            with np.errstate(all="ignore"):
+                train_dev_accuracy = self.network.evaluate(dataset.X_train_dev, dataset.y_train_dev).accuracy
+            if not math.isfinite(train_dev_accuracy):
+                return None
         payload = diagnose(train_eval.accuracy, dev_eval.accuracy, self._bayes_error,
-                           n_train=len(self.dataset.y_train), n_dev=len(self.dataset.y_dev))
+                           n_train=len(dataset.y_train), n_dev=len(dataset.y_dev),
+                           train_dev_accuracy=train_dev_accuracy, n_train_dev=len(dataset.y_train_dev),
+                           setup=Setup.from_config(self.config, dataset.n_classes),
+                           progress=progress_from_history(self.history, stopped_early))
         return self._event("diagnosis", {"epoch": epoch, **payload})
 
     def _done_event(self, reason: str, best_epoch: int | None, restored: bool, started: float) -> dict:

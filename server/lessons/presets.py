@@ -42,6 +42,24 @@ LESSON_SECONDS = 8.0
 LESSON_PACES = (1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 30.0, 50.0, 100.0)
 
 
+# What the page shows a lesson with unless the preset says otherwise: raw curves
+# (smoothing hides the truth a lesson is about), one point per epoch, no weights.
+DEFAULT_VIEW = {"smoothing": 0, "chart": "epoch", "weights": False}
+
+
+@dataclass(frozen=True)
+class Counterfactual:
+    """The lesson's twin: ``config`` (partial) merged over the preset's changes one thing.
+
+    ``label`` is the button text ("Run it without dropout") and ``difference``
+    names the change in words for the ghost curves' legend ("keep_prob 1").
+    """
+
+    label: str
+    config: dict[str, Any]
+    difference: str
+
+
 @dataclass(frozen=True)
 class Preset:
     """A lesson: ``config`` is a partial run config (merged onto the defaults)."""
@@ -53,7 +71,9 @@ class Preset:
     explanation: str
     look_at: str
     try_next: str
+    counterfactual: Counterfactual
     related: tuple[str, ...] = field(default=())
+    view: dict[str, Any] = field(default_factory=dict)
 
     def full_config(self) -> dict[str, Any]:
         """The validated config with every default filled in (JSON-ready).
@@ -68,9 +88,15 @@ class Preset:
             training["epochs_per_second"] = min(LESSON_PACES, key=lambda pace: abs(math.log(pace / ideal)))
         return parse_config(config).model_dump(mode="json")
 
+    def twin_config(self) -> dict[str, Any]:
+        """The counterfactual's full config: the preset's with the twin's change merged in."""
+        return parse_config(_merge(self.full_config(), self.counterfactual.config)).model_dump(mode="json")
+
 
 def preset_json(preset: Preset) -> dict[str, Any]:
-    """The API shape: ``{"id", "title", "config", "explanation", "look_at", "try_next", "lesson", ...}``."""
+    """The API shape: ``{"id", "title", "config", "explanation", "look_at", "try_next", "lesson",
+    "counterfactual", "view", ...}``."""
+    counterfactual = preset.counterfactual
     return {
         "id": preset.id,
         "title": preset.title,
@@ -81,6 +107,9 @@ def preset_json(preset: Preset) -> dict[str, Any]:
         "look_at": preset.look_at,
         "try_next": preset.try_next,
         "related": list(preset.related),
+        "counterfactual": {"label": counterfactual.label, "config": copy.deepcopy(counterfactual.config),
+                           "difference": counterfactual.difference},
+        "view": {**DEFAULT_VIEW, **preset.view},
     }
 
 
@@ -99,52 +128,68 @@ def _layers(count: int, **layer: Any) -> list[dict[str, Any]]:
     return [dict(layer) for _ in range(count)]
 
 
-# A big network on a small, noisy training set: the shared starting point of the
-# overfitting lessons, so each fix changes exactly one thing.  The dev set is
-# kept large (90 points) so that its accuracy is not a coin toss.
+# The shared starting point of the overfitting lessons, so that each fix changes one
+# thing: two layers of 64 ReLUs on 90 training points, 9 of them with a flipped
+# label.  The dev set is large (990 points: one standard error is about 1.3
+# points), so that a gain of a few points is a measurement, not luck.
 OVERFITTING = {
     "seed": 3,
-    "data": {"dataset": "moons", "n_samples": 300, "noise": 0.35,
-             "split": {"train": 0.4, "dev": 0.3, "test": 0.3}},
-    "model": {"hidden": _layers(2, units=64, activation="relu"), "init": "he"},
+    "data": {"dataset": "moons", "n_samples": 1200, "noise": 0.2, "label_noise": 0.1,
+             "split": {"train": 0.075, "dev": 0.825, "test": 0.1}},
+    "model": {"hidden": _layers(2, units=64, activation="relu")},
     "optimizer": {"name": "adam", "learning_rate": 0.02},
-    "training": {"epochs": 200, "batch_size": 200, "report_every": 2, "boundary_every": 10},
+    "training": {"epochs": 300, "batch_size": 90, "report_every": 2, "boundary_every": 10},
 }
+
+# Two rings and 400 dev points for the initialization lessons.
+RINGS = {"dataset": "circles", "n_samples": 1000, "noise": 0.05,
+         "split": {"train": 0.4, "dev": 0.4, "test": 0.2}}
 
 # The course's initialization experiment: a [10, 5] ReLU network on two rings.
 INITIALIZATION = {
     "seed": 2,
-    "data": {"dataset": "circles", "n_samples": 400, "noise": 0.05},
+    "data": RINGS,
     "model": {"hidden": [{"units": 10, "activation": "relu"}, {"units": 5, "activation": "relu"}]},
     "optimizer": {"name": "adam", "learning_rate": 0.01},
     "training": {"epochs": 150, "batch_size": 64, "report_every": 2, "boundary_every": 10},
 }
 
+# Deep networks trained by plain mini-batch gradient descent, where initialization
+# and activation decide whether the signal survives the depth.
+DEEP = {
+    "data": RINGS,
+    "optimizer": {"name": "gd", "learning_rate": 0.1},
+    "training": {"epochs": 80, "batch_size": 32, "report_every": 1, "boundary_every": 5},
+}
+DEEP_SIGMOID = _merge(DEEP, {
+    "seed": 4, "model": {"hidden": _layers(8, units=16, activation="sigmoid"), "init": "xavier"}})
+DEEP_TANH = _merge(DEEP, {
+    "seed": 12, "model": {"hidden": _layers(6, units=16, activation="tanh"), "init": "xavier"}})
+DEEP_RELU = _merge(DEEP, {
+    "seed": 13, "model": {"hidden": _layers(8, units=16, activation="relu"), "init": "he"}})
+
 # One small network on moons for the mini-batch and optimizer lessons, so that
-# only the update rule, the batch size or the learning rate differs between them.
+# only the update rule, the batch size or the learning rate differs between
+# them; all of them run the same 40 epochs, so their curves can be laid over
+# each other.  360 training and 400 dev points.
 OPTIMIZATION = {
     "seed": 5,
-    "data": {"dataset": "moons", "n_samples": 600, "noise": 0.2},
+    "data": {"dataset": "moons", "n_samples": 1000, "noise": 0.2,
+             "split": {"train": 0.36, "dev": 0.4, "test": 0.24}},
     "model": {"hidden": _layers(2, units=16, activation="relu")},
     "optimizer": {"name": "gd", "learning_rate": 0.5},
-    "training": {"epochs": 60, "batch_size": 64, "report_every": 1, "boundary_every": 5},
+    "training": {"epochs": 40, "batch_size": 64, "report_every": 1, "boundary_every": 5},
 }
+ITERATION_VIEW = {"chart": "iteration"}
 
-DEEP_SIGMOID = {
-    "seed": 4,
-    "data": {"dataset": "circles", "n_samples": 400, "noise": 0.1},
-    "model": {"hidden": _layers(8, units=16, activation="sigmoid"), "init": "xavier"},
-    "optimizer": {"name": "gd", "learning_rate": 0.5},
-    "training": {"epochs": 60, "batch_size": 64, "report_every": 1, "boundary_every": 5},
-}
-
-# Ten ReLU layers trained by plain gradient descent at a rate too large for them.
-DEEP_RELU = {
+# Batch norm's lesson: eight ReLU layers at a learning rate they only survive normalized.
+BATCH_NORM = {
     "seed": 6,
-    "data": {"dataset": "circles", "n_samples": 400, "noise": 0.05},
-    "model": {"hidden": _layers(10, units=16, activation="relu", batch_norm=True), "init": "he"},
+    "data": {"dataset": "moons", "n_samples": 1000, "noise": 0.15,
+             "split": {"train": 0.4, "dev": 0.4, "test": 0.2}},
+    "model": {"hidden": _layers(8, units=16, activation="relu", batch_norm=True), "init": "he"},
     "optimizer": {"name": "gd", "learning_rate": 1.0},
-    "training": {"epochs": 40, "batch_size": 32, "report_every": 1, "boundary_every": 5},
+    "training": {"epochs": 100, "batch_size": 32, "report_every": 1, "boundary_every": 5},
 }
 
 DIGITS = {
@@ -154,7 +199,6 @@ DIGITS = {
     "optimizer": {"name": "adam", "learning_rate": 0.005},
     "training": {"epochs": 120, "batch_size": 64, "report_every": 2, "boundary_every": 0},
 }
-
 
 _PRESET_LIST = [
     Preset(
@@ -172,31 +216,41 @@ _PRESET_LIST = [
                  "The diagnosis panel reports high avoidable bias."),
         try_next=("Add a hidden layer of 8 ReLU units and train again: the boundary bends into a "
                   "ring and both errors drop. A bigger network is the first cure for high bias."),
+        counterfactual=Counterfactual("Run it with a hidden layer", {"model": {"hidden": [{"units": 8}]}},
+                                      "one hidden layer of 8 ReLUs"),
         related=("overfitting",),
     ),
     Preset(
         id="overfitting", title="Overfitting: high variance", topic="bias-variance",
         config=OVERFITTING,
-        explanation=("Two layers of 64 units on 120 noisy training points: the network has room to "
-                     "memorise the noise. Training error falls towards zero while the dev error "
-                     "stops improving and then climbs."),
-        look_at=("The gap between the train and dev curves opens up and keeps growing; the "
-                 "boundary wraps around individual noisy points."),
-        try_next=("Turn on L2 regularization (lambda 1), dropout (keep_prob 0.5), early stopping "
-                  "or more data, one at a time, and compare the gap."),
+        explanation=("Two layers of 64 units on 90 training points, nine of them labelled wrong: "
+                     "the network has room to memorise every one. Training accuracy climbs to "
+                     "nearly 100% while dev accuracy, measured on 990 points, stays about 20 "
+                     "points lower."),
+        look_at=("The gap between the train and dev curves opens up and stays open; the dev loss "
+                 "turns back up after its early minimum. The boundary grows islands around the "
+                 "mislabelled training points."),
+        try_next=("Turn on L2 regularization (λ 1), dropout (keep_prob 0.5), early stopping or "
+                  "augmentation, one at a time: each lesson of the next topic does one of them."),
+        counterfactual=Counterfactual("Run it with L2 regularization", {"regularization": {"l2": 1.0}},
+                                      "L2 λ 1"),
         related=("l2-regularization", "dropout", "early-stopping", "data-augmentation"),
     ),
     Preset(
         id="l2-regularization", title="L2 regularization fixes overfitting", topic="regularization",
         config=_merge(OVERFITTING, {"regularization": {"l2": 1.0}}),
         explanation=("The same network and data as the overfitting lesson, with the cost plus "
-                     "(lambda/2m)·ΣW². Large weights now cost something, so the network prefers a "
-                     "smoother boundary."),
-        look_at=("Train and dev accuracy stay close: the gap is a fraction of the overfitting "
-                 "preset's. The weight norms in the gradients panel stay small."),
-        try_next=("Raise lambda to 30 and watch the model underfit; lower it to 0.1 and the gap "
-                  "comes back. Lambda trades variance for bias."),
+                     "(λ/2m)·ΣW². Large weights now cost something, so the network prefers a "
+                     "smoother boundary and gives up the mislabelled points."),
+        look_at=("Dev accuracy ends several points above the overfitting run's, on the same 990 "
+                 "dev points, and the boundary loses its islands. The weights panel shows ‖W‖ "
+                 "staying far smaller than without L2."),
+        try_next=("Raise λ to 30 and watch the model underfit; lower it to 0.1 and the gap "
+                  "comes back. λ trades variance for bias."),
+        counterfactual=Counterfactual("Run it without L2", {"regularization": {"l2": 0.0}},
+                                      "L2 λ 0"),
         related=("overfitting", "dropout"),
+        view={"weights": True},
     ),
     Preset(
         id="dropout", title="Dropout fixes overfitting", topic="regularization",
@@ -205,41 +259,53 @@ _PRESET_LIST = [
         explanation=("Inverted dropout keeps each hidden unit with probability 0.5 on every "
                      "training step (and divides by 0.5), so no unit can rely on any other: the "
                      "network cannot memorise single points."),
-        look_at=("The training curve is noisy, because every step trains a different thinned "
-                 "network, but the train-dev gap stays small. Dev is evaluated without dropout."),
+        look_at=("Training accuracy stays well below 100% (it is measured without dropout, like "
+                 "dev) and dev accuracy ends several points above the overfitting run's. The "
+                 "boundary is smoother: no islands around the mislabelled points."),
         try_next="Set keep_prob to 0.9 in one layer only, or to 0.2, and compare the gap.",
+        counterfactual=Counterfactual("Run it without dropout",
+                                      {"model": {"hidden": _layers(2, units=64, activation="relu")}},
+                                      "keep_prob 1"),
         related=("overfitting", "l2-regularization"),
     ),
     Preset(
         id="early-stopping", title="Early stopping", topic="regularization",
         config=_merge(OVERFITTING, {"training": {
-            "early_stopping": {"patience": 30, "restore_best": True}}}),
+            "early_stopping": {"patience": 30, "restore_best": True}, "report_every": 1}}),
         explanation=("Keep the weights from the epoch with the lowest dev loss and stop once it has "
                      "not improved for 30 epochs. Training stops before the network has had time to "
                      "memorise the noise."),
-        look_at=("The run ends with reason early_stopped, well before its 200 epochs, and reports "
-                 "the best epoch. The dev loss it keeps is lower than where the overfitting run "
-                 "ends."),
+        look_at=("The run ends with reason early_stopped, long before its 300 epochs, and reports "
+                 "the best epoch: the lowest point of the dev loss curve. The dev loss it keeps is "
+                 "far lower than where the overfitting run ends."),
         try_next=("Compare with L2: early stopping couples two jobs (fitting and not overfitting) "
                   "in one knob, which makes it harder to tune them separately."),
+        counterfactual=Counterfactual("Run it to the end (no early stopping)",
+                                      {"training": {"early_stopping": {"patience": 0}}}, "patience 0"),
         related=("overfitting", "l2-regularization"),
     ),
     Preset(
         id="data-augmentation", title="Data augmentation", topic="regularization",
         config=_merge(OVERFITTING, {"data": {"augment": {
-            "enabled": True, "rotation_degrees": 10.0, "jitter": 0.15}}}),
-        explanation=("Every training batch is rotated a little and jittered, so the network never "
-                     "sees exactly the same point twice: cheap extra data, and a smoother "
-                     "boundary. Dev and test are never augmented."),
-        look_at="The train-dev gap is much smaller than the overfitting preset's.",
-        try_next="Raise the jitter until the model starts to underfit: augmentation too can be overdone.",
+            "enabled": True, "rotation_degrees": 0.0, "jitter": 0.15}}}),
+        explanation=("Every training batch is jittered: each point moves by a little Gaussian "
+                     "noise, so the network never sees exactly the same point twice and cannot "
+                     "draw an island around one. Cheap extra data. Dev and test are never "
+                     "augmented."),
+        look_at=("Dev accuracy ends several points above the overfitting run's, and the boundary "
+                 "is as smooth as with L2."),
+        try_next=("Raise the jitter to 0.5 and watch the model start to underfit: augmentation too "
+                  "can be overdone."),
+        counterfactual=Counterfactual("Run it without augmentation",
+                                      {"data": {"augment": {"enabled": False}}}, "no augmentation"),
         related=("overfitting",),
     ),
     Preset(
         id="mismatched-dev-test", title="Dev and test from a different distribution", topic="data",
         config={
             "seed": 9,
-            "data": {"dataset": "moons", "n_samples": 600, "noise": 0.1, "dev_noise": 0.45},
+            "data": {"dataset": "moons", "n_samples": 1500, "noise": 0.1, "dev_noise": 0.45,
+                     "split": {"train": 0.4, "dev": 0.4, "test": 0.2}},
             "model": {"hidden": _layers(2, units=16, activation="relu")},
             "optimizer": {"name": "adam", "learning_rate": 0.01},
             "training": {"epochs": 150, "batch_size": 64, "report_every": 2, "boundary_every": 10},
@@ -251,6 +317,8 @@ _PRESET_LIST = [
                  "not variance: more regularization will not close it. Choose dev and test sets "
                  "that reflect the data you expect to get."),
         try_next="Clear 'Dev/test noise' (blank: the same distribution as train) and the gap disappears.",
+        counterfactual=Counterfactual("Run it with dev and test like train", {"data": {"dev_noise": None}},
+                                      "dev/test noise as train's"),
     ),
     Preset(
         id="normalizing-inputs", title="Normalizing inputs", topic="normalization",
@@ -259,17 +327,21 @@ _PRESET_LIST = [
             "data": {"normalize": {"center": False, "scale": False}},
             "model": {"hidden": [{"units": 32, "activation": "relu"}]},
             "optimizer": {"name": "gd", "learning_rate": 0.2},
-            "training": {"epochs": 20, "report_every": 1},
+            "training": {"epochs": 60, "report_every": 1},
         }),
         explanation=("Digit pixels run from 0 to 16 and are never centred, so the cost is a long, "
                      "narrow valley. At this learning rate gradient descent is thrown out of it in "
                      "the first steps and the network never recovers. Subtracting the mean and "
                      "dividing by the standard deviation makes the valley round."),
         look_at=("With raw inputs the loss jumps up and then sits at ln 10 ≈ 2.3: chance for ten "
-                 "classes. Tick 'Center inputs' and 'Scale inputs' and run again: the same rate now "
-                 "reaches nearly 100% training accuracy."),
+                 "classes, and the diagnosis says the network is not learning because the inputs "
+                 "are not normalized. Run the twin with normalized inputs: the same rate reaches "
+                 "nearly 100% training accuracy."),
         try_next=("Open the normalization lab to see the two cost surfaces and gradient descent's "
                   "path on each."),
+        counterfactual=Counterfactual("Run it with normalized inputs",
+                                      {"data": {"normalize": {"center": True, "scale": True}}},
+                                      "inputs centred and scaled"),
     ),
     Preset(
         id="init-zeros", title="Initialization: all zeros", topic="initialization",
@@ -277,8 +349,10 @@ _PRESET_LIST = [
         explanation=("With every weight zero, every unit of a layer computes the same thing and "
                      "receives the same gradient, so they stay identical; with ReLU that gradient is "
                      "even exactly zero. The network cannot break the symmetry."),
-        look_at="Accuracy stays at chance and the gradient norms of the weights are zero.",
+        look_at=("Accuracy stays at chance and the gradients panel has nothing to draw: every "
+                 "‖dW‖ is exactly zero. The diagnosis names the zero initialization."),
         try_next="Switch to 'he' initialization: random weights break the symmetry.",
+        counterfactual=Counterfactual("Run it with He initialization", {"model": {"init": "he"}}, "init he"),
         related=("init-large-random", "init-he"),
     ),
     Preset(
@@ -287,8 +361,10 @@ _PRESET_LIST = [
         explanation=("Weights drawn with standard deviation 10 multiply the signal by tens at every "
                      "layer. The first predictions are confidently wrong, the cost starts in the "
                      "thousands, and training spends its time undoing the initialization."),
-        look_at="The first cost is thousands of times ln 2 ≈ 0.69, and the boundary stays crude.",
+        look_at=("The first cost is hundreds of times ln 2 ≈ 0.69, the boundary stays crude, and "
+                 "the diagnosis says the weights started far too large."),
         try_next="Set the scale to 0.01, or switch to 'he', and compare the first cost.",
+        counterfactual=Counterfactual("Run it with He initialization", {"model": {"init": "he"}}, "init he"),
         related=("init-zeros", "init-he"),
     ),
     Preset(
@@ -299,7 +375,24 @@ _PRESET_LIST = [
                      "vanishing."),
         look_at="The same network as the other two initialization presets separates the rings.",
         try_next="Compare the first cost and the gradient norms with the zeros and large-random presets.",
-        related=("init-zeros", "init-large-random"),
+        counterfactual=Counterfactual("Run it with all-zero weights", {"model": {"init": "zeros"}},
+                                      "init zeros"),
+        related=("init-zeros", "init-large-random", "init-xavier"),
+    ),
+    Preset(
+        id="init-xavier", title="Initialization: Xavier for tanh", topic="initialization",
+        config=DEEP_TANH,
+        explanation=("Xavier initialization draws W with variance 1/n_prev, so a tanh layer's "
+                     "outputs keep the scale of its inputs: six tanh layers pass the signal "
+                     "forward and the gradient back. The course's np.random.randn · 0.01 shrinks "
+                     "the signal a hundredfold per layer instead."),
+        look_at=("The rings are separated within the run. Run the twin with weights of scale "
+                 "0.01: the gradients panel shows the first layers' ‖dW‖ vanish and the "
+                 "diagnosis says the network is not learning."),
+        try_next="Try init 'he' with these tanh layers: larger than Xavier, and it still trains.",
+        counterfactual=Counterfactual("Run it with small random weights",
+                                      {"model": {"init": "random", "init_scale": 0.01}}, "N(0, 1) · 0.01"),
+        related=("init-he", "vanishing-gradients"),
     ),
     Preset(
         id="vanishing-gradients", title="Vanishing gradients in a deep sigmoid network",
@@ -308,10 +401,29 @@ _PRESET_LIST = [
         explanation=("Each sigmoid layer multiplies the backward signal by at most 0.25. After eight "
                      "layers the gradient reaching the first layer is orders of magnitude smaller "
                      "than the last layer's, so the early layers hardly learn."),
-        look_at=("The gradients panel (log scale): the first layer's gradient norm sits four or "
-                 "five orders of magnitude below the last layer's. The loss stays at ln 2."),
-        try_next="Turn on batch norm in every layer, or switch to ReLU with He initialization.",
-        related=("batch-norm",),
+        look_at=("The gradients panel (log scale): the first layer's ‖dW‖ sits orders of "
+                 "magnitude below the last layer's. The loss stays at ln 2, and the diagnosis "
+                 "names vanishing gradients, not a lack of capacity."),
+        try_next="Run the twin with ReLU and He initialization, or turn on batch norm in every layer.",
+        counterfactual=Counterfactual("Run it with ReLU layers", {"model": {
+            "hidden": _layers(8, units=16, activation="relu"), "init": "he"}}, "ReLU, init he"),
+        related=("batch-norm", "init-xavier", "exploding-gradients"),
+    ),
+    Preset(
+        id="exploding-gradients", title="Exploding gradients", topic="initialization",
+        config=_merge(DEEP_RELU, {"model": {"init": "random", "init_scale": 1.0}}),
+        explanation=("Weights of standard deviation 1 in layers of 16 ReLUs multiply the signal by "
+                     "about √8 ≈ 2.8 per layer, forward and backward: after eight layers the "
+                     "first cost is in the thousands and every gradient is hundreds of times too "
+                     "large. The very first step of gradient descent is so large that it kills "
+                     "every ReLU."),
+        look_at=("The first cost is in the thousands. After one epoch every ‖dW‖ is exactly zero "
+                 "(the gradients panel has nothing left to draw), the loss sits at ln 2, and the "
+                 "diagnosis says the network is not learning: the steps were far too large "
+                 "because the weights were."),
+        try_next="Run the twin with He initialization (standard deviation √(2/16) ≈ 0.35).",
+        counterfactual=Counterfactual("Run it with He initialization", {"model": {"init": "he"}}, "init he"),
+        related=("vanishing-gradients", "init-he"),
     ),
     Preset(
         id="gradient-checking", title="Gradient checking (with an injected bug)",
@@ -329,39 +441,55 @@ _PRESET_LIST = [
                      "1e-7 means the gradients are right; around 1e-3 or more, something is wrong."),
         look_at=("Press 'Check gradients': the verdict is great. Then tick 'Break backprop' (it "
                  "injects a bug) and check again: the difference jumps by orders of magnitude."),
-        try_next=("The check runs with dropout off: add dropout and it still checks the "
-                  "deterministic network."),
+        try_next=("Switch the layers to ReLU and check again: where a step of ε crosses a ReLU's "
+                  "kink the check leaves that parameter out and says so."),
+        counterfactual=Counterfactual("Run it with ReLU layers", {"model": {
+            "hidden": [{"units": 5, "activation": "relu"}, {"units": 3, "activation": "relu"}],
+            "init": "he"}}, "ReLU, init he"),
     ),
     Preset(
         id="batch-gradient-descent", title="Batch gradient descent", topic="mini-batches",
         config=_merge(OPTIMIZATION, {"training": {"batch_size": 360}}),
         explanation=("One update per pass over all 360 training examples: a smooth descent, but "
                      "each update waits for the whole training set."),
-        look_at="A smooth loss curve; after 60 epochs it has made only 60 updates.",
+        look_at=("The cost per iteration falls smoothly; after 40 epochs it has made only 40 "
+                 "updates and is still far from the bottom."),
         try_next="Compare with the mini-batch preset: the same epochs, six times the updates.",
+        counterfactual=Counterfactual("Run it with mini-batches of 64", {"training": {"batch_size": 64}},
+                                      "batch 64"),
         related=("mini-batch-gradient-descent", "stochastic-gradient-descent"),
+        view=ITERATION_VIEW,
     ),
     Preset(
         id="mini-batch-gradient-descent", title="Mini-batch gradient descent", topic="mini-batches",
         config=OPTIMIZATION,
         explanation=("Batches of 64: six updates per epoch, each on a noisy but useful estimate of "
                      "the gradient. The usual choice: fast progress and vectorized arithmetic."),
-        look_at="The loss falls much further per epoch than full-batch descent's, with a little noise.",
+        look_at=("The cost per iteration trends down with some noise, because each batch is a "
+                 "different sample; per epoch it gets much further than full-batch descent."),
         try_next="Try batch sizes 1, 32 and 360 and compare the iteration counts and the noise.",
+        counterfactual=Counterfactual("Run it with full batches", {"training": {"batch_size": 360}},
+                                      "batch 360"),
         related=("batch-gradient-descent", "stochastic-gradient-descent"),
+        view=ITERATION_VIEW,
     ),
     Preset(
         id="stochastic-gradient-descent", title="Stochastic gradient descent", topic="mini-batches",
         config=_merge(OPTIMIZATION, {"optimizer": {"learning_rate": 0.05},
-                                     "training": {"batch_size": 1, "epochs": 20}}),
+                                     "training": {"batch_size": 1}}),
         explanation=("One example per update: 360 updates per epoch, each pulled by a single point. "
-                     "Within a few epochs it is further along than batch descent gets in sixty, but "
+                     "Within a few epochs it is further along than batch descent gets in forty, but "
                      "every single update is a noisy step, and one example at a time throws away "
                      "the speed of vectorized arithmetic."),
-        look_at=("The iteration count (360 per epoch) and how low the loss is after the first few "
-                 "epochs; then compare the loss after 360 updates with the mini-batch preset's."),
+        look_at=("The cost per iteration jumps up and down from one example to the next, while "
+                 "the per-epoch loss falls fast. Then compare its loss after one epoch (360 "
+                 "updates) with the mini-batch preset's after all 40 (240 updates): one example "
+                 "at a time buys little per update."),
         try_next="Add learning-rate decay to calm the noise at the end, or go back to mini-batches.",
+        counterfactual=Counterfactual("Run it with mini-batches of 64", {"training": {"batch_size": 64}},
+                                      "batch 64"),
         related=("batch-gradient-descent", "mini-batch-gradient-descent", "learning-rate-decay"),
+        view=ITERATION_VIEW,
     ),
     Preset(
         id="momentum", title="Momentum", topic="optimizers",
@@ -369,10 +497,13 @@ _PRESET_LIST = [
         explanation=("v = βv + (1−β)dW, then W −= αv: momentum steps along an average of the recent "
                      "gradients, so back-and-forth components cancel. That lets it use a learning "
                      "rate at which plain gradient descent overshoots: here α = 5."),
-        look_at=("Training converges smoothly. Now switch the optimizer to gd with the same α: the "
-                 "first steps overshoot so far that the ReLUs die and the loss sits at ln 2."),
+        look_at=("Training converges smoothly. Run the twin with plain gradient descent at the "
+                 "same α: the first steps overshoot so far that the ReLUs die, the loss sits at "
+                 "ln 2, and the diagnosis blames the learning rate."),
         try_next=("Open the optimizer lab and watch momentum roll over the saddle point that stops "
                   "gradient descent."),
+        counterfactual=Counterfactual("Run it with plain gradient descent", {"optimizer": {"name": "gd"}},
+                                      "gd, no momentum"),
         related=("mini-batch-gradient-descent", "rmsprop", "adam"),
     ),
     Preset(
@@ -382,8 +513,10 @@ _PRESET_LIST = [
                      "divided by the recent size of its own gradient, so steep directions are damped "
                      "and flat ones sped up."),
         look_at=("With α = 0.01 the loss falls quickly. Plain gradient descent with the same α "
-                 "is still far behind after 60 epochs."),
-        try_next="Switch to gd and compare; then try α = 0.1 with RMSprop and watch the loss jump.",
+                 "is still far behind after 40 epochs."),
+        try_next="Run the twin with gd; then try α = 0.1 with RMSprop and watch the loss jump.",
+        counterfactual=Counterfactual("Run it with plain gradient descent", {"optimizer": {"name": "gd"}},
+                                      "gd at the same α"),
         related=("momentum", "adam"),
     ),
     Preset(
@@ -395,13 +528,15 @@ _PRESET_LIST = [
         look_at=("A fast, steady descent with the default betas; gradient descent at α = 0.01 lags "
                  "far behind."),
         try_next="Tune only the learning rate first; the betas and ε rarely need changing.",
+        counterfactual=Counterfactual("Run it with plain gradient descent", {"optimizer": {"name": "gd"}},
+                                      "gd at the same α"),
         related=("momentum", "rmsprop"),
     ),
     Preset(
         id="learning-rate-decay", title="Learning-rate decay", topic="learning-rate-decay",
         config=_merge(OPTIMIZATION, {
             "optimizer": {"learning_rate": 1.0},
-            "training": {"batch_size": 8, "epochs": 40},
+            "training": {"batch_size": 8},
             "schedule": {"name": "inverse_time", "decay_rate": 0.3, "time_interval": 1},
         }),
         explanation=("α = α₀ / (1 + decay_rate · epoch): big steps early, when they help most, and "
@@ -409,30 +544,42 @@ _PRESET_LIST = [
                      "around the minimum."),
         look_at=("The learning-rate chart falls from 1 to below 0.1; the loss settles lower and "
                  "steadier than with a constant rate."),
-        try_next="Set the schedule to constant and compare the end of the loss curve.",
+        try_next="Run the twin with a constant rate and compare the end of the loss curve.",
+        counterfactual=Counterfactual("Run it at a constant rate", {"schedule": {"name": "constant"}},
+                                      "constant α"),
         related=("stochastic-gradient-descent",),
     ),
     Preset(
         id="batch-norm", title="Batch norm on a deep network", topic="batch-norm",
-        config=DEEP_RELU,
+        config=BATCH_NORM,
         explanation=("Batch norm standardizes each layer's Z over the mini-batch, then rescales it "
-                     "with learned γ and β. Every layer sees inputs of a stable scale, so this "
-                     "ten-layer network trains with a learning rate (α = 1) that kills it without "
-                     "batch norm."),
-        look_at=("The rings are separated within a few dozen epochs. Untick batch norm in the "
-                 "layers and run again: the loss sits at ln 2."),
-        try_next="Lower the learning rate to 0.1 and compare the two again: batch norm still trains faster.",
+                     "with learned γ and β. Every layer sees inputs of a stable scale, so these "
+                     "eight ReLU layers train at a learning rate (α = 1) that kills them without "
+                     "batch norm. At test time there is no mini-batch to average over: dev and "
+                     "test are evaluated with the running averages of μ and σ² kept during "
+                     "training."),
+        look_at=("The moons are separated within a few dozen epochs. Run the twin without batch "
+                 "norm: its first steps overshoot, so it either diverges or its ReLUs die and the "
+                 "loss sits at ln 2, and the diagnosis blames the learning rate."),
+        try_next="Lower the learning rate to 0.1 and compare the two again.",
+        counterfactual=Counterfactual("Run it without batch norm", {"model": {
+            "hidden": _layers(8, units=16, activation="relu", batch_norm=False)}}, "no batch norm"),
         related=("vanishing-gradients",),
     ),
     Preset(
         id="digits-little-data", title="Digits with too little data", topic="bias-variance",
         config=_merge(DIGITS, {
-            "data": {"n_samples": 300, "split": {"train": 0.2, "dev": 0.4, "test": 0.4}},
+            "data": {"split": {"train": 0.034, "dev": 0.5, "test": 0.466}},
             "training": {"batch_size": 32}}),
-        explanation=("Sixty training images (six per digit) for a network with thousands of weights: "
-                     "it learns them by heart and generalises poorly to the 120 dev images."),
+        explanation=("Sixty-one training images (about six per digit) for a network with thousands "
+                     "of weights: it learns them by heart and generalises poorly to the 898 dev "
+                     "images."),
         look_at="Training accuracy reaches 100% while dev accuracy lags far behind.",
-        try_next="Raise the samples to 1797 (all the digits): the dev accuracy climbs and the gap shrinks.",
+        try_next=("Run the twin with ten times the training images: the dev accuracy climbs and "
+                  "the gap shrinks."),
+        counterfactual=Counterfactual("Run it with ten times the training images",
+                                      {"data": {"split": {"train": 0.34, "dev": 0.5, "test": 0.16}}},
+                                      "611 training images"),
         related=("overfitting",),
     ),
 ]

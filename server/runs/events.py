@@ -10,19 +10,26 @@ When it must drop some, it drops the oldest ones but always keeps the first
 event (``config``: a late client needs it to draw anything) and the latest
 one (``done`` at the end of a run).  A client asking for events that were
 dropped gets a ``gap`` event in their place (see ``EventLog.since``).
+``EventLog.trim`` drops events the same way on demand: the run manager uses
+it to keep every log together within a ``LogBudget``.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections import deque
+import threading
+from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import islice
 from typing import Any
 
 TERMINAL_EVENTS = frozenset({"done", "error"})
 GAP_EVENT = "gap"
+# What a logged event costs beyond its JSON text: the event object, its id and
+# name, the text's own header (136 + 49 bytes, measured with tracemalloc).
+EVENT_OVERHEAD_BYTES = 200
 
 
 @dataclass(frozen=True)
@@ -64,13 +71,18 @@ def to_json(value: Any) -> str:
 
 
 class EventLog:
-    """The ordered, bounded log of one run.  Not thread-safe: the run's lock guards it."""
+    """The ordered, bounded log of one run.  Not thread-safe: the run's lock guards it.
 
-    def __init__(self, max_events: int, max_bytes: int):
+    ``on_resize(delta)``, when given, hears every change of ``memory_bytes``
+    (a ``LogBudget`` adds up the logs of every run that way).
+    """
+
+    def __init__(self, max_events: int, max_bytes: int, on_resize: Callable[[int], None] | None = None):
         if max_events < 2:
             raise ValueError(f"max_events must be at least 2 (the first and the latest), got {max_events}")
         self.max_events = max_events
         self.max_bytes = max_bytes
+        self._on_resize = on_resize
         self._first: LoggedEvent | None = None
         self._rest: deque[LoggedEvent] = deque()
         self._bytes = 0
@@ -81,9 +93,9 @@ class EventLog:
         return (self._first is not None) + len(self._rest)
 
     @property
-    def size_bytes(self) -> int:
-        """Bytes of JSON data held (names and ids not counted)."""
-        return self._bytes
+    def memory_bytes(self) -> int:
+        """About what the log takes in memory: its JSON text plus ``EVENT_OVERHEAD_BYTES`` an event."""
+        return self._bytes + EVENT_OVERHEAD_BYTES * len(self)
 
     def append(self, event: str, data: Any) -> LoggedEvent:
         """Store an event (``data`` a JSON-like value or JSON text) under the next id."""
@@ -91,18 +103,37 @@ class EventLog:
         self.last_id += 1
         logged = LoggedEvent(self.last_id, event, text)
         self._bytes += len(text)
+        grown = len(text) + EVENT_OVERHEAD_BYTES
         if self._first is None:
             self._first = logged
         else:
             self._rest.append(logged)
-            self._evict()
+            while len(self._rest) > 1 and (len(self) > self.max_events or self._bytes > self.max_bytes):
+                grown -= self._drop_oldest()
+        self._resized(grown)
         return logged
 
-    def _evict(self) -> None:
-        while len(self._rest) > 1 and (len(self) > self.max_events or self._bytes > self.max_bytes):
-            oldest = self._rest.popleft()
-            self._bytes -= len(oldest.data)
-            self.dropped += 1
+    def trim(self, at_least: int) -> int:
+        """Drop the oldest events (never the first or the latest) until ``at_least`` bytes are freed.
+
+        Returns the bytes freed (less when only the first and latest are left).
+        A client that asks for dropped events gets a ``gap`` in their place.
+        """
+        freed = 0
+        while freed < at_least and len(self._rest) > 1:
+            freed += self._drop_oldest()
+        self._resized(-freed)
+        return freed
+
+    def _drop_oldest(self) -> int:
+        oldest = self._rest.popleft()
+        self._bytes -= len(oldest.data)
+        self.dropped += 1
+        return len(oldest.data) + EVENT_OVERHEAD_BYTES
+
+    def _resized(self, delta: int) -> None:
+        if delta and self._on_resize is not None:
+            self._on_resize(delta)
 
     def since(self, last_id: int) -> list[LoggedEvent]:
         """Every retained event with an id above ``last_id``, in order.
@@ -130,3 +161,41 @@ class EventLog:
             newer = self._rest[-1].id - last_id
             result.extend(reversed(list(islice(reversed(self._rest), max(newer, 0)))))
         return result
+
+
+class LogBudget:
+    """The memory the event logs of all runs take together, and of each client's runs.
+
+    Logs report their changes through ``charge``; the run manager reads
+    ``excess`` and trims logs until it is 0.  Thread-safe.
+    """
+
+    def __init__(self, total: int, per_client: int):
+        self.total = total
+        self.per_client = per_client
+        self._used = 0
+        self._by_client: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    @property
+    def used(self) -> int:
+        with self._lock:
+            return self._used
+
+    def used_by(self, client: str) -> int:
+        with self._lock:
+            return self._by_client[client]
+
+    def charge(self, client: str, delta: int) -> None:
+        with self._lock:
+            self._used += delta
+            self._by_client[client] += delta
+            if self._by_client[client] <= 0:
+                del self._by_client[client]
+
+    def excess(self, client: str | None = None) -> int:
+        """Bytes over the total budget (``client`` None), or over ``client``'s own share."""
+        with self._lock:
+            if client is None:
+                return max(self._used - self.total, 0)
+            return max(self._by_client[client] - self.per_client, 0)

@@ -12,14 +12,20 @@ import math
 import secrets
 import threading
 import time
+from functools import partial
 from typing import Protocol
 
 from server.engine.config import RunConfig, parse_update
 from server.limits import RuntimeLimits
-from server.runs.events import EventLog, LoggedEvent
+from server.runs.events import EventLog, LogBudget, LoggedEvent
 from server.runs.run import ACTIONS, Run, RunConflict, TrainerFactory
 from server.runs.threads import WaitingThreads
-from server.settings import DEFAULT_MAX_LOG_BYTES, DEFAULT_MAX_RETAINED_RUNS
+from server.settings import (
+    DEFAULT_MAX_CLIENT_LOG_BYTES,
+    DEFAULT_MAX_LOG_BYTES,
+    DEFAULT_MAX_RETAINED_RUNS,
+    DEFAULT_MAX_TOTAL_LOG_BYTES,
+)
 
 
 class UnknownRun(KeyError):
@@ -89,10 +95,13 @@ class InProcessRunManager:
     def __init__(self, trainer_factory: TrainerFactory, limits: RuntimeLimits | None = None, *,
                  max_log_bytes: int = DEFAULT_MAX_LOG_BYTES,
                  max_retained_runs: int = DEFAULT_MAX_RETAINED_RUNS,
+                 max_total_log_bytes: int = DEFAULT_MAX_TOTAL_LOG_BYTES,
+                 max_client_log_bytes: int = DEFAULT_MAX_CLIENT_LOG_BYTES,
                  reap_interval: float | None = None):
         self.limits = limits or RuntimeLimits()
         self._trainer_factory = trainer_factory
         self.max_log_bytes = max_log_bytes
+        self.log_budget = LogBudget(max_total_log_bytes, max_client_log_bytes)
         self.max_retained_runs = max_retained_runs
         self._runs: dict[str, Run] = {}
         self._lock = threading.Lock()
@@ -122,8 +131,10 @@ class InProcessRunManager:
                 raise CapacityExceeded(client_full_message(len(own), self.limits), _retry_after(own))
             self._drop_excess_finished()
             run_id = secrets.token_urlsafe(16)
-            log = EventLog(self.limits.max_events_per_run, self.max_log_bytes)
-            run = Run(run_id, config, client, self._trainer_factory, log)
+            log = EventLog(self.limits.max_events_per_run, self.max_log_bytes,
+                           on_resize=partial(self.log_budget.charge, client))
+            run = Run(run_id, config, client, self._trainer_factory, log,
+                      after_publish=partial(self._fit_logs, client))
             self._runs[run_id] = run
         run.start(self._threads)
         return run.snapshot()
@@ -183,7 +194,7 @@ class InProcessRunManager:
             if run.finished:
                 if now - run.finished_at > limits.finished_retention_seconds:
                     with self._lock:
-                        self._runs.pop(run_id, None)
+                        self._forget(run_id)
             elif now - run.started_at > limits.max_run_seconds:
                 run.stop("time_limit", time_limit_stop_message(limits))
             elif now - run.last_activity > limits.idle_timeout_seconds:
@@ -200,7 +211,36 @@ class InProcessRunManager:
         finished = sorted((run for run in self._runs.values() if run.finished),
                           key=lambda run: run.finished_at)
         for run in finished[:max(len(finished) - self.max_retained_runs, 0)]:
-            del self._runs[run.id]
+            self._forget(run.id)
+
+    def _forget(self, run_id: str) -> None:
+        """Drop a finished run (the manager's lock held) and its log's share of the budget."""
+        run = self._runs.pop(run_id, None)
+        if run is not None:
+            self.log_budget.charge(run.client, -run.log.memory_bytes)
+
+    def _fit_logs(self, client: str) -> None:
+        """After ``client``'s run logged an event: trim logs until the budget holds again.
+
+        Over the client's share, its own logs are trimmed; over the total,
+        anyone's.  Finished runs' logs go first, the longest finished first (a
+        late reader then gets ``config``, a ``gap`` and ``done``), then the
+        oldest events of live runs, the oldest run first.  A thirty-second of
+        the budget more than the excess is freed, so that trimming is rare
+        rather than a cost of every event.
+        """
+        budget = self.log_budget
+        for scope, allowed in ((client, budget.per_client), (None, budget.total)):
+            excess = budget.excess(scope)
+            if excess <= 0:
+                continue
+            with self._lock:
+                runs = [run for run in self._runs.values() if scope is None or run.client == scope]
+            excess += allowed // 32
+            for run in sorted(runs, key=_trim_order):
+                excess -= run.trim_log(excess)
+                if excess <= 0:
+                    break
 
     def _get(self, run_id: str) -> Run:
         with self._lock:
@@ -208,6 +248,12 @@ class InProcessRunManager:
         if run is None:
             raise UnknownRun(run_id)
         return run
+
+
+def _trim_order(run: Run) -> tuple[bool, float]:
+    """Finished runs first, by when they finished; then live runs, by when they started."""
+    finished_at = run.finished_at
+    return (finished_at is None, run.started_at if finished_at is None else finished_at)
 
 
 def _retry_after(runs: list[Run]) -> int:

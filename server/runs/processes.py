@@ -16,30 +16,27 @@ its next epoch boundary).
 A host also runs one-off engine calls (``gradient_check``), which would
 otherwise hold the web process's interpreter lock for seconds.
 
-Hosts are started with ``spawn`` (forking a threaded server can copy a lock
-held by another thread) and inherit the BLAS thread variables set by
-``create_app``, before they import NumPy.  If a host dies, its runs end with
-an ``error`` event and the pool starts a fresh host for new runs.
+Hosts are ``python -m server.runs.processes`` processes (``server.child``):
+forking a threaded server can copy a lock held by another thread, and
+multiprocessing's spawn would import the caller's ``__main__`` in each host.
+They inherit the BLAS thread variables set by ``create_app``, before they
+import NumPy.  If a host dies, its runs end with an ``error`` event and the
+pool starts a fresh host for new runs (``revive``, which ``/healthz`` calls,
+also replaces it when no run asks).
 """
 
 from __future__ import annotations
 
 import itertools
-import multiprocessing
-import multiprocessing.util  # noqa: F401  (exit order: see below)
 import os
 import queue
 import threading
 from collections.abc import Iterator
 
+from server.child import Child, connect_to_parent
 from server.engine.config import RunConfig
 from server.runs.events import to_json
 from server.settings import available_cores
-
-# multiprocessing.util is imported above, not when the first host starts, so
-# that its exit handler (which terminates daemonic hosts) is registered before
-# the app's: atexit runs handlers last-in first-out, so the run manager stops
-# its runs while their hosts still live.
 
 HOST_GONE = "the training process ended unexpectedly"
 
@@ -65,13 +62,9 @@ class HostGone(RuntimeError):
 class _Host:
     """One host process, its pipe, and the reader thread that routes replies to trainers' inboxes."""
 
-    def __init__(self, context, index: int):
-        parent_end, child_end = context.Pipe()
-        self.process = context.Process(target=host_main, args=(child_end,), name=f"trainer-host-{index}",
-                                       daemon=True)
-        self.process.start()
-        child_end.close()
-        self._connection = parent_end
+    def __init__(self, index: int):
+        self.process = Child("server.runs.processes")
+        self._connection = self.process.connection
         self._send_lock = threading.Lock()
         self._inboxes: dict[int, queue.SimpleQueue] = {}
         self._inbox_lock = threading.Lock()
@@ -153,11 +146,7 @@ class _Host:
             self.send(("exit", 0))
         except HostGone:
             pass
-        self.process.join(timeout)
-        if self.process.is_alive():
-            self.process.terminate()
-            self.process.join(1.0)
-        self._connection.close()
+        self.process.stop(timeout)
 
 
 class RemoteTrainer:
@@ -215,7 +204,6 @@ class TrainerProcessPool:
 
     def __init__(self, processes: int | None = None):
         self.processes = processes or available_cores()
-        self._context = multiprocessing.get_context("spawn")
         self._hosts: list[_Host | None] = [None] * self.processes
         self._lock = threading.Lock()
         self._closed = False
@@ -243,10 +231,31 @@ class TrainerProcessPool:
             host = min((self._host_at(index) for index in range(self.processes)), key=lambda h: h.load)
         return host.call("gradient_check", config, **options)
 
+    def revive(self) -> list[str]:
+        """Start a replacement for every started host that is gone (without waiting); what was wrong.
+
+        A dead host is otherwise replaced only when a run asks for it, and a
+        health check that reported it would keep runs away: so the check
+        replaces it, and reports the host as starting until it can train.
+        """
+        with self._lock:
+            if self._closed:
+                return ["the training host processes are shut down"]
+            problems = []
+            for index, host in enumerate(self._hosts):
+                if host is None:
+                    continue  # not started yet: it starts with the first run
+                if not (host.alive and host.process.is_alive()):
+                    problems.append(f"training host process {index} is not running; starting a new one")
+                    self._hosts[index] = _Host(index)
+                elif not host.ready.is_set():
+                    problems.append(f"training host process {index} is starting")
+            return problems
+
     def _host_at(self, index: int) -> _Host:
         host = self._hosts[index]
         if host is None or not host.alive:
-            host = self._hosts[index] = _Host(self._context, index)
+            host = self._hosts[index] = _Host(index)
         return host
 
     def open_trainers(self) -> int:
@@ -342,3 +351,7 @@ def _warm_up(trainer_class) -> None:
     warm_up = RunConfig.model_validate({"data": {"n_samples": 40}, "training": {"epochs": 2}})
     for _ in trainer_class(warm_up).events():
         pass
+
+
+if __name__ == "__main__":
+    host_main(connect_to_parent())

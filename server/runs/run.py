@@ -73,13 +73,14 @@ class Run:
     """A run and its thread.  Every attribute below ``_cond`` is guarded by it."""
 
     def __init__(self, run_id: str, config: RunConfig, client: str, trainer_factory: TrainerFactory,
-                 log: EventLog):
+                 log: EventLog, after_publish: Callable[[], None] | None = None):
         self.id = run_id
         self.client = client
         self.initial_config = config
         self._trainer_factory = trainer_factory
         self._cond = threading.Condition()
         self.log = log
+        self._after_publish = after_publish  # e.g. the manager fitting every log into its budget
         self.epoch = 0
         self._latest: dict[str, LoggedEvent] = {}
         self._final_status: str | None = None
@@ -186,6 +187,11 @@ class Run:
         """``(status, last_event_id)``."""
         with self._cond:
             return self.status, self.log.last_id
+
+    def trim_log(self, at_least: int) -> int:
+        """Drop the log's oldest events (see ``EventLog.trim``); the bytes freed."""
+        with self._cond:
+            return self.log.trim(at_least)
 
     def current_config(self) -> RunConfig:
         with self._cond:
@@ -321,4 +327,6 @@ class Run:
                                       if name == "done" else "error")
                 self.finished_at = time.monotonic()
             self._cond.notify_all()
-            return logged.terminal
+        if self._after_publish is not None:
+            self._after_publish()
+        return logged.terminal

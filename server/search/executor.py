@@ -7,28 +7,30 @@ Ray's ``ObjectRef.future()`` and Dask's futures both convert to
 ``concurrent.futures`` futures, ``cancel`` maps to ``ray.cancel`` or
 ``Client.cancel``, and the stop flag to a shared actor or ``dask.distributed.Event``.
 
-``ProcessPoolTrialExecutor`` is the default: one process per worker, started
-with ``spawn`` because forking a threaded web server can copy a lock held by
-another thread.  Stopping is cooperative first (a shared
-``multiprocessing.Event``, which a watcher thread in each trial turns into the
-engine's stop at the next epoch) and forced after a grace period (the worker
-processes are terminated).  ``WarmExecutors`` keeps the executors of finished
-searches for the next ones.
+``ProcessPoolTrialExecutor`` is the default: one ``python -m
+server.search.worker`` process per worker (``server.child``), because forking
+a threaded web server can copy a lock held by another thread and
+multiprocessing's spawn would import the caller's ``__main__`` in each worker.
+Stopping is cooperative first (a stop message to every worker, which a
+watcher thread in each trial turns into the engine's stop at the next epoch)
+and forced after a grace period (the worker processes are terminated).
+``WarmExecutors`` keeps the executors of finished searches for the next ones.
 """
 
 from __future__ import annotations
 
 import logging
-import multiprocessing
-import os
+import pickle
 import threading
 from abc import ABC, abstractmethod
+from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Future, InvalidStateError, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
+from server.child import Child
 from server.search import worker
-from server.settings import available_cores
+from server.settings import BLAS_THREAD_VARIABLES, available_cores
 
 __all__ = ["EXECUTORS", "ProcessPoolTrialExecutor", "ThreadTrialExecutor", "TrialExecutor", "WarmExecutors",
            "available_cores"]
@@ -95,6 +97,10 @@ class _LocalExecutor(TrialExecutor):
             self._stop.clear()
             return True
 
+    def cancel(self) -> None:
+        self._stop.set()
+        self._cancel_pending()
+
     def _cancel_pending(self) -> None:
         # Future.cancel() succeeds only for trials that have not started.
         with self._lock:
@@ -102,71 +108,181 @@ class _LocalExecutor(TrialExecutor):
                 future.cancel()
 
 
+class _StopFlag:
+    """The search's stop flag, mirrored into every worker process by a message."""
+
+    def __init__(self, workers: Callable[[], list[_TrialWorker]]):
+        self._event = threading.Event()
+        self._workers = workers
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    def set(self) -> None:
+        self._event.set()
+        for trial_worker in self._workers():
+            trial_worker.tell("stop")
+
+    def clear(self) -> None:
+        self._event.clear()
+        for trial_worker in self._workers():
+            trial_worker.tell("resume")
+
+
+class _TrialWorker:
+    """One ``python -m server.search.worker`` process, running one trial at a time.
+
+    A reader thread resolves the running trial's future with the outcome the
+    worker sends, or with ``BrokenProcessPool`` when the process ends first,
+    and then calls ``on_free``.
+    """
+
+    def __init__(self, preload: tuple[str, ...], on_free: Callable[[], None]):
+        self.child = Child(worker.__name__, environ=dict.fromkeys(BLAS_THREAD_VARIABLES, "1"))
+        self.ready = threading.Event()
+        self._on_free = on_free
+        self._lock = threading.Lock()
+        self._future: Future | None = None
+        self._alive = True
+        self.tell("init", preload)
+        threading.Thread(target=self._read_forever, name=f"trial-worker-{self.child.pid}",
+                         daemon=True).start()
+
+    @property
+    def idle(self) -> bool:
+        with self._lock:
+            return self._alive and self._future is None
+
+    @property
+    def alive(self) -> bool:
+        return self._alive
+
+    def run(self, future: Future, function: bytes, task: dict) -> None:
+        with self._lock:
+            assigned = self._alive and self._future is None
+            if assigned:
+                self._future = future
+        if not assigned:
+            _fail(future, "the worker process ended before the trial started")
+            return
+        self.tell("trial", function, task)  # if the worker is gone, its reader fails the future
+
+    def tell(self, *message) -> None:
+        try:
+            self.child.connection.send(message)
+        except (OSError, ValueError):
+            pass  # the process is gone: the reader notices
+
+    def _read_forever(self) -> None:
+        while True:
+            try:
+                kind, payload = self.child.connection.recv()
+            except (EOFError, OSError):
+                break
+            if kind == "ready":
+                self.ready.set()
+                continue
+            with self._lock:
+                future, self._future = self._future, None
+            if future is not None:
+                future.set_result(payload)
+            self._on_free()
+        with self._lock:
+            self._alive = False
+            future, self._future = self._future, None
+        self.ready.set()
+        self.child.join(5.0)
+        code = self.child.process.returncode
+        if future is not None:
+            _fail(future, f"the worker process ended while running the trial (exit code {code})")
+        self.child.connection.close()
+        self._on_free()
+
+
+def _fail(future: Future, message: str) -> None:
+    try:
+        future.set_exception(BrokenProcessPool(message))
+    except InvalidStateError:  # already resolved
+        pass
+
+
 class ProcessPoolTrialExecutor(_LocalExecutor):
     """Trials in local worker processes, one BLAS thread each.
 
-    A worker that dies (killed, out of memory) breaks a ``ProcessPoolExecutor``
-    for good; the next ``submit`` then starts a fresh pool, so one lost trial
-    never ends the search.
+    Workers start as trials need them (or all at once, ``warm_up``) and stay
+    for the next search.  A worker that dies (killed, out of memory) fails
+    only its own trial with ``BrokenProcessPool``; the next trial starts a
+    fresh worker.
     """
 
     def __init__(self, workers: int, trial_function: worker.TrialFunction = worker.train_trial,
-                 start_method: str = "spawn", preload: tuple[str, ...] = ("server.engine",)):
+                 preload: tuple[str, ...] = ("server.engine",)):
         super().__init__(workers, trial_function)
-        self._context = multiprocessing.get_context(start_method)
-        self._stop = self._context.Event()
+        self._function = pickle.dumps(trial_function)
         self._preload = preload
-        self._pool = self._new_pool()
-
-    def _new_pool(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(self.workers, mp_context=self._context,
-                                   initializer=worker.initialize, initargs=(self._stop, self._preload))
+        self._workers: list[_TrialWorker] = []
+        self._pending: deque[tuple[Future, dict]] = deque()
+        self._stop = _StopFlag(lambda: list(self._workers))
 
     def warm_up(self) -> None:
-        # The pool starts a process per submission while none is idle, so one
-        # no-op per worker, submitted together, starts them all.
         with self._lock:
-            pool = self._pool
-        for future in [pool.submit(os.getpid) for _ in range(self.workers)]:
-            future.result()
+            while len(self._workers) < self.workers:
+                self._start_worker()
+            workers = list(self._workers)
+        for trial_worker in workers:
+            trial_worker.ready.wait(60)
 
     def submit(self, task: dict) -> Future:
         with self._lock:
             if self._stop.is_set():
                 raise RuntimeError("the executor was cancelled")
-            try:
-                future = self._pool.submit(worker.execute, self._trial_function, task)
-            except BrokenProcessPool:
-                self._pool.shutdown(wait=False, cancel_futures=True)
-                self._pool = self._new_pool()
-                future = self._pool.submit(worker.execute, self._trial_function, task)
-            return self._track(future)
+            if self._closed:
+                raise RuntimeError("the executor is shut down")
+            future = self._track(Future())
+            self._pending.append((future, task))
+            self._dispatch()
+        return future
 
-    def cancel(self) -> None:
-        self._stop.set()
-        self._cancel_pending()
+    def _dispatch(self) -> None:
+        """Hand pending trials to idle workers, starting workers up to ``workers`` (under the lock)."""
+        self._workers = [trial_worker for trial_worker in self._workers if trial_worker.alive]
+        while self._pending and not self._closed:
+            trial_worker = next((candidate for candidate in self._workers if candidate.idle), None)
+            if trial_worker is None and len(self._workers) < self.workers:
+                trial_worker = self._start_worker()
+            if trial_worker is None:
+                return
+            future, task = self._pending.popleft()
+            if future.set_running_or_notify_cancel():
+                trial_worker.run(future, self._function, task)
+
+    def _start_worker(self) -> _TrialWorker:
+        trial_worker = _TrialWorker(self._preload, self._worker_free)
+        self._workers.append(trial_worker)
+        if self._stop.is_set():  # a stop that came while it started
+            trial_worker.tell("stop")
+        return trial_worker
+
+    def _worker_free(self) -> None:
+        with self._lock:
+            self._dispatch()
 
     def shutdown(self, wait: bool = True, kill: bool = False) -> None:
         with self._lock:
-            pool = self._pool
             self._closed = True
+            workers = list(self._workers)
+            pending, self._pending = self._pending, deque()
+        for future, _ in pending:
+            future.cancel()
         if kill:
             self._stop.set()
-            _terminate_workers(pool)
-        pool.shutdown(wait=wait, cancel_futures=True)
-
-
-
-def _terminate_workers(pool: ProcessPoolExecutor) -> None:
-    # Python 3.14 has ProcessPoolExecutor.terminate_workers(); before it, the
-    # worker processes are only reachable through the pool's _processes map.
-    terminate = getattr(pool, "terminate_workers", None)
-    if terminate is not None:
-        terminate()
-        return
-    for process in list((getattr(pool, "_processes", None) or {}).values()):
-        if process.is_alive():
-            process.terminate()
+            for trial_worker in workers:
+                trial_worker.child.terminate()
+        for trial_worker in workers:
+            trial_worker.tell("exit")  # after its current trial
+        if wait:
+            for trial_worker in workers:
+                trial_worker.child.join()
 
 
 class ThreadTrialExecutor(_LocalExecutor):
@@ -189,10 +305,6 @@ class ThreadTrialExecutor(_LocalExecutor):
         with self._lock:
             return self._track(self._pool.submit(worker.execute, self._trial_function, task,
                                                  self._stop.is_set))
-
-    def cancel(self) -> None:
-        self._stop.set()
-        self._cancel_pending()
 
     def shutdown(self, wait: bool = True, kill: bool = False) -> None:
         with self._lock:

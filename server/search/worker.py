@@ -1,11 +1,17 @@
 """The trial side of a search: what runs inside each worker process.
 
-This module must stay importable without NumPy.  A spawned worker unpickles
-``initialize`` (importing this module) before calling it, and ``initialize``
-pins BLAS to one thread through environment variables, which OpenBLAS and MKL
-read only once, when NumPy is first imported.  So NumPy (through
-``server.engine``) is imported only after that: by ``initialize``'s
-``preload``, or at the latest inside ``train_trial``.
+A worker is ``python -m server.search.worker`` (``server.child``), started by
+``ProcessPoolTrialExecutor`` with the BLAS thread variables set to 1; ``serve``
+runs the trials its parent sends, one at a time.  Messages, parent to
+worker: ``("init", preload)``, ``("trial", pickled trial function, task)``,
+``("stop",)`` and ``("resume",)`` (the search's stop flag), ``("exit",)``
+(after the current trial); worker to parent: ``("ready", pid)`` and
+``("outcome", outcome)``.
+
+This module must stay importable without NumPy: ``initialize`` pins BLAS to
+one thread again (OpenBLAS and MKL read the variables once, when NumPy is
+first imported), and only then is NumPy (through ``server.engine``) imported,
+by ``initialize``'s ``preload``, or at the latest inside ``train_trial``.
 
 A trial function takes ``(task, should_stop)`` and returns an outcome dict;
 ``execute`` wraps it so that an exception becomes a ``failed`` outcome
@@ -17,6 +23,8 @@ from __future__ import annotations
 import importlib
 import math
 import os
+import pickle
+import queue
 import sys
 import threading
 import time
@@ -43,7 +51,7 @@ _numpy_preloaded: bool | None = None
 
 
 def initialize(stop_event: Any, preload: tuple[str, ...] = ()) -> None:
-    """Process-pool initializer: one BLAS thread, the search's shared stop flag, warm imports.
+    """A worker's set-up: one BLAS thread, the search's stop flag, warm imports.
 
     ``preload`` names modules to import once BLAS is pinned (the engine), so
     that a worker's first trial is not charged for loading NumPy.
@@ -54,6 +62,53 @@ def initialize(stop_event: Any, preload: tuple[str, ...] = ()) -> None:
     _stop_event = stop_event
     for module in preload:
         importlib.import_module(module)
+
+
+def serve(connection) -> None:
+    """A worker process: run the trials the parent sends, one at a time, until told to exit."""
+    stop = threading.Event()
+    inbox: queue.SimpleQueue = queue.SimpleQueue()
+    threading.Thread(target=_route_messages, args=(connection, stop, inbox), name="worker-inbox",
+                     daemon=True).start()
+    while (message := inbox.get()) is not None:
+        if message[0] == "init":
+            initialize(stop, message[1])
+            reply = ("ready", os.getpid())
+        else:
+            _, function, task = message
+            reply = ("outcome", execute(_unpickled(function), task, stop.is_set))
+        try:
+            connection.send(reply)
+        except OSError:  # the parent is gone
+            return
+
+
+def _unpickled(function: bytes) -> TrialFunction:
+    """The trial function sent as ``function``, unpickled when called (so a failure is the trial's)."""
+
+    def trial(task: dict, should_stop: Callable[[], bool]) -> dict:
+        return pickle.loads(function)(task, should_stop)
+
+    return trial
+
+
+def _route_messages(connection, stop: threading.Event, inbox: queue.SimpleQueue) -> None:
+    """Apply stop and resume at once, even while a trial runs; queue the rest for ``serve``."""
+    while True:
+        try:
+            message = connection.recv()
+        except (EOFError, OSError):
+            stop.set()  # the parent is gone: end the running trial at its next epoch
+            break
+        if message[0] == "stop":
+            stop.set()
+        elif message[0] == "resume":
+            stop.clear()
+        elif message[0] == "exit":
+            break
+        else:
+            inbox.put(message)
+    inbox.put(None)
 
 
 def stop_requested() -> bool:
@@ -155,3 +210,12 @@ def finite_or_none(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+if __name__ == "__main__":
+    # Serve from the module under its own name, not this ``__main__`` copy:
+    # trial functions pickled by reference (``worker_info``) read its globals.
+    from server.child import connect_to_parent
+    from server.search.worker import serve as serve_trials
+
+    serve_trials(connect_to_parent())

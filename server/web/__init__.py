@@ -15,11 +15,15 @@
   ``X-Forwarded-For``/``-Proto``; the client address used for per-client limits
   comes from them.  Leave 0 when clients connect directly: the header is
   otherwise forgeable.
-- ``SSE_HEARTBEAT_SECONDS`` (15), ``SSE_RETRY_MS`` (2000), ``SSE_STREAMS_PER_RUN`` (4:
-  with 48 runs that is at most 192 streams, within gunicorn.conf.py's 256 threads).
+- ``SSE_HEARTBEAT_SECONDS`` (15), ``SSE_RETRY_MS`` (2000); open streams (each holds a
+  request thread) per run or search ``SSE_STREAMS_PER_RUN`` (4), per client
+  ``SSE_STREAMS_PER_CLIENT`` (32) and in all ``SSE_STREAMS_TOTAL`` (192: 64 of
+  gunicorn.conf.py's 256 threads stay free for other requests).
 - ``GRADCHECK_MAX_PARAMETERS`` (None: the engine bounds a check's work by
   itself, a few seconds for the largest network) and ``GRADCHECK_CONCURRENCY``
   (2 checks at once; more get 429).
+- ``MAX_LOG_BYTES_TOTAL`` (256 MiB) and ``MAX_LOG_BYTES_PER_CLIENT`` (64 MiB): the
+  memory all runs' event logs, and one client's, may take (docs/api.md).
 - ``MAX_LOG_BYTES_PER_RUN`` (16 MiB of event JSON per run), ``MAX_RETAINED_RUNS``
   (200 finished runs kept for late reconnects).
 - ``RUN_PROCESSES``: how many host processes train the runs
@@ -56,8 +60,10 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from server.limits import RuntimeLimits, runtime_limits_from_env
 from server.settings import (
     BLAS_THREAD_VARIABLES,
+    DEFAULT_MAX_CLIENT_LOG_BYTES,
     DEFAULT_MAX_LOG_BYTES,
     DEFAULT_MAX_RETAINED_RUNS,
+    DEFAULT_MAX_TOTAL_LOG_BYTES,
     one_blas_thread,
     serving_settings,
 )
@@ -73,10 +79,14 @@ DEFAULTS = {
     "SSE_HEARTBEAT_SECONDS": 15.0,
     "SSE_RETRY_MS": 2000,
     "SSE_STREAMS_PER_RUN": 4,
+    "SSE_STREAMS_PER_CLIENT": 32,
+    "SSE_STREAMS_TOTAL": 192,
     "GRADCHECK_MAX_PARAMETERS": None,
     "GRADCHECK_CONCURRENCY": 2,
     "MAX_LOG_BYTES_PER_RUN": DEFAULT_MAX_LOG_BYTES,
     "MAX_RETAINED_RUNS": DEFAULT_MAX_RETAINED_RUNS,
+    "MAX_LOG_BYTES_TOTAL": DEFAULT_MAX_TOTAL_LOG_BYTES,
+    "MAX_LOG_BYTES_PER_CLIENT": DEFAULT_MAX_CLIENT_LOG_BYTES,
     "RUN_PROCESSES": None,
     "TRAINER_FACTORY": None,
     "RUN_MANAGER": None,
@@ -163,7 +173,9 @@ def _in_process_manager(app: Flask, limits: RuntimeLimits):
         trainer_factory = pool.trainer
     manager = InProcessRunManager(trainer_factory or _engine_trainer, limits,
                                   max_log_bytes=app.config["MAX_LOG_BYTES_PER_RUN"],
-                                  max_retained_runs=app.config["MAX_RETAINED_RUNS"])
+                                  max_retained_runs=app.config["MAX_RETAINED_RUNS"],
+                                  max_total_log_bytes=app.config["MAX_LOG_BYTES_TOTAL"],
+                                  max_client_log_bytes=app.config["MAX_LOG_BYTES_PER_CLIENT"])
     # Registered after the pool's, so it runs first: runs end before their hosts do.
     atexit.register(manager.shutdown, 2.0)
     return manager

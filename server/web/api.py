@@ -14,25 +14,17 @@ from flask import Blueprint, Flask, current_app, request, url_for
 from pydantic import Field
 
 from server.engine.config import ConfigError, RunConfig, config_schema, parse_config
+from server.engine.preview import count_parameters, preview
 from server.runs.manager import RunManager
 from server.runs.run import ACTIONS, ACTIVE_STATUSES
 from server.web.errors import ApiError, RequestBody, json_body, json_response, parse_body, validate_body
+from server.web.health import unavailable_reasons
 from server.web.sse import StreamSlots, requested_last_id, stream_response
 
 bp = Blueprint("api", __name__)
 
-N_FEATURES = {"digits": 64}
-N_OUTPUTS = {"digits": 10}
-
-
-# Every open stream holds a request thread: with gunicorn.conf.py's 256, these
-# leave 64 for everything else however many streams clients open.
-STREAM_CAP_DEFAULTS = {"SSE_STREAMS_PER_CLIENT": 32, "SSE_STREAMS_TOTAL": 192}
-
 
 def init_app(app: Flask) -> None:
-    for key, value in STREAM_CAP_DEFAULTS.items():
-        app.config.setdefault(key, value)
     app.extensions["stream_slots"] = StreamSlots(app.config["SSE_STREAMS_PER_RUN"],
                                                  app.config["SSE_STREAMS_PER_CLIENT"],
                                                  app.config["SSE_STREAMS_TOTAL"])
@@ -74,9 +66,9 @@ def run_status(run_id: str):
 
 @bp.get("/api/runs/<run_id>/events")
 def run_events(run_id: str):
-    last_id = requested_last_id()
     runs = manager()
     status, last_event_id = runs.progress(run_id)
+    last_id = requested_last_id(latest=last_event_id)
     if status not in ACTIVE_STATUSES and last_id >= last_event_id:
         # Everything was delivered: 204 tells EventSource to stop reconnecting.
         return current_app.response_class(status=204)
@@ -164,18 +156,6 @@ def _gradcheck_request(body) -> tuple[RunConfig, bool, float]:
     return config, request_body.inject_bug, float(request_body.epsilon)
 
 
-def count_parameters(config: RunConfig) -> int:
-    """Weights, biases and batch-norm gamma/beta of the config's network (what a gradient check perturbs)."""
-    inputs = N_FEATURES.get(config.data.dataset, 2)
-    total = 0
-    for layer in config.model.hidden:
-        # Batch norm drops the layer's bias and learns gamma and beta instead.
-        total += inputs * layer.units + layer.units * (2 if layer.batch_norm else 1)
-        inputs = layer.units
-    outputs = N_OUTPUTS.get(config.data.dataset, 1)
-    return total + inputs * outputs + outputs
-
-
 @bp.get("/api/schema")
 def schema():
     return json_response(config_schema())
@@ -186,8 +166,19 @@ def healthz():
     health = getattr(manager(), "health", None)  # a backend with parts that can fail (Redis, workers)
     problem, parts = health() if health else (None, {})
     if problem:
-        return json_response({"status": "unavailable", "reason": problem, **parts}, 503, {"Retry-After": "5"})
+        reason = "; ".join([*unavailable_reasons(current_app), problem])
+        return json_response({"status": "unavailable", "reason": reason, **parts}, 503, {"Retry-After": "5"})
     load = manager().load()
+    reasons = unavailable_reasons(current_app)
+    if reasons:
+        return json_response({"status": "unavailable", "reason": "; ".join(reasons), **load, **parts}, 503)
     if load["runs"] >= load["capacity"]:
         return json_response({"status": "full", **load, **parts}, 503, {"Retry-After": "5"})
     return json_response({"status": "ok", **load, **parts})
+
+
+@bp.post("/api/preview")
+def preview_config():
+    """What a config will make (data shape, split sizes, parameters, points), validated like a run."""
+    return json_response(preview(json_body()))
+>>>>>>> main

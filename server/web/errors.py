@@ -14,9 +14,15 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, TypeVar
 
-from flask import Flask, Response, request
+from flask import Flask, Response, current_app, request
 from pydantic import BaseModel, ConfigDict, ValidationError
-from werkzeug.exceptions import BadRequest, HTTPException, InternalServerError, UnsupportedMediaType
+from werkzeug.exceptions import (
+    BadRequest,
+    HTTPException,
+    InternalServerError,
+    RequestEntityTooLarge,
+    UnsupportedMediaType,
+)
 
 from server.engine.config import ConfigError, validation_details
 from server.runs.events import to_json
@@ -24,6 +30,8 @@ from server.runs.manager import CapacityExceeded, RunsUnavailable, UnknownRun
 from server.runs.run import RunConflict
 
 JSON_PREFIXES = ("/api/", "/healthz")
+# The deepest body the API takes (a search space of layer lists) nests 6 levels.
+MAX_JSON_DEPTH = 32
 
 
 class ApiError(Exception):
@@ -51,15 +59,53 @@ def error_response(status: int, message: str, details: list[dict[str, str]] | No
 
 
 def json_body() -> Any:
-    """The request's JSON body; 415 unless it is declared JSON, 400 unless it parses."""
+    """The request's JSON body.
+
+    415 unless it is declared JSON; 413 when a streamed (chunked) body goes on
+    past ``MAX_CONTENT_LENGTH`` (the server stops reading there, and the part
+    read may parse); 400 unless it parses, with at most ``MAX_JSON_DEPTH``
+    levels of nesting.
+    """
     if not request.is_json:
         raise ApiError(415, "the body must be JSON, sent with Content-Type: application/json")
+    _refuse_cut_bodies()
     try:
-        return request.get_json()
+        value = request.get_json()
     except UnsupportedMediaType:
         raise ApiError(415, "the body must be JSON, sent with Content-Type: application/json") from None
     except BadRequest:
         raise ApiError(400, "the body is not valid JSON") from None
+    except RecursionError:  # the decoder's own guard, far deeper than MAX_JSON_DEPTH
+        raise _too_deep() from None
+    if _deeper_than(value, MAX_JSON_DEPTH):
+        raise _too_deep()
+    return value
+
+
+def _refuse_cut_bodies() -> None:
+    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    if limit is None or request.content_length is not None:
+        return  # a declared length over the limit is refused before the body is read
+    if len(request.get_data()) >= limit and request.environ["wsgi.input"].read(1):
+        raise RequestEntityTooLarge()
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether lists and objects nest more than ``limit`` levels in ``value`` (no recursion)."""
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, (dict, list)):
+            if depth > limit:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            pending.extend((child, depth + 1) for child in children)
+    return False
+
+
+def _too_deep() -> ApiError:
+    return ApiError(400, "the body is nested too deeply",
+                    [{"loc": "", "msg": f"lists and objects may nest at most {MAX_JSON_DEPTH} levels"}])
 
 
 class RequestBody(BaseModel):
@@ -177,3 +223,42 @@ def init_app(app: Flask) -> None:
         if not wants_json_errors():
             return InternalServerError()
         return error_response(500, "internal server error")
+
+
+# --- errors the HTTP server answers before the app sees the request -----------
+
+_SERVER_ERRORS = {
+    400: "the request could not be parsed",
+    414: "the request line (method, path and query) is too long",
+    431: "the request headers are too large",
+}
+
+
+def server_error_bytes(status: int, reason: str, message: str) -> bytes:
+    """A complete HTTP response, in this API's JSON error shape, for an error the server itself answers.
+
+    gunicorn answers a request it cannot parse (a request line over
+    ``limit_request_line``: 414; too many or too large headers: 431; a
+    malformed line or header: 400) before any application code runs, so
+    ``answer_server_errors_as_json`` routes those answers through here.
+    """
+    details = [{"loc": "", "msg": message[:200]}] if message else []
+    body = to_json({"error": _SERVER_ERRORS.get(status, reason.lower()), "details": details}).encode()
+    head = (f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nCache-Control: no-store\r\n"
+            "X-Content-Type-Options: nosniff\r\n\r\n")
+    return head.encode("latin-1") + body
+
+
+def answer_server_errors_as_json() -> None:
+    """Make gunicorn write its own error answers as JSON (call it in the worker).
+
+    gunicorn has no hook for them: every worker class sends them through
+    ``gunicorn.util.write_error``, which this replaces.
+    """
+    from gunicorn import util
+
+    def write_error(sock, status_int, reason, mesg):
+        util.write_nonblock(sock, server_error_bytes(int(status_int), reason, mesg))
+
+    util.write_error = write_error

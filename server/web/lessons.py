@@ -70,8 +70,8 @@ def list_surfaces():
 @bp.get("/api/labs/optimizers/events")
 def optimizer_events():
     settings = _lab_settings(labs.OptimizerLabSettings, _query())
-    last_id = requested_last_id(default=-1)
     race = PacedRace(settings)
+    last_id = requested_last_id(latest=race.last_id, default=-1)
     if last_id >= race.last_id:
         # Everything was delivered: 204 tells EventSource to stop reconnecting.
         return current_app.response_class(status=204)

@@ -153,7 +153,7 @@ def search_status(search_id: str):
 @bp.get("/api/searches/<search_id>/events")
 def search_events(search_id: str):
     search = _search_or_404(search_id)
-    last_id = requested_last_id()
+    last_id = requested_last_id(latest=search.last_event_id)
     if search.finished and last_id >= search.last_event_id:
         # Everything was delivered: 204 tells EventSource to stop reconnecting.
         return current_app.response_class(status=204)

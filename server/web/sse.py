@@ -26,6 +26,8 @@ from server.runs.events import to_json
 from server.web.errors import ApiError
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
+# ASCII digits only: int() also takes " 5 ", "+5", "1_000" and other scripts' digits.
+_EVENT_ID = re.compile(r"[0-9]{1,18}")
 STREAM_HEADERS = {
     "Cache-Control": "no-cache",
     # nginx buffers responses unless told otherwise; a buffered stream is a dead one.
@@ -147,23 +149,25 @@ def stream_response(fetch: Callable[[int, float], Sequence[StreamEvent]], last_i
     return sse_response(chunks, on_close=release)
 
 
-def requested_last_id(default: int = 0) -> int:
+def requested_last_id(latest: int, default: int = 0) -> int:
     """The id to resume after: ``Last-Event-ID`` (an EventSource reconnecting), else ``?since=``.
 
-    Neither given: ``default`` (0 for logs whose ids start at 1).
-    A value that is not a non-negative integer is a 400 naming the header or parameter.
+    Neither given (or empty): ``default`` (0 for logs whose ids start at 1).
+    A value other than ASCII digits, or an id after ``latest`` (the newest
+    event so far: no client can have seen a later one), is a 400 naming the
+    header or parameter.
     """
     for loc, raw in (("Last-Event-ID", request.headers.get("Last-Event-ID")),
                      ("since", request.args.get("since"))):
-        if raw is None or raw.strip() == "":
+        if not raw:
             continue
-        try:
-            value = int(raw)
-        except ValueError:
-            value = -1
-        if value < 0:
+        if not _EVENT_ID.fullmatch(raw):
             raise ApiError(400, "invalid event id",
                            [{"loc": loc, "msg": f"must be a non-negative integer, got {raw[:40]!r}"}])
+        value = int(raw)
+        if value > latest:
+            raise ApiError(400, "invalid event id", [{"loc": loc, "msg": (
+                f"{value} is after the latest event, {latest}: only ids already sent can be resumed after")}])
         return value
     return default
 
@@ -225,8 +229,8 @@ class StreamSlots:
         if source_id is not None and self._by_source[source_id] >= self.per_source:
             return f"this {kind} already has {self.per_source} open streams"
         if self._by_client[client] >= self.per_client:
-            return (f"you already have {self.per_client} open event streams (at most "
-                    f"{self.per_client} per client); close one or try again shortly")
+            return (f"you already have {self.per_client} open event streams, the most one client "
+                    "may have; close one or try again shortly")
         if self._open >= self.total:
             return f"the service has its maximum of {self.total} open event streams; try again shortly"
         return None

@@ -44,7 +44,8 @@ export const api = {
   presets: () => request("GET", "/api/presets"),
 };
 
-export const RUN_EVENTS = ["config", "metrics", "boundary", "confusion", "diagnosis", "update", "done"];
+// ``gap``: the server's bounded log dropped events before this page read them.
+export const RUN_EVENTS = ["config", "metrics", "boundary", "confusion", "diagnosis", "update", "gap", "done"];
 const FINAL_EVENTS = new Set(["done", "error"]);
 const MAX_RECONNECTS = 8;
 

@@ -2,7 +2,11 @@
 // and hand them to the controller.  Nothing else in the page touches globals.
 
 import { api, followRun } from "./api.js";
-import { BoundaryChart, COLORS, ConfusionChart, CurveChart, FrameScheduler, layerSeries } from "./charts.js";
+import { BoundaryChart } from "./charts/boundary_chart.js";
+import { ConfusionChart } from "./charts/confusion_chart.js";
+import { CurveChart } from "./charts/curve_chart.js";
+import { FrameScheduler } from "./charts/frame_scheduler.js";
+import { ITERATION_SERIES, LEARNING_RATE_SERIES, accuracySeries, layerSeries, lossSeries } from "./charts/series.js";
 import { Controller } from "./controller.js";
 import { hidePanels, reportHeight } from "./embed.js";
 import { allowedValues, bounds, itemDefaults } from "./schema.js";
@@ -10,8 +14,10 @@ import { PROPERTIES, PlaygroundState } from "./state.js";
 import { FormView } from "./views/form.js";
 import { LessonView, ThumbnailsView } from "./views/lesson.js";
 import { NetworkView } from "./views/network.js";
-import { CompareView, DiagnosisView, GradcheckView, renderMisclassified } from "./views/panels.js";
+import { OutputsView } from "./views/outputs.js";
+import { CompareView, DiagnosisView, GradcheckView } from "./views/panels.js";
 import { ShareView } from "./views/share.js";
+import { SummaryView } from "./views/summary.js";
 import { ToolbarView } from "./views/toolbar.js";
 
 const byId = (id) => document.getElementById(id);
@@ -29,33 +35,23 @@ function allowedByPath(schema) {
 }
 
 function buildCharts() {
+  const layerChart = (testid, yTitle, options) => new CurveChart(byTestId(testid), {
+    yTitle, series: layerSeries(2), smoothable: false, redrawIntervalMs: 400, ...options,
+  });
   return {
-    loss: new CurveChart(byTestId("loss-chart"), {
-      yTitle: "loss",
-      series: [
-        { key: "train", name: "train", color: COLORS.train },
-        { key: "dev", name: "dev", color: COLORS.dev },
-        { key: "cost", name: "train cost", color: COLORS.cost, dash: "dot" },
-      ],
-      ghostKeys: ["train", "dev"],
+    loss: new CurveChart(byTestId("loss-chart"), { yTitle: "loss", series: lossSeries(), ghostKeys: ["train", "dev"] }),
+    iteration: new CurveChart(byTestId("iteration-chart"), {
+      yTitle: "mini-batch cost", xTitle: "iteration", series: ITERATION_SERIES, ghostKeys: ["cost"],
     }),
     accuracy: new CurveChart(byTestId("accuracy-chart"), {
-      yTitle: "accuracy",
-      series: [
-        { key: "train", name: "train", color: COLORS.train },
-        { key: "dev", name: "dev", color: COLORS.dev },
-      ],
-      ghostKeys: ["train", "dev"],
+      yTitle: "accuracy", series: accuracySeries(), ghostKeys: ["train", "dev"],
     }),
     boundary: new BoundaryChart(byTestId("boundary-chart")),
     confusion: new ConfusionChart(byTestId("confusion-chart")),
-    gradients: new CurveChart(byTestId("gradients-chart"), {
-      yTitle: "‖dW‖", series: layerSeries(2), smoothable: false, logY: true, decadeTicks: true,
-      redrawIntervalMs: 400,
-    }),
+    gradients: layerChart("gradients-chart", "‖dW‖", { logY: true, decadeTicks: true }),
+    weights: layerChart("weights-chart", "‖W‖", { fromZero: true }),
     lr: new CurveChart(byTestId("lr-chart"), {
-      yTitle: "α", series: [{ key: "lr", name: "learning rate", color: COLORS.lr }], smoothable: false, fromZero: true,
-      redrawIntervalMs: 500,
+      yTitle: "α", series: LEARNING_RATE_SERIES, smoothable: false, fromZero: true, redrawIntervalMs: 500,
     }),
   };
 }
@@ -94,18 +90,24 @@ function main() {
     lesson: new LessonView({
       picker: byId("preset-picker"), box: byId("lesson"), title: byId("lesson-title"),
       explanation: byId("lesson-explanation"), look: byId("lesson-look"), lookLabel: byId("lesson-look-label"),
-      next: byId("lesson-next"), nextLabel: byId("lesson-next-label"),
+      next: byId("lesson-next"), nextLabel: byId("lesson-next-label"), counterfactual: byId("lesson-counterfactual"),
     }),
     share: new ShareView({
       linkButton: byId("share-link"), embedButton: byId("copy-embed"), output: byId("share-output"),
-      text: byId("share-text"), label: byId("share-label"), note: byId("share-note"),
+      text: byId("share-text"), label: byId("share-label"), note: byId("share-note"), fullPageLink: byId("open-full"),
     }),
     thumbnails: new ThumbnailsView(byId("thumbnails"), settings.datasets2d),
-    renderMisclassified: (examples) => renderMisclassified(byId("misclassified"), examples),
+    summary: new SummaryView({ splitSizes: byId("split-sizes"), batchMode: byId("batch-mode") }),
+    outputs: new OutputsView({
+      smoothingValue: byId("smoothing-value"), boundary: byTestId("boundary-chart"),
+      confusion: byTestId("confusion-chart"), misclassified: byId("misclassified"), caption: byId("boundary-caption"),
+      gapNote: byId("stream-gap"), lossCard: byTestId("loss-chart").closest("figure"),
+      iterationCard: byId("iteration-card"), gradientsCard: byId("gradients-card"), weightsCard: byId("weights-card"),
+      gradientsNote: byId("gradients-note"),
+    }),
   };
   const charts = buildCharts();
-  const scheduler = new FrameScheduler(
-    [charts.loss, charts.accuracy, charts.boundary, charts.confusion, charts.gradients, charts.lr]);
+  const scheduler = new FrameScheduler(Object.values(charts));
   const controller = new Controller({ state, settings, api, followRun, views, charts, scheduler });
   document.body.dataset.ready = "loading";
   controller.start().finally(() => { document.body.dataset.ready = "true"; });

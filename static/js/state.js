@@ -76,7 +76,7 @@ const LAYERS = {
 };
 
 const config = (key, path, type, options = {}) => ({ key, path, type, scope: "config", live: false, ...options });
-const view = (key, type, fallback) => ({ key, path: key, type, scope: "view", live: false, fallback });
+const view = (key, type, fallback, values) => ({ key, path: key, type, scope: "view", live: false, fallback, values });
 
 /** Every URL-serialisable property: URL key, place in the config, type, live-editable. */
 export const PROPERTIES = [
@@ -88,6 +88,7 @@ export const PROPERTIES = [
   config("train", "data.split.train", FLOAT),
   config("dev", "data.split.dev", FLOAT),
   config("test", "data.split.test", FLOAT),
+  config("trainDev", "data.split.train_dev", FLOAT),
   config("devNoise", "data.dev_noise", NULLABLE_FLOAT),
   config("center", "data.normalize.center", BOOL),
   config("scale", "data.normalize.scale", BOOL),
@@ -123,6 +124,8 @@ export const PROPERTIES = [
   config("speed", "training.epochs_per_second", PACE, { live: true }),
   view("smoothing", FLOAT, 0.6),
   view("logY", BOOL, false),
+  view("chart", TEXT, "epoch", ["epoch", "iteration"]),
+  view("weights", BOOL, false),
 ];
 
 export const PROPERTY_BY_KEY = new Map(PROPERTIES.map((property) => [property.key, property]));
@@ -180,8 +183,8 @@ export class PlaygroundState {
     this.notify([key], source);
   }
 
-  /** Replace the whole config (a preset); page pacing is kept unless the config sets it. */
-  replaceConfig(nextConfig, source = "preset") {
+  /** Replace the whole config (a preset) and some view settings; page pacing is kept unless the config sets it. */
+  replaceConfig(nextConfig, source = "preset", view = {}) {
     const merged = clone(this.defaults);
     deepAssign(merged, nextConfig);
     merged.model.hidden = merged.model.hidden.map((layer) => ({ ...this.layerDefaults, ...layer }));
@@ -189,6 +192,7 @@ export class PlaygroundState {
       setPath(merged, "training.epochs_per_second", this.get("speed"));
     }
     this.config = merged;
+    Object.assign(this.view, view);
     this.notify(PROPERTIES.map((property) => property.key), source);
   }
 
@@ -237,7 +241,7 @@ export class PlaygroundState {
       const activations = this.allowed.get("model.hidden.activation");
       return !activations || value.every((layer) => activations.includes(layer.activation));
     }
-    const values = this.allowed.get(property.path);
+    const values = property.values ?? this.allowed.get(property.path);
     return !values || values.includes(value);
   }
 }

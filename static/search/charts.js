@@ -3,11 +3,15 @@
 // hyperparameter.  Each redraw is a whole Plotly.react of at most a few
 // hundred points; the page calls it at most once per animation frame.
 
+import { NUMBER_TEMPLATE, drawChart } from "../labs/plotting.js";
 import { formatValue } from "./params.js";
 
 const LOG_DISTRIBUTIONS = new Set(["log_uniform", "int_log_uniform"]);
-const OBJECTIVE_LABEL = { dev_accuracy: "dev accuracy", dev_loss: "dev loss" };
+export const OBJECTIVE_LABEL = { dev_accuracy: "dev accuracy", dev_loss: "dev loss" };
+// What breaks ties in each objective (as the server ranks: docs/search.md, Ranking).
+export const TIE_BREAK = { dev_accuracy: "dev_loss", dev_loss: "dev_accuracy" };
 const LAYOUT = {
+  template: NUMBER_TEMPLATE,
   margin: { l: 56, r: 16, t: 12, b: 48 },
   paper_bgcolor: "rgba(0,0,0,0)",
   plot_bgcolor: "#fbfcfd",
@@ -15,7 +19,10 @@ const LAYOUT = {
   showlegend: true,
   legend: { orientation: "h", y: -0.25 },
 };
-const CONFIG = { displaylogo: false, responsive: true };
+// Earlier rounds of a coarse-to-fine search, oldest first: hollow markers in their own colours.
+const ROUND_COLORS = ["#7b8794", "#b08a2e", "#3a9b76", "#8a63d2"];
+// An accuracy axis narrower than this would make a difference of a few dev examples fill the chart.
+const MIN_ACCURACY_SPAN = 0.05;
 
 /** The parameter drawn on the scatter's x axis: the learning rate when searched, else the first numeric one. */
 export function scatterAxis(definition) {
@@ -55,28 +62,43 @@ export class SearchCharts {
     this.webgl = null; // unknown until the first parcoords draw
   }
 
-  draw(results) {
+  /** Draw the search on screen; `earlier` are the rounds it was zoomed from (SearchResults, oldest first). */
+  draw(results, earlier = []) {
     if (!window.Plotly || !results.definition) return;
-    this.drawScatter(results);
+    this.drawScatter(results, earlier);
     this.drawParcoords(results);
   }
 
-  drawScatter(results) {
+  drawScatter(results, earlier) {
     const objective = results.objective;
     const axis = scatterAxis(results.definition);
     const scored = results.scored;
     const best = results.best;
-    const text = (trial) => `trial ${trial.index}<br>${Object.entries(trial.config)
-      .map(([path, value]) => `${path} = ${formatValue(value, results.kindOf(path))}`).join("<br>")}`;
+    const round = earlier.length + 1;
+    const text = (trial, owner = results) => `trial ${trial.index}<br>`
+      + `${OBJECTIVE_LABEL[objective]} ${formatValue(trial[objective])}<br>`
+      + Object.entries(trial.config).map(([path, value]) => `${path} = ${formatValue(value, owner.kindOf(path))}`)
+        .join("<br>");
+    // The rounds this one zoomed from stay on the chart, under it, on the same axes.
+    const previous = earlier.map((owner, index) => {
+      const trials = owner.scored.filter((trial) => axis.path in trial.config);
+      const color = ROUND_COLORS[index % ROUND_COLORS.length];
+      return {
+        type: "scatter", mode: "markers", name: `round ${index + 1}${index === 0 ? " (coarse)" : ""}`,
+        x: trials.map((trial) => trial.config[axis.path]), y: trials.map((trial) => trial[objective]),
+        text: trials.map((trial) => `round ${index + 1}, ${text(trial, owner)}`), hoverinfo: "text",
+        marker: { size: 9, color, symbol: "circle-open", line: { width: 1.5 } },
+      };
+    });
     const others = scored.filter((trial) => trial !== best);
-    const traces = [{
-      type: "scatter", mode: "markers", name: "trials",
+    const traces = [...previous, {
+      type: "scatter", mode: "markers", name: round > 1 ? `round ${round} (zoomed)` : "trials",
       x: others.map((trial) => trial.config[axis.path]), y: others.map((trial) => trial[objective]),
-      text: others.map(text), hoverinfo: "text+y", marker: { size: 9, color: "#2f6db5", opacity: 0.75 },
+      text: others.map((trial) => text(trial)), hoverinfo: "text", marker: { size: 9, color: "#2f6db5", opacity: 0.8 },
     }, {
       type: "scatter", mode: "markers", name: "best",
       x: best ? [best.config[axis.path]] : [], y: best ? [best[objective]] : [],
-      text: best ? [text(best)] : [], hoverinfo: "text+y",
+      text: best ? [text(best)] : [], hoverinfo: "text",
       marker: { size: 16, color: "#e8833a", symbol: "star", line: { width: 1, color: "#7a3b0e" } },
     }];
     // Diverged and failed trials have no objective; a learner should still see
@@ -84,8 +106,8 @@ export class SearchCharts {
     // worst value on the chart.
     const broken = [...results.trials.values()].filter((trial) => trial.status === "diverged"
       || trial.status === "failed");
+    const values = [...scored, ...earlier.flatMap((owner) => owner.scored)].map((trial) => trial[objective]);
     if (broken.length) {
-      const values = scored.map((trial) => trial[objective]);
       const worst = !values.length ? 0 : objective === "dev_loss" ? Math.max(...values) : Math.min(...values);
       traces.push({
         type: "scatter", mode: "markers", name: "diverged or failed",
@@ -97,11 +119,15 @@ export class SearchCharts {
     const layout = {
       ...LAYOUT,
       xaxis: { title: { text: axis.path }, type: axis.log ? "log" : "linear" },
-      yaxis: { title: { text: OBJECTIVE_LABEL[objective] } },
+      yaxis: { title: { text: OBJECTIVE_LABEL[objective] }, ...objectiveRange(objective, values) },
+      shapes: round > 1 ? zoomedBand(results.definition.space[axis.path]) : [],
     };
-    this.titleNode.textContent = `${OBJECTIVE_LABEL[objective]} against ${axis.path}${axis.log ? " (log axis)" : ""}`;
-    window.Plotly.react(this.scatterNode, traces, layout, CONFIG);
+    this.titleNode.textContent = `${OBJECTIVE_LABEL[objective]} against ${axis.path}${axis.log ? " (log axis)" : ""}`
+      + (round > 1 ? `: round ${round} over the earlier ${round === 2 ? "round" : "rounds"}` : "");
+    drawChart(this.scatterNode, traces, layout);
     this.scatterNode.dataset.points = String(scored.length);
+    this.scatterNode.dataset.rounds = String(round);
+    this.scatterNode.dataset.earlierPoints = String(previous.reduce((sum, trace) => sum + trace.x.length, 0));
     this.scatterNode.dataset.broken = String(broken.length);
     this.scatterNode.dataset.best = best ? String(best.index) : "";
   }
@@ -124,8 +150,7 @@ export class SearchCharts {
         type: "parcoords", dimensions,
         line: { color: values, colorscale: "Viridis", reversescale: objective === "dev_loss", showscale: true },
       };
-      window.Plotly.react(this.parcoordsNode, [trace], { ...LAYOUT, margin: { l: 64, r: 64, t: 48, b: 24 } },
-        CONFIG);
+      drawChart(this.parcoordsNode, [trace], { ...LAYOUT, margin: { l: 64, r: 64, t: 48, b: 24 } });
       // Plotly draws parcoords with WebGL and, when it cannot, puts up a notice instead.
       this.webgl = !this.parcoordsNode.querySelector(".no-webgl");
       if (!this.webgl) window.Plotly.purge(this.parcoordsNode);
@@ -134,11 +159,33 @@ export class SearchCharts {
       this.parcoordsNode.dataset.renderer = "parcoords";
     } else {
       const { traces, layout } = parallelLines(dimensions, values, objective === "dev_loss");
-      window.Plotly.react(this.parcoordsNode, traces, layout, CONFIG);
+      drawChart(this.parcoordsNode, traces, layout);
       this.parcoordsNode.dataset.renderer = "svg";
     }
     this.parcoordsNode.dataset.lines = String(scored.length);
   }
+}
+
+/**
+ * An accuracy axis at least MIN_ACCURACY_SPAN wide around the values, kept
+ * within [0, 1] (plus room for a marker at 1); a loss axis as Plotly picks it.
+ */
+export function objectiveRange(objective, values) {
+  if (objective !== "dev_accuracy" || !values.length) return {};
+  const [low, high] = [Math.min(...values), Math.max(...values)];
+  const span = Math.max(high - low, MIN_ACCURACY_SPAN) * 1.1;
+  const [floor, ceiling] = [-0.01, 1.01];
+  const bottom = Math.max(floor, Math.min((low + high) / 2 - span / 2, ceiling - span));
+  return { range: [bottom, Math.min(ceiling, bottom + span)] };
+}
+
+/** The zoomed round's range of the scatter's parameter, shaded (the rounds before it span the old range). */
+function zoomedBand(distribution) {
+  if (!distribution || !("low" in distribution)) return [];
+  return [{
+    type: "rect", xref: "x", yref: "paper", x0: distribution.low, x1: distribution.high, y0: 0, y1: 1,
+    fillcolor: "rgba(47, 109, 181, 0.08)", line: { width: 0 }, layer: "below",
+  }];
 }
 
 function paddedRange(values) {

@@ -2,7 +2,7 @@
 // the table, wired to the searches API.
 
 import { ApiError } from "../js/api.js";
-import { SearchCharts } from "./charts.js";
+import { OBJECTIVE_LABEL, SearchCharts, TIE_BREAK } from "./charts.js";
 import { formatValue } from "./params.js";
 import { playgroundHref } from "./playground-link.js";
 import { SearchResults } from "./results.js";
@@ -28,6 +28,8 @@ class SearchPage {
     this.root = root;
     this.form = new SpaceForm(root, settings);
     this.results = new SearchResults();
+    // The rounds a zoomed search came from, oldest first: the scatter keeps them under the new one.
+    this.rounds = [];
     this.charts = new SearchCharts(root.querySelector("#search-scatter"), root.querySelector("#search-parcoords"),
       root.querySelector("#scatter-title"));
     this.table = new TrialsTable(root.querySelector("#search-table"));
@@ -92,7 +94,9 @@ class SearchPage {
       return this.showError(error.message, error.details ?? []);
     }
     this.stream?.close();
-    this.results.reset();
+    const zoomedFrom = created.parent && created.parent.id === this.results.id;
+    this.rounds = zoomedFrom ? [...this.rounds, this.results] : [];
+    this.results = new SearchResults();
     this.controlUrl = created.control_url;
     if (created.parent) this.form.load(created.definition);
     this.render();
@@ -140,7 +144,7 @@ class SearchPage {
       : `zoomed in around the best ${topK === 1 ? "trial" : `${topK} trials`} of the previous search`;
     this.renderBest();
     this.table.draw(results);
-    this.charts.draw(results);
+    this.charts.draw(results, this.rounds);
   }
 
   renderBest() {
@@ -151,7 +155,9 @@ class SearchPage {
     const objective = this.results.objective;
     const values = Object.entries(best.config)
       .map(([path, value]) => `${path} = ${formatValue(value, this.results.kindOf(path))}`);
-    this.node("best-summary").textContent = `trial ${best.index}: ${objective} ${formatValue(best[objective])}`
+    const tieBreak = TIE_BREAK[objective];
+    this.node("best-summary").textContent = `trial ${best.index}: ${OBJECTIVE_LABEL[objective]}`
+      + ` ${formatValue(best[objective])} (${OBJECTIVE_LABEL[tieBreak]} ${formatValue(best[tieBreak])}, which breaks ties)`
       + ` with ${values.join(", ")}`;
     const link = this.node("best-open");
     link.href = playgroundHref(this.results.runConfig(best));
@@ -184,7 +190,20 @@ class SearchPage {
   }
 }
 
+/** The config's JSON Schema: the bounds of every hyperparameter row. */
+async function loadSchema() {
+  const response = await fetch("/api/schema", { headers: { Accept: "application/json" } });
+  if (!response.ok) throw new Error(`GET /api/schema answered ${response.status}`);
+  return response.json();
+}
+
 const settings = JSON.parse(document.getElementById("search-settings").textContent);
-// Exposed for scripted checks of the page (the browser tests read its state).
-window.searchPage = new SearchPage(document, settings);
-document.body.dataset.ready = "true";
+try {
+  // Exposed for scripted checks of the page (the browser tests read its state).
+  window.searchPage = new SearchPage(document, { ...settings, schema: await loadSchema() });
+  document.body.dataset.ready = "true";
+} catch (error) {
+  const box = document.getElementById("search-error");
+  box.textContent = `The page could not load the config schema: ${error.message}`;
+  box.hidden = false;
+}

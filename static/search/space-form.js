@@ -3,7 +3,7 @@
 // config.  It reads itself into a search definition and can load one back
 // (a preset, or the narrowed space of a zoom).
 
-import { PARAMETERS, distributionName, formatValue, fromScale, keyOf, scaleOf, toScale } from "./params.js";
+import { distributionName, formatValue, fromScale, keyOf, offeredParameters, scaleOf, toScale } from "./params.js";
 
 const SLIDER_STEPS = 1000;
 
@@ -130,8 +130,9 @@ class ChoiceRow {
 }
 
 export class SpaceForm {
-  constructor(root, { datasets, defaultBase, maxTrials, maxWorkers }) {
-    this.rows = PARAMETERS.map((parameter) => (parameter.kind === "choice" ? new ChoiceRow(parameter)
+  /** `schema`: the config's JSON Schema (GET /api/schema), which bounds every row. */
+  constructor(root, { datasets, defaultBase, maxTrials, maxWorkers, schema }) {
+    this.rows = offeredParameters(schema).map((parameter) => (parameter.kind === "choice" ? new ChoiceRow(parameter)
       : new RangeRow(parameter)));
     root.querySelector("#param-rows").replaceChildren(...this.rows.map((row) => row.node));
     this.trials = root.querySelector("#search-trials");

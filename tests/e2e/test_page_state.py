@@ -94,7 +94,8 @@ def test_unpaced_and_empty_layer_lists_round_trip(state_module):
 def test_smoothing_is_a_bias_corrected_exponentially_weighted_average(state_module):
     values = [1.0, 3.0, None, 2.0, 5.0]
     smoothed = state_module.evaluate(
-        "async (values) => (await import('/static/js/charts.js')).smoothSeries(values, 0.9)", values)
+        "async (values) => (await import('/static/js/charts/smoothing.js')).smoothSeries(values, 0.9)",
+        values)
     expected, average, count = [], 0.0, 0
     for value in values:
         if value is None:
@@ -110,7 +111,7 @@ def test_smoothing_is_a_bias_corrected_exponentially_weighted_average(state_modu
 def test_ghosts_and_markers_are_named_by_what_changed(state_module):
     names = state_module.evaluate(
         """async () => {
-            const { describeDifference, describeChanges } = await import('/static/js/controller.js');
+            const { describeDifference, describeChanges } = await import('/static/js/describe.js');
             const settings = JSON.parse(document.getElementById('page-settings').textContent);
             const base = settings.defaults;
             const gd = structuredClone(base);
@@ -136,7 +137,7 @@ def test_conditions_and_boundary_colours(state_module):
     result = state_module.evaluate(
         """async () => {
             const { matches } = await import('/static/js/views/form.js');
-            const { boundaryColor } = await import('/static/js/charts.js');
+            const { boundaryColor } = await import('/static/js/charts/colors.js');
             const config = { optimizer: { name: 'rmsprop' }, data: { dataset: 'digits' } };
             return {
                 either: matches('optimizer.name=adam|rmsprop', config),
@@ -152,7 +153,8 @@ def test_conditions_and_boundary_colours(state_module):
 def test_the_boundary_map_parses_only_the_grid_it_draws_and_paints_the_scale(state_module):
     result = state_module.evaluate(
         """async () => {
-            const { BoundaryChart, boundaryColor } = await import('/static/js/charts.js');
+            const { BoundaryChart } = await import('/static/js/charts/boundary_chart.js');
+            const { boundaryColor } = await import('/static/js/charts/colors.js');
             const frame = document.createElement('div');
             const element = document.createElement('div');
             element.style.width = '300px';

@@ -425,6 +425,48 @@ def test_at_capacity_the_page_says_when_to_try_again(page, one_run_server):
         page.request.post(f"{one_run_server.url}/api/runs/{run['id']}/control", data={"action": "stop"})
 
 
+@pytest.fixture(scope="module")
+def short_log_server():
+    """A server whose run logs keep 30 events, so that a late reader finds some dropped."""
+    from server import create_app
+    from tests.e2e.conftest import LiveServer
+
+    server = LiveServer(create_app({"TESTING": True, "LIMITS": {"max_events_per_run": 30}})).start()
+    yield server
+    server.stop()
+
+
+def test_events_the_server_log_dropped_are_told_to_the_learner(page, short_log_server):
+    url = short_log_server.url
+    created = page.request.post(f"{url}/api/runs", data={
+        "data": {"n_samples": 200}, "training": {"epochs": 100, "boundary_every": 0}})
+    assert created.status == 201
+    run = created.json()
+    followed = page.request.get(f"{url}{run['events_url']}")  # a reader keeping up; it ends after "done"
+    assert followed.status == 200 and "event: done" in followed.text() and "event: gap" not in followed.text()
+    replay = page.request.get(f"{url}{run['events_url']}")  # a late reader: the log kept only 30 events
+    assert replay.status == 200 and "event: gap" in replay.text()
+
+    # The page's Train answers with that finished run, as if this page had fallen behind it.
+    def answer_with_the_finished_run(route):
+        if route.request.method == "POST":
+            route.fulfill(status=201, json=run)
+        else:
+            route.continue_()
+
+    page.route("**/api/runs", answer_with_the_finished_run)
+    open_playground(page, short_log_server, FAST)
+    note = page.get_by_test_id("stream-gap")
+    expect(note).to_be_hidden()
+    page.get_by_test_id("start").click()
+    expect(page.get_by_test_id("status")).to_have_text("done")
+    expect(page.get_by_test_id("epoch")).to_have_text("100")
+    expect(note).to_contain_text(re.compile(r"^\d+ events were dropped from the server's log"))
+    page.get_by_test_id("reset").click()
+    expect(note).to_be_hidden()
+    assert page.console_errors == []
+
+
 def test_the_masthead_leads_to_the_labs_and_the_search(page, live_server):
     open_playground(page, live_server)
     page.get_by_role("link", name="Lessons and labs").click()

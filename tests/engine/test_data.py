@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from server.engine.config import ConfigError, RunConfig, parse_config
-from server.engine.data import Dataset, bayes_error_floor, load_digits, make_data, prepare_data
+from server.engine.data import Dataset, bayes_error_floor, data_shape, load_digits, make_data, prepare_data
 
 DATASETS_2D = ["circles", "moons", "xor", "spiral", "gaussian"]
 
@@ -112,24 +112,7 @@ def test_digits_beyond_the_file_is_a_config_error():
 
 # --- geometry of the generators -------------------------------------------------------------------
 
-def test_circles_match_scikit_learn_make_circles_with_factor_0_8():
-    datasets = pytest.importorskip("sklearn.datasets")
-    for n in (600, 201):
-        ours, _ = all_points(raw(dataset="circles", n_samples=n, noise=0.0))
-        theirs, their_labels = datasets.make_circles(n_samples=n, noise=0.0, factor=0.8, shuffle=False)
-        np.testing.assert_allclose(sorted_rows(ours), sorted_rows(theirs), atol=1e-12)
-        assert np.bincount(their_labels).tolist() == np.bincount(all_points(raw(
-            dataset="circles", n_samples=n, noise=0.0))[1]).tolist()
-
-
-def test_moons_match_scikit_learn_make_moons():
-    datasets = pytest.importorskip("sklearn.datasets")
-    for n in (600, 201):
-        ours, our_labels = all_points(raw(dataset="moons", n_samples=n, noise=0.0))
-        theirs, their_labels = datasets.make_moons(n_samples=n, noise=0.0, shuffle=False)
-        for label in (0, 1):
-            np.testing.assert_allclose(sorted_rows(ours[our_labels == label]),
-                                       sorted_rows(theirs[their_labels == label]), atol=1e-12)
+# The circles and moons against scikit-learn's make_circles and make_moons: test_reference.py.
 
 
 def test_moons_geometry_without_noise():
@@ -615,3 +598,9 @@ def test_label_noise_flips_that_fraction_of_the_train_dev_set_too():
     clean = prepare(n_samples=1000, split=TRAIN_DEV_SPLIT)
     noisy = prepare(n_samples=1000, label_noise=0.1, split=TRAIN_DEV_SPLIT)
     assert int((clean.y_train_dev != noisy.y_train_dev).sum()) == 20
+
+
+@pytest.mark.parametrize("dataset", DATASETS_2D + ["digits"])
+def test_data_shape_names_what_the_data_set_makes(dataset):
+    data = prepare(dataset=dataset, n_samples=100)
+    assert data_shape(dataset) == (data.n_features, data.n_classes)

@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 
 from server.engine import ConfigError, gradient_check
-from server.engine.gradcheck import check_network, numerical_gradient, relative_difference, verdict_for
+from server.engine.gradcheck import (
+    check_network,
+    inject_backprop_bug,
+    numerical_gradient,
+    relative_difference,
+    verdict_for,
+)
 from server.engine.layers import targets_from_labels
 from server.engine.model import HiddenLayer, Network
 
@@ -73,7 +79,7 @@ def test_parameter_names_follow_the_layers():
 def test_injected_bug_is_always_wrong(hidden, n_classes):
     rng = np.random.default_rng(9)
     network = make_network(hidden, n_features=4, n_classes=n_classes, init="he")
-    network.backprop_bug = True
+    inject_backprop_bug(network)
     X, targets = make_batch(rng, 32, 4, n_classes)
     assert check_network(network, X, targets)["verdict"] == "wrong"
 
@@ -95,7 +101,7 @@ def test_large_networks_are_checked_along_random_directions_of_every_array():
     assert [layer["name"] for layer in result["layers"]] == network.parameter_names()
     assert all(layer["n_checked"] >= 2 for layer in result["layers"])
     assert result["verdict"] in ("great", "ok"), result
-    network.backprop_bug = True
+    inject_backprop_bug(network)
     assert check_network(network, X, targets, max_coordinates=300)["verdict"] == "wrong"
 
 
@@ -194,3 +200,59 @@ def test_bad_config_and_epsilon_are_rejected():
         gradient_check({"model": {"init": "ones"}})
     with pytest.raises(ValueError, match="epsilon"):
         gradient_check({}, epsilon=0.0)
+
+
+# --- kinks: a correct ReLU network must not read "wrong" --------------------------------------
+
+KINKED = {"seed": 1000000000, "model": {"hidden": [{}, {}]}}
+
+
+def test_a_relu_kink_between_the_two_evaluations_is_left_out_and_named():
+    result = gradient_check(KINKED)
+    # Without the exclusion this correct network read 4.9e-3, "wrong", from one bias coordinate.
+    assert result["verdict"] in ("great", "ok"), result
+    assert result["kinks"] >= 1
+    assert "kink" in result["note"] and f"{result['kinks']} of" in result["note"]
+    by_name = {layer["name"]: layer for layer in result["layers"]}
+    assert by_name["b2"]["kinks"] >= 1
+    assert result["n_checked"] + result["kinks"] == result["n_parameters"]
+    assert gradient_check(KINKED, inject_bug=True)["verdict"] == "wrong"
+
+
+def test_a_pre_activation_at_exactly_zero_is_a_kink():
+    network = make_network([HiddenLayer(1, "relu")], n_features=1, init="he")
+    network.param_views["W1"][...] = 1.0
+    network.param_views["b1"][...] = 0.0
+    X = np.array([[0.0], [1.0]])  # the first example's pre-activation is exactly 0
+    targets = np.array([[1.0], [0.0]])
+    result = check_network(network, X, targets, epsilon=1e-6)
+    assert {layer["name"]: layer["kinks"] for layer in result["layers"]}["b1"] == 1
+    assert result["verdict"] in ("great", "ok")
+
+
+def test_smooth_networks_have_no_kinks_and_no_note():
+    network = make_network([HiddenLayer(5, "tanh"), HiddenLayer(3, "sigmoid")], init="xavier")
+    X, targets = make_batch(np.random.default_rng(3), 16, 3, 2)
+    result = check_network(network, X, targets)
+    assert result["kinks"] == 0 and result["note"] is None
+
+
+def test_an_l1_weight_at_zero_is_a_kink():
+    network = make_network([], n_features=3, init="he", l1=0.5)
+    network.param_views["W1"][1, 0] = 0.0
+    X, targets = make_batch(np.random.default_rng(6), 12, 3, 2)
+    result = check_network(network, X, targets, epsilon=1e-6)
+    assert result["layers"][0]["kinks"] == 1
+    assert result["verdict"] in ("great", "ok")
+
+
+def test_the_injected_bug_lives_in_the_check_not_in_the_model():
+    buggy = make_network([HiddenLayer(4)], init="he", seed=1)
+    clean = make_network([HiddenLayer(4)], init="he", seed=1)
+    inject_backprop_bug(buggy)
+    X, targets = make_batch(np.random.default_rng(7), 8, 3, 2)
+    buggy.compute_gradients(X, targets, None)
+    clean.compute_gradients(X, targets, None)
+    np.testing.assert_allclose(buggy.grad_views["W2"], 2 * clean.grad_views["W2"])
+    np.testing.assert_array_equal(buggy.grad_views["W1"], clean.grad_views["W1"])
+    assert not hasattr(Network(3, [], 2, "he", 0.01, np.random.default_rng(0)), "backprop_bug")

@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 
 from server.engine import ConfigError, Trainer, make_data, train
-from server.engine.config import ACTIVATIONS, DATASETS, INITS, OPTIMIZERS, SCHEDULES
+from server.engine.config import ACTIVATIONS, DATASETS, INITS, LIVE_FIELDS, OPTIMIZERS, SCHEDULES
 from server.engine.data import bayes_error_floor
+from server.engine.diagnosis import VERDICTS
 from server.engine.layers import targets_from_labels
-from server.engine.trainer import IterationCosts
+from server.engine.trainer import EarlyStopping, IterationCosts
 
 SMALL = {"seed": 3, "data": {"dataset": "moons", "n_samples": 200},
          "model": {"hidden": [{"units": 6}, {"units": 4, "activation": "tanh"}]},
@@ -284,7 +285,7 @@ def test_diagnosis_uses_the_bayes_error(data, bayes):
     diagnosis = of_kind(list(train(config_with(data=data, training={"epochs": 4}))), "diagnosis")[-1]
     assert diagnosis["bayes_error"] == pytest.approx(bayes)
     assert bayes_error_floor("circles", 0.1, 0.1) > 0.2
-    assert diagnosis["verdict"] in ("high_bias", "high_variance", "high_bias_and_variance", "good")
+    assert diagnosis["verdict"] in VERDICTS
     assert diagnosis["avoidable_bias"] == pytest.approx(diagnosis["train_error"] - bayes)
     assert math.isclose(diagnosis["variance"], diagnosis["dev_error"] - diagnosis["train_error"])
 
@@ -453,3 +454,54 @@ def test_history_holds_the_metrics_payloads_sent_so_far():
         assert trainer.history == sent
     assert [entry["epoch"] for entry in trainer.history] == [0, 2, 4, 6]
     assert all("iteration_costs" not in entry for entry in trainer.history)
+
+
+LIVE_VALUES = {"optimizer.learning_rate": 0.05, "optimizer.beta": 0.5, "optimizer.beta1": 0.5,
+               "optimizer.beta2": 0.9, "optimizer.epsilon": 1e-6, "regularization.l2": 0.3,
+               "regularization.l1": 0.2, "model.hidden.keep_prob": 0.7, "training.batch_size": 16,
+               "training.epochs_per_second": 20.0}
+
+
+def test_every_live_field_reaches_the_config_and_the_running_objects():
+    assert set(LIVE_VALUES) == {live.path for live in LIVE_FIELDS}
+    update = {}
+    for path, value in LIVE_VALUES.items():
+        section, name = path.split(".", 1)
+        if section == "model":
+            update["model"] = {"hidden": [{"keep_prob": value}, None]}
+        else:
+            update.setdefault(section, {})[name] = value
+    trainer = Trainer(config_with(optimizer={"name": "adam"}, training={"epochs": 2}))
+    trainer.request_update(update)
+    events = list(trainer.events())
+    config = trainer.config.model_dump()
+    for path, value in LIVE_VALUES.items():
+        section, name = path.split(".", 1)
+        actual = config["model"]["hidden"][0]["keep_prob"] if section == "model" else config[section][name]
+        assert actual == value, path
+    assert trainer.optimizer.hyperparameters() == {"beta1": 0.5, "beta2": 0.9, "epsilon": 1e-6}
+    assert (trainer.network.l2, trainer.network.l1, trainer.network.keep_probs) == (0.3, 0.2, [0.7, 1.0])
+    assert of_kind(events, "metrics")[1]["learning_rate"] == 0.05
+    assert of_kind(events, "metrics")[1]["iteration"] == 120 // 16 + 1
+
+
+def test_early_stopping_tracks_the_best_dev_loss_and_its_weights():
+    network = Trainer(SMALL).network
+    stopping = EarlyStopping(patience=2, restore_best=True)
+    stopping.observe(1, 0.9, network)
+    best = network.parameters.copy()
+    network.parameters += 1.0
+    stopping.observe(2, 0.95, network)
+    assert stopping.best_epoch == 1 and not stopping.should_stop(2)
+    assert stopping.should_stop(3)
+    assert stopping.restore(network)
+    np.testing.assert_array_equal(network.parameters, best)
+
+
+def test_early_stopping_off_still_names_the_best_epoch_but_never_stops_or_restores():
+    network = Trainer(SMALL).network
+    stopping = EarlyStopping(patience=0, restore_best=True)
+    for epoch, loss in enumerate([0.9, 0.5, float("nan"), 0.7], start=1):
+        stopping.observe(epoch, loss, network)
+    assert stopping.best_epoch == 2 and not stopping.active
+    assert not stopping.should_stop(100) and not stopping.restore(network)

@@ -26,6 +26,8 @@ class FakeTrainer:
         self._pending: list[dict] = []
         self._stop = False
         self.closed = False
+        # When each epoch's computation ended: before the run's epoch gate let it through.
+        self.computed_at: dict[int, float] = {}
 
     def request_update(self, changes: dict) -> None:
         with self._lock:
@@ -59,6 +61,7 @@ class FakeTrainer:
                 raise RuntimeError("the fake engine failed on purpose")
             time.sleep(self.slow_epochs.get(epoch + 1, 0.0))  # "training" that takes a while
             self.epochs_completed = epoch + 1
+            self.computed_at[self.epochs_completed] = time.monotonic()
             learning_rate = self.config.optimizer.learning_rate
             loss = 1.0 / (1.0 + self.epochs_completed * learning_rate)
             if self.epochs_completed == self.nan_at_epoch:

@@ -11,8 +11,9 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 GUNICORN_CONF = ROOT / "gunicorn.conf.py"
@@ -47,23 +48,26 @@ def post_json(port: int, path: str, body: dict, timeout: float = 30):
 
 
 def wait_until_healthy(port: int, process: subprocess.Popen, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
+    def healthy() -> bool:
         assert process.poll() is None, "the server exited"
-        assert time.monotonic() < deadline, "the server did not become healthy"
         try:
-            if get(port, "/healthz")[0] == 200:
-                return
+            return get(port, "/healthz")[0] == 200
         except OSError:
-            pass  # not listening yet
-        time.sleep(0.1)
+            return False  # not listening yet
+
+    wait_until(healthy, "the server answering /healthz with 200", timeout, interval=0.1)
 
 
 @contextlib.contextmanager
-def gunicorn(port: int, *, python: str = sys.executable, cwd: Path = ROOT, env: dict | None = None):
-    """gunicorn with the project's gunicorn.conf.py on ``port``, once healthy; must stop cleanly after."""
+def gunicorn(port: int, *, python: str = sys.executable, cwd: Path = ROOT, env: dict | None = None,
+             command: list[str] | None = None):
+    """gunicorn with ``cwd``'s gunicorn.conf.py on ``port``, once healthy; must stop cleanly after.
+
+    ``command`` replaces ``python -m gunicorn`` (the options stay).
+    """
     env = {**os.environ, "TUNING_BIND": f"127.0.0.1:{port}", "TUNING_RUN_PROCESSES": "1", **(env or {})}
-    command = [python, "-m", "gunicorn", "-c", str(GUNICORN_CONF), "server:create_app()"]
+    conf = cwd / "gunicorn.conf.py" if (cwd / "gunicorn.conf.py").exists() else GUNICORN_CONF
+    command = [*(command or [python, "-m", "gunicorn"]), "-c", str(conf), "server:create_app()"]
     with tempfile.TemporaryFile() as log:
         server = subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:

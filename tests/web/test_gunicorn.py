@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import http.client
 import json
+import shutil
 import socket
+import sys
 import time
 
 import pytest
 
-from tests.web.serving import free_port, get, gunicorn
+from tests.web.serving import ROOT, free_port, get, gunicorn
 from tests.web.sse_client import parse_block
 
 
@@ -105,3 +107,18 @@ def test_an_operator_can_ask_for_a_control_socket(tmp_path):
     path = tmp_path / "playground.ctl"
     with gunicorn(free_port(), env={"TUNING_CONTROL_SOCKET": str(path), "TUNING_RUN_PROCESSES": "0"}):
         assert path.is_socket()
+
+
+def test_the_gunicorn_script_serves_the_checkout_it_runs_in(tmp_path):
+    """gunicorn.conf.py imports ``server.settings`` in the master: that, and the app the worker
+    imports, come from the working directory's checkout, whatever else is installed."""
+    checkout = tmp_path / "checkout"
+    for name in ("server", "templates", "static"):
+        shutil.copytree(ROOT / name, checkout / name, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy2(ROOT / "gunicorn.conf.py", checkout)
+    (checkout / "static" / "marker.txt").write_text("this checkout")
+    # What the `gunicorn` console script does: no working directory on sys.path at start-up.
+    script = [sys.executable, "-P", "-c", "import sys; from gunicorn.app.wsgiapp import run; sys.exit(run())"]
+    port = free_port()
+    with gunicorn(port, command=script, cwd=checkout, env={"TUNING_RUN_PROCESSES": "0"}):
+        assert get(port, "/static/marker.txt") == (200, b"this checkout")

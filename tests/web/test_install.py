@@ -13,8 +13,14 @@ import pytest
 
 from tests.web.serving import ROOT, free_port, get, gunicorn, post_json
 
-PAGES = ("/", "/embed", "/labs", "/search")
+PAGES = ("/", "/embed", "/labs", "/search", "/vendor/plotly.min.js")
 SOURCES = ("pyproject.toml", "README.md", "server", "templates", "static")
+
+
+def lab_pages() -> list[str]:
+    """``/labs/<name>`` for every lab template (partials start with ``_``)."""
+    return sorted(f"/labs/{path.stem}" for path in (ROOT / "templates" / "labs").glob("*.html")
+                  if not path.name.startswith("_") and path.stem != "index")
 
 
 def static_files() -> list[Path]:
@@ -28,22 +34,32 @@ def run(command: list[str], **options) -> str:
     return result.stdout
 
 
-@pytest.fixture(scope="module")
-def installed(tmp_path_factory):
-    """A venv (seeing this interpreter's packages) with the project's wheel installed, and its python."""
-    base = tmp_path_factory.mktemp("install")
-    source = base / "source"  # a copy: building writes build/ and *.egg-info next to the sources
-    source.mkdir()
+def copy_sources(destination: Path) -> Path:
+    """The files a build reads, copied: building writes build/ and *.egg-info next to them."""
+    destination.mkdir()
     for name in SOURCES:
         if (ROOT / name).is_dir():
-            shutil.copytree(ROOT / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
+            shutil.copytree(ROOT / name, destination / name, ignore=shutil.ignore_patterns("__pycache__"))
         else:
-            shutil.copy2(ROOT / name, source / name)
+            shutil.copy2(ROOT / name, destination / name)
+    return destination
+
+
+def new_venv(path: Path) -> str:
+    """A venv that sees this interpreter's packages (flask, numpy...), without pip of its own; its python."""
+    run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(path)])
+    return str(path / "bin" / "python")
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory):
+    """A venv with the project's wheel installed, its python, and a directory outside the checkout."""
+    base = tmp_path_factory.mktemp("install")
+    source = copy_sources(base / "source")
     run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(base / "dist"), str(source)])
     (wheel,) = (base / "dist").glob("*.whl")
     venv = base / "venv"
-    run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)])
-    python = str(venv / "bin" / "python")
+    python = new_venv(venv)
     run([sys.executable, "-m", "pip", "--python", python, "install", "--no-deps", "--no-index", "--quiet",
          str(wheel)])
     elsewhere = base / "elsewhere"
@@ -76,8 +92,9 @@ def test_gunicorn_serves_every_page_asset_and_a_run_from_the_wheel(installed):
     python, _, elsewhere = installed
     port = free_port()
     with gunicorn(port, python=python, cwd=elsewhere, env=clean_environment()):
-        statuses = {page: get(port, page)[0] for page in PAGES}
-        assert statuses == dict.fromkeys(PAGES, 200)
+        pages = [*PAGES, *lab_pages()]
+        statuses = {page: get(port, page)[0] for page in pages}
+        assert statuses == dict.fromkeys(pages, 200)
         for relative in static_files():
             status, body = get(port, f"/static/{relative.as_posix()}")
             assert status == 200, relative
@@ -87,3 +104,19 @@ def test_gunicorn_serves_every_page_asset_and_a_run_from_the_wheel(installed):
         assert status == 201
         status, body = get(port, run_body["events_url"])  # the stream ends with the run
         assert status == 200 and b"event: done" in body
+
+
+def test_an_editable_install_serves_the_pages_from_the_checkout(tmp_path):
+    source = copy_sources(tmp_path / "checkout")
+    python = new_venv(tmp_path / "venv")
+    run([sys.executable, "-m", "pip", "--python", python, "install", "--no-deps", "--quiet", "-e",
+         str(source)])
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    paths = [*PAGES, "/static/js/main.js"]
+    probe = ("import server\nfrom server import create_app\n"
+             "client = create_app({'TESTING': True}).test_client()\n"
+             f"print(server.__file__, *(client.get(path).status_code for path in {paths!r}))")
+    location, *statuses = run([python, "-c", probe], cwd=elsewhere, env=clean_environment()).split()
+    assert Path(location).is_relative_to(source)
+    assert statuses == ["200"] * len(paths)

@@ -14,9 +14,12 @@ const firstText = (preset, fields) => {
 };
 
 export class LessonView {
-  constructor({ picker, box, title, explanation, look, lookLabel, next, nextLabel }) {
-    Object.assign(this, { picker, box, title, explanation, look, lookLabel, next, nextLabel });
+  constructor({ picker, box, title, explanation, look, lookLabel, next, nextLabel, counterfactual }) {
+    Object.assign(this, { picker, box, title, explanation, look, lookLabel, next, nextLabel, counterfactual });
   }
+
+  /** ``handler()`` when the learner asks for the lesson's twin run. */
+  bindCounterfactual(handler) { this.counterfactual.addEventListener("click", handler); }
 
   /** ``handler(presetId)``; the empty id means free play. */
   bindPick(handler) { this.picker?.addEventListener("change", () => handler(this.picker.value)); }
@@ -51,6 +54,10 @@ export class LessonView {
     this.look.hidden = this.lookLabel.hidden = !look;
     this.next.textContent = next;
     this.next.hidden = this.nextLabel.hidden = !next;
+    const twin = preset.counterfactual;
+    this.counterfactual.textContent = twin?.label ?? "";
+    this.counterfactual.title = twin?.difference ? `Train the twin run (${twin.difference}) and keep it as a ghost` : "";
+    this.counterfactual.hidden = !twin?.label;
     this.box.hidden = false;
   }
 }

@@ -4,12 +4,29 @@ const VERDICTS = {
   high_bias: { title: "High bias: the model underfits", tone: "warn",
     plain: "Training error is well above the Bayes error: the model cannot even fit the training set." },
   high_variance: { title: "High variance: the model overfits", tone: "warn",
-    plain: "It fits the training set but does much worse on dev: it memorised instead of generalising." },
+    plain: "It fits the training set but does much worse on data it did not train on: it memorised instead of generalising." },
   high_bias_and_variance: { title: "High bias and high variance", tone: "bad",
     plain: "It underfits the training set and generalises poorly on top of that." },
   good: { title: "Good fit", tone: "good",
     plain: "Train and dev errors are close to each other and to the Bayes error." },
+  not_learning: { title: "Not learning", tone: "bad",
+    plain: "Accuracy is at chance and the loss is where it started: training is not getting anywhere." },
+  data_mismatch: { title: "Data mismatch: dev data differ from training data", tone: "warn",
+    plain: "The model does as well on train-dev (drawn like the training data) as on train, but much worse on dev: "
+      + "the gap is the data, not variance, and regularization will not close it." },
 };
+
+// Why a run is not learning, when the engine can see it.
+const CAUSES = {
+  zero_init: "Zero initialization: every unit starts the same, gets the same gradient and stays the same.",
+  vanishing_gradients: "Vanishing gradients: in a deep sigmoid or tanh network the early layers get almost none.",
+  unnormalized_inputs: "Unnormalized inputs: features on very different scales make the cost a long, narrow valley.",
+  learning_rate_too_large: "The learning rate is too large: each step overshoots.",
+  learning_rate_too_small: "The learning rate is too small: the steps barely move the weights.",
+};
+
+const UNSETTLED = { title: "Too early to tell", tone: "muted",
+  plain: "The curves are still moving: the verdict waits until they settle." };
 
 const percent = (value) => (value === null || value === undefined ? "–" : `${(100 * value).toFixed(1)}%`);
 
@@ -31,16 +48,31 @@ export class DiagnosisView {
 
   /** ``diagnosis``: the engine's ``diagnosis`` event. */
   render(diagnosis) {
-    const verdict = VERDICTS[diagnosis.verdict] ?? { title: diagnosis.verdict, tone: "warn", plain: "" };
+    const known = VERDICTS[diagnosis.verdict] ?? { title: diagnosis.verdict, tone: "warn", plain: "" };
+    const settled = diagnosis.settled !== false;
+    const verdict = settled ? known : UNSETTLED;
     this.root.dataset.verdict = diagnosis.verdict;
+    this.root.dataset.settled = String(settled);
     const heading = element("p", { text: verdict.title, className: `verdict tone-${verdict.tone}`, testid: "verdict" });
-    const plain = element("p", { text: verdict.plain, className: "hint" });
+    const parts = [heading, element("p", { text: verdict.plain, className: "hint" })];
+    const cause = settled && diagnosis.verdict === "not_learning" ? CAUSES[diagnosis.cause] : null;
+    if (cause) parts.push(element("p", { text: cause, className: "cause", testid: "diagnosis-cause" }));
+    parts.push(this.errorBars(diagnosis), this.gaps(diagnosis));
+    const advice = element("ul", { className: "advice" });
+    if (settled) for (const item of diagnosis.advice ?? []) advice.append(element("li", { text: item }));
+    if (advice.children.length) parts.push(advice);
+    this.root.replaceChildren(...parts);
+  }
+
+  errorBars(diagnosis) {
     const bars = element("div", { className: "error-bars" });
-    const scale = Math.max(0.05, diagnosis.train_error ?? 0, diagnosis.dev_error ?? 0, diagnosis.bayes_error ?? 0);
-    for (const [label, value, kind] of [
-      ["Bayes error", diagnosis.bayes_error, "bayes"], ["Train error", diagnosis.train_error, "train"],
-      ["Dev error", diagnosis.dev_error, "dev"],
-    ]) {
+    const rows = [["Bayes error", diagnosis.bayes_error, "bayes"], ["Train error", diagnosis.train_error, "train"]];
+    if (diagnosis.train_dev_error !== undefined && diagnosis.train_dev_error !== null) {
+      rows.push(["Train-dev error", diagnosis.train_dev_error, "train-dev"]);
+    }
+    rows.push(["Dev error", diagnosis.dev_error, "dev"]);
+    const scale = Math.max(0.05, ...rows.map(([, value]) => value ?? 0));
+    for (const [label, value, kind] of rows) {
       const row = element("div", { className: "bar-row" });
       const bar = element("span", { className: `bar ${kind}` });
       bar.style.width = `${Math.min(100, (100 * (value ?? 0)) / scale)}%`;
@@ -49,13 +81,16 @@ export class DiagnosisView {
       row.append(element("span", { text: label }), track, element("span", { text: percent(value), className: "num" }));
       bars.append(row);
     }
-    const gaps = element("p", {
+    return bars;
+  }
+
+  gaps(diagnosis) {
+    const mismatch = diagnosis.data_mismatch !== undefined && diagnosis.data_mismatch !== null
+      ? ` · data mismatch ${percent(diagnosis.data_mismatch)}` : "";
+    return element("p", {
       className: "gaps",
-      text: `Avoidable bias ${percent(diagnosis.avoidable_bias)} · variance ${percent(diagnosis.variance)}`,
+      text: `Avoidable bias ${percent(diagnosis.avoidable_bias)} · variance ${percent(diagnosis.variance)}${mismatch}`,
     });
-    const advice = element("ul", { className: "advice" });
-    for (const item of diagnosis.advice ?? []) advice.append(element("li", { text: item }));
-    this.root.replaceChildren(heading, plain, bars, gaps, ...(advice.children.length ? [advice] : []));
   }
 }
 

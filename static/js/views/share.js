@@ -7,9 +7,12 @@ export function iframeSnippet(origin, fragment) {
 }
 
 export class ShareView {
-  constructor({ linkButton, embedButton, output, text, label, note }) {
-    Object.assign(this, { linkButton, embedButton, output, text, label, note });
+  constructor({ linkButton, embedButton, output, text, label, note, fullPageLink }) {
+    Object.assign(this, { linkButton, embedButton, output, text, label, note, fullPageLink });
   }
+
+  /** The embed's "open in the playground" link follows the config. */
+  setFullPageLink(href) { if (this.fullPageLink) this.fullPageLink.href = href; }
 
   /** ``handler()`` returns the text to copy. */
   bindLink(handler) { this.linkButton?.addEventListener("click", () => this.offer("Link", handler())); }

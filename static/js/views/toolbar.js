@@ -43,6 +43,12 @@ export class ToolbarView {
     document.body.dataset.status = status;
   }
 
+  /** The followed run's id on the body, for readers of the page; null when there is none. */
+  setRunId(id) {
+    if (id) document.body.dataset.runId = id;
+    else delete document.body.dataset.runId;
+  }
+
   setProgress(epoch, total, secondsLeft) {
     if (epoch !== this.shownEpoch) {
       this.epoch.textContent = String(epoch);

@@ -2,6 +2,8 @@
 // a range changes; the curves are drawn on a canvas laid exactly over Plotly's
 // plot area, which costs a millisecond or two instead of a Plotly redraw.
 
+import { plotArea } from "./plotly_adapter.js";
+
 const DASHES = { solid: [], dot: [2, 3], dash: [6, 4] };
 
 /** Smallest of 10, 20, 50, 100, 200, 500, ... that is >= ``value``: the x range grows in steps of 2 to 2.5. */
@@ -77,14 +79,10 @@ export class LineCanvas {
 
   /** Lay the canvas over Plotly's plot area; returns false before the first plot. */
   place() {
-    const layout = this.element._fullLayout;
-    if (!layout?.xaxis?._length) return false;
-    const { xaxis, yaxis } = layout;
+    const plot = plotArea(this.element);
+    if (!plot) return false;
     const ratio = window.devicePixelRatio || 1;
-    const area = {
-      left: this.element.offsetLeft + xaxis._offset, top: this.element.offsetTop + yaxis._offset,
-      width: xaxis._length, height: yaxis._length, ratio,
-    };
+    const area = { left: plot.left, top: plot.top, width: plot.width, height: plot.height, ratio };
     const previous = this.area;
     if (!previous || Object.keys(area).some((key) => area[key] !== previous[key])) {
       Object.assign(this.canvas.style, {

@@ -1,0 +1,230 @@
+// The dashboard: routes a run's events to the charts and panels, and keeps the
+// readouts (epoch counter, progress, diagnosis) at a readable pace.  What it
+// does per event is kept small: an unpaced run sends hundreds a second.
+
+import { accuracySeries, layerSeries, lossSeries } from "./charts/series.js";
+import { describeChanges } from "./describe.js";
+
+const RATE_WINDOW_MS = 3000;
+const PROGRESS_INTERVAL_MS = 100;
+const PANEL_INTERVAL_MS = 250;
+
+export class Dashboard {
+  /** ``isStreaming()``: whether more events may come (if not, readouts show at once). */
+  constructor({ charts, views, scheduler, symbols, isStreaming }) {
+    Object.assign(this, { charts, views, scheduler, symbols, isStreaming });
+    this.epoch = 0;
+    this.totalEpochs = 0;
+    this.rateSamples = [];
+    this.running = false;
+    this.missedEvents = 0;
+    this.pending = { diagnosis: null, misclassified: null };
+  }
+
+  /** Empty charts for a run of ``config``; ``waiting`` when a run is about to stream. */
+  prepare(config, { waiting = false, multiClass = config.data.dataset === "digits" } = {}) {
+    const { loss, accuracy, iteration, gradients, weights, lr, boundary, confusion } = this.charts;
+    const trainDev = config.data.split.train_dev > 0;
+    this.config = config;
+    loss.reset(lossSeries(trainDev));
+    accuracy.reset(accuracySeries(trainDev));
+    iteration.reset();
+    lr.reset();
+    gradients.reset(layerSeries(config.model.hidden.length + 1));
+    weights.reset(layerSeries(config.model.hidden.length + 1));
+    this.epoch = 0;
+    this.lastIteration = 0;
+    this.rateSamples = [];
+    this.missedEvents = 0;
+    this.views.outputs.showGap(0);
+    this.views.outputs.showZeroGradients([], 0);
+    this.setTotal(config.training.epochs);
+    this.showClassCharts(multiClass);
+    if (multiClass) {
+      confusion.reset();
+      this.views.outputs.renderMisclassified([]);
+    }
+    boundary.reset(null);
+    this.refreshVisibility();
+    this.views.diagnosis.clear(waiting ? "Waiting for the first diagnosis…" : undefined);
+  }
+
+  /** Multi-class data: the confusion matrix instead of the decision boundary. */
+  showClassCharts(multiClass) {
+    if (multiClass === this.multiClass) return;
+    this.multiClass = multiClass;
+    this.views.outputs.showClassCharts(multiClass);
+    this.refreshVisibility();
+  }
+
+  refreshVisibility() {
+    for (const chart of Object.values(this.charts)) chart.refreshVisibility();
+    this.scheduler.request();
+  }
+
+  setChartMode(mode) {
+    this.views.outputs.showChartMode(mode);
+    this.refreshVisibility();
+  }
+
+  setWeights(flag) {
+    this.views.outputs.showWeights(flag);
+    this.refreshVisibility();
+  }
+
+  setTotal(epochs) {
+    this.totalEpochs = epochs;
+    for (const chart of [this.charts.loss, this.charts.accuracy, this.charts.gradients, this.charts.weights,
+      this.charts.lr]) {
+      chart.planEpochs(epochs);
+    }
+  }
+
+  handle(name, data) {
+    const handler = {
+      config: () => this.onConfig(data),
+      metrics: () => this.onMetrics(data),
+      boundary: () => this.charts.boundary.setGridSource(data),
+      confusion: () => {
+        this.charts.confusion.setMatrix(data.matrix);
+        this.pending.misclassified = data.misclassified ?? [];
+      },
+      diagnosis: () => { this.pending.diagnosis = data; },
+      update: () => this.onUpdate(data),
+      gap: () => {
+        this.missedEvents += data.count ?? 0;
+        this.views.outputs.showGap(this.missedEvents);
+      },
+      done: () => this.onDone(data),
+    }[name];
+    handler?.();
+    this.scheduler.request();
+  }
+
+  onConfig(data) {
+    this.setTotal(data.total_epochs ?? data.config?.training?.epochs ?? this.totalEpochs);
+    if (data.data?.n_classes) this.showClassCharts(data.data.n_classes > 2);
+    if (data.points) this.charts.boundary.reset(data.points);
+    const layers = data.config?.model?.hidden?.length;
+    if (layers !== undefined && layers + 1 !== this.charts.gradients.options.series.length) {
+      this.charts.gradients.reset(layerSeries(layers + 1));
+      this.charts.weights.reset(layerSeries(layers + 1));
+    }
+  }
+
+  onMetrics(data) {
+    this.epoch = data.epoch;
+    this.rateSamples.push([performance.now(), data.epoch]);
+    const { loss, accuracy, lr, gradients, weights } = this.charts;
+    loss.push(data.epoch, {
+      train: data.train_loss, dev: data.dev_loss, cost: data.train_cost, trainDev: data.train_dev_loss,
+    });
+    accuracy.push(data.epoch, { train: data.train_accuracy, dev: data.dev_accuracy, trainDev: data.train_dev_accuracy });
+    lr.push(data.epoch, { lr: data.learning_rate });
+    this.pushIterationCosts(data);
+    const norms = {};
+    const weightNorms = {};
+    const zero = [];
+    (data.layers ?? []).forEach((layer, index) => {
+      const key = `layer${index + 1}`;
+      norms[key] = layer.grad_norm > 0 ? layer.grad_norm : null;
+      weightNorms[key] = layer.weight_norm;
+      if (layer.grad_norm === 0) zero.push(index + 1);
+    });
+    gradients.push(data.epoch, norms);
+    weights.push(data.epoch, weightNorms);
+    // The epoch-0 report comes before any update: its gradients say nothing yet.
+    if (data.epoch > 0) this.views.outputs.showZeroGradients(zero, data.layers?.length ?? 0);
+  }
+
+  /**
+   * ``iteration_costs`` are the mini-batch costs of the updates since the last
+   * report, evenly subsampled: spread them over those iterations.
+   */
+  pushIterationCosts(data) {
+    const costs = data.iteration_costs ?? [];
+    const from = this.lastIteration;
+    const to = data.iteration ?? from;
+    const step = costs.length ? (to - from) / costs.length : 0;
+    for (let index = 0; index < costs.length; index += 1) {
+      this.charts.iteration.push(from + step * (index + 1), { cost: costs[index] });
+    }
+    this.lastIteration = to;
+  }
+
+  /** Early stopping: mark the epoch whose dev loss was best (epochs counted as completed, as on the axis). */
+  onDone(data) {
+    this.epoch = data.epoch ?? this.epoch;
+    const earlyStopping = this.config?.training.early_stopping.patience > 0;
+    if (earlyStopping && Number.isInteger(data.best_epoch)) {
+      const label = `best dev loss · epoch ${data.best_epoch}`;
+      for (const chart of [this.charts.loss, this.charts.accuracy]) chart.addMarker(data.best_epoch, label, "best");
+    }
+  }
+
+  onUpdate(data) {
+    const label = describeChanges(data.changes, this.symbols);
+    if (!label) return;
+    for (const chart of [this.charts.loss, this.charts.accuracy, this.charts.lr]) chart.addMarker(data.epoch, label);
+  }
+
+  /** The finished run's curves, to keep as a ghost. */
+  snapshot() {
+    const { loss, accuracy, iteration } = this.charts;
+    return { loss: loss.snapshot(), accuracy: accuracy.snapshot(), iteration: iteration.snapshot() };
+  }
+
+  setSmoothing(beta) {
+    for (const chart of [this.charts.loss, this.charts.accuracy, this.charts.iteration]) chart.setSmoothing(beta);
+    this.views.outputs.showSmoothing(beta);
+  }
+
+  setLogY(flag) { this.charts.loss.setLogY(flag); }
+
+  setGhosts(curves) {
+    for (const key of ["loss", "accuracy", "iteration"]) this.charts[key].setGhosts(curves(key));
+    this.scheduler.request();
+  }
+
+  /** Every animation frame: the cheap text readouts, each at its own pace. */
+  frame() {
+    const now = performance.now();
+    // Without a stream nothing more will come: show everything at once.
+    const streaming = this.isStreaming();
+    const due = (shownAt, interval) => !streaming || now - (shownAt ?? -Infinity) >= interval;
+    // Every changed text costs the frame a paint and a commit; the epoch counter
+    // and progress bar read fine at ten updates a second, however fast epochs come.
+    if (due(this.progressShownAt, PROGRESS_INTERVAL_MS)) {
+      this.renderProgress();
+      this.progressShownAt = now;
+    } else {
+      this.scheduler.request();
+    }
+    // A fast run reports a diagnosis every few epochs; a few readable updates a second are enough.
+    const diagnosisDue = due(this.diagnosisShownAt, PANEL_INTERVAL_MS);
+    if (this.pending.diagnosis && diagnosisDue) {
+      this.views.diagnosis.render(this.pending.diagnosis);
+      this.pending.diagnosis = null;
+      this.diagnosisShownAt = now;
+    } else if (this.pending.diagnosis) {
+      this.scheduler.request();
+    }
+    if (this.pending.misclassified) {
+      this.views.outputs.renderMisclassified(this.pending.misclassified);
+      this.pending.misclassified = null;
+    }
+  }
+
+  renderProgress() {
+    const now = performance.now();
+    while (this.rateSamples.length > 2 && now - this.rateSamples[0][0] > RATE_WINDOW_MS) this.rateSamples.shift();
+    let secondsLeft = null;
+    if (this.running && this.rateSamples.length >= 2) {
+      const [firstTime, firstEpoch] = this.rateSamples[0];
+      const [lastTime, lastEpoch] = this.rateSamples[this.rateSamples.length - 1];
+      const rate = (lastEpoch - firstEpoch) / Math.max(1e-3, (lastTime - firstTime) / 1000);
+      if (rate > 0) secondsLeft = (this.totalEpochs - this.epoch) / rate;
+    }
+    this.views.toolbar.setProgress(this.epoch, this.totalEpochs, secondsLeft);
+  }
+}

@@ -1,0 +1,70 @@
+// The chart column's own words and switches: the smoothing readout, which chart
+// of each pair is shown (loss per epoch or per iteration, gradient or weight
+// norms, boundary or confusion matrix), notes on what a chart cannot show, the
+// misclassified examples.
+
+import { renderMisclassified } from "./panels.js";
+
+export class OutputsView {
+  constructor(elements) {
+    Object.assign(this, elements);
+    this.zeroLayers = "";
+  }
+
+  /** ``mode``: "epoch" (loss on the full sets, per epoch) or "iteration" (the mini-batch cost of each update). */
+  showChartMode(mode) {
+    this.lossCard.hidden = mode === "iteration";
+    this.iterationCard.hidden = mode !== "iteration";
+  }
+
+  showWeights(flag) {
+    this.gradientsCard.hidden = flag;
+    this.weightsCard.hidden = !flag;
+  }
+
+  /**
+   * ``layers``: the 1-based numbers of the weight layers whose gradient norm is
+   * exactly 0, out of ``count``.  A log axis cannot draw 0, so the chart says why it is empty.
+   */
+  showZeroGradients(layers, count) {
+    const key = `${layers.join(",")}/${count}`;
+    if (key === this.zeroLayers) return;
+    this.zeroLayers = key;
+    this.gradientsNote.hidden = layers.length === 0;
+    if (layers.length === 0) {
+      this.gradientsNote.textContent = "";
+    } else if (layers.length === count) {
+      this.gradientsNote.textContent = "Every gradient norm is exactly 0, and a log axis cannot draw 0: nothing "
+        + "flows back. Zero initialization makes every unit compute the same thing, and ReLUs that output 0 pass "
+        + "no gradient.";
+    } else {
+      const names = layers.map((layer) => `‖dW[${layer}]‖`).join(", ");
+      this.gradientsNote.textContent = `${names} ${layers.length === 1 ? "is" : "are"} exactly 0 (not drawn on `
+        + "a log axis): no gradient reaches those weights, as with dead ReLUs or zero initialization.";
+    }
+  }
+
+  /**
+   * The server keeps a bounded log per run; a page that fell behind (or came
+   * back late) gets a ``gap`` event for what it can no longer have: say so,
+   * or the learner reads a straight line where epochs are missing.
+   */
+  showGap(missed) {
+    this.gapNote.hidden = missed === 0;
+    this.gapNote.textContent = missed === 0 ? "" : `${missed} event${missed === 1 ? " was" : "s were"} dropped from `
+      + "the server's log before this page could read them: the curves skip those epochs.";
+  }
+
+  showSmoothing(beta) { this.smoothingValue.textContent = beta.toFixed(2); }
+
+  /** Multi-class data: the dev confusion matrix and misclassified examples instead of the boundary. */
+  showClassCharts(multiClass) {
+    this.boundary.hidden = multiClass;
+    this.confusion.hidden = !multiClass;
+    this.misclassified.hidden = !multiClass;
+    this.caption.textContent = multiClass
+      ? "Dev confusion matrix and misclassified digits" : "Decision boundary (train ●, dev ✕)";
+  }
+
+  renderMisclassified(examples) { renderMisclassified(this.misclassified, examples); }
+}

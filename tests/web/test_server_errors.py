@@ -1,0 +1,79 @@
+"""gunicorn's own answers to requests it cannot parse (400, 414, 431) come in the API's JSON error shape."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+import pytest
+
+from server.web.errors import answer_server_errors_as_json, server_error_bytes
+from tests.web.serving import free_port, gunicorn
+
+
+@pytest.fixture(scope="module")
+def server_port():
+    """The project's gunicorn.conf.py serving the app, once for this module."""
+    port = free_port()
+    with gunicorn(port):
+        yield port
+
+
+def parse_response(raw: bytes) -> tuple[int, dict[str, str], dict]:
+    head, _, body = raw.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    headers = {name.lower(): value for name, _, value in (line.partition(": ") for line in header_lines)}
+    assert int(headers["content-length"]) == len(body)
+    return int(status_line.split()[1]), headers, json.loads(body)
+
+
+def test_a_server_error_is_a_whole_http_response_with_a_json_body():
+    message = "Error parsing headers: 'limit request headers'"
+    raw = server_error_bytes(431, "Request Header Fields Too Large", message)
+    status, headers, body = parse_response(raw)
+    assert status == 431
+    assert headers["content-type"] == "application/json" and headers["connection"] == "close"
+    assert body == {"error": "the request headers are too large",
+                    "details": [{"loc": "", "msg": "Error parsing headers: 'limit request headers'"}]}
+
+
+def test_a_long_message_is_cut_and_an_unknown_status_keeps_its_reason():
+    status, _, body = parse_response(server_error_bytes(501, "Not Implemented", "x" * 5000))
+    assert status == 501
+    assert body["error"] == "not implemented" and len(body["details"][0]["msg"]) == 200
+
+
+def test_gunicorns_error_writer_is_replaced(monkeypatch):
+    from gunicorn import util
+
+    monkeypatch.setattr(util, "write_error", util.write_error)  # restored after the test
+    answer_server_errors_as_json()
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        util.write_error(ours, 414, "URI Too Long", "limit request line")
+        ours.shutdown(socket.SHUT_WR)
+        raw = b"".join(iter(lambda: theirs.recv(65536), b""))
+    status, _, body = parse_response(raw)
+    assert status == 414 and body["error"] == "the request line (method, path and query) is too long"
+
+
+def raw_exchange(port: int, request: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+        connection.sendall(request)
+        return b"".join(iter(lambda: connection.recv(65536), b""))
+
+
+@pytest.mark.parametrize(("request_bytes", "status", "error"), [
+    (b"GET /api/schema?" + b"a" * 10000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414,
+     "the request line (method, path and query) is too long"),
+    (b"GET /healthz HTTP/1.1\r\n" + b"".join(b"X-Filler-%d: 1\r\n" % n for n in range(150)) + b"\r\n", 431,
+     "the request headers are too large"),
+    (b"GET /healthz HTTP/1.1\r\nX-Big: " + b"b" * 10000 + b"\r\n\r\n", 431,
+     "the request headers are too large"),
+    (b"NOT A REQUEST\r\n\r\n", 400, "the request could not be parsed"),
+], ids=["long-request-line", "many-headers", "long-header", "garbage"])
+def test_gunicorn_answers_what_it_cannot_parse_in_json(server_port, request_bytes, status, error):
+    answered, headers, body = parse_response(raw_exchange(server_port, request_bytes))
+    assert answered == status
+    assert headers["content-type"] == "application/json"
+    assert body["error"] == error and isinstance(body["details"], list)
