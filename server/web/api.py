@@ -181,4 +181,3 @@ def healthz():
 def preview_config():
     """What a config will make (data shape, split sizes, parameters, points), validated like a run."""
     return json_response(preview(json_body()))
->>>>>>> main
