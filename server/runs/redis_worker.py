@@ -31,7 +31,7 @@ from server.engine.config import RunConfig
 from server.limits import RuntimeLimits
 from server.runs.events import LoggedEvent
 from server.runs.manager import idle_stop_message, time_limit_stop_message
-from server.runs.redis_log import LogLimits, RedisEventLog, StreamMultiplexer
+from server.runs.redis_log import LogLimits, RedisEventLog, StreamMultiplexer, entry_event
 from server.runs.redis_store import GROUP, UNREACHABLE, Store, WorkerSettings, fail_lost_work
 from server.runs.run import ACTIVE_STATUSES, Run, RunConflict, TrainerFactory
 from server.runs.threads import WaitingThreads
@@ -80,9 +80,12 @@ class _Controls(StreamMultiplexer):
 
     def deliver(self, key: str, watch, events: list[LoggedEvent]) -> None:
         run = self._runs(key)
-        for control in events:
-            if run is None:
-                return
+        if run is not None:
+            self.apply(run, events)
+
+    @staticmethod
+    def apply(run: Run, controls: list[LoggedEvent]) -> None:
+        for control in controls:
             changes = json.loads(control.data)
             try:
                 run.control(control.event, changes if control.event == "update" else None)
@@ -216,7 +219,10 @@ class Worker:
         control_key = keys.control(run_id)
         with self._lock:
             self._runs[control_key] = (run, entry_id, limits)
-        self._controls.watch(control_key, 0)  # from the start: controls sent while it was queued too
+        # Controls sent while the run was queued apply before its first epoch; later ones as they come.
+        sent = [entry_event(*entry) for entry in self.store.client.xrange(control_key)]
+        self._controls.apply(run, sent)
+        self._controls.watch(control_key, sent[-1].id if sent else 0)
         run.start(_Then(self._threads, partial(self._run_ended, control_key)))
 
     def _run_of(self, control_key: str) -> Run | None:

@@ -25,7 +25,7 @@ logger = logging.getLogger(__name__)
 
 #: Seconds the results stream and stop flag outlive their last use.
 RETENTION_SECONDS = 3600
-BLOCK_MS = 2000
+BLOCK_MS = 500
 
 
 class RedisTrialExecutor(TrialExecutor):
@@ -71,7 +71,8 @@ class RedisTrialExecutor(TrialExecutor):
         except UNREACHABLE:
             logger.warning("could not reach Redis to stop the search's trials")
         for future, _ in queued:
-            future.cancel()
+            if future.cancel():
+                future.set_running_or_notify_cancel()  # what tells wait() and as_completed() it is over
 
     def shutdown(self, wait: bool = True, kill: bool = False) -> None:
         if kill:

@@ -41,7 +41,10 @@ def worker_command(concurrency: int = 4) -> list[str]:
 
 @contextlib.contextmanager
 def web_instance(env: dict):
-    """A gunicorn web instance (the project's gunicorn.conf.py) on a free port, once healthy: ``(port, process)``."""
+    """A gunicorn web instance (the project's gunicorn.conf.py) on a free port, once healthy.
+
+    Yields ``(port, process)``.
+    """
     port = free_port()
     command = [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONF), "server:create_app()"]
     with started(command, {**env, "TUNING_BIND": f"127.0.0.1:{port}"}) as process:

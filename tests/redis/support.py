@@ -36,10 +36,10 @@ class RedisBackend:
         self.apps.append(app)
         return app
 
-    def worker(self, trainer_factory=FakeTrainer, **settings) -> Worker:
-        """A started worker of this process, training with ``trainer_factory``."""
+    def worker(self, trainer_factory=FakeTrainer, trial_function=None, **settings) -> Worker:
+        """A started worker of this process, training with ``trainer_factory`` (and ``trial_function``)."""
         worker = Worker(Store(connect(self.url), Keys(self.prefix)), replace(self.settings, **settings),
-                        trainer_factory=trainer_factory)
+                        trainer_factory=trainer_factory, trial_function=trial_function)
         worker.start()
         self.workers.append(worker)
         return worker

@@ -67,4 +67,5 @@ def test_a_reader_whose_instance_dies_gets_exactly_the_missing_events_from_the_o
         replay = HttpStream(second, run["events_url"] + "?since=0")
         everything = replay.messages()
         replay.close()
-        assert [(m.id, m.event, m.data) for m in everything] == [(m.id, m.event, m.data) for m in before + after]
+        seen = before + after
+        assert [(m.id, m.event, m.data) for m in everything] == [(m.id, m.event, m.data) for m in seen]
