@@ -10,9 +10,11 @@ same for the partial configs accepted while a run is live.
 from __future__ import annotations
 
 import copy
+import json
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cache
 from typing import Annotated, Any, Literal, NamedTuple, get_args, get_origin
 
 from pydantic import (
@@ -303,11 +305,17 @@ def _cross_field_problems(config: RunConfig) -> list[dict[str, str]]:
 
 
 def config_schema() -> dict:
-    """The JSON Schema of ``RunConfig`` (served at ``GET /api/schema``).
+    """The JSON Schema of ``RunConfig`` (served at ``GET /api/schema``), a fresh copy each call.
 
     Every live field (``LIVE_FIELDS``) carries ``"x-live": true`` and its
     display symbol as ``"x-symbol"``.
     """
+    return json.loads(_schema_text())
+
+
+@cache
+def _schema_text() -> str:
+    # Building the schema takes milliseconds; the answer never changes within a process.
     schema = RunConfig.model_json_schema()
     for live in LIVE_FIELDS:
         node = schema
@@ -315,7 +323,7 @@ def config_schema() -> dict:
             node = _schema_object(schema, node)["properties"][part]
         node["x-live"] = True
         node["x-symbol"] = live.symbol
-    return schema
+    return json.dumps(schema)
 
 
 def _schema_object(schema: dict, node: dict) -> dict:

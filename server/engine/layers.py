@@ -229,9 +229,10 @@ def sigmoid_cross_entropy(logits: np.ndarray, targets: np.ndarray,
                           with_loss: bool = True) -> tuple[float | None, np.ndarray]:
     """Mean binary cross-entropy of sigmoid(logits), computed from the logits.
 
-    logits, targets: (m, 1).  loss = mean(max(z, 0) - z * t + log(1 + exp(-|z|))),
-    which never takes the log of 0 nor overflows.  Returns (loss or None
-    when ``with_loss`` is false, dlogits = (sigmoid(z) - t) / m: (m, 1)).
+    logits, targets: (m, 1).  loss = mean(log(1 + exp(z)) - z * t), with
+    ``np.logaddexp(0, z)`` for log(1 + exp(z)), which never takes the log of 0
+    nor overflows.  Returns (loss or None when ``with_loss`` is false,
+    dlogits = (sigmoid(z) - t) / m: (m, 1)).
     """
     m = logits.shape[0]
     dlogits = sigmoid(logits)
@@ -239,8 +240,8 @@ def sigmoid_cross_entropy(logits: np.ndarray, targets: np.ndarray,
     dlogits /= m
     if not with_loss:
         return None, dlogits
-    loss = np.maximum(logits, 0.0) - logits * targets + np.log1p(np.exp(-np.abs(logits)))
-    return float(loss.sum() / m), dlogits
+    # Every training step asks for its loss, so it is a couple of NumPy calls, not six.
+    return (float(np.logaddexp(0.0, logits).sum()) - float(np.vdot(logits, targets))) / m, dlogits
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -267,5 +268,5 @@ def softmax_cross_entropy(logits: np.ndarray, targets: np.ndarray,
     dlogits /= m
     if not with_loss:
         return None, dlogits
-    loss = np.log(total).sum() - np.sum(shifted * targets)
+    loss = np.log(total).sum() - np.vdot(shifted, targets)
     return float(loss / m), dlogits

@@ -304,18 +304,20 @@ _PRESET_LIST = [
         id="mismatched-dev-test", title="Dev and test from a different distribution", topic="data",
         config={
             "seed": 9,
-            "data": {"dataset": "moons", "n_samples": 1500, "noise": 0.1, "dev_noise": 0.45,
-                     "split": {"train": 0.4, "dev": 0.4, "test": 0.2}},
+            "data": {"dataset": "moons", "n_samples": 2000, "noise": 0.1, "dev_noise": 0.45,
+                     "split": {"train": 0.3, "train_dev": 0.2, "dev": 0.3, "test": 0.2}},
             "model": {"hidden": _layers(2, units=16, activation="relu")},
             "optimizer": {"name": "adam", "learning_rate": 0.01},
             "training": {"epochs": 150, "batch_size": 64, "report_every": 2, "boundary_every": 10},
         },
         explanation=("The training data is clean, but dev and test come from a much noisier "
-                     "distribution. The model fits the training data well and still does poorly "
-                     "where it will be used."),
-        look_at=("Training accuracy is near perfect while dev accuracy is far lower. That gap is "
-                 "not variance: more regularization will not close it. Choose dev and test sets "
-                 "that reflect the data you expect to get."),
+                     "distribution. A train-dev set, drawn like the training data but never "
+                     "trained on, tells the two gaps apart: train to train-dev is variance, "
+                     "train-dev to dev is data mismatch."),
+        look_at=("Training and train-dev accuracy are both near perfect, so the network "
+                 "generalizes to data like its own; dev accuracy is far lower. The diagnosis "
+                 "reads data mismatch: more regularization will not close this gap. Choose dev "
+                 "and test sets that reflect the data you expect to get."),
         try_next="Clear 'Dev/test noise' (blank: the same distribution as train) and the gap disappears.",
         counterfactual=Counterfactual("Run it with dev and test like train", {"data": {"dev_noise": None}},
                                       "dev/test noise as train's"),

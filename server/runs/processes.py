@@ -140,6 +140,7 @@ class _Host:
         with self._inbox_lock:
             for key, inbox in self._inboxes.items():
                 inbox.put(("error", key, HOST_GONE))
+        self.process.join(5.0)  # reap it: a replacement takes its place, this one is never stopped
 
     def stop(self, timeout: float) -> None:
         try:

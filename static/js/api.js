@@ -42,6 +42,7 @@ export const api = {
   control: (runId, body) => request("POST", `/api/runs/${encodeURIComponent(runId)}/control`, body),
   gradcheck: (config, injectBug) => request("POST", "/api/gradcheck", { config, inject_bug: injectBug }),
   presets: () => request("GET", "/api/presets"),
+  preview: (config) => request("POST", "/api/preview", config),
 };
 
 // ``gap``: the server's bounded log dropped events before this page read them.

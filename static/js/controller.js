@@ -7,26 +7,27 @@ import { Dashboard } from "./dashboard.js";
 import { FieldErrors } from "./field_errors.js";
 import { Ghosts } from "./ghosts.js";
 import { RunSession, mergeUpdates } from "./run_session.js";
+import { Preview } from "./preview.js";
 import { PROPERTIES, PROPERTY_BY_KEY, clone, setPath } from "./state.js";
 import { UrlSync } from "./url_sync.js";
 
 const percent = (value) => (value === null || value === undefined ? "–" : `${(100 * value).toFixed(1)}%`);
 
-export function trainingSetSize(config) {
-  const n = config.data.n_samples;
-  const { dev, test, train_dev: trainDev } = config.data.split;
-  return n - Math.floor(n * dev) - Math.floor(n * test) - Math.floor(n * trainDev);
-}
+// Settings that change what the engine's preview says (inputs, classes, split sizes, parameters).
+const SHAPE_KEYS = ["dataset", "samples", "train", "dev", "test", "trainDev", "layers", "noise", "labelNoise",
+  "devNoise", "bayesError", "seed"];
 
 export class Controller {
-  constructor({ state, settings, api, followRun, views, charts, scheduler, symbols }) {
-    Object.assign(this, { state, settings, api, views, charts, scheduler });
+  /** ``live``: the schema's live fields, path to display symbol (``liveFields``). */
+  constructor({ state, settings, api, followRun, views, charts, scheduler, live }) {
+    Object.assign(this, { state, settings, api, views, charts, scheduler, live });
     this.status = "idle";
     this.busy = false;
+    this.pauseAfterFirstEpoch = false;
     this.finishedRun = null;
     this.presets = [];
     this.errors = new FieldErrors(views);
-    this.dashboard = new Dashboard({ charts, views, scheduler, symbols, isStreaming: () => this.session.streaming });
+    this.dashboard = new Dashboard({ charts, views, scheduler, symbols: live, isStreaming: () => this.session.streaming });
     this.session = new RunSession({
       api, followRun, maxPace: settings.limits.max_epochs_per_second,
       onEvent: (name, data) => this.onRunEvent(name, data),
@@ -34,8 +35,12 @@ export class Controller {
       onError: (error, prefix) => this.errors.show(error, prefix),
     });
     this.ghosts = new Ghosts({
-      view: views.compare,
+      view: views.compare, symbols: live,
       show: (curves) => this.dashboard.setGhosts(curves),
+    });
+    this.shape = null;
+    this.preview = new Preview({
+      api, onShape: (preview) => this.showShape(preview), onInvalid: () => this.showShape(null),
     });
     this.url = new UrlSync({
       state, shareView: views.share,
@@ -107,7 +112,7 @@ export class Controller {
   edit(key, value, source = "form") {
     this.state.set(key, value, source);
     const property = PROPERTY_BY_KEY.get(key);
-    if (this.isLive() && property.live) {
+    if (this.isLive() && this.live.has(property.path)) {
       const pace = key === "speed" && value === null ? this.settings.limits.max_epochs_per_second : value;
       const partial = {};
       setPath(partial, property.path, pace);
@@ -117,8 +122,8 @@ export class Controller {
 
   editLayers(layers, index, change) {
     this.state.set("layers", layers, "form");
-    if (this.isLive() && Object.keys(change).every((name) => name === "keep_prob")) {
-      const hidden = layers.map((_, at) => (at === index ? { keep_prob: change.keep_prob } : null));
+    if (this.isLive() && Object.keys(change).every((name) => this.live.has(`model.hidden.${name}`))) {
+      const hidden = layers.map((_, at) => (at === index ? change : null));
       this.session.queueLive({ model: { hidden } });
     }
   }
@@ -147,18 +152,14 @@ export class Controller {
   renderDerived(keys) {
     const changed = new Set(keys);
     const config = this.state.config;
-    if (["layers", "dataset"].some((key) => changed.has(key))) this.renderNetwork();
+    if (changed.has("layers")) this.renderNetwork();
+    if (SHAPE_KEYS.some((key) => changed.has(key))) this.preview.request(config);
     if (["dataset", "noise", "labelNoise", "seed"].some((key) => changed.has(key))) this.renderThumbnails();
     if (changed.has("smoothing")) this.dashboard.setSmoothing(this.state.get("smoothing"));
     if (changed.has("logY")) this.dashboard.setLogY(this.state.get("logY"));
     if (changed.has("chart")) this.dashboard.setChartMode(this.state.get("chart"));
     if (changed.has("weights")) this.dashboard.setWeights(this.state.get("weights"));
-    if (["samples", "train", "dev", "test", "trainDev", "batchSize"].some((key) => changed.has(key))) {
-      const n = config.data.n_samples;
-      const sizes = { train: trainingSetSize(config), dev: Math.floor(n * config.data.split.dev),
-        test: Math.floor(n * config.data.split.test), train_dev: Math.floor(n * config.data.split.train_dev) };
-      this.views.summary.render(sizes, config.training.batch_size);
-    }
+    if (changed.has("batchSize")) this.renderSummary();
     if (changed.has("epochs") && this.status === "idle") {
       this.dashboard.setTotal(config.training.epochs);
       this.dashboard.renderProgress();
@@ -167,10 +168,20 @@ export class Controller {
     this.scheduler.request();
   }
 
-  renderNetwork() {
-    const digits = this.state.get("dataset") === "digits";
-    this.views.network.render(this.state.get("layers"), { inputs: digits ? 64 : 2, outputs: digits ? 10 : 2 });
+  /** The engine's preview of the current config, or null when the server refused it. */
+  showShape(preview) {
+    this.shape = preview;
+    this.renderNetwork();
+    this.renderSummary();
   }
+
+  renderNetwork() {
+    const data = this.shape?.data;
+    const io = data ? { inputs: data.n_features, outputs: data.n_classes, parameters: this.shape.parameters } : null;
+    this.views.network.render(this.state.get("layers"), io);
+  }
+
+  renderSummary() { this.views.summary.render(this.shape?.data.sizes ?? null, this.state.get("batchSize")); }
 
   renderThumbnails() {
     this.views.thumbnails.render({
@@ -178,6 +189,9 @@ export class Controller {
       seed: this.state.get("seed"), locked: this.isLive(),
     });
   }
+
+  /** Whether the previewed data have more than two classes (the run's config event says it for sure). */
+  multiClass() { return (this.shape?.data.n_classes ?? 2) > 2; }
 
   /** The config ghosts are compared with: the run's while one is followed, else the form's. */
   reference() { return this.session.run?.config ?? this.state.config; }
@@ -265,14 +279,22 @@ export class Controller {
     this.retireFinishedRun();
     this.runGhostLabel = ghostLabel;
     this.views.toolbar.setRunId(created.id);
-    this.dashboard.prepare(config, { waiting: true });
+    this.dashboard.prepare(config, { waiting: true, multiClass: this.multiClass() });
     this.ghosts.refresh(this.reference());
     this.busy = false;
     this.setStatus("running");
-    if (paused) {
-      await this.sendControl("pause", "paused");
-      await this.session.restorePace();
-    }
+    this.pauseAfterFirstEpoch = paused;
+  }
+
+  /**
+   * A step-started run trains its first epoch at once and then waits (its pace
+   * is tiny): pause it once that epoch is in, never before, since starting a
+   * training process may take longer than the pause request.
+   */
+  async pauseFirstEpoch() {
+    this.pauseAfterFirstEpoch = false;
+    await this.sendControl("pause", "paused");
+    await this.session.restorePace();
   }
 
   async sendControl(action, nextStatus) {
@@ -280,11 +302,12 @@ export class Controller {
   }
 
   reset() {
+    this.pauseAfterFirstEpoch = false;
     this.session.close({ stopRun: this.isLive() });
     this.views.toolbar.setRunId(null);
     this.retireFinishedRun();
     this.setStatus("idle");
-    this.dashboard.prepare(this.state.config);
+    this.dashboard.prepare(this.state.config, { multiClass: this.multiClass() });
     this.ghosts.refresh(this.reference());
     this.views.diagnosis.clear();
     this.errors.clear();
@@ -298,6 +321,7 @@ export class Controller {
 
   onRunEvent(name, data) {
     this.dashboard.handle(name, data);
+    if (name === "metrics" && data.epoch >= 1 && this.pauseAfterFirstEpoch) this.pauseFirstEpoch();
     if (name === "done") this.onDone(data);
     else if (name === "error") this.onError(data);
   }

@@ -22,7 +22,7 @@ export class Dashboard {
   }
 
   /** Empty charts for a run of ``config``; ``waiting`` when a run is about to stream. */
-  prepare(config, { waiting = false, multiClass = config.data.dataset === "digits" } = {}) {
+  prepare(config, { waiting = false, multiClass = false } = {}) {
     const { loss, accuracy, iteration, gradients, weights, lr, boundary, confusion } = this.charts;
     const trainDev = config.data.split.train_dev > 0;
     this.config = config;

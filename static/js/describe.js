@@ -6,17 +6,13 @@ import { labelFor } from "./views/form.js";
 
 const IGNORED_IN_COMPARISON = new Set(["speed", "reportEvery", "boundaryEvery"]);
 const PACING = "training.epochs_per_second";
-const SYMBOLS = new Map(Object.entries({
-  "optimizer.learning_rate": "α", "optimizer.beta": "β", "optimizer.beta1": "β₁", "optimizer.beta2": "β₂",
-  "optimizer.epsilon": "ε", "regularization.l2": "L2", "regularization.l1": "L1", "training.batch_size": "batch",
-}));
 
 /**
  * "α 0.05, L2 0.1, keep[2] 0.5" for an ``update`` event's ``changes``; ``symbols``
  * maps a live field's path to its display symbol (the schema's ``x-symbol``).
  * Pacing changes are not worth a marker.
  */
-export function describeChanges(changes, symbols = SYMBOLS) {
+export function describeChanges(changes, symbols) {
   const parts = [];
   for (const [section, values] of Object.entries(changes ?? {})) {
     if (section === "model") {
@@ -34,7 +30,8 @@ export function describeChanges(changes, symbols = SYMBOLS) {
   return parts.join(", ");
 }
 
-function formatProperty(key, value) {
+function formatProperty(property, value, symbols) {
+  const { key } = property;
   if (key === "optimizer") return labelFor(value);
   if (key === "layers") {
     if (value.length === 0) return "no hidden layer";
@@ -42,18 +39,18 @@ function formatProperty(key, value) {
       + `${layer.keep_prob < 1 ? `·k${layer.keep_prob}` : ""}`).join("-")} ${labelFor(value[0].activation)}`;
   }
   if (key === "dataset" || key === "init" || key === "schedule") return labelFor(value);
-  const short = { learningRate: "α", l2: "L2", l1: "L1", batchSize: "batch", labelNoise: "label noise" }[key] ?? key;
+  const short = symbols.get(property.path) ?? { labelNoise: "label noise" }[key] ?? key;
   return `${short} ${value === null ? "off" : value}`;
 }
 
-/** What sets ``config`` apart from ``reference``, in a few words ("Adam, α 0.1"). */
-export function describeDifference(config, reference) {
+/** What sets ``config`` apart from ``reference``, in a few words ("Adam, α 0.1"); ``symbols`` as above. */
+export function describeDifference(config, reference, symbols) {
   const parts = [];
   for (const property of PROPERTIES) {
     if (property.scope !== "config" || IGNORED_IN_COMPARISON.has(property.key)) continue;
     const mine = getPath(config, property.path);
     if (JSON.stringify(mine) !== JSON.stringify(getPath(reference, property.path))) {
-      parts.push(formatProperty(property.key, mine));
+      parts.push(formatProperty(property, mine, symbols));
     }
   }
   if (parts.length === 0) return "same settings";

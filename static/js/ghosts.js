@@ -8,9 +8,10 @@ const MAX_GHOSTS = 5;
 
 export class Ghosts {
   /** ``show(ghosts, curves)`` draws them; ``curves(chartKey)`` gives one chart's ghost curves. */
-  constructor({ view, show }) {
+  constructor({ view, show, symbols }) {
     this.view = view;
     this.show = show;
+    this.symbols = symbols;
     this.ghosts = [];
     this.nextId = 1;
     this.signature = null;
@@ -41,7 +42,7 @@ export class Ghosts {
   /** Rename the ghosts against ``reference`` (the config they are compared with) and redraw if a name changed. */
   refresh(reference) {
     this.reference = reference;
-    for (const ghost of this.ghosts) ghost.label = ghost.fixedLabel ?? describeDifference(ghost.config, reference);
+    for (const ghost of this.ghosts) ghost.label = ghost.fixedLabel ?? describeDifference(ghost.config, reference, this.symbols);
     const signature = this.ghosts.map((ghost) => `${ghost.id}:${ghost.label}`).join("|");
     if (signature === this.signature) return;
     this.signature = signature;

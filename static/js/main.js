@@ -9,7 +9,7 @@ import { FrameScheduler } from "./charts/frame_scheduler.js";
 import { ITERATION_SERIES, LEARNING_RATE_SERIES, accuracySeries, layerSeries, lossSeries } from "./charts/series.js";
 import { Controller } from "./controller.js";
 import { hidePanels, reportHeight } from "./embed.js";
-import { allowedValues, bounds, itemDefaults } from "./schema.js";
+import { allowedValues, bounds, itemDefaults, liveFields } from "./schema.js";
 import { PROPERTIES, PlaygroundState } from "./state.js";
 import { FormView } from "./views/form.js";
 import { LessonView, ThumbnailsView } from "./views/lesson.js";
@@ -60,6 +60,7 @@ function main() {
   const settings = JSON.parse(byId("page-settings").textContent);
   const { schema } = settings;
   const allowed = allowedByPath(schema);
+  const live = liveFields(schema);
   if (settings.embed) {
     hidePanels(settings.hide);
     reportHeight();
@@ -73,7 +74,7 @@ function main() {
   });
   const views = {
     form: new FormView(document.body, {
-      schema, allowed, fullBatchSize: bounds(schema, "training.batch_size").max,
+      schema, allowed, live, fullBatchSize: bounds(schema, "training.batch_size").max,
     }),
     network: new NetworkView({
       list: byId("layers"), diagram: byId("network-diagram"), addButton: byId("add-layer"),
@@ -81,7 +82,7 @@ function main() {
     }, {
       activations: allowedValues(schema, "model.hidden.activation"),
       maxLayers: settings.limits.max_hidden_layers,
-      unitBounds: bounds(schema, "model.hidden.units"),
+      unitBounds: bounds(schema, "model.hidden.units"), live,
     }),
     toolbar: new ToolbarView(document.body),
     diagnosis: new DiagnosisView(byId("diagnosis")),
@@ -108,7 +109,7 @@ function main() {
   };
   const charts = buildCharts();
   const scheduler = new FrameScheduler(Object.values(charts));
-  const controller = new Controller({ state, settings, api, followRun, views, charts, scheduler });
+  const controller = new Controller({ state, settings, api, followRun, views, charts, scheduler, live });
   document.body.dataset.ready = "loading";
   controller.start().finally(() => { document.body.dataset.ready = "true"; });
 }

@@ -1,12 +1,14 @@
 // Reads the config's JSON Schema (pydantic's, with $defs and $ref) by dotted path,
 // so bounds, allowed values and descriptions come from the one schema.
 
-function resolve(root, node) {
+const followRef = (root, node) => {
   let current = node;
-  while (current && current.$ref) {
-    const name = current.$ref.split("/").pop();
-    current = root.$defs[name];
-  }
+  while (current?.$ref) current = root.$defs[current.$ref.split("/").pop()];
+  return current;
+};
+
+function resolve(root, node) {
+  const current = followRef(root, node);
   if (current && current.anyOf) {
     const concrete = current.anyOf.find((option) => option.type !== "null");
     return { ...resolve(root, concrete), description: current.description, default: current.default, nullable: true };
@@ -47,4 +49,23 @@ export function itemDefaults(root, path) {
   for (const part of path.split(".")) node = resolve(root, resolve(root, node)?.properties?.[part]);
   const item = resolve(root, node?.items);
   return Object.fromEntries(Object.entries(item?.properties ?? {}).map(([key, value]) => [key, value.default]));
+}
+
+/**
+ * Every field a live run may change (``"x-live": true``), by dotted path (list
+ * items: "model.hidden.keep_prob"), mapped to its display symbol (``x-symbol``).
+ */
+export function liveFields(root) {
+  const found = new Map();
+  const visit = (node, prefix) => {
+    for (const [name, property] of Object.entries(followRef(root, node)?.properties ?? {})) {
+      const path = prefix ? `${prefix}.${name}` : name;
+      if (property["x-live"]) found.set(path, property["x-symbol"] ?? name);
+      let child = followRef(root, property);
+      if (child?.type === "array") child = followRef(root, child.items);
+      if (child?.properties) visit(child, path);
+    }
+  };
+  visit(root, "");
+  return found;
 }

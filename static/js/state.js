@@ -75,10 +75,11 @@ const LAYERS = {
   ].join("-")).join(",")),
 };
 
-const config = (key, path, type, options = {}) => ({ key, path, type, scope: "config", live: false, ...options });
-const view = (key, type, fallback, values) => ({ key, path: key, type, scope: "view", live: false, fallback, values });
+const config = (key, path, type) => ({ key, path, type, scope: "config" });
+const view = (key, type, fallback, values) => ({ key, path: key, type, scope: "view", fallback, values });
 
-/** Every URL-serialisable property: URL key, place in the config, type, live-editable. */
+// Which of these a live run may change is the schema's to say (``x-live``: see schema.js liveFields).
+/** Every URL-serialisable property: URL key, place in the config (or a view setting), type. */
 export const PROPERTIES = [
   config("seed", "seed", INT),
   config("dataset", "data.dataset", TEXT),
@@ -100,14 +101,14 @@ export const PROPERTIES = [
   config("layers", "model.hidden", LAYERS),
   config("init", "model.init", TEXT),
   config("initScale", "model.init_scale", FLOAT),
-  config("l2", "regularization.l2", FLOAT, { live: true }),
-  config("l1", "regularization.l1", FLOAT, { live: true }),
+  config("l2", "regularization.l2", FLOAT),
+  config("l1", "regularization.l1", FLOAT),
   config("optimizer", "optimizer.name", TEXT),
-  config("learningRate", "optimizer.learning_rate", FLOAT, { live: true }),
-  config("beta", "optimizer.beta", FLOAT, { live: true }),
-  config("beta1", "optimizer.beta1", FLOAT, { live: true }),
-  config("beta2", "optimizer.beta2", FLOAT, { live: true }),
-  config("epsilon", "optimizer.epsilon", FLOAT, { live: true }),
+  config("learningRate", "optimizer.learning_rate", FLOAT),
+  config("beta", "optimizer.beta", FLOAT),
+  config("beta1", "optimizer.beta1", FLOAT),
+  config("beta2", "optimizer.beta2", FLOAT),
+  config("epsilon", "optimizer.epsilon", FLOAT),
   config("schedule", "schedule.name", TEXT),
   config("decayRate", "schedule.decay_rate", FLOAT),
   config("timeInterval", "schedule.time_interval", INT),
@@ -116,12 +117,12 @@ export const PROPERTIES = [
   config("factor", "schedule.factor", FLOAT),
   config("every", "schedule.every", INT),
   config("epochs", "training.epochs", INT),
-  config("batchSize", "training.batch_size", INT, { live: true }),
+  config("batchSize", "training.batch_size", INT),
   config("patience", "training.early_stopping.patience", INT),
   config("restoreBest", "training.early_stopping.restore_best", BOOL),
   config("reportEvery", "training.report_every", INT),
   config("boundaryEvery", "training.boundary_every", INT),
-  config("speed", "training.epochs_per_second", PACE, { live: true }),
+  config("speed", "training.epochs_per_second", PACE),
   view("smoothing", FLOAT, 0.6),
   view("logY", BOOL, false),
   view("chart", TEXT, "epoch", ["epoch", "iteration"]),

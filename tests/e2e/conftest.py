@@ -104,3 +104,10 @@ def patient_expect():
     sync_api.expect.set_options(timeout=15_000)
     yield
     sync_api.expect.set_options(timeout=5_000)
+
+
+def preset_epochs(preset_id: str) -> int:
+    """How many epochs a lesson preset trains: the counter's final value once it is done."""
+    from server.lessons.presets import PRESETS
+
+    return PRESETS[preset_id].full_config()["training"]["epochs"]

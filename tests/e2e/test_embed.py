@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from flask import Flask
 
-from tests.e2e.conftest import LiveServer
+from tests.e2e.conftest import LiveServer, preset_epochs
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 expect = playwright_sync.expect
@@ -75,7 +75,7 @@ def test_cross_origin_iframe_autoplays_to_done_and_posts_its_height(page, live_s
     expect(frame.get_by_test_id("status")).to_have_text("done", timeout=20_000)
     expect(frame.locator('[data-panel="gradcheck"]')).to_be_hidden()
     expect(frame.locator('[data-panel="compare"]')).to_be_hidden()
-    expect(frame.get_by_test_id("epoch")).to_have_text("200")
+    expect(frame.get_by_test_id("epoch")).to_have_text(str(preset_epochs("overfitting")))
     page.wait_for_function("() => window.heights.length > 0")
     heights = page.evaluate("window.heights")
     assert all(isinstance(height, int) and height > 300 for height in heights)

@@ -12,6 +12,8 @@ import pytest
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
+from tests.e2e.conftest import preset_epochs
+
 playwright_sync = pytest.importorskip("playwright.sync_api")
 expect = playwright_sync.expect
 
@@ -100,7 +102,7 @@ def test_an_embedded_preset_runs_to_done_posts_its_height_and_hides_panels(page,
         page.goto(course.url)
         lesson = page.frame_locator("#lesson")
         expect(lesson.get_by_test_id("status")).to_have_text("done", timeout=45_000)
-        expect(lesson.get_by_test_id("epoch")).to_have_text("200")
+        expect(lesson.get_by_test_id("epoch")).to_have_text(str(preset_epochs("overfitting")))
         for panel in HIDDEN_PANELS:
             for index in range(lesson.locator(f'[data-panel="{panel}"]').count()):
                 expect(lesson.locator(f'[data-panel="{panel}"]').nth(index)).to_be_hidden()
@@ -200,3 +202,64 @@ def test_averages_lab_draws_each_beta_with_and_without_bias_correction(page, liv
     page.get_by_test_id("averages-run").click()
     expect(page.get_by_test_id("lab-message")).to_contain_text("betas.1", timeout=LAB_TIMEOUT)
     assert page.console_errors == []
+
+
+def serve_presets_with(page, live_server, preset_id: str, **fields) -> dict:
+    """The server's presets, one of them with ``fields`` set (the hints interface 7 lets a preset carry)."""
+    presets = page.request.get(f"{live_server.url}/api/presets").json()
+    preset = next(item for item in presets if item["id"] == preset_id)
+    preset.update(fields)
+    preset["config"].setdefault("training", {}).update({"epochs": 30, "epochs_per_second": 1000})
+    page.route("**/api/presets", lambda route: route.fulfill(json=presets))
+    return preset
+
+
+def open_page(page, live_server, path: str = "/") -> None:
+    page.goto(f"{live_server.url}{path}")
+    expect(page.locator("body")).to_have_attribute("data-ready", "true")
+
+
+def test_lessons_show_raw_curves_and_the_chart_their_view_asks_for(page, live_server):
+    presets = page.request.get(f"{live_server.url}/api/presets").json()
+    other = next(item["id"] for item in presets if item["id"] != "overfitting" and not item.get("view"))
+    serve_presets_with(page, live_server, "overfitting", view={"chart": "iteration", "weights": True})
+    open_page(page, live_server)
+    smoothing = page.get_by_test_id("smoothing")
+    expect(smoothing).to_have_value("0.6")  # free play smooths
+    page.get_by_test_id("preset-picker").select_option("overfitting")
+    expect(smoothing).to_have_value("0")  # a lesson shows the raw curves...
+    expect(page.get_by_test_id("chart-mode")).to_have_value("iteration")
+    expect(page.get_by_test_id("iteration-chart")).to_be_visible()
+    expect(page.get_by_test_id("weights-chart")).to_be_visible()
+    expect(page.get_by_test_id("gradients-chart")).to_be_hidden()
+    smoothing.fill("0.5")  # ...and smoothing stays a control
+    expect(page.locator("#smoothing-value")).to_have_text("0.50")
+    page.get_by_test_id("preset-picker").select_option(other)
+    expect(smoothing).to_have_value("0")
+    expect(page.get_by_test_id("loss-chart")).to_be_visible()
+    expect(page.get_by_test_id("gradients-chart")).to_be_visible()
+
+
+def test_a_lessons_counterfactual_trains_its_twin_and_keeps_it_as_a_ghost_named_in_words(page, live_server):
+    preset = serve_presets_with(page, live_server, "overfitting", counterfactual={
+        "label": "Run it with strong L2", "config": {"regularization": {"l2": 1.0}}, "difference": "L2 1"})
+    posted = []
+    page.on("request", lambda request: posted.append(request.post_data_json)
+            if request.method == "POST" and request.url.endswith("/api/runs") else None)
+    open_page(page, live_server, "/embed?preset=overfitting")
+    button = page.get_by_test_id("counterfactual")
+    expect(button).to_have_text("Run it with strong L2")
+    button.click()
+    ghosts = page.get_by_test_id("compare-list").get_by_test_id("ghost")
+    expect(ghosts).to_have_count(1)
+    expect(ghosts.first.locator(".ghost-label")).to_have_text("L2 1")
+    expect(page.get_by_test_id("status")).to_have_text("idle")
+    expect(page.get_by_test_id("message")).to_contain_text("kept as a ghost")
+    expect(page.get_by_test_id("loss-chart-legend").locator("li", has_text="L2 1 · dev")).to_have_count(1)
+    page.get_by_test_id("start").click()  # the lesson itself, drawn against its twin
+    expect(page.get_by_test_id("status")).to_have_text("done")
+    expect(ghosts).to_have_count(1)
+    twin, lesson = posted
+    assert twin["regularization"]["l2"] == 1.0
+    assert lesson["regularization"]["l2"] == preset["config"].get("regularization", {}).get("l2", 0.0)
+    assert twin["model"] == lesson["model"] and twin["data"] == lesson["data"]

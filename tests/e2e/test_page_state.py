@@ -112,7 +112,9 @@ def test_ghosts_and_markers_are_named_by_what_changed(state_module):
     names = state_module.evaluate(
         """async () => {
             const { describeDifference, describeChanges } = await import('/static/js/describe.js');
+            const { liveFields } = await import('/static/js/schema.js');
             const settings = JSON.parse(document.getElementById('page-settings').textContent);
+            const symbols = liveFields(settings.schema);
             const base = settings.defaults;
             const gd = structuredClone(base);
             gd.optimizer.name = 'gd';
@@ -120,17 +122,32 @@ def test_ghosts_and_markers_are_named_by_what_changed(state_module):
             const paced = structuredClone(base);
             paced.training.epochs_per_second = 500;
             return {
-                optimizer: describeDifference(base, gd),
-                same: describeDifference(base, paced),
+                optimizer: describeDifference(base, gd, symbols),
+                same: describeDifference(base, paced, symbols),
                 update: describeChanges({ optimizer: { learning_rate: 0.05 }, regularization: { l2: 0.1 },
-                                          model: { hidden: [null, { keep_prob: 0.5 }] } }),
-                pace: describeChanges({ training: { epochs_per_second: 100 } }),
+                                          model: { hidden: [null, { keep_prob: 0.5 }] } }, symbols),
+                pace: describeChanges({ training: { epochs_per_second: 100 } }, symbols),
             };
         }""")
     assert names["optimizer"] == "Adam, α 0.01"
     assert names["same"] == "same settings"  # pacing is not part of the experiment
     assert names["update"] == "α 0.05, L2 0.1, keep[2] 0.5"
     assert names["pace"] == ""
+
+
+def test_the_live_fields_and_their_symbols_come_from_the_schema(state_module):
+    live = state_module.evaluate(
+        """async () => {
+            const { liveFields } = await import('/static/js/schema.js');
+            const settings = JSON.parse(document.getElementById('page-settings').textContent);
+            return Object.fromEntries(liveFields(settings.schema));
+        }""")
+    from server.engine.config import LIVE_FIELDS
+
+    assert live == {field.path: field.symbol for field in LIVE_FIELDS}  # the engine's one table, every entry
+    assert live["optimizer.learning_rate"] == "α" and live["regularization.l2"] == "L2"
+    assert live["model.hidden.keep_prob"] == "keep_prob" and "training.epochs_per_second" in live
+    assert "data.dataset" not in live and "model.hidden.units" not in live
 
 
 def test_conditions_and_boundary_colours(state_module):
@@ -184,3 +201,41 @@ def test_the_boundary_map_parses_only_the_grid_it_draws_and_paints_the_scale(sta
     for row, expected_row in zip(result["rows"], result["expected"], strict=True):
         for colour, expected in zip(row, expected_row, strict=True):
             assert all(abs(a - b) <= 1 for a, b in zip(colour, expected, strict=True)), (colour, expected)
+
+
+def test_the_diagnosis_panel_reads_the_new_verdicts_and_waits_for_settled_curves(state_module):
+    shown = state_module.evaluate(
+        """async () => {
+            const { DiagnosisView } = await import('/static/js/views/panels.js');
+            const root = document.createElement('div');
+            document.body.append(root);
+            const view = new DiagnosisView(root);
+            const base = { train_error: 0.5, dev_error: 0.5, bayes_error: 0.0, avoidable_bias: 0.5,
+                           variance: 0.0, advice: ['Initialize randomly.'], settled: true };
+            const read = (diagnosis) => {
+                view.render({ ...base, ...diagnosis });
+                return { verdict: root.querySelector('[data-testid=verdict]').textContent,
+                         cause: root.querySelector('[data-testid=diagnosis-cause]')?.textContent ?? null,
+                         text: root.textContent, attribute: root.dataset.verdict,
+                         settled: root.dataset.settled };
+            };
+            const result = {
+                stuck: read({ verdict: 'not_learning', cause: 'zero_init' }),
+                unknownCause: read({ verdict: 'not_learning', cause: null }),
+                mismatch: read({ verdict: 'data_mismatch', train_error: 0.05, train_dev_error: 0.06,
+                                 dev_error: 0.2, variance: 0.01, data_mismatch: 0.14, cause: null }),
+                early: read({ verdict: 'high_variance', settled: false }),
+            };
+            root.remove();
+            return result;
+        }""")
+    assert shown["stuck"]["verdict"] == "Not learning" and shown["stuck"]["attribute"] == "not_learning"
+    assert "Zero initialization" in shown["stuck"]["cause"]
+    assert "Initialize randomly." in shown["stuck"]["text"]
+    assert shown["unknownCause"]["cause"] is None
+    assert shown["mismatch"]["verdict"].startswith("Data mismatch")
+    assert "Train-dev error6.0%" in shown["mismatch"]["text"]
+    assert "data mismatch 14.0%" in shown["mismatch"]["text"]
+    assert shown["early"]["verdict"] == "Too early to tell" and shown["early"]["settled"] == "false"
+    assert shown["early"]["attribute"] == "high_variance"  # the verdict so far, not shown as one
+    assert "Initialize randomly." not in shown["early"]["text"]

@@ -442,8 +442,8 @@ def test_events_the_server_log_dropped_are_told_to_the_learner(page, short_log_s
         "data": {"n_samples": 200}, "training": {"epochs": 100, "boundary_every": 0}})
     assert created.status == 201
     run = created.json()
-    followed = page.request.get(f"{url}{run['events_url']}")  # a reader keeping up; it ends after "done"
-    assert followed.status == 200 and "event: done" in followed.text() and "event: gap" not in followed.text()
+    finished = page.request.get(f"{url}{run['events_url']}")  # the stream ends after "done"
+    assert finished.status == 200 and "event: done" in finished.text()
     replay = page.request.get(f"{url}{run['events_url']}")  # a late reader: the log kept only 30 events
     assert replay.status == 200 and "event: gap" in replay.text()
 
@@ -476,3 +476,116 @@ def test_the_masthead_leads_to_the_labs_and_the_search(page, live_server):
     page.get_by_role("link", name="Search").click()
     expect(page).to_have_url(re.compile(r"/search$"))
     expect(page.get_by_role("heading", level=1)).to_have_text("Hyperparameter search")
+
+
+# --- what the charts teach ---------------------------------------------------------------
+
+
+def increases(values: list) -> float:
+    """The fraction of steps of a curve that go up."""
+    steps = [b - a for a, b in zip(values, values[1:], strict=False) if a is not None and b is not None]
+    return sum(step > 0 for step in steps) / len(steps)
+
+
+def test_a_train_dev_set_draws_its_own_loss_and_accuracy_curves(page, live_server):
+    open_playground(page, live_server, FAST + "&train=0.5&trainDev=0.1&smoothing=0")
+    expect(page.locator("#split-sizes")).to_contain_text("20 train-dev")
+    page.get_by_test_id("start").click()
+    expect(page.get_by_test_id("status")).to_have_text("done")
+    for chart in ("loss-chart", "accuracy-chart"):
+        expect(page.get_by_test_id(chart)).to_have_attribute("data-epochs", "40")
+        expect(page.get_by_test_id(f"{chart}-legend").locator("li", has_text="train-dev")).to_have_count(1)
+        values = trace_values(page, chart, "train-dev")
+        assert len(values) == 41 and all(value is not None and math.isfinite(value) for value in values)
+    assert trace_values(page, "loss-chart", "train-dev") != trace_values(page, "loss-chart", "train")
+    # Without a train-dev set there is no such curve.
+    page.get_by_test_id("reset").click()
+    type_value(page.get_by_test_id("train-dev"), "0")
+    type_value(page.locator("#f-train"), "0.6")
+    page.get_by_test_id("start").click()
+    expect(page.get_by_test_id("status")).to_have_text("done")
+    expect(page.get_by_test_id("loss-chart-legend").locator("li", has_text="train-dev")).to_have_count(0)
+
+
+def test_cost_per_iteration_jitters_for_sgd_and_falls_smoothly_for_batch_descent(page, live_server):
+    open_playground(page, live_server, "samples=200&epochs=20&speed=1000&boundaryEvery=0&smoothing=0"
+                    "&optimizer=gd&learningRate=0.05&batchSize=1&chart=iteration")
+    expect(page.get_by_test_id("iteration-chart")).to_be_visible()
+    expect(page.get_by_test_id("loss-chart")).to_be_hidden()
+    page.get_by_test_id("start").click()
+    expect(page.get_by_test_id("status")).to_have_text("done")
+    # data-epochs: the last x drawn, here the iteration: 120 updates an epoch for 20 epochs.
+    expect(page.get_by_test_id("iteration-chart")).to_have_attribute("data-epochs", "2400")
+    sgd = trace_values(page, "iteration-chart", "mini-batch cost")
+    assert len(sgd) == 2400
+    assert increases(sgd) > 0.3, "stochastic gradient descent: one example's cost jumps from update to update"
+
+    page.get_by_test_id("batch-size").select_option(label="full batch")
+    page.get_by_test_id("start").click()
+    expect(page.get_by_test_id("status")).to_have_text("done")
+    expect(page.get_by_test_id("iteration-chart")).to_have_attribute("data-epochs", "20")  # full batch
+    batch = trace_values(page, "iteration-chart", "mini-batch cost")
+    assert len(batch) == 20 and increases(batch) == 0, "batch gradient descent: every update lowers the cost"
+    ghost = page.get_by_test_id("iteration-chart-legend").locator("li", has_text="batch 1 · mini-batch cost")
+    expect(ghost).to_have_count(1)  # the SGD run stays as a ghost to compare with
+
+    page.get_by_test_id("chart-mode").select_option("epoch")
+    expect(page.get_by_test_id("loss-chart")).to_be_visible()
+    expect(page.get_by_test_id("iteration-chart")).to_be_hidden()
+    expect(page).to_have_url(re.compile(r"[#&]chart=epoch(&|$)"))
+
+
+def test_early_stopping_marks_the_best_epoch_where_the_dev_curve_bottoms(page, live_server):
+    open_playground(page, live_server, "samples=200&epochs=400&speed=1000&boundaryEvery=0&smoothing=0"
+                    "&layers=64-relu,64-relu&learningRate=0.02&noise=0.3&patience=15")
+    page.get_by_test_id("start").click()
+    expect(page.get_by_test_id("status")).to_have_text("done")
+    message = page.get_by_test_id("message").text_content()
+    best = int(re.search(r"best dev loss at epoch (\d+)", message).group(1))
+    expect(page.get_by_test_id("loss-chart").locator(".annotation-text")).to_have_text(
+        f"best dev loss · epoch {best}")
+    expect(page.get_by_test_id("accuracy-chart").locator(".annotation-text")).to_have_text(
+        f"best dev loss · epoch {best}")
+    curve = page.evaluate(
+        """() => {
+            const chart = document.querySelector('[data-testid=loss-chart]');
+            const trace = chart.data.find((candidate) => candidate.name === 'dev');
+            return { x: Array.from(trace.x), y: Array.from(trace.y) };
+        }""")
+    lowest = min(range(len(curve["y"])), key=lambda index: curve["y"][index])
+    assert curve["x"][lowest] == best  # the axis, the marker and the message count epochs the same way
+    assert curve["x"][-1] == int(page.get_by_test_id("epoch").text_content())
+
+
+def test_exactly_zero_gradients_are_explained_and_weight_norms_can_be_shown(page, live_server):
+    open_playground(page, live_server, "samples=200&epochs=10&speed=1000&boundaryEvery=0&init=zeros")
+    note = page.get_by_test_id("gradients-note")
+    expect(note).to_be_hidden()
+    page.get_by_test_id("start").click()
+    expect(page.get_by_test_id("status")).to_have_text("done")
+    expect(note).to_be_visible()
+    expect(note).to_contain_text("Every gradient norm is exactly 0")
+    page.get_by_test_id("show-weights").check()
+    expect(page.get_by_test_id("weights-chart")).to_be_visible()
+    expect(page.get_by_test_id("gradients-chart")).to_be_hidden()
+    expect(page).to_have_url(re.compile(r"[#&]weights=1(&|$)"))
+
+    page.get_by_test_id("reset").click()
+    page.locator("#f-init").select_option("he")
+    page.get_by_test_id("start").click()
+    expect(page.get_by_test_id("status")).to_have_text("done")
+    expect(note).to_be_hidden()
+    expect(page.get_by_test_id("weights-chart")).to_have_attribute("data-epochs", "10")
+    norms = trace_values(page, "weights-chart", "W[1]")
+    assert len(norms) == 11 and all(value > 0 for value in norms)
+    page.get_by_test_id("show-weights").uncheck()
+    expect(page.get_by_test_id("gradients-chart")).to_be_visible()
+
+
+def test_digits_fill_the_confusion_matrix_without_boundary_pictures(page, live_server):
+    open_playground(page, live_server, "dataset=digits&epochs=4&speed=1000&samples=400&boundaryEvery=0")
+    page.get_by_test_id("start").click()
+    expect(page.get_by_test_id("status")).to_have_text("done")
+    expect(page.get_by_test_id("confusion-chart").locator(".hm")).to_have_count(1)
+    matrix = page.evaluate("() => document.querySelector('[data-testid=confusion-chart]').data[0].z")
+    assert len(matrix) == 10 and sum(map(sum, matrix)) == 80  # every dev digit, counted once

@@ -370,6 +370,9 @@ def test_a_train_dev_set_is_reported_in_metrics_and_done():
     assert metrics[0]["train_dev_accuracy"] == pytest.approx(initial.accuracy)
     assert all(0 <= m["train_dev_accuracy"] <= 1 and m["train_dev_loss"] > 0 for m in metrics)
     assert metrics[-1]["train_dev_loss"] < metrics[0]["train_dev_loss"]
+    # never trained on: an epoch is the 100 training examples in batches of 32
+    assert events[0]["data"]["data"]["n_train"] == 100
+    assert [m["iteration"] for m in metrics] == [4 * epoch for epoch in range(13)]
     done = events[-1]["data"]
     assert done["train_dev_loss"] == metrics[-1]["train_dev_loss"]
     assert done["train_dev_accuracy"] == metrics[-1]["train_dev_accuracy"]

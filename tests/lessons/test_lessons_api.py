@@ -38,6 +38,28 @@ def test_presets_list_every_preset_with_its_full_config(client):
                                          "schedule", "training"}
 
 
+def test_presets_carry_their_counterfactual_and_view_hints(client):
+    response = client.get("/api/presets/dropout")
+    assert response.status_code == 200
+    preset = response.get_json()
+    assert preset["counterfactual"] == {
+        "label": "Run it without dropout",
+        "config": {"model": {"hidden": [{"units": 64, "activation": "relu"}] * 2}},
+        "difference": "keep_prob 1",
+    }
+    assert preset["view"] == {"smoothing": 0, "chart": "epoch", "weights": False}
+    mini = client.get("/api/presets/mini-batch-gradient-descent").get_json()
+    assert mini["view"]["chart"] == "iteration"
+    # The twin is a config the run endpoint takes as it is, once merged over the preset's.
+    twin = PRESETS["dropout"].twin_config()
+    created = client.post("/api/runs", json=twin)
+    assert created.status_code == 201, created.get_json()
+    run = created.get_json()
+    assert run["config"]["model"]["hidden"][0]["keep_prob"] == 1.0
+    stopped = client.post(f"/api/runs/{run['id']}/control", json={"action": "stop"})
+    assert stopped.status_code == 200
+
+
 def test_one_preset_by_id(client):
     response = client.get("/api/presets/overfitting")
     assert response.status_code == 200

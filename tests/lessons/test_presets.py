@@ -266,7 +266,13 @@ def _mismatched():
     for mismatched, matched in pairs("mismatched-dev-test"):
         assert mismatched.done["train_accuracy"] > 0.95
         assert mismatched.accuracy_gap > 0.1
-        assert matched.accuracy_gap < 0.05
+        # The train-dev set separates the gaps: almost no variance, a large mismatch.
+        diagnosis = mismatched.diagnosis
+        assert diagnosis["verdict"] == "data_mismatch" and diagnosis["settled"]
+        assert diagnosis["variance"] < 0.03 and diagnosis["data_mismatch"] > 0.1
+        assert mismatched.metrics[-1]["train_dev_accuracy"] > 0.95
+        assert "not variance" in mismatched.advice and "Regularize more" not in mismatched.advice
+        assert matched.accuracy_gap < 0.05 and matched.verdict == "good"
         assert mismatched.done["test_accuracy"] < matched.done["test_accuracy"] - 0.1
 
 
@@ -411,20 +417,38 @@ def _roughness(losses: np.ndarray) -> float:
     return float(np.mean(np.diff(losses) > 0))
 
 
+def _iteration_costs(result: Run) -> np.ndarray:
+    return np.array([cost for m in result.metrics[1:] for cost in m["iteration_costs"]])
+
+
+def _jitter(result: Run) -> float:
+    """Typical change from one plotted iteration cost to the next, relative to the typical cost,
+    after the first tenth of the run (whose steep fall is no noise)."""
+    costs = _iteration_costs(result)
+    costs = costs[costs.size // 10:]
+    return float(np.median(np.abs(np.diff(costs))) / np.median(costs))
+
+
 @effect("batch-gradient-descent")
 def _batch():
     for batch, mini in pairs("batch-gradient-descent"):
         assert batch.metrics[-1]["iteration"] == batch.done["epoch"]
         assert _roughness(batch.train_losses()[1:]) < 0.1
+        # The per-iteration chart: one cost per update, falling smoothly.
+        costs = _iteration_costs(batch)
+        assert costs.size == batch.done["iteration"]
+        assert _roughness(costs) < 0.1 and _jitter(batch) < 0.02
         assert mini.done["train_loss"] < 0.6 * batch.done["train_loss"]
 
 
 @effect("mini-batch-gradient-descent")
 def _mini_batch():
-    for mini, batch in pairs("mini-batch-gradient-descent"):
+    for offset, (mini, batch) in enumerate(pairs("mini-batch-gradient-descent")):
         assert mini.metrics[-1]["iteration"] == 6 * mini.done["epoch"]  # 360 examples in batches of 64
         assert mini.done["train_loss"] < 0.6 * batch.done["train_loss"]
         assert mini.done["train_accuracy"] > 0.95
+        # Each batch is another sample: the cost per iteration jitters, less than one example's.
+        assert 5 * _jitter(batch) < _jitter(mini) < _jitter(run("stochastic-gradient-descent", offset)) / 3
 
 
 @effect("stochastic-gradient-descent")
@@ -437,6 +461,9 @@ def _stochastic():
         # The least per update: mini-batches after their 240 updates are below SGD after 360.
         assert sgd.metrics[1]["iteration"] == 360 and mini.metrics[-1]["iteration"] == 240
         assert mini.metrics[-1]["train_loss"] < sgd.metrics[1]["train_loss"]
+        # The course's figure: single-example costs jump about, many of them up, by a lot.
+        assert _roughness(_iteration_costs(sgd)) > 0.3
+        assert _jitter(sgd) > 0.5
 
 
 @effect("momentum")

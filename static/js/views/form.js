@@ -31,9 +31,11 @@ function ensureOption(select, value, text) {
 }
 
 export class FormView {
-  constructor(root, { schema, allowed, fullBatchSize }) {
+  /** ``live``: the paths of the fields a live run may change (the schema's ``x-live``). */
+  constructor(root, { schema, allowed, fullBatchSize, live }) {
     this.root = root;
     this.schema = schema;
+    this.live = live;
     this.fullBatchSize = fullBatchSize;
     this.controls = [...root.querySelectorAll("[data-prop]")];
     this.conditionals = [...root.querySelectorAll("[data-when]")];
@@ -87,9 +89,9 @@ export class FormView {
       if (control.tagName === "SELECT" && value !== null && value !== undefined) {
         ensureOption(control, property.type.toUrl(value), key === "speed" ? `${value} epochs/s` : String(value));
       }
-      if (document.activeElement !== control || control.type === "checkbox" || control.tagName === "SELECT") {
-        property.type.toControl(control, value);
-      }
+      // A field being typed in keeps what the user types; sliders, boxes and lists always show the state.
+      const typing = document.activeElement === control && (control.type === "number" || control.type === "text");
+      if (!typing) property.type.toControl(control, value);
     }
     this.applyConditions(state.config);
   }
@@ -104,7 +106,7 @@ export class FormView {
     this.locked = locked;
     for (const control of this.controls) {
       const property = PROPERTY_BY_KEY.get(control.dataset.prop);
-      if (property.scope === "config" && !property.live) control.disabled = locked;
+      if (property.scope === "config" && !this.live.has(property.path)) control.disabled = locked;
     }
   }
 

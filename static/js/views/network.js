@@ -13,7 +13,8 @@ function svgElement(name, attributes) {
 }
 
 export class NetworkView {
-  constructor({ list, diagram, addButton, removeButton, count }, { activations, maxLayers, unitBounds }) {
+  /** ``live``: the paths of the fields a live run may change; a layer's stay editable while it trains. */
+  constructor({ list, diagram, addButton, removeButton, count }, { activations, maxLayers, unitBounds, live }) {
     this.list = list;
     this.diagram = diagram;
     this.addButton = addButton;
@@ -22,6 +23,7 @@ export class NetworkView {
     this.activations = activations;
     this.maxLayers = maxLayers;
     this.unitBounds = unitBounds;
+    this.live = live;
     this.locked = false;
   }
 
@@ -35,7 +37,10 @@ export class NetworkView {
 
   bindRemove(handler) { this.removeButton.addEventListener("click", handler); }
 
-  /** Draw rows and diagram for ``layers``; ``io`` gives ``{inputs, outputs}`` of the data set. */
+  /**
+   * Draw rows and diagram for ``layers``; ``io`` gives ``{inputs, outputs, parameters}``
+   * as the engine previews them (null while unknown: the diagram waits).
+   */
   render(layers, io) {
     this.layers = layers;
     const focusedId = document.activeElement?.id;
@@ -43,16 +48,20 @@ export class NetworkView {
     if (focusedId) document.getElementById(focusedId)?.focus();
     this.addButton.disabled = this.locked || layers.length >= this.maxLayers;
     this.removeButton.disabled = this.locked || layers.length === 0;
-    this.count.textContent = layers.length === 0
+    const depth = layers.length === 0
       ? "no hidden layer: logistic regression"
       : `${layers.length} hidden layer${layers.length === 1 ? "" : "s"}`;
-    this.drawDiagram(layers, io);
+    this.count.textContent = io?.parameters ? `${depth} · ${io.parameters.toLocaleString("en")} parameters` : depth;
+    this.io = io;
+    if (io) this.drawDiagram(layers, io);
   }
 
   setLocked(locked) {
     this.locked = locked;
     if (this.layers) this.render(this.layers, this.io);
   }
+
+  lockedField(name) { return this.locked && !this.live.has(`model.hidden.${name}`); }
 
   row(layer, index) {
     const row = document.createElement("div");
@@ -81,25 +90,26 @@ export class NetworkView {
     Object.assign(units, { type: "number", step: "1", value: String(layer.units) });
     units.min = String(this.unitBounds.min ?? 1);
     units.max = String(this.unitBounds.max ?? 512);
-    units.disabled = this.locked;
+    units.disabled = this.lockedField("units");
     units.addEventListener("change", () => this.edit(index, { units: units.value === "" ? NaN : Number(units.value) }));
 
     const activation = field("Activation", document.createElement("select"), "activation");
     fillOptions(activation, this.activations.map((value) => [value, labelFor(value)]));
     activation.value = layer.activation;
-    activation.disabled = this.locked;
+    activation.disabled = this.lockedField("activation");
     activation.addEventListener("change", () => this.edit(index, { activation: activation.value }));
 
     const keep = field("keep_prob", document.createElement("input"), "keep-prob");
     Object.assign(keep, { type: "number", step: "0.05", min: "0.05", max: "1", value: String(layer.keep_prob) });
-    keep.title = "Dropout: probability of keeping a unit (1 = no dropout); editable while training";
+    keep.disabled = this.lockedField("keep_prob");
+    keep.title = "Dropout: probability of keeping a unit (1 = no dropout)";
     keep.addEventListener("change", () => this.edit(index, { keep_prob: keep.value === "" ? NaN : Number(keep.value) }));
 
     const batchNorm = document.createElement("input");
     batchNorm.type = "checkbox";
     field("BN", batchNorm, "batch-norm").parentElement.classList.add("check");
     batchNorm.checked = layer.batch_norm;
-    batchNorm.disabled = this.locked;
+    batchNorm.disabled = this.lockedField("batch_norm");
     batchNorm.title = "Batch normalization of Z before the activation";
     batchNorm.addEventListener("change", () => this.edit(index, { batch_norm: batchNorm.checked }));
 
@@ -126,7 +136,6 @@ export class NetworkView {
   }
 
   drawDiagram(layers, io) {
-    this.io = io;
     const columns = [
       { units: io.inputs, label: io.inputs === 64 ? "64 pixels" : `x (${io.inputs})`, kind: "input" },
       ...layers.map((layer, index) => ({

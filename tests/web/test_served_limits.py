@@ -1,14 +1,20 @@
-"""gunicorn's own answers to requests it cannot parse (400, 414, 431) come in the API's JSON error shape."""
+"""The served app (gunicorn.conf.py) at its limits.
+
+gunicorn's own answers to requests it cannot parse (400, 414, 431) come in
+the API's JSON error shape, and one client cannot hold more than its share of
+the request threads with event streams.
+"""
 
 from __future__ import annotations
 
+import http.client
 import json
 import socket
 
 import pytest
 
 from server.web.errors import answer_server_errors_as_json, server_error_bytes
-from tests.web.serving import free_port, gunicorn
+from tests.web.serving import free_port, get, gunicorn
 
 
 @pytest.fixture(scope="module")
@@ -77,3 +83,31 @@ def test_gunicorn_answers_what_it_cannot_parse_in_json(server_port, request_byte
     assert answered == status
     assert headers["content-type"] == "application/json"
     assert body["error"] == error and isinstance(body["details"], list)
+
+
+SLOW_LAB = "/api/labs/optimizers/events?surface=saddle&steps=500&steps_per_second=10"  # 50 s
+
+
+def test_one_client_gets_its_share_of_lab_streams_and_healthz_still_answers(server_port):
+    connections = []
+    try:
+        statuses = []
+        for _ in range(40):
+            connection = http.client.HTTPConnection("127.0.0.1", server_port, timeout=10)
+            connection.request("GET", SLOW_LAB)
+            response = connection.getresponse()
+            statuses.append(response.status)
+            if response.status == 429:
+                assert response.getheader("Retry-After") == "5"
+                refusal = json.loads(response.read())["error"]
+                assert refusal.startswith("you already have 32 open event streams")
+                connection.close()
+            else:
+                assert response.read1(64).startswith(b"retry: 2000")
+                connections.append(connection)
+        assert statuses == [200] * 32 + [429] * 8
+        status, body = get(server_port, "/healthz")
+        assert status == 200 and json.loads(body)["status"] == "ok"
+    finally:
+        for connection in connections:
+            connection.close()
