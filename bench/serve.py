@@ -18,6 +18,9 @@ stream, first-event p95 < 250 ms, bounded memory per finished run.  The
 client threads run on the same machine and take some CPU of their own.
 
     python bench/serve.py [--runs 32] [--epochs-per-second 12] [--waves 2] [--ramp-seconds 0]
+
+``--redis`` measures the Redis backend instead (two web instances, two
+workers, one redis-server): see ``bench/redis_serve.py``.
 """
 
 from __future__ import annotations
@@ -102,8 +105,8 @@ class StreamResult:
 
 
 def watch_run(port: int, config: dict, start_gate: threading.Barrier, delay: float, result: StreamResult,
-              max_seconds: float) -> None:
-    """One learner: start a run after ``delay`` s, then read its stream to ``done`` (or give up)."""
+              max_seconds: float, stream_port: int | None = None) -> None:
+    """One learner: start a run after ``delay`` s, then read its stream (from ``stream_port``) to ``done``."""
     try:
         start_gate.wait()
         time.sleep(delay)
@@ -114,7 +117,7 @@ def watch_run(port: int, config: dict, start_gate: threading.Barrier, delay: flo
             result.error = f"POST /api/runs: {status} {body[:200]!r}"
             return
         events_url = json.loads(body)["events_url"]
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        connection = http.client.HTTPConnection("127.0.0.1", stream_port or port, timeout=30)
         connection.request("GET", events_url, headers={"Accept": "text/event-stream"})
         response = connection.getresponse()
         buffer = b""
@@ -149,6 +152,16 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(int(round(fraction * (len(ordered) - 1))), len(ordered) - 1)]
 
 
+def run_all(threads: list[threading.Thread], timeout: float) -> float:
+    """Start the learners' threads together and wait for them; the wall time it took."""
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout)
+    return time.monotonic() - started
+
+
 def run_wave(port: int, pids: list[int], runs: int, config: dict, max_seconds: float,
              ramp_seconds: float) -> dict:
     """``runs`` learners starting together (``ramp_seconds`` 0) or evenly spread over ``ramp_seconds``."""
@@ -159,12 +172,7 @@ def run_wave(port: int, pids: list[int], runs: int, config: dict, max_seconds: f
                for index, result in enumerate(results)]
     cpu_before = sum(cpu_seconds(pid) for pid in pids)
     worker_cpu_before = cpu_seconds(pids[1])
-    started = time.monotonic()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(max_seconds + 30)
-    wall = time.monotonic() - started
+    wall = run_all(threads, max_seconds + 30)
     cpu = sum(cpu_seconds(pid) for pid in pids) - cpu_before
     worker_cpu = cpu_seconds(pids[1]) - worker_cpu_before
     firsts = [r.first_event_s for r in results if r.first_event_s is not None]
@@ -182,6 +190,16 @@ def run_wave(port: int, pids: list[int], runs: int, config: dict, max_seconds: f
         "wall_s": round(wall, 2), "server_cpu_cores": round(cpu / wall, 2),
         "worker_cpu_cores": round(worker_cpu / wall, 2),
     }
+
+
+def terminate(process: subprocess.Popen, timeout: float = 20.0) -> None:
+    """SIGTERM, then SIGKILL if it is still there after ``timeout`` s."""
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def wait_healthy(port: int, server: subprocess.Popen, server_log, seconds: float = 30.0) -> None:
@@ -211,7 +229,23 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--ramp-seconds", type=float, default=0.0,
                         help="spread the starts of a wave over this many seconds (0: all at once)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON only")
+    parser.add_argument("--redis", action="store_true",
+                        help="the Redis backend: two web instances and two workers (bench/redis_serve.py)")
+    parser.add_argument("--paced-runs", type=int, default=100, help="--redis: runs of the paced wave")
+    parser.add_argument("--paced-epochs", type=int, default=100, help="--redis: epochs per paced run")
+    parser.add_argument("--paced-epochs-per-second", type=float, default=10.0, help="--redis: their pace")
+    parser.add_argument("--paced-ramp-seconds", type=float, default=2.0,
+                        help="--redis: spread the paced wave's starts over this many seconds")
     args = parser.parse_args(argv)
+    if args.redis:
+        import redis_serve
+
+        summary = redis_serve.main(args)
+        if args.json:
+            print(json.dumps(summary, indent=2))
+        else:
+            redis_serve.report(summary)
+        return summary
 
     port = free_port()
     env = {**os.environ, "TUNING_BIND": f"127.0.0.1:{port}",
@@ -252,12 +286,7 @@ def main(argv: list[str] | None = None) -> dict:
                 (summary["waves"][-1]["rss_mib_after"] - summary["waves"][0]["rss_mib_after"])
                 / (args.runs * (args.waves - 1)), 3)
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        terminate(server)
     if args.json:
         print(json.dumps(summary, indent=2))
     else:

@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if arguments.nice and hasattr(os, "nice"):
         os.nice(arguments.nice)
-    import server.engine  # noqa: F401  (loaded now, so the first run does not wait for NumPy)
+    _warm_up()
 
     store = Store(connect(arguments.redis_url), Keys(serving_settings().redis_prefix))
     worker = Worker(store, replace(worker_settings(), concurrency=arguments.concurrency))
@@ -63,6 +63,16 @@ def main(argv: list[str] | None = None) -> int:
     stop.wait()
     worker.shutdown()
     return 0
+
+
+def _warm_up() -> None:
+    """Train a tiny run once, so the first real run does not pay for loading NumPy and first calls."""
+    from server.engine import Trainer
+    from server.engine.config import RunConfig
+
+    tiny = RunConfig.model_validate({"data": {"n_samples": 40}, "training": {"epochs": 2}})
+    for _ in Trainer(tiny).events():
+        pass
 
 
 if __name__ == "__main__":
