@@ -89,7 +89,7 @@ def engine_workloads(setup: dict, steps: int) -> tuple[Callable, Callable, int]:
 
     def run_steps():
         for _ in range(steps):
-            network.compute_gradients(X, targets, rng)
+            network.compute_gradients(X, targets, rng, with_loss=True)  # training reports every batch's cost
             optimizer.step(params, grads, LEARNING_RATE)
 
     def run_epochs():
