@@ -27,7 +27,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from server.runs.events import GAP_EVENT, TERMINAL_EVENTS, LoggedEvent, to_json
-from server.runs.redis_store import UNREACHABLE, Store, status_after
+from server.runs.redis_store import UNAVAILABLE, Store, status_after
 from server.runs.run import LATEST_KINDS
 
 logger = logging.getLogger(__name__)
@@ -198,7 +198,7 @@ class StreamMultiplexer:
             pipe.xadd(self._wake_key, {"w": "1"}, maxlen=1, approximate=False)
             pipe.expire(self._wake_key, 3600)
             pipe.execute()
-        except UNREACHABLE:
+        except UNAVAILABLE:
             pass  # the loop is waiting for Redis too; it rereads every stream when it is back
 
     def close(self) -> None:
@@ -207,7 +207,7 @@ class StreamMultiplexer:
         self._thread.join(self._block_ms / 1000 + 1)
         try:
             self._store.client.delete(self._wake_key)
-        except UNREACHABLE:
+        except UNAVAILABLE:
             pass
 
     def deliver(self, key: str, watch: _Watch, events: list[LoggedEvent]) -> None:
@@ -220,7 +220,7 @@ class StreamMultiplexer:
             streams[self._wake_key] = self._wake_cursor
             try:
                 reply = self._reader.xread(streams, block=self._block_ms, count=READ_COUNT)
-            except UNREACHABLE:
+            except UNAVAILABLE:
                 logger.warning("Redis is unreachable; streams wait for it")
                 time.sleep(0.5)
                 continue

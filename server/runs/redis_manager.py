@@ -27,6 +27,8 @@ import threading
 import time
 from functools import partial
 
+import redis
+
 from server.engine.config import RunConfig, parse_update
 from server.limits import RuntimeLimits
 from server.runs.events import LoggedEvent, to_json
@@ -39,7 +41,7 @@ from server.runs.manager import (
 )
 from server.runs.redis_log import StreamFollower, read_events
 from server.runs.redis_store import (
-    UNREACHABLE,
+    UNAVAILABLE,
     Keys,
     Store,
     WorkerSettings,
@@ -77,7 +79,7 @@ class RedisRunManager:
         self._closed = threading.Event()
         try:
             store.ensure_group()
-        except UNREACHABLE as error:
+        except UNAVAILABLE as error:
             logger.warning("Redis is unreachable at start-up (%s); runs wait for it", error)
         self._follower = StreamFollower(store)
         self._janitor = threading.Thread(target=self._clean_forever, name="redis-janitor", daemon=True)
@@ -125,7 +127,7 @@ class RedisRunManager:
             if woken is not None:
                 return woken
             events, status = read_events(self.store, run_id, last_id)
-        except UNREACHABLE as error:
+        except UNAVAILABLE as error:
             raise StreamInterrupted(str(error)) from None
         if not events and status not in ACTIVE_STATUSES:
             raise NothingMore(run_id)
@@ -181,8 +183,8 @@ class RedisRunManager:
         """``(reason the service cannot take runs, or None; fields for /healthz)``."""
         try:
             workers = self.store.live_workers()
-        except UNREACHABLE as error:
-            return f"Redis is unreachable: {error}", {}
+        except UNAVAILABLE as error:
+            return f"Redis is unavailable: {error}", {}
         if not workers:
             return "no training worker is alive (start one with python -m server.worker)", {"workers": 0}
         return None, {"workers": workers}
@@ -215,7 +217,7 @@ class RedisRunManager:
         while not self._closed.wait(max(self.worker_settings.lost_after_seconds / 2, 0.05)):
             try:
                 self.clean()
-            except UNREACHABLE:
+            except UNAVAILABLE:
                 pass  # nothing to clean while Redis is away
             except Exception:  # the janitor must outlive one bad pass
                 logger.exception("cleaning up runs in Redis failed")
@@ -254,14 +256,16 @@ class RedisRunManager:
 
 
 class _reachable:
-    """Turns "Redis is unreachable" into ``RunsUnavailable`` (HTTP 503) for the block it wraps."""
+    """Turns "Redis is unavailable" into ``RunsUnavailable`` (HTTP 503) for the block it wraps."""
 
     def __enter__(self):
         return self
 
     def __exit__(self, kind, error, traceback):
-        if kind is not None and issubclass(kind, UNREACHABLE):
-            raise RunsUnavailable(f"the run store is unreachable: {error}") from error
+        if kind is not None and issubclass(kind, redis.exceptions.OutOfMemoryError):
+            raise RunsUnavailable("the run store is full (its maxmemory); try again shortly", 30) from error
+        if kind is not None and issubclass(kind, UNAVAILABLE):
+            raise RunsUnavailable(f"the run store is unavailable: {error}") from error
         return False
 
 

@@ -40,8 +40,10 @@ GROUP = "workers"
 LOST_RUN_MESSAGE = ("the run failed: its training worker stopped responding, and a run's weights and "
                     "optimizer state live only in its worker, so it cannot resume elsewhere")
 LOST_TRIAL_MESSAGE = "the trial's worker stopped responding"
-#: Redis errors that mean "not reachable now" rather than a bug.
-UNREACHABLE = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError)
+#: Redis errors that mean "not available now" rather than a bug: unreachable, still loading,
+#: full (``maxmemory`` with ``noeviction``: writes are refused, nothing is evicted), or a read-only replica.
+UNAVAILABLE = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError,
+               redis.exceptions.OutOfMemoryError, redis.exceptions.ReadOnlyError)
 
 
 @dataclass(frozen=True)

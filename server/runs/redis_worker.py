@@ -32,7 +32,7 @@ from server.limits import RuntimeLimits
 from server.runs.events import LoggedEvent
 from server.runs.manager import idle_stop_message, time_limit_stop_message
 from server.runs.redis_log import LogLimits, RedisEventLog, StreamMultiplexer, entry_event
-from server.runs.redis_store import GROUP, UNREACHABLE, Store, WorkerSettings, fail_lost_work
+from server.runs.redis_store import GROUP, UNAVAILABLE, Store, WorkerSettings, fail_lost_work
 from server.runs.run import ACTIVE_STATUSES, Run, RunConflict, TrainerFactory
 from server.runs.threads import WaitingThreads
 
@@ -143,7 +143,7 @@ class Worker:
         self._controls.close()
         try:
             self._sign_off()
-        except UNREACHABLE:
+        except UNAVAILABLE:
             pass
 
     @property
@@ -165,7 +165,7 @@ class Worker:
                 block_ms = int(min(self.settings.heartbeat_seconds, 1.0) * 1000)
                 reply = self.store.client.xreadgroup(GROUP, self.id, {self.store.keys.jobs: ">"}, count=free,
                                                      block=block_ms)
-            except UNREACHABLE:
+            except UNAVAILABLE:
                 time.sleep(0.5)
                 continue
             for _, entries in reply or ():
@@ -236,7 +236,7 @@ class Worker:
         self._controls.unwatch(control_key)
         try:
             self._record_end(run.id, entry_id, limits, run.log.finished)
-        except UNREACHABLE:
+        except UNAVAILABLE:
             with self._lock:
                 self._unfinished.append((run.id, entry_id, limits))
         self._release_slot()
@@ -271,7 +271,7 @@ class Worker:
             pipe.expire(results, 3600)
             pipe.execute()
             self.store.done_with(entry_id)
-        except UNREACHABLE:
+        except UNAVAILABLE:
             logger.warning("trial %s: Redis went away; its search will count it as failed", trial["n"])
         finally:
             self._trials.pop(entry_id, None)
@@ -287,7 +287,7 @@ class Worker:
                 seen["at"] = now
                 try:
                     seen["stop"] = bool(self.store.client.exists(stop_key))
-                except UNREACHABLE:
+                except UNAVAILABLE:
                     pass
             return seen["stop"] or self._stopping.is_set()
 
@@ -302,7 +302,7 @@ class Worker:
                 self._reap()
                 self._retry_unfinished()
                 fail_lost_work(self.store, self.id, self.settings.lost_after_seconds)
-            except UNREACHABLE:
+            except UNAVAILABLE:
                 logger.warning("Redis is unreachable; the heartbeat waits for it")
             except Exception:  # the heartbeat must outlive one bad pass
                 logger.exception("worker upkeep failed")
@@ -354,7 +354,7 @@ class Worker:
         for index, (run_id, entry_id, limits) in enumerate(pending):
             try:
                 self._record_end(run_id, entry_id, limits, logged=False)
-            except UNREACHABLE:
+            except UNAVAILABLE:
                 with self._lock:
                     self._unfinished.extend(pending[index:])
                 raise

@@ -18,7 +18,7 @@ import secrets
 import threading
 from concurrent.futures import Future
 
-from server.runs.redis_store import UNREACHABLE, Store
+from server.runs.redis_store import UNAVAILABLE, Store
 from server.search.executor import TrialExecutor
 
 logger = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ class RedisTrialExecutor(TrialExecutor):
             self._store.client.set(self._stop_key, "1", ex=RETENTION_SECONDS)
             if queued:  # not yet taken by a worker: dropped (a taken one sees the flag and skips)
                 self._store.client.xdel(self._store.keys.jobs, *[entry for _, entry in queued])
-        except UNREACHABLE:
+        except UNAVAILABLE:
             logger.warning("could not reach Redis to stop the search's trials")
         for future, _ in queued:
             if future.cancel():
@@ -89,7 +89,7 @@ class RedisTrialExecutor(TrialExecutor):
         self._reader.join(BLOCK_MS / 1000 + 1)
         try:
             self._store.client.expire(self._results, 60)
-        except UNREACHABLE:
+        except UNAVAILABLE:
             pass
 
     def reset(self) -> bool:
@@ -106,7 +106,7 @@ class RedisTrialExecutor(TrialExecutor):
         while not self._closed.is_set():
             try:
                 reply = self._store.client.xread({self._results: cursor}, block=BLOCK_MS, count=100)
-            except UNREACHABLE:
+            except UNAVAILABLE:
                 self._closed.wait(0.5)
                 continue
             for _, entries in reply or ():

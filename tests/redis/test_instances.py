@@ -133,10 +133,26 @@ def test_when_redis_is_unreachable_health_and_routes_answer_503(backend):
     client = app.test_client()
     health = client.get("/healthz")
     assert health.status_code == 503
-    assert health.get_json()["reason"].startswith("Redis is unreachable")
+    assert health.get_json()["reason"].startswith("Redis is unavailable")
     response = client.get("/api/runs/some-run")
     assert response.status_code == 503
-    assert response.get_json()["error"].startswith("the run store is unreachable")
+    assert response.get_json()["error"].startswith("the run store is unavailable")
+
+
+def test_a_full_redis_refuses_new_runs_with_503_not_500(backend):
+    backend.worker()
+    client = backend.app().test_client()
+    admin = backend.store.client
+    limit = admin.config_get("maxmemory")["maxmemory"]
+    admin.config_set("maxmemory", 1)  # below what it holds: every write is refused (noeviction)
+    try:
+        refused = client.post("/api/runs", json={})
+    finally:
+        admin.config_set("maxmemory", limit)
+    assert refused.status_code == 503
+    assert refused.get_json()["error"] == "the run store is full (its maxmemory); try again shortly"
+    assert refused.headers["Retry-After"] == "30"
+    start(client, {"training": {"epochs": 2}})
 
 
 def test_controls_sent_before_a_worker_takes_the_run_still_apply(backend):
