@@ -149,9 +149,14 @@ def read_events(store: Store, run_id: str, last_id: int) -> tuple[list[LoggedEve
 
 @dataclass
 class _Watch:
-    """One followed stream: the newest id seen, the newest entries, who waits on it."""
+    """One followed stream: the newest id seen, the newest entries, who waits on it.
+
+    ``changed`` shares the multiplexer's lock; each stream has its own, so new
+    entries wake only the threads waiting on that stream.
+    """
 
     cursor: int
+    changed: threading.Condition
     recent: deque = field(default_factory=lambda: deque(maxlen=256))
     waiters: int = 0
     last_wanted: float = field(default_factory=time.monotonic)
@@ -169,7 +174,7 @@ class StreamMultiplexer:
     def __init__(self, store: Store, name: str, block_ms: int = 5000):
         self._store = store
         self._block_ms = block_ms
-        self._lock = threading.Condition()
+        self._lock = threading.Lock()
         self._watched: dict[str, _Watch] = {}
         self._wake_key = store.keys.wake(secrets.token_urlsafe(8))
         self._wake_cursor = "0-0"
@@ -185,7 +190,7 @@ class StreamMultiplexer:
         with self._lock:
             if key in self._watched:
                 return
-            self._watched[key] = _Watch(cursor)
+            self._watched[key] = _Watch(cursor, threading.Condition(self._lock))
         self.wake()
 
     def unwatch(self, key: str) -> None:
@@ -202,7 +207,10 @@ class StreamMultiplexer:
             pass  # the loop is waiting for Redis too; it rereads every stream when it is back
 
     def close(self) -> None:
-        self._closed = True
+        with self._lock:
+            self._closed = True
+            for watch in self._watched.values():
+                watch.changed.notify_all()
         self.wake()
         self._thread.join(self._block_ms / 1000 + 1)
         try:
@@ -241,8 +249,8 @@ class StreamMultiplexer:
                     watch.cursor = events[-1].id
                     watch.recent.extend(events)
                     self.deliver(key, watch, events)
+                    watch.changed.notify_all()
             self._forget_unwanted()
-            self._lock.notify_all()
 
     def _forget_unwanted(self) -> None:
         """Stop following streams nobody waited on for a while."""
@@ -254,6 +262,7 @@ class StreamFollower(StreamMultiplexer):
     KEEP_SECONDS = 30.0
 
     def __init__(self, store: Store, block_ms: int = 5000):
+        self._swept_at = time.monotonic()
         super().__init__(store, "redis-stream-follower", block_ms)
 
     def wait(self, key: str, last_id: int, timeout: float) -> list[LoggedEvent] | None:
@@ -267,13 +276,13 @@ class StreamFollower(StreamMultiplexer):
             watch = self._watched.get(key)
             new = watch is None
             if new:
-                watch = self._watched[key] = _Watch(last_id)
+                watch = self._watched[key] = _Watch(last_id, threading.Condition(self._lock))
             watch.waiters += 1
         if new:
             self.wake()
         try:
             with self._lock:
-                self._lock.wait_for(lambda: watch.cursor > last_id or self._closed, timeout)
+                watch.changed.wait_for(lambda: watch.cursor > last_id or self._closed, timeout)
                 watch.last_wanted = time.monotonic()
                 if watch.cursor <= last_id:
                     return []
@@ -283,7 +292,11 @@ class StreamFollower(StreamMultiplexer):
                 watch.waiters -= 1
 
     def _forget_unwanted(self) -> None:
-        cutoff = time.monotonic() - self.KEEP_SECONDS
+        now = time.monotonic()
+        if now - self._swept_at < 1.0:
+            return
+        self._swept_at = now
+        cutoff = now - self.KEEP_SECONDS
         for key in [key for key, watch in self._watched.items()
                     if not watch.waiters and watch.last_wanted < cutoff]:
             del self._watched[key]

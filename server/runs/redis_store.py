@@ -172,6 +172,7 @@ if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('HGET', KEYS[1], 'finished_a
 local next_id = tonumber(redis.call('HGET', KEYS[1], 'last_id') or '0') + 1
 redis.call('XADD', KEYS[2], next_id .. '-0', 'e', 'error', 'd', ARGV[7])
 redis.call('HSET', KEYS[1], 'last_id', next_id, 'latest:error', ARGV[7])
+if next_id == 1 then redis.call('HSET', KEYS[1], 'first', ARGV[7], 'first_event', 'error') end
 return finish(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6])
 """
 

@@ -180,3 +180,16 @@ def test_the_log_is_bounded_by_bytes_too_with_a_gap_for_what_was_dropped(backend
     assert kept <= 4000
     gap = late[1].data
     assert gap["first"] == 2 and late[2].id == gap["last"] + 1
+
+
+def test_a_run_failed_before_its_first_event_streams_that_error_and_is_never_trained(backend):
+    client = backend.app().test_client()
+    backend.worker(concurrency=1)
+    blocker = start(client, slow())
+    queued = start(client, slow())
+    assert backend.store.fail_run(queued["id"], "failed on purpose", 60, 10)
+    events = read_all(client, queued["events_url"])
+    assert [(m.id, m.event, m.data) for m in events] == [(1, "error", {"message": "failed on purpose"})]
+    control(client, blocker, "stop")  # frees the worker, which must skip the failed run
+    wait_until(lambda: client.get("/healthz").get_json()["runs"] == 0, "both runs ended")
+    assert client.get(queued["status_url"]).get_json()["last_event_id"] == 1
