@@ -221,7 +221,9 @@ def open_page(page, live_server, path: str = "/") -> None:
 
 def test_lessons_show_raw_curves_and_the_chart_their_view_asks_for(page, live_server):
     presets = page.request.get(f"{live_server.url}/api/presets").json()
-    other = next(item["id"] for item in presets if item["id"] != "overfitting" and not item.get("view"))
+    other = next(item["id"] for item in presets if item["id"] != "overfitting"
+                 and item.get("view", {}).get("chart", "epoch") == "epoch"
+                 and not item.get("view", {}).get("weights"))
     serve_presets_with(page, live_server, "overfitting", view={"chart": "iteration", "weights": True})
     open_page(page, live_server)
     smoothing = page.get_by_test_id("smoothing")
