@@ -102,9 +102,10 @@ class RedisRunManager:
                      "started_at": repr(now), "last_activity": repr(now)}
             keys = self.store.keys
             code, soonest = self.store.start_script(
-                keys=[keys.active, keys.client(client), keys.run(run_id), keys.jobs],
+                keys=[keys.active, keys.client(client), keys.run(run_id), keys.jobs, keys.started],
                 args=[self.limits.max_concurrent_runs, self.limits.max_runs_per_client, run_id,
                       repr(expected_end), json.dumps({"limits": self._run_limits()}), self._lifetime_bound(),
+                      repr(now),
                       *[item for pair in state.items() for item in pair]])
         if code == 1:
             raise CapacityExceeded(service_full_message(self.limits), _retry_after(soonest, now))
@@ -198,25 +199,25 @@ class RedisRunManager:
         self._janitor.join(timeout)
 
     def clean(self) -> None:
-        """One pass of the janitor: fail dead workers' work, and active runs far past their time limit."""
+        """One pass of the upkeep: fail dead workers' work, and active runs far past their time limit.
+
+        One process does it for all in each interval (``Store.take_turn``), the workers included.
+        """
         fail_lost_work(self.store, "web-janitor", self.worker_settings.lost_after_seconds)
-        client, keys = self.store.client, self.store.keys
-        active = client.zrange(keys.active, 0, -1)
-        pipe = client.pipeline(transaction=False)
-        for run_id in active:
-            pipe.hget(keys.run(run_id), "started_at")
         cutoff = time.time() - self.limits.max_run_seconds - OVERDUE_GRACE_SECONDS
-        for run_id, started_at in zip(active, pipe.execute(), strict=True):
-            if started_at is None:
-                client.zrem(keys.active, run_id)  # its hash is gone: it holds no capacity
-            elif float(started_at) < cutoff:
-                self.store.fail_run(run_id, "the run outlived its time limit without a worker to end it",
-                                    self.limits.finished_retention_seconds, self.max_retained_runs)
+        for run_id in self.store.client.zrangebyscore(self.store.keys.started, "-inf", cutoff):
+            if not self.store.fail_run(run_id, "the run outlived its time limit without a worker to end it",
+                                       self.limits.finished_retention_seconds, self.max_retained_runs):
+                # Already ended, or its keys are gone: either way it holds no capacity.
+                self.store.client.zrem(self.store.keys.started, run_id)
+                self.store.client.zrem(self.store.keys.active, run_id)
 
     def _clean_forever(self) -> None:
-        while not self._closed.wait(max(self.worker_settings.lost_after_seconds / 2, 0.05)):
+        # Each process asks often; the turn goes to one of them per interval.
+        while not self._closed.wait(min(interval := self.worker_settings.lost_after_seconds / 2, 0.5)):
             try:
-                self.clean()
+                if self.store.take_turn("upkeep", interval):
+                    self.clean()
             except UNAVAILABLE:
                 pass  # nothing to clean while Redis is away
             except Exception:  # the janitor must outlive one bad pass

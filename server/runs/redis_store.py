@@ -85,6 +85,13 @@ class Keys:
         return self.prefix + "finished"
 
     @property
+    def started(self) -> str:
+        return self.prefix + "started"
+
+    def turn(self, name: str) -> str:
+        return f"{self.prefix}turn:{name}"
+
+    @property
     def workers(self) -> str:
         return self.prefix + "workers"
 
@@ -113,8 +120,9 @@ class Keys:
         return f"{self.prefix}trials:{executor_id}:stop:{generation}"
 
 
-# KEYS: active, client set, run hash, jobs.  ARGV: max total, max per client,
-# run id, expected end, job JSON, the hash's lifetime bound (s), then its field/value pairs.
+# KEYS: active, client set, run hash, jobs, started.  ARGV: max total, max per client,
+# run id, expected end, job JSON, the hash's lifetime bound (s), start time, then the
+# hash's field/value pairs.
 # Returns {0} when started, {1, soonest end} when the service is full, {2, soonest end}
 # when the client is.
 START_LUA = """
@@ -133,14 +141,15 @@ if #own >= tonumber(ARGV[2]) then
 end
 redis.call('ZADD', KEYS[1], ARGV[4], ARGV[3])
 redis.call('SADD', KEYS[2], ARGV[3])
-redis.call('HSET', KEYS[3], unpack(ARGV, 7))
+redis.call('ZADD', KEYS[5], ARGV[7], ARGV[3])
+redis.call('HSET', KEYS[3], unpack(ARGV, 8))
 redis.call('EXPIRE', KEYS[3], ARGV[6])
 redis.call('XADD', KEYS[4], '*', 'run', ARGV[3], 'job', ARGV[5])
 return {0, ''}
 """
 
 # The end of a run, once: status, capacity released, retention set, old runs dropped.
-# KEYS: run hash, events, control, active, finished.  ARGV: run id, status, now,
+# KEYS: run hash, events, control, active, finished, started.  ARGV: run id, status, now,
 # retention ms, most finished runs kept, key prefix.
 _FINISH_FUNCTION = """
 local function finish(run_id, status, now, retention_ms, keep, prefix)
@@ -148,6 +157,7 @@ local function finish(run_id, status, now, retention_ms, keep, prefix)
   local client = redis.call('HGET', KEYS[1], 'client') or ''
   redis.call('HSET', KEYS[1], 'status', status, 'finished_at', now, 'stop_requested', '0')
   redis.call('ZREM', KEYS[4], run_id)
+  redis.call('ZREM', KEYS[6], run_id)
   redis.call('SREM', prefix .. 'client:' .. client, run_id)
   for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], retention_ms) end
   redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', tonumber(now) - tonumber(retention_ms) / 1000)
@@ -203,7 +213,8 @@ class Store:
 
     def finish_keys(self, run_id: str) -> list[str]:
         keys = self.keys
-        return [keys.run(run_id), keys.events(run_id), keys.control(run_id), keys.active, keys.finished]
+        return [keys.run(run_id), keys.events(run_id), keys.control(run_id), keys.active, keys.finished,
+                keys.started]
 
     def finish_args(self, run_id: str, status: str, retention_seconds: float, keep: int) -> list:
         return [run_id, status, repr(time.time()), max(int(retention_seconds * 1000), 1), keep,
@@ -214,6 +225,10 @@ class Store:
         args = self.finish_args(run_id, "error", retention_seconds, keep)
         error = json.dumps({"message": message})
         return bool(self.fail_script(keys=self.finish_keys(run_id), args=[*args, error]))
+
+    def take_turn(self, name: str, seconds: float) -> bool:
+        """True for one caller per ``seconds`` across every process: upkeep that one of them does for all."""
+        return bool(self.client.set(self.keys.turn(name), "1", nx=True, px=max(int(seconds * 1000), 1)))
 
     def live_workers(self) -> int:
         """Workers whose heartbeat has not expired."""

@@ -301,7 +301,9 @@ class Worker:
                 self._heartbeat()
                 self._reap()
                 self._retry_unfinished()
-                fail_lost_work(self.store, self.id, self.settings.lost_after_seconds)
+                interval = self.settings.lost_after_seconds / 2
+                if self.store.take_turn("upkeep", interval):  # one process in all does it, each interval
+                    fail_lost_work(self.store, self.id, self.settings.lost_after_seconds)
             except UNAVAILABLE:
                 logger.warning("Redis is unreachable; the heartbeat waits for it")
             except Exception:  # the heartbeat must outlive one bad pass
