@@ -59,6 +59,8 @@ logger = logging.getLogger(__name__)
 #: Seconds a run may stay active past its time limit before the janitor fails it
 #: (its worker normally stops it right at the limit).
 OVERDUE_GRACE_SECONDS = 30.0
+#: Seconds a request waits for a worker to answer a call (a gradient check takes a few at most).
+CALL_TIMEOUT_SECONDS = 60
 FLAGS_BY_ACTION = {"pause": {"paused": "1"}, "resume": {"paused": "0"}, "stop": {"stop_requested": "1"}}
 
 
@@ -153,11 +155,14 @@ class RedisRunManager:
                 if pace is not None:
                     flags["epochs_per_second"] = to_json(pace)
             pipe = self.store.client.pipeline(transaction=True)
-            pipe.xadd(keys.control(run_id), {"e": action, "d": to_json(changes)})
-            pipe.expire(keys.control(run_id), self._lifetime_bound())  # the end shortens it
-            pipe.hset(keys.run(run_id), mapping=flags)
+            self.store.control_script(
+                keys=[keys.run(run_id), keys.control(run_id)], client=pipe,
+                args=[action, to_json(changes), self._lifetime_bound(),  # the run's end shortens it
+                      *[item for pair in flags.items() for item in pair]])
             pipe.hgetall(keys.run(run_id))
-            state = pipe.execute()[-1]
+            sent, state = pipe.execute()
+        if not sent:  # it ended meanwhile
+            raise RunConflict(f"the run has already ended ({snapshot_status(state)}); cannot {action} it")
         return snapshot(run_id, state)
 
     def status(self, run_id: str) -> dict:
@@ -189,6 +194,26 @@ class RedisRunManager:
         if not workers:
             return "no training worker is alive (start one with python -m server.worker)", {"workers": 0}
         return None, {"workers": workers}
+
+    def gradient_check(self, config: dict, **options) -> dict:
+        """``server.engine.gradient_check`` in a worker, keeping its seconds of work off the web tier."""
+        keys = self.store.keys
+        reply = keys.reply(secrets.token_urlsafe(12))
+        call = {"name": "gradient_check", "args": [config], "kwargs": options, "reply": reply}
+        with _reachable():
+            if not self.store.live_workers():
+                raise RunsUnavailable("no training worker is running; try again shortly", retry_after=10)
+            entry_id = self.store.client.xadd(keys.jobs, {"call": json.dumps(call)})
+            answer = self.store.client.blpop([reply], timeout=CALL_TIMEOUT_SECONDS)
+            if answer is None:
+                self.store.client.xdel(keys.jobs, entry_id)
+                raise RunsUnavailable("no training worker answered in time; try again shortly")
+        outcome = json.loads(answer[1])
+        if "lost" in outcome:
+            raise RunsUnavailable(outcome["lost"])
+        if "error" in outcome:
+            raise RuntimeError(outcome["error"])
+        return outcome["result"]
 
     # --- lifecycle -------------------------------------------------------------
 

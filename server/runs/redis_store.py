@@ -40,6 +40,7 @@ GROUP = "workers"
 LOST_RUN_MESSAGE = ("the run failed: its training worker stopped responding, and a run's weights and "
                     "optimizer state live only in its worker, so it cannot resume elsewhere")
 LOST_TRIAL_MESSAGE = "the trial's worker stopped responding"
+LOST_CALL_MESSAGE = "the training worker doing it stopped responding"
 #: Redis errors that mean "not available now" rather than a bug: unreachable, still loading,
 #: full (``maxmemory`` with ``noeviction``: writes are refused, nothing is evicted), or a read-only replica.
 UNAVAILABLE = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError,
@@ -112,6 +113,9 @@ class Keys:
 
     def wake(self, token: str) -> str:
         return f"{self.prefix}wake:{token}"
+
+    def reply(self, token: str) -> str:
+        return f"{self.prefix}reply:{token}"
 
     def trial_results(self, executor_id: str) -> str:
         return f"{self.prefix}trials:{executor_id}:results"
@@ -186,6 +190,18 @@ if next_id == 1 then redis.call('HSET', KEYS[1], 'first', ARGV[7], 'first_event'
 return finish(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6])
 """
 
+# A control for an active run: the next id of its control stream (so that ids are 1, 2, ...), then
+# the flags the status shows at once.  KEYS: run hash, control stream.  ARGV: action, changes JSON,
+# the stream's lifetime bound (s), then flag field/value pairs.  Returns 0 if the run has ended.
+CONTROL_LUA = """
+if redis.call('HGET', KEYS[1], 'status') ~= 'running' then return 0 end
+local n = redis.call('HINCRBY', KEYS[1], 'controls', 1)
+redis.call('XADD', KEYS[2], n .. '-0', 'e', ARGV[1], 'd', ARGV[2])
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+if #ARGV > 3 then redis.call('HSET', KEYS[1], unpack(ARGV, 4)) end
+return n
+"""
+
 # Touch a run that still exists (a plain HSET would recreate an expired one).
 TOUCH_LUA = """
 if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'last_activity', ARGV[1]) end
@@ -202,6 +218,7 @@ class Store:
         self.finish_script = client.register_script(FINISH_LUA)
         self.fail_script = client.register_script(FAIL_LUA)
         self.touch_script = client.register_script(TOUCH_LUA)
+        self.control_script = client.register_script(CONTROL_LUA)
 
     def ensure_group(self) -> None:
         """Create the workers' consumer group (and the jobs stream) unless it exists."""
@@ -288,6 +305,9 @@ def _owner_if_alive(store: Store, fields: dict) -> str | None:
 
 
 def _fail_entry(store: Store, fields: dict) -> None:
+    if "call" in fields:
+        store.client.lpush(json.loads(fields["call"])["reply"], json.dumps({"lost": LOST_CALL_MESSAGE}))
+        return
     if "run" in fields:
         limits = json.loads(fields["job"])["limits"]
         store.fail_run(fields["run"], LOST_RUN_MESSAGE, limits["finished_retention_seconds"],

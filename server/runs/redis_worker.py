@@ -29,7 +29,7 @@ from functools import partial
 
 from server.engine.config import RunConfig
 from server.limits import RuntimeLimits
-from server.runs.events import LoggedEvent
+from server.runs.events import LoggedEvent, to_json
 from server.runs.manager import idle_stop_message, time_limit_stop_message
 from server.runs.redis_log import LogLimits, RedisEventLog, StreamMultiplexer, entry_event
 from server.runs.redis_store import GROUP, UNAVAILABLE, Store, WorkerSettings, fail_lost_work
@@ -44,7 +44,35 @@ TRIAL_STOP_POLL_SECONDS = 0.25
 
 
 class WorkerRun(Run):
-    """A ``Run`` whose log is in Redis: each event also records the epoch and config it leaves behind."""
+    """A ``Run`` whose log and controls are in Redis.
+
+    Each event also records the epoch and config it leaves behind.  Controls
+    (numbered 1, 2, ... in the run's control stream) are read at every epoch
+    gate, so one sent before the gate holds at it, and are also pushed by the
+    worker's follower, which wakes a paused run; each applies once, in order.
+    """
+
+    def __init__(self, *args, read_controls: Callable[[int], list[LoggedEvent]], **kwargs):
+        super().__init__(*args, **kwargs)
+        self._read_controls = read_controls
+        self._controls_lock = threading.Lock()
+        self.applied_control = 0
+
+    def apply_controls(self, controls: list[LoggedEvent]) -> None:
+        with self._controls_lock:
+            for control in controls:
+                if control.id <= self.applied_control:
+                    continue
+                self.applied_control = control.id
+                changes = json.loads(control.data)
+                try:
+                    self.control(control.event, changes if control.event == "update" else None)
+                except (RunConflict, ValueError) as error:  # e.g. a step that raced a resume
+                    logger.info("run %s: control %s not applied: %s", self.id, control.event, error)
+
+    def _wait_for_turn(self, epochs: int) -> None:
+        self.apply_controls(self._read_controls(self.applied_control))
+        super()._wait_for_turn(epochs)
 
     def _publish(self, event: dict, epoch: int, trainer) -> bool:
         staged = {"epoch": epoch}
@@ -74,23 +102,14 @@ class _Then:
 class _Controls(StreamMultiplexer):
     """Follows the control streams of this worker's runs and applies each control to its run."""
 
-    def __init__(self, store: Store, runs: Callable[[str], Run | None]):
+    def __init__(self, store: Store, runs: Callable[[str], WorkerRun | None]):
         super().__init__(store, "redis-controls", block_ms=2000)
         self._runs = runs
 
     def deliver(self, key: str, watch, events: list[LoggedEvent]) -> None:
         run = self._runs(key)
         if run is not None:
-            self.apply(run, events)
-
-    @staticmethod
-    def apply(run: Run, controls: list[LoggedEvent]) -> None:
-        for control in controls:
-            changes = json.loads(control.data)
-            try:
-                run.control(control.event, changes if control.event == "update" else None)
-            except (RunConflict, ValueError) as error:  # e.g. a step that raced a resume
-                logger.info("run %s: control %s not applied: %s", run.id, control.event, error)
+            run.apply_controls(events)
 
 
 class Worker:
@@ -104,8 +123,8 @@ class Worker:
         self._trial_function = trial_function
         self._lock = threading.Condition()
         self._busy = 0
-        self._runs: dict[str, tuple[Run, str, dict]] = {}  # control key -> (run, jobs entry, limits)
-        self._trials: dict[str, str] = {}  # jobs entry -> trial label, for the heartbeat's reset
+        self._runs: dict[str, tuple[WorkerRun, str, dict]] = {}  # control key -> (run, jobs entry, limits)
+        self._trials: dict[str, str] = {}  # jobs entry of a trial or call -> its fields (for the heartbeat)
         self._unfinished: list[tuple[str, str, dict]] = []  # runs whose end could not be recorded yet
         self._threads = WaitingThreads("worker-task")
         self._stopping = threading.Event()  # set: take no more work
@@ -189,6 +208,9 @@ class Worker:
         try:
             if "run" in fields:
                 self._begin_run(entry_id, fields["run"], json.loads(fields["job"])["limits"])
+            elif "call" in fields:
+                self._trials[entry_id] = fields["call"]
+                self._threads.submit(partial(self._answer_call, entry_id, json.loads(fields["call"])))
             else:
                 self._trials[entry_id] = fields["trial"]
                 self._threads.submit(partial(self._train_trial, entry_id, json.loads(fields["trial"])))
@@ -215,17 +237,21 @@ class Worker:
         log = RedisEventLog(self.store, run_id, LogLimits(
             limits["max_events_per_run"], limits["max_log_bytes"], limits["finished_retention_seconds"],
             limits["max_retained_runs"]))
-        run = WorkerRun(run_id, RunConfig.model_validate_json(config), client, self._trainer_factory, log)
         control_key = keys.control(run_id)
+        run = WorkerRun(run_id, RunConfig.model_validate_json(config), client, self._trainer_factory, log,
+                        read_controls=partial(self._controls_after, control_key))
         with self._lock:
             self._runs[control_key] = (run, entry_id, limits)
-        # Controls sent while the run was queued apply before its first epoch; later ones as they come.
-        sent = [entry_event(*entry) for entry in self.store.client.xrange(control_key)]
-        self._controls.apply(run, sent)
-        self._controls.watch(control_key, sent[-1].id if sent else 0)
+        # Controls sent while the run was queued apply before its first event; later ones as they come.
+        run.apply_controls(self._controls_after(control_key, 0))
+        self._controls.watch(control_key, run.applied_control)
         run.start(_Then(self._threads, partial(self._run_ended, control_key)))
 
-    def _run_of(self, control_key: str) -> Run | None:
+    def _controls_after(self, control_key: str, last_id: int) -> list[LoggedEvent]:
+        entries = self.store.client.xrange(control_key, min=f"{last_id + 1}-0")
+        return [entry_event(*entry) for entry in entries]
+
+    def _run_of(self, control_key: str) -> WorkerRun | None:
         with self._lock:
             held = self._runs.get(control_key)
         return held[0] if held else None
@@ -252,7 +278,26 @@ class Worker:
             self._busy -= 1
             self._lock.notify_all()
 
-    # --- trials ---------------------------------------------------------------
+    # --- one-off calls and trials ------------------------------------------------
+
+    def _answer_call(self, entry_id: str, call: dict) -> None:
+        """Run an engine function a web instance asked for (``WORKER_CALLS``) and push its answer."""
+        try:
+            try:
+                answer = {"result": WORKER_CALLS[call["name"]](*call["args"], **call["kwargs"])}
+            except Exception as error:  # the caller reports it
+                answer = {"error": str(error) or type(error).__name__}
+            pipe = self.store.client.pipeline(transaction=True)
+            pipe.lpush(call["reply"], to_json(answer))
+            pipe.expire(call["reply"], 300)  # read at once, or never (the caller gave up)
+            pipe.execute()
+            self.store.done_with(entry_id)
+        except UNAVAILABLE:
+            logger.warning("a %s call: Redis went away; its caller times out", call["name"])
+        finally:
+            self._trials.pop(entry_id, None)
+            self._release_slot()
+
 
     def _train_trial(self, entry_id: str, trial: dict) -> None:
         from server.search import worker as trials
@@ -376,3 +421,13 @@ def _engine_trainer(config: RunConfig):
     from server.engine import Trainer
 
     return Trainer(config)
+
+
+def _gradient_check(*args, **kwargs) -> dict:
+    from server.engine import gradient_check
+
+    return gradient_check(*args, **kwargs)
+
+
+#: What a web instance may ask a worker to compute: engine work too long for the web tier.
+WORKER_CALLS = {"gradient_check": _gradient_check}

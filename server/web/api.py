@@ -122,10 +122,13 @@ def gradcheck():
 
 
 def _gradient_check():
-    """The engine's ``gradient_check``, run in a training host process when the app has them."""
+    """The engine's ``gradient_check``, run in a training host process or worker when the app has them."""
     pool = current_app.extensions.get("trainer_pool")
     if pool is not None:
         return pool.gradient_check
+    on_workers = getattr(manager(), "gradient_check", None)  # the Redis backend's workers
+    if on_workers is not None:
+        return on_workers
     from server.engine import gradient_check
 
     return gradient_check

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 
@@ -206,3 +207,41 @@ def test_a_run_that_outlives_its_time_limit_without_its_worker_is_failed(backend
     assert [m.event for m in events] == ["error"]
     assert events[0].data["message"] == "the run outlived its time limit without a worker to end it"
     assert client.get(blocker["status_url"]).get_json()["status"] == "running"
+
+
+def test_a_gradient_check_is_computed_by_a_worker_not_the_web_instance(backend, monkeypatch):
+    from server.runs import redis_worker
+
+    client = backend.app().test_client()
+    config = {"data": {"n_samples": 40}, "model": {"hidden": [{"units": 3}]}}
+    refused = client.post("/api/gradcheck", json=config)
+    assert refused.status_code == 503  # no worker to ask
+    assert refused.get_json()["error"] == "no training worker is running; try again shortly"
+    backend.worker()
+    computed_in = []
+    check = redis_worker.WORKER_CALLS["gradient_check"]
+
+    def observed(*args, **options):
+        computed_in.append(threading.current_thread().name)
+        return check(*args, **options)
+
+    monkeypatch.setitem(redis_worker.WORKER_CALLS, "gradient_check", observed)
+    broken = client.post("/api/gradcheck", json={"config": config, "inject_bug": True})
+    assert broken.status_code == 200 and broken.get_json()["verdict"] == "wrong"
+    sound = client.post("/api/gradcheck", json=config)
+    assert sound.status_code == 200 and sound.get_json()["verdict"] in ("great", "ok")
+    assert len(computed_in) == 2 and all(name.startswith("worker-task") for name in computed_in)
+
+
+def test_controls_sent_back_to_back_through_both_instances_all_apply_in_order(two):
+    first, second = two
+    run = start(first, slow())
+    rates = [0.5, 0.25, 0.125, 0.0625]
+    for index, rate in enumerate(rates):
+        control((first, second)[index % 2], run, "update", config={"optimizer": {"learning_rate": rate}})
+    reader = StreamReader(first.get(run["events_url"]))
+    updates = [m for m in reader.events(until=lambda m: m.event == "update" and
+                                        m.data["changes"]["optimizer"]["learning_rate"] == rates[-1])
+               if m.event == "update"]
+    reader.close()
+    assert [m.data["changes"]["optimizer"]["learning_rate"] for m in updates] == rates
