@@ -27,6 +27,9 @@ class ConfigLimits:
     max_batch_size: int = 5000
     max_patience: int = 10000
     max_epochs_per_second: float = 1000.0
+    #: One epoch's work (``server.engine.cost.epoch_work``): what one run may
+    #: ask of a training host, and the longest piece of it a host cannot cut.
+    max_multiply_adds_per_epoch: int = 1_000_000_000
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,8 @@ class RuntimeLimits:
 
     max_concurrent_runs: int = 48
     max_runs_per_client: int = 8
+    #: All clients (browser tokens) of one network address together: a class behind one NAT.
+    max_runs_per_address: int = 32
     max_run_seconds: float = 1800.0
     max_events_per_run: int = 20000
     idle_timeout_seconds: float = 600.0

@@ -301,7 +301,13 @@ def _cross_field_problems(config: RunConfig) -> list[dict[str, str]]:
         if size < 1:
             return [{"loc": f"data.split.{name}",
                      "msg": f"the {name} set would be empty with {data.n_samples} samples"}]
-    return []
+    return _work_problems(config)
+
+
+def _work_problems(config: RunConfig, loc: str = "model.hidden") -> list[dict[str, str]]:
+    from server.engine.cost import work_problems  # it reads this module's RunConfig
+
+    return work_problems(config, loc)
 
 
 def config_schema() -> dict:
@@ -477,4 +483,10 @@ def parse_update(raw: Any, config: RunConfig | None = None) -> dict:
             changes["model"] = {"hidden": layers}
     if not changes:
         raise ConfigError([{"loc": "config", "msg": "the update changes nothing"}])
+    if config is not None and "batch_size" in changes.get("training", {}):
+        # A smaller batch means more steps: the run must stay within the bound on its work.
+        problems = _work_problems(RunConfig.model_validate(merge_update(config.model_dump(), changes)),
+                                  "config.training.batch_size")
+        if problems:
+            raise ConfigError(problems)
     return changes

@@ -49,6 +49,11 @@ not finite.  No event ever contains NaN or infinity.
 
 Pacing is not done here: the engine runs as fast as it can and the caller
 sleeps between events if it wants a watchable pace.
+
+Slices: ``Trainer.slices(work)`` yields the same events with None after
+every slice of training of about ``work`` multiply-adds, so that a host of
+many runs can take turns between runs inside an epoch; a stop request then
+ends the run at the next slice instead of the next epoch boundary.
 """
 
 from __future__ import annotations
@@ -69,6 +74,7 @@ from server.engine.config import (
     parse_config,
     parse_update,
 )
+from server.engine.cost import DEFAULT_SLICE_WORK, network_size
 from server.engine.data import prepare_data
 from server.engine.diagnosis import Setup, diagnose, progress_from_history
 from server.engine.layers import targets_from_labels
@@ -169,7 +175,7 @@ class Trainer:
 
     ``request_update`` and ``request_stop`` may be called from any thread
     while ``events()`` is being consumed in another; both take effect at the
-    next epoch boundary.
+    next epoch boundary (a stop, under ``slices``, at the next slice).
     """
 
     def __init__(self, config: dict | RunConfig):
@@ -193,6 +199,9 @@ class Trainer:
         self._pending: list[dict] = []
         self._stop = threading.Event()
         self._started = False
+        self._slice_work: float | None = None  # set by ``slices``
+        self._size = network_size(self.network.sizes, self.network.batch_norm)
+        self._cut_short = False  # a stop ended an epoch part way
         self._grid = dataset.grid() if dataset.is_2d else None
         self._iteration_costs = IterationCosts()
         self._early_stopping = EarlyStopping(config.training.early_stopping.patience,
@@ -222,7 +231,7 @@ class Trainer:
         return changes
 
     def request_stop(self) -> None:
-        """End the run at the next epoch boundary (``done`` reason ``stopped``)."""
+        """End the run at the next epoch boundary, or slice (``done`` reason ``stopped``)."""
         self._stop.set()
 
     # --- the run ------------------------------------------------------------
@@ -234,7 +243,24 @@ class Trainer:
         self._started = True
         return self._run()
 
-    def _run(self) -> Iterator[dict]:
+    def slices(self, slice_work: float = DEFAULT_SLICE_WORK) -> Iterator[dict | None]:
+        """The run's events, with None after every slice of about ``slice_work`` multiply-adds of
+        training (whole mini-batches, at least one; ``server.engine.cost`` counts them).
+
+        A host of many runs turns to the next one at each None, so none holds
+        it for longer than a slice.  Without the Nones these are exactly the
+        events of ``events()``.  A stop request also takes effect at a slice:
+        the epoch in progress ends there (its steps so far stay in the
+        weights and in ``iteration``; ``epoch`` counts whole epochs only), and
+        the closing events follow.
+        """
+        if slice_work <= 0:
+            raise ValueError(f"slice_work must be positive, got {slice_work!r}")
+        if not self._started:
+            self._slice_work = slice_work
+        return self.events()
+
+    def _run(self) -> Iterator[dict | None]:
         started = time.perf_counter()
         yield from self._opening_events(started)
         reason = "completed"
@@ -246,8 +272,9 @@ class Trainer:
                 reason = "stopped"
                 break
             learning_rate = learning_rate_at(self._schedule, self._base_rate, epoch_index)
-            with np.errstate(all="ignore"):
-                self._train_epoch(learning_rate)
+            if not (yield from self._train_epoch(learning_rate)):
+                reason = "stopped"
+                break
             self.epochs_completed = epoch_index + 1
             ending = yield from self._epoch_events(learning_rate, started)
             if ending is not None:
@@ -295,9 +322,11 @@ class Trainer:
         restored = reason in ("completed", "early_stopped") and self._early_stopping.restore(self.network)
         epoch = self.epochs_completed
         if reason != "diverged":
-            if self._picture_every and (restored or self._last_picture_epoch != epoch):
+            # Weights that changed since the epoch's own events (restored, or a part epoch) get new ones.
+            changed = restored or self._cut_short
+            if self._picture_every and (changed or self._last_picture_epoch != epoch):
                 yield self._picture_event(epoch)
-            if restored or self._last_diagnosis_epoch != epoch:
+            if changed or self._last_diagnosis_epoch != epoch:
                 yield from self._diagnosis_events(epoch, None, None)
         yield self._done_event(reason, self._early_stopping.best_epoch, restored, started)
 
@@ -339,8 +368,12 @@ class Trainer:
             self._batch_size = value
         # training.epochs_per_second paces the caller, which reads it from self.config.
 
-    def _train_epoch(self, learning_rate: float) -> None:
-        """One pass over the reshuffled training set in mini-batches (the last one partial)."""
+    def _train_epoch(self, learning_rate: float) -> Generator[None, None, bool]:
+        """One pass over the reshuffled training set in mini-batches (the last one partial).
+
+        When slicing, yields None after each slice of steps, and returns False
+        when a stop request cut the epoch short there; True when it is complete.
+        """
         rng = self._rng
         X = self.dataset.X_train
         m = X.shape[0]
@@ -352,14 +385,32 @@ class Trainer:
         step = self.optimizer.step
         params, grads = [network.parameters], [network.gradients]
         augment = self.dataset.augment if self.config.data.augment.enabled else None
-        costs = np.empty(-(-m // batch))
-        for index, start in enumerate(range(0, m, batch)):
-            X_batch = X_epoch[start:start + batch]
-            if augment is not None:
-                X_batch = augment(X_batch, rng)
-            costs[index] = compute_gradients(X_batch, targets_epoch[start:start + batch], rng,
-                                               with_loss=True)
-            step(params, grads, learning_rate)
+        starts = range(0, m, batch)
+        costs = np.empty(len(starts))
+        sliced = self._slice_work is not None
+        per_slice = self._size.steps_per_slice(batch, self._slice_work) if sliced else len(starts)
+        for first in range(0, len(starts), per_slice):
+            with np.errstate(all="ignore"):
+                for index in range(first, min(first + per_slice, len(starts))):
+                    start = starts[index]
+                    X_batch = X_epoch[start:start + batch]
+                    if augment is not None:
+                        X_batch = augment(X_batch, rng)
+                    costs[index] = compute_gradients(X_batch, targets_epoch[start:start + batch], rng,
+                                                       with_loss=True)
+                    step(params, grads, learning_rate)
+            if not sliced:
+                continue
+            self._count_steps(costs[first:index + 1])
+            yield None
+            if self._stop.is_set() and index + 1 < len(starts):
+                self._cut_short = True
+                return False
+        if not sliced:
+            self._count_steps(costs)
+        return True
+
+    def _count_steps(self, costs: np.ndarray) -> None:
         self.iteration += len(costs)
         self._iteration_costs.extend(costs)
 

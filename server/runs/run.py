@@ -96,6 +96,7 @@ class Run:
         self._stop_message: str | None = None
         self._epochs_per_second = config.training.epochs_per_second
         self._last_epoch_at: float | None = None
+        self._trainer_lost = False
         self._ended = threading.Event()
 
     # --- seen from request threads ------------------------------------------
@@ -247,6 +248,9 @@ class Run:
                 self._pending_updates.clear()
                 if self._stop_cause is not None:
                     trainer.request_stop()
+            when_lost = getattr(trainer, "when_lost", None)  # a hosted trainer's process may be lost
+            if when_lost is not None:
+                when_lost(self._lose_trainer)
             events = trainer.events()
             published_epoch = trainer.epochs_completed
             for event in events:
@@ -276,10 +280,16 @@ class Run:
                 self._trainer = None  # a finished run keeps only its log
                 self._cond.notify_all()
 
+    def _lose_trainer(self) -> None:
+        """The trainer's process is gone: stop waiting at the gate (even paused) and read the error."""
+        with self._cond:
+            self._trainer_lost = True
+            self._cond.notify_all()
+
     def _wait_for_turn(self, epochs: int) -> None:
         """The epoch gate: wait while paused (unless a step is allowed) and for the pacing interval."""
         with self._cond:
-            while self._stop_cause is None:
+            while self._stop_cause is None and not self._trainer_lost:
                 now = time.monotonic()
                 if self._paused:
                     if self._steps_allowed:

@@ -11,14 +11,17 @@
   ``frame-ancestors`` sources for paths under ``EMBED_PATH_PREFIXES``
   (``/embed`` and the ``/labs`` pages, which course pages embed too) and for
   every other page.
-- ``TRUSTED_PROXY_COUNT`` (0): how many reverse proxies in front of the app set
-  ``X-Forwarded-For``/``-Proto``; the client address used for per-client limits
-  comes from them.  Leave 0 when clients connect directly: the header is
-  otherwise forgeable.
-- ``SSE_HEARTBEAT_SECONDS`` (15), ``SSE_RETRY_MS`` (2000); open streams (each holds a
-  request thread) per run or search ``SSE_STREAMS_PER_RUN`` (4), per client
-  ``SSE_STREAMS_PER_CLIENT`` (32) and in all ``SSE_STREAMS_TOTAL`` (192: 64 of
-  gunicorn.conf.py's 256 threads stay free for other requests).
+- ``TRUSTED_PROXY_COUNT`` (``TUNING_TRUSTED_PROXY_COUNT``, else 0): how many
+  reverse proxies in front of the app set ``X-Forwarded-For``/``-Proto``; the
+  client address used for the per-address limits comes from them.  Leave 0
+  when clients connect directly: the header is otherwise forgeable.
+- Per-client limits are keyed on the page's client token within its address
+  (``server.web.clients``); ``LIMITS["max_runs_per_address"]`` (32) and
+  ``SSE_STREAMS_PER_ADDRESS`` (128) bound all clients of one address together.
+- ``SSE_HEARTBEAT_SECONDS`` (15), ``SSE_RETRY_MS`` (2000); open streams per run or
+  search ``SSE_STREAMS_PER_RUN`` (4), per client ``SSE_STREAMS_PER_CLIENT`` (32),
+  per address ``SSE_STREAMS_PER_ADDRESS`` (128) and in all ``SSE_STREAMS_TOTAL``
+  (192, which also fits gunicorn's gthread worker and its 256 threads).
 - ``GRADCHECK_MAX_PARAMETERS`` (None: the engine bounds a check's work by
   itself, a few seconds for the largest network) and ``GRADCHECK_CONCURRENCY``
   (2 checks at once; more get 429).
@@ -31,7 +34,9 @@
   lock; 0 trains each run in its own thread of this process.  Default: the
   ``TUNING_RUN_PROCESSES`` environment variable, else one per available core,
   but 0 when ``TESTING`` (test suites create many short-lived apps; each would
-  otherwise start its own processes).
+  otherwise start its own processes).  ``HOST_HEARTBEAT_SECONDS`` (1) and
+  ``HOST_HEARTBEAT_TIMEOUT_SECONDS`` (6): how often the hosts are pinged, and
+  how long one may stay silent before its runs fail and it is replaced.
 - ``TRAINER_FACTORY``: ``config -> trainer``, replacing the engine's trainers
   (tests use a fake); ``RUN_MANAGER``: a ready ``RunManager`` replacing the
   in-process one.
@@ -75,11 +80,12 @@ DEFAULTS = {
     "FRAME_ANCESTORS_EMBED": "*",
     "FRAME_ANCESTORS": "'self'",
     "EMBED_PATH_PREFIXES": ("/embed", "/labs"),
-    "TRUSTED_PROXY_COUNT": 0,
+    "TRUSTED_PROXY_COUNT": None,
     "SSE_HEARTBEAT_SECONDS": 15.0,
     "SSE_RETRY_MS": 2000,
     "SSE_STREAMS_PER_RUN": 4,
     "SSE_STREAMS_PER_CLIENT": 32,
+    "SSE_STREAMS_PER_ADDRESS": 128,
     "SSE_STREAMS_TOTAL": 192,
     "GRADCHECK_MAX_PARAMETERS": None,
     "GRADCHECK_CONCURRENCY": 2,
@@ -88,6 +94,8 @@ DEFAULTS = {
     "MAX_LOG_BYTES_TOTAL": DEFAULT_MAX_TOTAL_LOG_BYTES,
     "MAX_LOG_BYTES_PER_CLIENT": DEFAULT_MAX_CLIENT_LOG_BYTES,
     "RUN_PROCESSES": None,
+    "HOST_HEARTBEAT_SECONDS": 1.0,
+    "HOST_HEARTBEAT_TIMEOUT_SECONDS": 6.0,
     "TRAINER_FACTORY": None,
     "RUN_MANAGER": None,
     "REDIS_URL": None,
@@ -115,15 +123,17 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config["RUNTIME_LIMITS"] = limits
     if app.config.get("MAX_CONTENT_LENGTH") is None:
         app.config["MAX_CONTENT_LENGTH"] = limits.max_body_bytes
-    proxies = int(app.config["TRUSTED_PROXY_COUNT"])
+    proxies = app.config["TRUSTED_PROXY_COUNT"]
+    proxies = int(serving_settings().trusted_proxy_count if proxies is None else proxies)
     if proxies > 0:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)
 
     app.extensions["run_manager"] = app.config["RUN_MANAGER"] or _run_manager(app, limits)
 
-    from server.web import api, errors, lessons, pages, searches
+    from server.web import api, clients, errors, lessons, pages, searches
 
     errors.init_app(app)
+    clients.init_app(app)
     app.after_request(_security_headers)
     for module in (api, pages, lessons, searches):
         module.init_app(app)
@@ -168,7 +178,11 @@ def _in_process_manager(app: Flask, limits: RuntimeLimits):
     if trainer_factory is None and processes != 0:
         from server.runs.processes import TrainerProcessPool
 
-        pool = app.extensions["trainer_pool"] = TrainerProcessPool(processes)
+        # One checker process per gradient check allowed at once: a check never waits behind another.
+        pool = app.extensions["trainer_pool"] = TrainerProcessPool(
+            processes, checkers=app.config["GRADCHECK_CONCURRENCY"],
+            heartbeat_interval=app.config["HOST_HEARTBEAT_SECONDS"],
+            heartbeat_timeout=app.config["HOST_HEARTBEAT_TIMEOUT_SECONDS"])
         atexit.register(pool.shutdown, 2.0)
         trainer_factory = pool.trainer
     manager = InProcessRunManager(trainer_factory or _engine_trainer, limits,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import threading
 
 import pytest
 
@@ -12,7 +13,7 @@ from server import create_app
 from server.engine import Trainer
 from server.engine.config import parse_config
 from server.runs.events import to_json
-from server.runs.processes import HOST_GONE, HOST_NICENESS, TrainerProcessPool
+from server.runs.processes import CHECKER_NICENESS, HOST_GONE, HOST_NICENESS, HostGone, TrainerProcessPool
 from tests.web.conftest import FAST_STREAMS
 from tests.web.sse_client import StreamReader
 
@@ -34,7 +35,7 @@ def comparable(events):
 
 @pytest.fixture(scope="module")
 def pool():
-    pool = TrainerProcessPool(1)
+    pool = TrainerProcessPool(1, slice_work=1)  # every slice is one mini-batch step
     assert pool.start(timeout=60)
     yield pool
     pool.shutdown()
@@ -46,6 +47,41 @@ def test_a_hosted_trainer_yields_what_a_local_one_does(pool):
     hosted = list(remote.events())
     assert comparable(hosted) == comparable(list(Trainer(config).events()))
     assert remote.epochs_completed == 6
+
+
+def test_the_host_trains_in_slices_of_one_step_and_says_how_many(pool):
+    remote = pool.trainer(parse_config(SMALL))  # 60 training examples in batches of 25: three steps
+    reported = [(streamed_data(event)["epoch"], remote.slices) for event in remote.events()
+                if event["event"] == "metrics"]
+    assert reported == [(epoch, 3 * epoch) for epoch in range(7)]
+
+
+def test_a_stop_sent_while_an_epoch_is_asked_for_ends_the_run_inside_that_epoch(pool):
+    # 3,000 training examples at batch size 1: a host that finished the epoch first would report
+    # epoch 1 and 3,000 steps; one that honours the stop at its next slice reports epoch 0.
+    heavy = {**SMALL, "data": {"dataset": "circles", "n_samples": 5000},
+             "training": {"epochs": 2, "batch_size": 1, "boundary_every": 0}}
+    remote = pool.trainer(parse_config(heavy))
+    events = remote.events()
+    assert [next(events)["event"] for _ in range(2)] == ["config", "metrics"]
+    rest = []
+    puller = threading.Thread(target=lambda: rest.extend(events))
+    puller.start()
+    remote.request_stop()
+    puller.join(60)
+    done = streamed_data(rest[-1])
+    assert done["reason"] == "stopped" and done["epoch"] == 0 and done["iteration"] < 3000
+
+
+def test_gradient_checks_have_their_own_process_and_answer_while_training_is_frozen(pool):
+    (host,) = pool.host_pids()
+    (checker,) = pool.checker_pids()
+    assert checker != host
+    os.kill(host, signal.SIGSTOP)
+    try:
+        assert pool.gradient_check(SMALL)["verdict"] in ("great", "ok")
+    finally:
+        os.kill(host, signal.SIGCONT)
 
 
 def test_hosted_trainers_are_released_whether_or_not_they_ran(pool):
@@ -128,6 +164,8 @@ def test_hosts_train_at_a_lower_priority_than_the_web_process(pool):
     own = os.getpriority(os.PRIO_PROCESS, 0)
     for pid in pool.host_pids():
         assert os.getpriority(os.PRIO_PROCESS, pid) == min(own + HOST_NICENESS, 19)
+    for pid in pool.checker_pids():
+        assert os.getpriority(os.PRIO_PROCESS, pid) == min(own + CHECKER_NICENESS, 19)
 
 
 def test_a_host_that_dies_ends_its_runs_with_an_error_and_is_replaced(pool):
@@ -136,7 +174,7 @@ def test_a_host_that_dies_ends_its_runs_with_an_error_and_is_replaced(pool):
     events = remote.events()
     assert next(events)["event"] == "config"
     os.kill(pool.host_pids()[0], signal.SIGKILL)
-    with pytest.raises(RuntimeError, match=HOST_GONE):
+    with pytest.raises(HostGone, match=HOST_GONE):
         for _ in events:
             pass
     replacement = pool.trainer(parse_config(SMALL))

@@ -1,0 +1,90 @@
+"""The bound on a run's work: counted as documented, every preset inside it, a 400 detail naming the field."""
+
+import pytest
+
+from server.engine import ConfigError, Trainer, parse_config
+from server.engine.config import parse_update
+from server.engine.cost import (
+    BOUNDARY_GRID_POINTS,
+    STEP_OVERHEAD_WORK,
+    UPDATE_WORK_PER_PARAMETER,
+    config_network_size,
+    epoch_work,
+)
+from server.engine.data import data_shape
+from server.engine.model import parameter_count
+from server.lessons.presets import PRESETS
+from server.limits import CONFIG_LIMITS
+from server.search.presets import presets as search_presets
+
+BOUND = CONFIG_LIMITS.max_multiply_adds_per_epoch
+WIDEST_LAYER = {"units": CONFIG_LIMITS.max_units}
+LARGEST_NETWORK = {"model": {"hidden": [WIDEST_LAYER] * CONFIG_LIMITS.max_hidden_layers}}
+
+
+def test_an_epoch_is_counted_as_the_docstring_says():
+    # circles (2 inputs), 8 and 4 units, one output: W = 2*8 + 8*4 + 4*1 = 52, P = 52 + 8 + 4 + 1 = 65.
+    config = parse_config({"data": {"n_samples": 100, "split": {"train": 0.5, "dev": 0.3, "test": 0.2}},
+                           "model": {"hidden": [{"units": 8}, {"units": 4}]},
+                           "training": {"batch_size": 20, "boundary_every": 5}})
+    step = lambda rows: 3 * rows * 52 + UPDATE_WORK_PER_PARAMETER * 65 + STEP_OVERHEAD_WORK  # noqa: E731
+    # 50 training examples: two steps of 20 and one of 10; evaluated: 50 + 30 and the grid.
+    assert epoch_work(config) == 2 * step(20) + step(10) + 52 * (80 + BOUNDARY_GRID_POINTS)
+
+
+def test_without_boundary_pictures_the_grid_is_not_counted():
+    pictured = parse_config({"training": {"boundary_every": 1}})
+    unpictured = parse_config({"training": {"boundary_every": 0}})
+    weights = config_network_size(pictured).weights
+    assert epoch_work(pictured) - epoch_work(unpictured) == weights * BOUNDARY_GRID_POINTS
+
+
+@pytest.mark.parametrize("hidden", [[], [{"units": 8, "batch_norm": True}, {"units": 3}]])
+def test_the_parameters_counted_are_the_networks(hidden):
+    config = parse_config({"data": {"dataset": "digits", "n_samples": 300}, "model": {"hidden": hidden}})
+    n_features, n_classes = data_shape("digits")
+    size = config_network_size(config)
+    assert size.parameters == parameter_count(n_features, config.model.hidden, n_classes)
+    assert size.weights == Trainer(config).network.n_weights
+
+
+def test_the_grid_counted_is_the_one_a_boundary_event_draws():
+    assert len(Trainer({}).dataset.grid()[2]) == BOUNDARY_GRID_POINTS
+
+
+def every_preset_config():
+    for preset in PRESETS.values():
+        yield preset.id, preset.full_config()
+        if getattr(preset, "counterfactual", None):
+            yield f"{preset.id} (twin)", preset.twin_config()
+    for search in search_presets():
+        yield search["id"], search["definition"]["base"]
+
+
+@pytest.mark.parametrize(("name", "config"), list(every_preset_config()))
+def test_every_lesson_and_search_preset_fits_with_room_to_spare(name, config):
+    assert epoch_work(parse_config(config)) < BOUND / 20, name
+
+
+def test_the_largest_network_the_schema_allows_is_refused_on_most_data():
+    with pytest.raises(ConfigError) as refused:
+        parse_config({**LARGEST_NETWORK, "data": {"n_samples": 5000}, "training": {"batch_size": 1}})
+    (detail,) = refused.value.details
+    assert detail["loc"] == "model.hidden"
+    assert "multiply-adds" in detail["msg"] and f"{BOUND:.2g}" in detail["msg"]
+
+
+def test_the_largest_network_still_trains_on_a_handful_of_examples():
+    config = parse_config({**LARGEST_NETWORK, "data": {"n_samples": 20}, "training": {"boundary_every": 0}})
+    assert epoch_work(config) <= BOUND
+
+
+def test_a_live_batch_size_that_would_exceed_the_bound_is_refused_at_its_field():
+    heavy = {"data": {"n_samples": 3000}, "model": {"hidden": [{"units": 256}, {"units": 256}]},
+             "training": {"batch_size": 600}}
+    config = parse_config(heavy)
+    assert epoch_work(config) <= BOUND
+    with pytest.raises(ConfigError) as refused:
+        parse_update({"training": {"batch_size": 1}}, config)
+    assert [detail["loc"] for detail in refused.value.details] == ["config.training.batch_size"]
+    assert parse_update({"training": {"batch_size": 300}}, config) == {"training": {"batch_size": 300}}

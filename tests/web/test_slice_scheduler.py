@@ -1,0 +1,135 @@
+"""A host's turns, counted: runs interleave by slices, a stop goes first, problems are answered in turn.
+
+``SliceScheduler`` is what a training host runs; here it runs in the test's
+own process with real trainers, so every turn is visible and counted.
+"""
+
+import json
+
+from server.engine import Trainer
+from server.engine.cost import network_size
+from server.runs.processes import SliceScheduler
+
+HEAVY, LIGHT = 1, 2
+# 400 training examples in mini-batches of 10: forty steps, and (one step a slice) forty slices an epoch.
+FORTY_STEPS = {"seed": 4, "data": {"dataset": "circles", "n_samples": 500,
+                                   "split": {"train": 0.8, "dev": 0.1, "test": 0.1}},
+               "model": {"hidden": [{"units": 6}]}, "training": {"epochs": 3, "batch_size": 10}}
+QUICK = {"seed": 1, "data": {"n_samples": 60},
+         "training": {"epochs": 5, "batch_size": 60, "boundary_every": 0}}
+
+
+def one_step(config: dict) -> int:
+    network = Trainer(config).network
+    return network_size(network.sizes, network.batch_norm).step_work(10)
+
+
+def event_of(reply):
+    kind, _key, encoded, epochs_completed, _config, slices = reply
+    assert kind == "event"
+    return encoded["event"], json.loads(encoded["data_json"]), epochs_completed, slices
+
+
+def next_reply(scheduler, key, turns=None):
+    """Ask for ``key``'s next event and take turns until some reply comes (another run's counts too)."""
+    scheduler.want(key)
+    while (reply := scheduler.run_slice()) is None:
+        if turns is not None:
+            turns.append(key)
+    return reply
+
+
+def heavy_in_its_first_epoch(scheduler) -> None:
+    """Start the heavy run and take its opening events, so that its next event needs forty slices."""
+    scheduler.start(HEAVY, FORTY_STEPS, one_step(FORTY_STEPS))
+    names = [event_of(next_reply(scheduler, HEAVY))[0] for _ in range(3)]
+    assert names == ["config", "metrics", "boundary"]
+
+
+def test_a_light_run_finishes_while_a_heavy_one_is_inside_one_epoch():
+    scheduler = SliceScheduler(Trainer)
+    heavy_in_its_first_epoch(scheduler)
+    scheduler.want(HEAVY)  # the heavy run now waits for the end of its epoch 1: forty slices
+    scheduler.start(LIGHT, QUICK, 1e12)  # a whole epoch in one slice
+    heavy_turns, light_names = 0, []
+    while not light_names or light_names[-1] != "done":
+        scheduler.want(LIGHT)
+        turns = {HEAVY: 0, LIGHT: 0}
+        while True:
+            front = scheduler.next_in_turn
+            turns[front] += 1
+            reply = scheduler.run_slice()
+            if reply is not None:
+                assert reply[1] == LIGHT, "the heavy run cannot reach its event in so few turns"
+                break
+        light_names.append(event_of(reply)[0])
+        # The heavy run had at most one turn for each of the light run's.
+        assert turns[HEAVY] <= turns[LIGHT]
+        heavy_turns += turns[HEAVY]
+    assert "metrics" in light_names and heavy_turns < 40
+
+
+def test_runs_alternate_slice_by_slice():
+    scheduler = SliceScheduler(Trainer)
+    scheduler.start(HEAVY, FORTY_STEPS, one_step(FORTY_STEPS))
+    scheduler.start(LIGHT, FORTY_STEPS, one_step(FORTY_STEPS))
+    for key in (HEAVY, LIGHT):
+        for _ in range(3):
+            next_reply(scheduler, key)  # config, metrics and boundary of epoch 0
+    scheduler.want(HEAVY)
+    scheduler.want(LIGHT)
+    order = []
+    while len(order) < 10:
+        front = scheduler.next_in_turn
+        assert scheduler.run_slice() is None
+        order.append(front)
+    assert order == [HEAVY, LIGHT] * 5
+
+
+def test_the_events_between_two_metrics_are_as_many_slices_as_the_epoch_has_steps():
+    scheduler = SliceScheduler(Trainer)
+    heavy_in_its_first_epoch(scheduler)
+    reports = []
+    while len(reports) < 2:
+        name, data, epochs, slices = event_of(next_reply(scheduler, HEAVY))
+        if name == "metrics":
+            reports.append((data["epoch"], slices))
+    assert reports == [(1, 40), (2, 80)]
+
+
+def test_a_stop_goes_to_the_front_and_is_honoured_before_the_next_slice():
+    scheduler = SliceScheduler(Trainer)
+    heavy_in_its_first_epoch(scheduler)
+    scheduler.start(LIGHT, FORTY_STEPS, one_step(FORTY_STEPS))
+    for _ in range(3):
+        next_reply(scheduler, LIGHT)
+    scheduler.want(LIGHT)
+    scheduler.want(HEAVY)
+    for _ in range(6):  # three slices each
+        assert scheduler.run_slice() is None
+    scheduler.stop(HEAVY)
+    name, _, epochs, slices = event_of(scheduler.run_slice())  # its turn comes first, and trains no more
+    assert (name, epochs, slices) == ("boundary", 0, 3)
+    names = [event_of(next_reply(scheduler, HEAVY))[0] for _ in range(2)]
+    assert names == ["diagnosis", "done"]
+
+
+def test_a_config_that_does_not_build_and_a_bad_update_are_answered_at_the_runs_turn():
+    scheduler = SliceScheduler(Trainer)
+    scheduler.start(HEAVY, {"colour": "red"}, 1e6)
+    scheduler.want(HEAVY)
+    kind, key, message = scheduler.run_slice()
+    assert (kind, key) == ("error", HEAVY) and "colour" in message
+    scheduler.start(LIGHT, QUICK, 1e6)
+    scheduler.update(LIGHT, {"optimizer": {"learning_rate": -1}})
+    scheduler.want(LIGHT)
+    kind, key, message = scheduler.run_slice()
+    assert (kind, key) == ("error", LIGHT) and "learning_rate" in message
+
+
+def test_a_closed_run_leaves_the_turns():
+    scheduler = SliceScheduler(Trainer)
+    heavy_in_its_first_epoch(scheduler)
+    scheduler.want(HEAVY)
+    scheduler.close(HEAVY)
+    assert not scheduler.busy and scheduler.run_slice() is None
