@@ -24,6 +24,7 @@ import secrets
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from server.runs.events import GAP_EVENT, TERMINAL_EVENTS, LoggedEvent, to_json
@@ -52,7 +53,8 @@ class RedisEventLog:
     Not thread-safe: only the run's thread appends, under the run's lock.
     ``stage`` adds fields to the run's hash with the next append (its epoch,
     its config after an update), so an event and the state it implies are one
-    transaction.
+    transaction.  After ``follow_controls(cursor)`` each append also reads the
+    run's controls after id ``cursor()``, in the same round trip: ``take_controls``.
     """
 
     def __init__(self, store: Store, run_id: str, limits: LogLimits):
@@ -67,6 +69,16 @@ class RedisEventLog:
         self._kept: deque[tuple[int, int]] = deque()  # (id, bytes) of the events after the first
         self._bytes = 0
         self._staged: dict[str, str] = {}
+        self._controls_after: Callable[[], int] | None = None
+        self._controls: list[LoggedEvent] = []
+
+    def follow_controls(self, cursor: Callable[[], int]) -> None:
+        self._controls_after = cursor
+
+    def take_controls(self) -> list[LoggedEvent]:
+        """The controls read with the latest append (once)."""
+        controls, self._controls = self._controls, []
+        return controls
 
     def stage(self, **fields) -> None:
         self._staged.update({name: str(value) for name, value in fields.items()})
@@ -87,7 +99,11 @@ class RedisEventLog:
         terminal = event in TERMINAL_EVENTS
         if terminal:
             self._finish_in(pipe, status_after(event, text))
-        pipe.execute()
+        if self._controls_after is not None:
+            pipe.xrange(keys.control(self._run_id), min=f"{self._controls_after() + 1}-0")
+        replies = pipe.execute()
+        if self._controls_after is not None:
+            self._controls = [entry_event(*entry) for entry in replies[-1]]
         self._staged.clear()
         self.last_id = event_id
         self.finished = self.finished or terminal

@@ -47,16 +47,18 @@ class WorkerRun(Run):
     """A ``Run`` whose log and controls are in Redis.
 
     Each event also records the epoch and config it leaves behind.  Controls
-    (numbered 1, 2, ... in the run's control stream) are read at every epoch
-    gate, so one sent before the gate holds at it, and are also pushed by the
-    worker's follower, which wakes a paused run; each applies once, in order.
+    (numbered 1, 2, ... in the run's control stream) are read with every
+    event and applied at the next epoch gate, so one sent before an epoch's
+    last event holds at that epoch's end however busy the worker's follower
+    is; the follower pushes them too, which wakes a paused run.  Each control
+    applies once, in order.
     """
 
-    def __init__(self, *args, read_controls: Callable[[int], list[LoggedEvent]], **kwargs):
+    def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self._read_controls = read_controls
         self._controls_lock = threading.Lock()
         self.applied_control = 0
+        self.log.follow_controls(lambda: self.applied_control)
 
     def apply_controls(self, controls: list[LoggedEvent]) -> None:
         with self._controls_lock:
@@ -71,7 +73,7 @@ class WorkerRun(Run):
                     logger.info("run %s: control %s not applied: %s", self.id, control.event, error)
 
     def _wait_for_turn(self, epochs: int) -> None:
-        self.apply_controls(self._read_controls(self.applied_control))
+        self.apply_controls(self.log.take_controls())
         super()._wait_for_turn(epochs)
 
     def _publish(self, event: dict, epoch: int, trainer) -> bool:
@@ -214,10 +216,22 @@ class Worker:
             else:
                 self._trials[entry_id] = fields["trial"]
                 self._threads.submit(partial(self._train_trial, entry_id, json.loads(fields["trial"])))
-        except Exception:  # one bad entry must not stop the worker
+        except Exception as error:  # one bad entry must not stop the worker, nor leave its run hanging
             logger.exception("could not start jobs entry %s", entry_id)
             self._trials.pop(entry_id, None)
+            self._refuse(entry_id, fields, error)
             self._release_slot()
+
+    def _refuse(self, entry_id: str, fields: dict, error: Exception) -> None:
+        """End work this worker could not start: a run fails with an ``error`` event."""
+        try:
+            if "run" in fields:
+                limits = json.loads(fields["job"])["limits"]
+                self.store.fail_run(fields["run"], f"the run failed: the worker could not start it: {error}",
+                                    limits["finished_retention_seconds"], limits["max_retained_runs"])
+                self.store.done_with(entry_id)
+        except Exception:  # then the janitor fails it once this worker is gone
+            logger.exception("could not fail jobs entry %s", entry_id)
 
     def _begin_run(self, entry_id: str, run_id: str, limits: dict) -> None:
         keys = self.store.keys
@@ -238,8 +252,7 @@ class Worker:
             limits["max_events_per_run"], limits["max_log_bytes"], limits["finished_retention_seconds"],
             limits["max_retained_runs"]))
         control_key = keys.control(run_id)
-        run = WorkerRun(run_id, RunConfig.model_validate_json(config), client, self._trainer_factory, log,
-                        read_controls=partial(self._controls_after, control_key))
+        run = WorkerRun(run_id, RunConfig.model_validate_json(config), client, self._trainer_factory, log)
         with self._lock:
             self._runs[control_key] = (run, entry_id, limits)
         # Controls sent while the run was queued apply before its first event; later ones as they come.
