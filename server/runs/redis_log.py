@@ -293,19 +293,35 @@ class StreamFollower(StreamMultiplexer):
             new = watch is None
             if new:
                 watch = self._watched[key] = _Watch(last_id, threading.Condition(self._lock))
-            watch.waiters += 1
         if new:
             self.wake()
+        with self._lock:
+            return self._wait_on(watch, last_id, timeout)
+
+    def wait_followed(self, key: str, last_id: int, timeout: float) -> list[LoggedEvent] | None:
+        """``wait``, without reading the stream first, when it is already followed up to ``last_id``.
+
+        A streaming client asks again right after each batch, so its stream is
+        followed and the follower has seen everything up to ``last_id``: any
+        newer entry will come through the follower.  None when the stream is
+        not followed, or the follower has seen more (a replay: read the stream,
+        which puts a ``gap`` where entries were dropped, then ``wait``).
+        """
+        with self._lock:
+            watch = self._watched.get(key)
+            if watch is None or watch.cursor != last_id:
+                return None
+            return self._wait_on(watch, last_id, timeout)
+
+    def _wait_on(self, watch: _Watch, last_id: int, timeout: float) -> list[LoggedEvent] | None:
+        """Called with the lock held."""
+        watch.waiters += 1
         try:
-            with self._lock:
-                watch.changed.wait_for(lambda: watch.cursor > last_id or self._closed, timeout)
-                watch.last_wanted = time.monotonic()
-                if watch.cursor <= last_id:
-                    return []
-                return _after(watch.recent, last_id)
+            watch.changed.wait_for(lambda: watch.cursor > last_id or self._closed, timeout)
         finally:
-            with self._lock:
-                watch.waiters -= 1
+            watch.waiters -= 1
+        watch.last_wanted = time.monotonic()
+        return [] if watch.cursor <= last_id else _after(watch.recent, last_id)
 
     def _forget_unwanted(self) -> None:
         now = time.monotonic()

@@ -117,23 +117,25 @@ class RedisRunManager:
         return snapshot(run_id, state)
 
     def events_since(self, run_id: str, last_id: int, timeout: float) -> list[LoggedEvent]:
+        key = self.store.keys.events(run_id)
         try:
+            self._touch(run_id)
+            # A client streaming along: the follower has seen its stream up to last_id.
+            waited = self._follower.wait_followed(key, last_id, timeout)
+            if waited:
+                return waited
             events, status = read_events(self.store, run_id, last_id)
             if status is None:
                 raise UnknownRun(run_id)
-            self._touch(run_id)
-            if events:
-                return events
-            if status not in ACTIVE_STATUSES:
-                raise NothingMore(run_id)
-            woken = self._follower.wait(self.store.keys.events(run_id), last_id, timeout)
-            if woken is not None:
-                return woken
-            events, status = read_events(self.store, run_id, last_id)
+            if not events and waited is None and status in ACTIVE_STATUSES:  # not waited yet
+                woken = self._follower.wait(key, last_id, timeout)
+                if woken is not None:
+                    return woken
+                events, status = read_events(self.store, run_id, last_id)
         except UNAVAILABLE as error:
             raise StreamInterrupted(str(error)) from None
         if not events and status not in ACTIVE_STATUSES:
-            raise NothingMore(run_id)
+            raise NothingMore(run_id)  # ended (or expired) with everything delivered
         return events
 
     def control(self, run_id: str, action: str, payload: dict | None = None) -> dict:
