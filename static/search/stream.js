@@ -32,7 +32,8 @@ export function followSearch(eventsUrl, { onEvent, onLost }) {
   };
 
   const open = () => {
-    source = new EventSource(withClientToken(lastId > 0 ? `${eventsUrl}?since=${lastId}` : eventsUrl));
+    const url = withClientToken(eventsUrl);
+    source = new EventSource(lastId > 0 ? `${url}&since=${lastId}` : url);
     for (const name of SEARCH_EVENTS) source.addEventListener(name, (message) => deliver(name, message));
     source.addEventListener("error", () => {
       if (closed) return;
