@@ -31,6 +31,7 @@ from server.lessons.presets import PRESETS, TOPICS, preset_json
 from server.runs.events import LoggedEvent, to_json
 from server.web.clients import CLIENT_PARAMETER, current_client
 from server.web.errors import ApiError, json_response
+from server.web.i18n import localized_preset
 from server.web.sse import requested_last_id, stream_response
 
 bp = Blueprint("lessons", __name__)
@@ -45,7 +46,7 @@ LAB_PAGES = {
 
 @bp.get("/api/presets")
 def list_presets():
-    return json_response([preset_json(preset) for preset in PRESETS.values()])
+    return json_response([localized_preset(preset_json(preset)) for preset in PRESETS.values()])
 
 
 @bp.get("/api/presets/<preset_id>")
@@ -54,7 +55,7 @@ def get_preset(preset_id: str):
     if preset is None:
         raise ApiError(404, f"no preset named {preset_id!r}",
                        [{"loc": "id", "msg": f"known presets: {', '.join(PRESETS)}"}])
-    return json_response(preset_json(preset))
+    return json_response(localized_preset(preset_json(preset)))
 
 
 @bp.get("/api/labs/surfaces")
