@@ -96,6 +96,9 @@ SETTLED_CHANGE = 0.01
 MIN_SETTLED_REPORTS = 8
 MAX_SETTLED_WINDOW = 25
 EARLY_REPORTS = 50
+# A training loss that still fell by this fraction between the last two windows
+# of reports has not run out of updates: more of them lower the bias first.
+STILL_LEARNING_DROP = 0.02
 STRONG_KEEP_PROB = 0.5
 STRONG_L2 = 10.0
 
@@ -116,6 +119,7 @@ class Setup:
     augment: bool = False
     early_stopping: bool = False
     batch_norm: bool = False
+    batch_size: int = 64
 
     @classmethod
     def from_config(cls, config, n_classes: int) -> Setup:
@@ -130,7 +134,8 @@ class Setup:
             keep_prob=min((layer.keep_prob for layer in hidden), default=1.0),
             augment=config.data.augment.enabled,
             early_stopping=config.training.early_stopping.patience > 0,
-            batch_norm=any(layer.batch_norm for layer in hidden))
+            batch_norm=any(layer.batch_norm for layer in hidden),
+            batch_size=config.training.batch_size)
 
 
 @dataclass(frozen=True)
@@ -361,26 +366,61 @@ def _not_learning_advice(cause: str | None, setup: Setup, progress: Progress | N
 
 # --- bias, variance and mismatch advice ---------------------------------------------------------
 
+def _training_loss_drop(progress: Progress | None) -> float | None:
+    """The relative fall of the training loss between the last two windows of reports
+    (sized as for settledness), None when there are too few reports to tell."""
+    if progress is None:
+        return None
+    losses = [loss for loss in progress.train_losses if loss is not None]
+    reports = progress.reports()
+    if reports < MIN_SETTLED_REPORTS or len(losses) < 4:
+        return None
+    width = max(2, min(reports // 4, MAX_SETTLED_WINDOW, len(losses) // 2))
+    before = sum(losses[-2 * width:-width]) / width
+    last = sum(losses[-width:]) / width
+    return (before - last) / before if before > 0 else None
+
+
 def _bias_advice(setup: Setup, progress: Progress | None) -> list[Message]:
     advice = [Message("High avoidable bias: the network does not fit even the training set as well as "
                       "it could.")]
     # Weights that start far too large are the problem to fix, not the network's size.
     exploded = _exploded_start_advice(setup, progress)
-    advice.append(exploded or Message("Train a bigger network: more hidden units or more layers."))
+    drop = _training_loss_drop(progress)
     if setup.optimizer == "adam":
-        advice.append(Message("Train longer, or tune the learning rate."))
+        train_longer = Message("Train longer, or tune the learning rate.")
     else:
-        advice.append(Message(
-            "Train longer, or use a better optimizer (momentum, RMSprop, Adam) or learning rate."))
+        train_longer = Message(
+            "Train longer, or use a better optimizer (momentum, RMSprop, Adam) or learning rate.")
+    if exploded:
+        advice += [exploded, train_longer]
+    elif drop is not None and drop > STILL_LEARNING_DROP and not (progress and progress.stopped_early):
+        # The accuracy may have levelled off while the loss still falls: the network has not
+        # had enough updates yet, and a bigger one would only need more of them.
+        advice.append(Message("Still learning: the training loss fell {percent}% over the latest reports. "
+                              "Train longer before you change the network.",
+                              percent=format(100 * drop, ".0f")))
+        if setup.batch_size > 1:
+            advice.append(Message("Take more updates per epoch: smaller mini-batches."))
+        if setup.optimizer != "adam":
+            advice.append(Message("Use a faster optimizer: momentum, RMSprop or Adam."))
+        advice.append(Message("If the loss levels off and the bias stays, train a bigger network: "
+                              "more hidden units or more layers."))
+    else:
+        advice += [Message("Train a bigger network: more hidden units or more layers."), train_longer]
+    return advice + _loosen_advice(setup)
+
+
+def _loosen_advice(setup: Setup) -> list[Message]:
     # Names and values, the same in every language.
     regularizers = [text for text, active in (
         (f"L2 λ {setup.l2:g}", setup.l2 > 0), (f"L1 λ {setup.l1:g}", setup.l1 > 0),
         (f"keep_prob {setup.keep_prob:g}", setup.keep_prob < 1), ("augmentation", setup.augment))
         if active]
     if regularizers:
-        advice.append(Message("You are regularizing ({regularizers}): loosen it.",
-                              regularizers=", ".join(regularizers)))
-    return advice
+        return [Message("You are regularizing ({regularizers}): loosen it.",
+                        regularizers=", ".join(regularizers))]
+    return []
 
 
 def _data_advice(setup: Setup) -> Message:

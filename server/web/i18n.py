@@ -106,7 +106,8 @@ def _template_context() -> dict[str, Any]:
 
 def _remember_language(response):
     asked = request.args.get("lang")
-    if asked in LANGUAGES and request.cookies.get(LANGUAGE_COOKIE) != asked and response.mimetype == "text/html":
+    remembered = request.cookies.get(LANGUAGE_COOKIE)
+    if asked in LANGUAGES and remembered != asked and response.mimetype == "text/html":
         response.set_cookie(LANGUAGE_COOKIE, asked, max_age=LANGUAGE_COOKIE_SECONDS, samesite="Lax")
     if response.mimetype == "text/html" or request.path.startswith("/api/presets"):
         response.vary.update(("Accept-Language", "Cookie"))

@@ -344,3 +344,34 @@ def test_a_train_dev_set_turns_a_mismatch_the_old_diagnosis_called_variance_into
     without = final_diagnosis({**config, "data": {**config["data"], "split": {
         "train": 0.3, "dev": 0.3, "test": 0.4}}})
     assert without["verdict"] == "high_variance" and without["data_mismatch"] is None
+
+
+def falling_progress(start=0.5, drop_per_report=0.01, reports=40, error=0.2):
+    losses = tuple(start * (1 - drop_per_report) ** index for index in range(reports))
+    return Progress(train_losses=losses, train_errors=(error,) * reports, dev_errors=(error,) * reports,
+                    grad_norms=(0.1, 0.1), update_ratios=(1e-2, 1e-2))
+
+
+def test_a_bias_whose_loss_still_falls_asks_for_more_updates_before_a_bigger_network():
+    # Full-batch gradient descent after 40 updates: the accuracy has levelled off, the loss has not.
+    advice = diagnose(0.80, 0.79, 0.0, setup=Setup(optimizer="gd", batch_size=360),
+                      progress=falling_progress())["advice"]
+    text = " ".join(advice)
+    assert advice[1].startswith("Still learning: the training loss fell")
+    assert "smaller mini-batches" in text and "faster optimizer" in text
+    assert text.index("Train longer") < text.index("bigger network")
+
+
+def test_still_learning_advice_names_only_levers_the_config_does_not_pull_already():
+    # One example per update with Adam: neither smaller batches nor a faster optimizer is left.
+    text = " ".join(diagnose(0.80, 0.79, 0.0, setup=Setup(optimizer="adam", batch_size=1),
+                             progress=falling_progress())["advice"])
+    assert "Still learning" in text
+    assert "mini-batches" not in text and "faster optimizer" not in text
+
+
+def test_a_bias_whose_loss_has_levelled_off_asks_for_a_bigger_network_first():
+    advice = diagnose(0.80, 0.79, 0.0, setup=Setup(optimizer="gd"),
+                      progress=falling_progress(drop_per_report=0.0))["advice"]
+    assert advice[1] == "Train a bigger network: more hidden units or more layers."
+    assert "Still learning" not in " ".join(advice)

@@ -475,6 +475,10 @@ def _batch():
         assert costs.size == batch.done["iteration"]
         assert _roughness(costs) < 0.1 and _jitter(batch) < 0.02
         assert mini.done["train_loss"] < 0.6 * batch.done["train_loss"]
+        # The lesson says it ran out of updates, not of capacity: so does the diagnosis.
+        if batch.verdict == "high_bias":
+            assert "Still learning" in batch.advice and "smaller mini-batches" in batch.advice
+            assert batch.advice.index("Still learning") < batch.advice.index("bigger network")
 
 
 @effect("mini-batch-gradient-descent")
