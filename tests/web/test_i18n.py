@@ -157,7 +157,8 @@ def _render(message) -> str:
 
 
 def test_a_message_is_its_english_and_its_json():
-    message = Message("Regularize more: {levers}.", levers=[Message("stop early"), Message("add {x}", x="L2")])
+    levers = [Message("stop early"), Message("add {x}", x="L2")]
+    message = Message("Regularize more: {levers}.", levers=levers)
     assert str(message) == "Regularize more: stop early or add L2."
     assert message.json() == {"id": "Regularize more: {levers}.", "params": {"levers": [
         {"id": "stop early", "params": {}}, {"id": "add {x}", "params": {"x": "L2"}}]}}
