@@ -162,3 +162,18 @@ def test_a_message_is_its_english_and_its_json():
     assert str(message) == "Regularize more: stop early or add L2."
     assert message.json() == {"id": "Regularize more: {levers}.", "params": {"levers": [
         {"id": "stop early", "params": {}}, {"id": "add {x}", "params": {"x": "L2"}}]}}
+
+
+@pytest.mark.slow
+def test_the_wheel_carries_the_compiled_catalogs(tmp_path):
+    import subprocess
+    import sys
+    import zipfile
+
+    command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(tmp_path), str(ROOT)]
+    subprocess.run(command, check=True)
+    (wheel,) = tmp_path.glob("*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for domain in translations.DOMAINS:
+        assert f"server/translations/ko/LC_MESSAGES/{domain}.mo" in names
+    assert "server/templates/_language.html" in names and "server/static/js/i18n.js" in names
