@@ -1,11 +1,11 @@
 // A 400's field errors placed next to their fields, and what happened said in the message bar.
 
 import { ApiError } from "./api.js";
-import { N_, t } from "./i18n.js";
+import { N_, pageLanguage, t } from "./i18n.js";
 import { PROPERTY_BY_PATH } from "./state.js";
 
 // The validation messages a learner meets (pydantic's English, which the API keeps for its
-// clients), reworded through the catalog; any other message shows as the server wrote it.
+// clients), reworded through the catalog in other languages; any other message shows as the server wrote it.
 const MESSAGES = [
   [/^Input should be greater than or equal to (\S+)$/, N_("Must be at least {value}.")],
   [/^Input should be greater than (\S+)$/, N_("Must be greater than {value}.")],
@@ -21,6 +21,7 @@ const MESSAGES = [
 
 /** A 400 detail's message in the page's language. */
 export function detailMessage({ msg }) {
+  if (pageLanguage() === "en") return msg;
   for (const [pattern, template] of MESSAGES) {
     const match = pattern.exec(msg);
     if (match) return t(template, { value: match[1] ?? "" });

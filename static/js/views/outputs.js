@@ -64,8 +64,15 @@ export class OutputsView {
     this.boundary.hidden = multiClass;
     this.confusion.hidden = !multiClass;
     this.misclassified.hidden = !multiClass;
+    this.multiClass = multiClass;
     this.caption.textContent = multiClass
-      ? t("Dev confusion matrix and misclassified digits") : t("Decision boundary (train ●, dev ✕)");
+      ? t("Dev confusion matrix and misclassified digits")
+      : this.withTest ? t("Decision boundary (train ●, dev ✕, test ○)") : t("Decision boundary (train ●, dev ✕)");
+  }
+
+  showTestLegend(flag) {
+    this.withTest = flag;
+    this.showClassCharts(this.multiClass ?? false);
   }
 
   renderMisclassified(examples) { renderMisclassified(this.misclassified, examples); }
