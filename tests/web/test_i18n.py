@@ -51,14 +51,18 @@ def test_the_compiled_catalogs_match_their_sources(domain):
 def test_translations_keep_the_fields_of_their_english(domain):
     for message in translations.read_catalog("ko", domain):
         if message.id and message.string:
-            fields = sorted(re.findall(r"\{\w+\}", message.id))
-            assert sorted(re.findall(r"\{\w+\}", message.string)) == fields, message.id
+            assert _fields(message.string) == _fields(message.id), message.id
 
 
 def test_korean_never_uses_the_ambiguous_word_for_normalization_and_regularization():
     for domain in translations.DOMAINS:
         for message in translations.read_catalog("ko", domain):
             assert "정규화" not in (message.string or ""), message.id
+
+
+def _fields(text: str) -> list[str]:
+    """The ``{name}`` fields (client), ``%(name)s`` fields and ``%%`` (Jinja's trans blocks) of ``text``."""
+    return sorted(set(re.findall(r"\{\w+\}|%\(\w+\)s", text))) + sorted(re.findall(r"%%", text))
 
 
 @pytest.mark.parametrize("path", PAGES)
