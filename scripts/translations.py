@@ -6,7 +6,7 @@
 
 Two domains (``server/web/i18n.py``): ``messages`` from the templates' ``_()``,
 the Python code's ``_()``/``gettext()`` and the texts kept as data (lesson
-presets, lab titles, the config schema's descriptions); ``client`` from the ES
+presets, lab titles and surfaces, the config schema's descriptions); ``client`` from the ES
 modules' ``t("...")`` and ``N_("...")`` and the engine's ``Message("...")``
 templates.  ``update`` rewrites ``server/translations/<lang>/LC_MESSAGES/<domain>.po``
 with the current strings (new ones untranslated, vanished ones dropped);
@@ -54,6 +54,7 @@ def _extracted(domain: str) -> Iterator[tuple[str, str]]:
 def _data_messages() -> Iterator[tuple[str, str]]:
     """Texts kept as data rather than in ``_()`` calls: lessons, lab titles, field help."""
     from server.engine.config import config_schema
+    from server.lessons.labs import SURFACES
     from server.lessons.presets import PRESETS, TOPICS
     from server.web.lessons import LAB_PAGES
 
@@ -66,6 +67,9 @@ def _data_messages() -> Iterator[tuple[str, str]]:
             yield text, where
     for _template, title in LAB_PAGES.values():
         yield title, "server/web/lessons.py:LAB_PAGES"
+    for surface in SURFACES.values():
+        yield surface.title, "server/lessons/labs.py:SURFACES"
+        yield surface.lesson, "server/lessons/labs.py:SURFACES"
     yield from ((text, "server/engine/config.py:schema") for text in _descriptions(config_schema()))
 
 

@@ -3,7 +3,7 @@
 Two gettext domains live in ``server/translations/<lang>/LC_MESSAGES``:
 
 - ``messages``: what the server renders: the templates' ``_()`` strings, the
-  lesson texts (``/api/presets?lang=ko``), lab titles and the config schema's
+  lesson texts (``/api/presets?lang=ko``), lab titles and surfaces, and the config schema's
   field descriptions (the page's field help).
 - ``client``: what the ES modules show, read through ``static/js/i18n.js``'s
   ``t(id, params)``; the page gets that catalog inlined as JSON
@@ -72,6 +72,11 @@ def localized_preset(preset: dict[str, Any]) -> dict[str, Any]:
     for name in COUNTERFACTUAL_TEXTS:
         localized["counterfactual"][name] = gettext(preset["counterfactual"][name])
     return localized
+
+
+def localized_surface(summary: dict[str, Any]) -> dict[str, Any]:
+    """A lab surface's ``summary()`` with its title and lesson in the request's language."""
+    return {**summary, "title": gettext(summary["title"]), "lesson": gettext(summary["lesson"])}
 
 
 def localized_schema(schema: Any) -> Any:

@@ -63,7 +63,7 @@ function axes(data, withLabels) {
 }
 
 function drawSurface(data) {
-  document.getElementById("surface-caption").textContent = `${data.title}: ${data.formula} (○ start, ★ minimum)`;
+  document.getElementById("surface-caption").textContent = t("{title}: {formula} (○ start, ★ minimum)", data);
   document.getElementById("surface-title").textContent = data.title;
   document.getElementById("surface-formula").textContent = data.formula;
   document.getElementById("surface-lesson").textContent = data.lesson;

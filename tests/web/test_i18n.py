@@ -120,6 +120,15 @@ def test_presets_in_korean_keep_their_ids_and_configs(client):
     assert one.status_code == 200 and HANGUL.search(one.json["explanation"])
 
 
+def test_lab_surfaces_in_korean_keep_their_ids_and_numbers(client):
+    english = client.get("/api/labs/surfaces")
+    korean = client.get("/api/labs/surfaces?lang=ko")
+    assert english.status_code == 200 and korean.status_code == 200
+    for en, ko in zip(english.json["surfaces"], korean.json["surfaces"], strict=True):
+        assert {**ko, "title": en["title"], "lesson": en["lesson"]} == en
+        assert HANGUL.search(ko["lesson"]), ko["id"]
+
+
 def test_the_page_field_help_is_korean_and_api_schema_stays_english(client):
     page = client.get("/?lang=ko").get_data(as_text=True)
     settings = json.loads(re.search(r'id="page-settings">(.*?)</script>', page, re.S).group(1))
