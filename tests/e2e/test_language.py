@@ -32,3 +32,14 @@ def test_switching_to_korean_shows_the_lesson_advice_and_field_errors_in_korean(
     page.get_by_test_id("reset").click()
     page.get_by_test_id("start").click()
     expect(page.locator('[data-error-for="learningRate"]')).to_have_text(HANGUL)
+
+
+def test_the_embedded_page_switches_language_and_keeps_its_query_and_fragment(page, live_server):
+    page.goto(f"{live_server.url}/embed?preset=overfitting&hide=gradcheck#speed=100")
+    expect(page.locator("body")).to_have_attribute("data-ready", "true")
+    page.get_by_test_id("language-switch").get_by_role("link", name="한국어").click()
+    expect(page.locator("html")).to_have_attribute("lang", "ko")
+    assert "preset=overfitting" in page.url and "hide=gradcheck" in page.url and "speed=100" in page.url
+    expect(page.get_by_test_id("lesson")).to_contain_text("Overfitting: high variance")
+    expect(page.locator("#lesson-explanation")).to_have_text(HANGUL)
+    expect(page.locator('[data-panel="gradcheck"]')).to_be_hidden()
