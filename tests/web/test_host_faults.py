@@ -24,7 +24,7 @@ HEARTBEAT = {"heartbeat_interval": 0.1, "heartbeat_timeout": 1.0}
 ENDLESS = {"seed": 1, "data": {"n_samples": 100}, "training": {"epochs": 10000, "batch_size": 25}}
 PACED = {**ENDLESS, "training": {**ENDLESS["training"], "epochs_per_second": 20}}
 # A network large enough that its gradient check (along random directions) takes a while.
-SLOW_CHECK = {"data": {"n_samples": 20}, "model": {"hidden": [{"units": 512}] * 8},
+SLOW_CHECK = {"data": {"n_samples": 20}, "model": {"hidden": [{"units": 512}] * 3},
               "training": {"boundary_every": 0}}
 
 

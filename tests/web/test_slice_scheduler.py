@@ -86,7 +86,7 @@ def test_runs_alternate_slice_by_slice():
     assert order == [HEAVY, LIGHT] * 5
 
 
-def test_the_events_between_two_metrics_are_as_many_slices_as_the_epoch_has_steps():
+def test_between_two_metrics_a_run_gives_up_its_turn_once_a_step_but_the_last():
     scheduler = SliceScheduler(Trainer)
     heavy_in_its_first_epoch(scheduler)
     reports = []
@@ -94,7 +94,7 @@ def test_the_events_between_two_metrics_are_as_many_slices_as_the_epoch_has_step
         name, data, epochs, slices = event_of(next_reply(scheduler, HEAVY))
         if name == "metrics":
             reports.append((data["epoch"], slices))
-    assert reports == [(1, 40), (2, 80)]
+    assert reports == [(1, 39), (2, 78)]
 
 
 def test_a_stop_goes_to_the_front_and_is_honoured_before_the_next_slice():
