@@ -18,6 +18,16 @@ stream, first-event p95 < 250 ms, bounded memory per finished run.  The
 client threads run on the same machine and take some CPU of their own.
 
     python bench/serve.py [--runs 32] [--epochs-per-second 12] [--waves 2] [--ramp-seconds 0]
+
+``--mode fairness`` measures instead what one client's heaviest runs do to
+everyone else: two of the heaviest runs the bounds admit (``HEAVIEST_RUNS``,
+one near each bound of server/engine/cost.py) train while ``--paced`` runs
+stream at ``--epochs-per-second``, a default gradient check is posted every
+``--gradcheck-every`` seconds, and at the end each heavy run is stopped.
+Targets: the paced runs keep >= 90% of their pace, each check answers
+within 1 s, each stop takes effect within 0.5 s.
+
+    python bench/serve.py --mode fairness [--paced 3] [--epochs-per-second 10] [--seconds 20]
 """
 
 from __future__ import annotations
@@ -202,6 +212,16 @@ def wait_healthy(port: int, server: subprocess.Popen, server_log, seconds: float
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--mode", choices=("starts", "fairness"), default="starts",
+                        help="starts: waves of simultaneous runs; fairness: paced runs, gradient checks "
+                             "and stops beside the heaviest runs allowed")
+    parser.add_argument("--paced", type=int, default=3, help="paced runs beside the heavy ones (fairness)")
+    parser.add_argument("--heavy", type=int, default=2,
+                        help="heaviest runs allowed, from HEAVIEST_RUNS in turn (fairness; 0: a baseline)")
+    parser.add_argument("--seconds", type=float, default=20.0,
+                        help="how long the paced runs stream (fairness)")
+    parser.add_argument("--gradcheck-every", type=float, default=2.0,
+                        help="seconds between default gradient checks (fairness)")
     parser.add_argument("--runs", type=int, default=32, help="concurrent runs per wave")
     parser.add_argument("--epochs-per-second", type=float, default=12.0, help="pacing of each run")
     parser.add_argument("--epochs", type=int, default=200, help="epochs per run (the default config's)")
@@ -212,6 +232,13 @@ def main(argv: list[str] | None = None) -> dict:
                         help="spread the starts of a wave over this many seconds (0: all at once)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON only")
     args = parser.parse_args(argv)
+    if args.mode == "fairness":
+        summary = measure_fairness(args)
+        if args.json:
+            print(json.dumps(summary, indent=2))
+        else:
+            report_fairness(summary)
+        return summary
 
     port = free_port()
     env = {**os.environ, "TUNING_BIND": f"127.0.0.1:{port}",
@@ -286,6 +313,109 @@ def report(summary: dict) -> None:
           f"{summary['rss_mib_per_finished_run']} MiB"
           + (f" ({summary['rss_mib_per_run_after_first_wave']} MiB after the first wave)"
              if "rss_mib_per_run_after_first_wave" in summary else ""))
+
+
+
+# --- fairness: the heaviest runs allowed beside paced runs, gradient checks and stops ------------
+
+#: The heaviest runs the bounds admit, one near each bound: thousands of small steps an
+#: epoch (near the per-epoch bound), and full-batch steps of a wide network (each step
+#: near the bound on a piece a host cannot interrupt).  They train until stopped.
+HEAVIEST_RUNS = {
+    "2 x 48 units, 5,000 samples, batch 1": {
+        "data": {"n_samples": 5000}, "model": {"hidden": [{"units": 48}] * 2},
+        "training": {"epochs": 10000, "batch_size": 1, "boundary_every": 0}},
+    "3 x 512 units, 20 samples, full batch": {
+        "data": {"n_samples": 20}, "model": {"hidden": [{"units": 512}] * 3},
+        "training": {"epochs": 10000, "boundary_every": 0}},
+}
+
+
+def measure_fairness(args) -> dict:
+    """Paced runs, default gradient checks and stops while ``HEAVIEST_RUNS`` train."""
+    port = free_port()
+    env = {**os.environ, "TUNING_BIND": f"127.0.0.1:{port}"}
+    if args.run_processes is not None:
+        env["TUNING_RUN_PROCESSES"] = str(args.run_processes)
+    command = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "server:create_app()"]
+    server_log = tempfile.TemporaryFile()
+    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=server_log, stderr=subprocess.STDOUT)
+    summary = {"load_average_before": os.getloadavg(), "cpus": os.cpu_count(), "heavy": args.heavy,
+               "paced": args.paced,
+               "epochs_per_second": args.epochs_per_second, "seconds": args.seconds}
+    try:
+        wait_healthy(port, server, server_log)
+        heavy = {}
+        for index in range(args.heavy):
+            name, config = list(HEAVIEST_RUNS.items())[index % len(HEAVIEST_RUNS)]
+            status, body = request(port, "POST", "/api/runs", config)
+            if status != 201:
+                raise SystemExit(f"the heavy run {name} was refused: {status} {body[:300]!r}")
+            heavy[f"{index}: {name}"] = json.loads(body)["id"]
+        time.sleep(2.0)  # the heavy runs well into their first epochs
+        summary.update(paced_beside_checks(port, args))
+        summary["stop_s"] = {name: round(stop_and_time(port, run_id), 3) for name, run_id in heavy.items()}
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+    summary["load_average_after"] = os.getloadavg()
+    return summary
+
+
+def paced_beside_checks(port: int, args) -> dict:
+    """Stream ``args.paced`` paced runs to their end, posting a default gradient check now and then."""
+    config = {"training": {"epochs": int(args.seconds * args.epochs_per_second),
+                           "epochs_per_second": args.epochs_per_second}}
+    gate = threading.Barrier(args.paced)
+    results = [StreamResult() for _ in range(args.paced)]
+    threads = [threading.Thread(target=watch_run, daemon=True,
+                                args=(port, config, gate, 0.0, result, args.seconds * 3 + 30))
+               for result in results]
+    for thread in threads:
+        thread.start()
+    checks = []
+    while any(thread.is_alive() for thread in threads):
+        began = time.monotonic()
+        status, _ = request(port, "POST", "/api/gradcheck", {}, timeout=120)
+        checks.append((status, time.monotonic() - began))
+        time.sleep(max(args.gradcheck_every - (time.monotonic() - began), 0.0))
+    rates = [result.metrics_per_second for result in results if result.metrics_per_second is not None]
+    durations = [seconds for _, seconds in checks]
+    return {
+        "paced_errors": sorted({result.error for result in results if result.error}),
+        "paced_metrics_per_s": [round(rate, 2) for rate in rates],
+        "paced_share_of_pace_min": round(min(rates) / args.epochs_per_second, 3) if rates else None,
+        "gradchecks": len(checks), "gradcheck_statuses": sorted({status for status, _ in checks}),
+        "gradcheck_s_median": round(statistics.median(durations), 3) if durations else None,
+        "gradcheck_s_max": round(max(durations), 3) if durations else None,
+    }
+
+
+def stop_and_time(port: int, run_id: str, patience: float = 120.0) -> float:
+    """Seconds from posting ``stop`` until the run's status says it ended."""
+    began = time.monotonic()
+    request(port, "POST", f"/api/runs/{run_id}/control", {"action": "stop"})
+    while time.monotonic() - began < patience:
+        status, body = request(port, "GET", f"/api/runs/{run_id}")
+        if status != 200 or json.loads(body)["status"] not in ("running", "paused"):
+            break
+        time.sleep(0.01)
+    return time.monotonic() - began
+
+
+def report_fairness(summary: dict) -> None:
+    print(f"fairness: {summary['heavy']} of the heaviest runs training; {summary['cpus']} CPUs, load average "
+          f"{summary['load_average_before'][0]:.2f} before, {summary['load_average_after'][0]:.2f} after")
+    print(f"  {summary['paced']} paced runs at {summary['epochs_per_second']:g} epochs/s for "
+          f"{summary['seconds']:g} s: metrics/s {summary['paced_metrics_per_s']} (slowest "
+          f"{summary['paced_share_of_pace_min']} of pace) {summary['paced_errors']}")
+    print(f"  {summary['gradchecks']} default gradient checks {summary['gradcheck_statuses']}: median "
+          f"{summary['gradcheck_s_median']} s, max {summary['gradcheck_s_max']} s")
+    print(f"  stop to ended: {summary['stop_s']}")
 
 
 if __name__ == "__main__":
