@@ -19,23 +19,25 @@ client threads run on the same machine and take some CPU of their own.
 
     python bench/serve.py [--runs 32] [--epochs-per-second 12] [--waves 2] [--ramp-seconds 0]
 
-``--mode fairness`` measures instead what one client's heaviest runs do to
-everyone else: two of the heaviest runs the bounds admit (``HEAVIEST_RUNS``,
-one near each bound of server/engine/cost.py) train while ``--paced`` runs
-stream at ``--epochs-per-second``, a default gradient check is posted every
-``--gradcheck-every`` seconds, and at the end each heavy run is stopped.
-Targets: the paced runs keep >= 90% of their pace, each check answers
-within 1 s, each stop takes effect within 0.5 s.
+``--mode fairness`` measures what one client's heaviest runs do to everyone
+else: ``--heavy`` of the heaviest runs the work bounds admit
+(``HEAVIEST_RUNS``, one near each bound of server/engine/cost.py) train
+while ``--paced`` runs stream at ``--epochs-per-second``, a default gradient
+check is posted every ``--gradcheck-every`` seconds, and at the end each
+heavy run is stopped.  Targets: the paced runs keep >= 90% of their pace,
+each check answers within 1 s, each stop takes effect within 0.5 s.
 
-    python bench/serve.py --mode fairness [--paced 3] [--epochs-per-second 10] [--seconds 20]
+    python bench/serve.py --mode fairness --paced 3 --epochs-per-second 10 --seconds 20
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
+import selectors
 import signal
 import socket
 import statistics
@@ -50,6 +52,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
+#: The header a browser's page sends its client token in (server/web/clients.py).
+CLIENT_HEADER = "X-Tuning-Client"
 
 
 def free_port() -> int:
@@ -82,11 +86,12 @@ def children(pid: int) -> list[int]:
     return found
 
 
-def request(port: int, method: str, path: str, body: dict | None = None, timeout: float = 10.0):
+def request(port: int, method: str, path: str, body: dict | None = None, timeout: float = 10.0,
+            headers: dict[str, str] | None = None):
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
         payload = None if body is None else json.dumps(body)
-        headers = {"Content-Type": "application/json"} if body is not None else {}
+        headers = {**({"Content-Type": "application/json"} if body is not None else {}), **(headers or {})}
         connection.request(method, path, body=payload, headers=headers)
         response = connection.getresponse()
         return response.status, response.read()
@@ -112,20 +117,21 @@ class StreamResult:
 
 
 def watch_run(port: int, config: dict, start_gate: threading.Barrier, delay: float, result: StreamResult,
-              max_seconds: float) -> None:
+              max_seconds: float, client: str | None = None) -> None:
     """One learner: start a run after ``delay`` s, then read its stream to ``done`` (or give up)."""
     try:
         start_gate.wait()
         time.sleep(delay)
         began = time.monotonic()
-        status, body = request(port, "POST", "/api/runs", config)
+        identity = {CLIENT_HEADER: client} if client else {}
+        status, body = request(port, "POST", "/api/runs", config, headers=identity)
         result.post_s = time.monotonic() - began
         if status != 201:
             result.error = f"POST /api/runs: {status} {body[:200]!r}"
             return
         events_url = json.loads(body)["events_url"]
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        connection.request("GET", events_url, headers={"Accept": "text/event-stream"})
+        connection.request("GET", events_url, headers={"Accept": "text/event-stream", **identity})
         response = connection.getresponse()
         buffer = b""
         deadline = began + max_seconds
@@ -210,43 +216,14 @@ def wait_healthy(port: int, server: subprocess.Popen, server_log, seconds: float
     raise SystemExit(f"the server did not become healthy in {seconds:g} s")
 
 
-def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--mode", choices=("starts", "fairness"), default="starts",
-                        help="starts: waves of simultaneous runs; fairness: paced runs, gradient checks "
-                             "and stops beside the heaviest runs allowed")
-    parser.add_argument("--paced", type=int, default=3, help="paced runs beside the heavy ones (fairness)")
-    parser.add_argument("--heavy", type=int, default=2,
-                        help="heaviest runs allowed, from HEAVIEST_RUNS in turn (fairness; 0: a baseline)")
-    parser.add_argument("--seconds", type=float, default=20.0,
-                        help="how long the paced runs stream (fairness)")
-    parser.add_argument("--gradcheck-every", type=float, default=2.0,
-                        help="seconds between default gradient checks (fairness)")
-    parser.add_argument("--runs", type=int, default=32, help="concurrent runs per wave")
-    parser.add_argument("--epochs-per-second", type=float, default=12.0, help="pacing of each run")
-    parser.add_argument("--epochs", type=int, default=200, help="epochs per run (the default config's)")
-    parser.add_argument("--waves", type=int, default=2, help="waves of concurrent runs, one after the other")
-    parser.add_argument("--run-processes", type=int, default=None,
-                        help="training host processes (TUNING_RUN_PROCESSES; 0: runs train in threads)")
-    parser.add_argument("--ramp-seconds", type=float, default=0.0,
-                        help="spread the starts of a wave over this many seconds (0: all at once)")
-    parser.add_argument("--json", action="store_true", help="print the summary as JSON only")
-    args = parser.parse_args(argv)
-    if args.mode == "fairness":
-        summary = measure_fairness(args)
-        if args.json:
-            print(json.dumps(summary, indent=2))
-        else:
-            report_fairness(summary)
-        return summary
-
+@contextlib.contextmanager
+def served(env_overrides: dict[str, str], worker_class: str | None = None):
+    """The README's gunicorn command on a free port, once healthy: ``(port, [master, worker, *hosts])``."""
     port = free_port()
-    env = {**os.environ, "TUNING_BIND": f"127.0.0.1:{port}",
-           "TUNING_MAX_CONCURRENT_RUNS": str(max(args.runs, 48)),
-           "TUNING_MAX_RUNS_PER_CLIENT": str(args.runs)}
-    if args.run_processes is not None:
-        env["TUNING_RUN_PROCESSES"] = str(args.run_processes)
+    env = {**os.environ, "TUNING_BIND": f"127.0.0.1:{port}", **env_overrides}
     command = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "server:create_app()"]
+    if worker_class is not None:  # command-line options override gunicorn.conf.py's
+        command[3:3] = ["-k", worker_class]
     server_log = tempfile.TemporaryFile()
     server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=server_log, stderr=subprocess.STDOUT)
     try:
@@ -254,12 +231,65 @@ def main(argv: list[str] | None = None) -> dict:
         workers = children(server.pid)
         if len(workers) != 1:
             raise SystemExit(f"expected one worker process, found {workers}")
-        worker = workers[0]
-        hosts = children(worker)  # the training host processes, started before the worker serves
-        pids = [server.pid, worker, *hosts]
+        yield port, [server.pid, workers[0], *children(workers[0])]
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--mode", choices=sorted(MODES), default="starts",
+                        help="starts: waves of simultaneous runs; adversarial: idle and half-sent "
+                             "connections beside probes, paced runs and lab streams; heavy: the "
+                             "heaviest runs allowed beside paced ones; fairness: the heaviest runs "
+                             "near each work bound beside paced runs, repeated gradient checks, stops")
+    parser.add_argument("--runs", type=int, default=32, help="concurrent runs per wave (starts)")
+    parser.add_argument("--epochs-per-second", type=float, default=12.0, help="pacing of each run")
+    parser.add_argument("--epochs", type=int, default=200, help="epochs per run (the default config's)")
+    parser.add_argument("--waves", type=int, default=2, help="waves of concurrent runs, one after the other")
+    parser.add_argument("--run-processes", type=int, default=None,
+                        help="training host processes (TUNING_RUN_PROCESSES; 0: runs train in threads)")
+    parser.add_argument("--ramp-seconds", type=float, default=0.0,
+                        help="spread the starts of a wave over this many seconds (0: all at once)")
+    parser.add_argument("--worker-class", default=None,
+                        help="gunicorn worker class instead of gunicorn.conf.py's (to compare)")
+    parser.add_argument("--idle", type=int, default=1000, help="idle connections held open (adversarial)")
+    parser.add_argument("--half-sent", type=int, default=300,
+                        help="connections that send a request line and a header, then nothing (adversarial)")
+    parser.add_argument("--paced", type=int, default=8, help="paced runs streamed beside (adversarial/heavy)")
+    parser.add_argument("--labs", type=int, default=16, help="optimizer-lab streams beside (adversarial)")
+    parser.add_argument("--heavy", type=int, default=2, help="heaviest runs allowed (heavy)")
+    parser.add_argument("--seconds", type=float, default=30.0, help="how long to measure (adversarial/heavy)")
+    parser.add_argument("--gradcheck-every", type=float, default=2.0,
+                        help="seconds between default gradient checks (fairness)")
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON only")
+    args = parser.parse_args(argv)
+    measure, report_summary = MODES[args.mode]
+    summary = measure(args)
+    summary["load_average"] = os.getloadavg()
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        report_summary(summary)
+    return summary
+
+
+def measure_starts(args) -> dict:
+    env = {"TUNING_MAX_CONCURRENT_RUNS": str(max(args.runs, 48)),
+           "TUNING_MAX_RUNS_PER_CLIENT": str(args.runs)}
+    if args.run_processes is not None:
+        env["TUNING_RUN_PROCESSES"] = str(args.run_processes)
+    with served(env, args.worker_class) as (port, pids):
+        worker, hosts = pids[1], pids[2:]
         config = {"training": {"epochs": args.epochs, "epochs_per_second": args.epochs_per_second}}
         max_seconds = args.epochs / args.epochs_per_second * 3 + 30
         summary = {"command": "gunicorn -c gunicorn.conf.py 'server:create_app()'", "runs": args.runs,
+                   "worker_class": args.worker_class or "gunicorn.conf.py's",
                    "ramp_seconds": args.ramp_seconds,
                    "epochs_per_second": args.epochs_per_second, "epochs": args.epochs,
                    "cpus": os.cpu_count(), "worker_threads_idle": len(os.listdir(f"/proc/{worker}/task")),
@@ -278,22 +308,12 @@ def main(argv: list[str] | None = None) -> dict:
             summary["rss_mib_per_run_after_first_wave"] = round(
                 (summary["waves"][-1]["rss_mib_after"] - summary["waves"][0]["rss_mib_after"])
                 / (args.runs * (args.waves - 1)), 3)
-    finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-    if args.json:
-        print(json.dumps(summary, indent=2))
-    else:
-        report(summary)
     return summary
 
 
-def report(summary: dict) -> None:
-    print(f"{summary['command']}  ({summary['cpus']} CPUs; the bench's clients share them)")
+def report_starts(summary: dict) -> None:
+    print(f"{summary['command']}, worker {summary['worker_class']}  ({summary['cpus']} CPUs, load average "
+          f"{summary['load_average'][0]:.1f}; the bench's clients share them)")
     print(f"{summary['runs']} concurrent runs x {summary['epochs']} epochs at "
           f"{summary['epochs_per_second']:g} epochs/s, {len(summary['waves'])} waves, starts "
           + (f"spread over {summary['ramp_seconds']:g} s" if summary["ramp_seconds"] else "all at once"))
@@ -315,12 +335,279 @@ def report(summary: dict) -> None:
              if "rss_mib_per_run_after_first_wave" in summary else ""))
 
 
+# --- adversarial connections beside real use ---------------------------------
 
-# --- fairness: the heaviest runs allowed beside paced runs, gradient checks and stops ------------
+HALF_SENT_REQUEST = b"GET /healthz HTTP/1.1\r\nHost: bench\r\n"  # no blank line: never complete
 
-#: The heaviest runs the bounds admit, one near each bound: thousands of small steps an
+
+class HeldConnections:
+    """``idle`` connections that send nothing and ``half_sent`` that send a request head's start.
+
+    One thread watches them all; a connection the server closes is counted,
+    with its age, and replaced, so the server faces the full count throughout.
+    """
+
+    def __init__(self, port: int, idle: int, half_sent: int):
+        self.port = port
+        self.kinds = {"idle": idle, "half_sent": half_sent}
+        self.closed_by_server = {kind: 0 for kind in self.kinds}
+        self.ages_at_close: list[float] = []
+        self.failed_connects = 0
+        self._selector = selectors.DefaultSelector()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._hold, name="held-connections", daemon=True)
+
+    def __enter__(self):
+        for kind, count in self.kinds.items():
+            for _ in range(count):
+                self._open(kind)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self._stop.set()
+        self._thread.join(10)
+        for key in list(self._selector.get_map().values()):
+            key.fileobj.close()
+        self._selector.close()
+
+    @property
+    def open(self) -> int:
+        return len(self._selector.get_map())
+
+    def _open(self, kind: str) -> None:
+        connection = socket.socket()
+        try:
+            connection.settimeout(5)
+            connection.connect(("127.0.0.1", self.port))
+            if kind == "half_sent":
+                connection.sendall(HALF_SENT_REQUEST)
+            connection.setblocking(False)
+        except OSError:
+            self.failed_connects += 1
+            connection.close()
+            return
+        self._selector.register(connection, selectors.EVENT_READ, (kind, time.monotonic()))
+
+    def _hold(self) -> None:
+        while not self._stop.is_set():
+            for key, _ in self._selector.select(0.2):
+                kind, opened = key.data
+                try:
+                    key.fileobj.recv(65536)  # an answer (a 408, say) or the end: either way it is over
+                except OSError:
+                    pass
+                self._selector.unregister(key.fileobj)
+                key.fileobj.close()
+                self.closed_by_server[kind] += 1
+                self.ages_at_close.append(time.monotonic() - opened)
+                self._open(kind)
+
+
+def probe_health(port: int, seconds: float, interval: float = 0.05) -> dict:
+    """GET /healthz on a new connection every ``interval`` s for ``seconds``: latency and failures."""
+    latencies, failures = [], []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        began = time.monotonic()
+        try:
+            status, _ = request(port, "GET", "/healthz", timeout=15)
+            if status != 200:
+                failures.append(f"status {status}")
+        except OSError as error:
+            failures.append(type(error).__name__)
+        latencies.append(time.monotonic() - began)
+        time.sleep(max(0.0, interval - (time.monotonic() - began)))
+    return {"probes": len(latencies), "failed": len(failures), "failures": sorted(set(failures)),
+            "p50_ms": round(percentile(latencies, 0.5) * 1000, 1),
+            "p95_ms": round(percentile(latencies, 0.95) * 1000, 1),
+            "max_ms": round(max(latencies) * 1000, 1)}
+
+
+def watch_lab(port: int, deadline: float, frames: list[float], errors: list[str], client: str) -> None:
+    """Optimizer-lab races, one after another until ``deadline``; the arrival time of every frame."""
+    path = "/api/labs/optimizers/events?surface=saddle&steps_per_second=60"
+    while time.monotonic() < deadline:
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            connection.request("GET", path, headers={CLIENT_HEADER: client})
+            response = connection.getresponse()
+            if response.status != 200:
+                errors.append(f"lab stream: {response.status} {response.read()[:200]!r}")
+                return
+            buffer = b""
+            while time.monotonic() < deadline:
+                chunk = response.read1(65536)
+                if not chunk:
+                    break
+                buffer += chunk
+                *blocks, buffer = buffer.split(b"\n\n")
+                frames.extend(time.monotonic() for block in blocks if block.startswith(b"event: steps"))
+            connection.close()
+        except OSError as error:
+            errors.append(f"lab stream: {type(error).__name__}: {error}")
+            return
+
+
+def stream_pace(results: list[StreamResult], target: float) -> dict:
+    rates = [r.metrics_per_second for r in results if r.metrics_per_second is not None]
+    return {"streams": len(results), "target_per_s": target,
+            "errors": sorted({r.error for r in results if r.error}),
+            "per_s_min": round(min(rates), 2) if rates else None,
+            "per_s_median": round(statistics.median(rates), 2) if rates else None,
+            "share_of_pace_min": round(min(rates) / target, 3) if rates else None}
+
+
+def paced_learners(port: int, count: int, epochs_per_second: float, seconds: float,
+                   prefix: str) -> tuple[list[threading.Thread], list[StreamResult]]:
+    """``count`` learners (each its own client token) that each start a paced run and stream it."""
+    config = {"training": {"epochs": int(seconds * epochs_per_second), "epochs_per_second": epochs_per_second,
+                           "boundary_every": 0}}
+    gate = threading.Barrier(count)
+    results = [StreamResult() for _ in range(count)]
+    threads = [threading.Thread(target=watch_run, daemon=True, args=(
+                   port, config, gate, 0.0, result, seconds + 30, f"{prefix}-{index:04d}-bench-learner"))
+               for index, result in enumerate(results)]
+    for thread in threads:
+        thread.start()
+    return threads, results
+
+
+def measure_adversarial(args) -> dict:
+    """Idle and half-sent connections held open while probes, paced runs and lab streams go on."""
+    with served({"TUNING_RUN_PROCESSES": str(args.run_processes)} if args.run_processes is not None else {},
+                args.worker_class) as (port, pids):
+        summary = {"worker_class": args.worker_class or "gunicorn.conf.py's", "idle": args.idle,
+                   "half_sent": args.half_sent, "paced": args.paced, "labs": args.labs,
+                   "seconds": args.seconds, "cpus": os.cpu_count()}
+        summary["quiet_healthz"] = probe_health(port, 3.0)
+        with HeldConnections(port, args.idle, args.half_sent) as held:
+            time.sleep(1.0)  # every connection accepted or queued before measuring
+            deadline = time.monotonic() + args.seconds
+            threads, results = paced_learners(port, args.paced, args.epochs_per_second, args.seconds, "paced")
+            lab_frames: list[list[float]] = [[] for _ in range(args.labs)]
+            lab_errors: list[str] = []
+            threads += [threading.Thread(target=watch_lab, daemon=True, args=(
+                            port, deadline, frames, lab_errors, f"lab-{index:04d}-bench-lab"))
+                        for index, frames in enumerate(lab_frames)]
+            for thread in threads[args.paced:]:
+                thread.start()
+            summary["healthz"] = probe_health(port, args.seconds)
+            for thread in threads:
+                thread.join(args.seconds + 60)
+            summary["held_open_at_end"] = held.open
+            summary["closed_by_server"] = dict(held.closed_by_server)
+            summary["failed_connects"] = held.failed_connects
+            ages = held.ages_at_close
+            summary["age_at_close_s_median"] = round(statistics.median(ages), 2) if ages else None
+        summary["paced_runs"] = stream_pace(results, args.epochs_per_second)
+        lab_rates = [(len(f) - 1) / (f[-1] - f[0]) for f in lab_frames if len(f) > 2]
+        summary["lab_streams"] = {"streams": args.labs, "target_frames_per_s": 10,
+                                  "errors": sorted(set(lab_errors)),
+                                  "frames_per_s_min": round(min(lab_rates), 2) if lab_rates else None,
+                                  "frames_per_s_median": round(statistics.median(lab_rates), 2)
+                                  if lab_rates else None}
+        summary["worker_rss_mib"] = round(rss_mib(pids[1]), 1)
+    return summary
+
+
+def report_adversarial(summary: dict) -> None:
+    print(f"adversarial: worker {summary['worker_class']}, {summary['idle']} idle + {summary['half_sent']} "
+          f"half-sent connections held for {summary['seconds']:g} s ({summary['cpus']} CPUs, load average "
+          f"{summary['load_average'][0]:.1f})")
+    for name in ("quiet_healthz", "healthz"):
+        probe = summary[name]
+        print(f"  {name}: {probe['probes']} probes, p50 {probe['p50_ms']} ms, p95 {probe['p95_ms']} ms, "
+              f"max {probe['max_ms']} ms, failed {probe['failed']} {probe['failures']}")
+    print(f"  closed by the server: {summary['closed_by_server']} "
+          f"(median age {summary['age_at_close_s_median']} s), still open at the end "
+          f"{summary['held_open_at_end']}, failed connects {summary['failed_connects']}")
+    pace = summary["paced_runs"]
+    print(f"  {pace['streams']} paced runs at {pace['target_per_s']:g}/s: metrics/s min {pace['per_s_min']} "
+          f"median {pace['per_s_median']} (slowest {pace['share_of_pace_min']} of pace) {pace['errors']}")
+    lab = summary["lab_streams"]
+    print(f"  {lab['streams']} lab streams at 10 frames/s: min {lab['frames_per_s_min']} "
+          f"median {lab['frames_per_s_median']} {lab['errors']}")
+    print(f"  worker RSS {summary['worker_rss_mib']} MiB")
+
+
+# --- the heaviest runs allowed beside paced ones -------------------------------
+
+#: The largest network and data the schema admits, trained one example per step.
+HEAVIEST_CONFIG = {"data": {"n_samples": 5000},
+                   "model": {"hidden": [{"units": 512, "activation": "relu"}] * 16},
+                   "training": {"epochs": 10000, "batch_size": 1, "boundary_every": 0}}
+
+
+def start_heaviest(port: int, client: str) -> tuple[str | None, str]:
+    """Start the heaviest run the service accepts: the schema's maximum, halved until it is admitted."""
+    config = json.loads(json.dumps(HEAVIEST_CONFIG))
+    while True:
+        status, body = request(port, "POST", "/api/runs", config, headers={CLIENT_HEADER: client})
+        if status == 201:
+            hidden = config["model"]["hidden"]
+            return json.loads(body)["id"], f"{len(hidden)} x {hidden[0]['units']} units, batch 1"
+        layers = config["model"]["hidden"]
+        if status != 400 or len(layers) == 1 and layers[0]["units"] <= 8:
+            return None, f"{status} {body[:200]!r}"
+        config["model"]["hidden"] = layers[:max(1, len(layers) // 2)] if len(layers) > 1 else [
+            {**layers[0], "units": layers[0]["units"] // 2}]
+
+
+def timed(action) -> float:
+    began = time.monotonic()
+    action()
+    return time.monotonic() - began
+
+
+def measure_heavy(args) -> dict:
+    """Paced runs, a gradient check and a stop while the heaviest runs allowed train."""
+    env = {"TUNING_RUN_PROCESSES": str(args.run_processes)} if args.run_processes is not None else {}
+    with served(env, args.worker_class) as (port, _):
+        heavy = [start_heaviest(port, f"heavy-{index:04d}-bench-heavy") for index in range(args.heavy)]
+        summary = {"worker_class": args.worker_class or "gunicorn.conf.py's", "cpus": os.cpu_count(),
+                   "heavy": [shape for _, shape in heavy], "seconds": args.seconds}
+        time.sleep(2.0)  # the heavy runs into their first epoch
+        threads, results = paced_learners(port, args.paced, args.epochs_per_second, args.seconds, "beside")
+        time.sleep(args.seconds / 2)
+        gradcheck = []
+        summary["gradcheck_s"] = round(timed(lambda: gradcheck.append(
+            request(port, "POST", "/api/gradcheck", {}, timeout=120)[0])), 3)
+        summary["gradcheck_status"] = gradcheck[0]
+        for thread in threads:
+            thread.join(args.seconds + 60)
+        summary["paced_runs"] = stream_pace(results, args.epochs_per_second)
+        stops = [run_id for run_id, _ in heavy if run_id is not None]
+        summary["stop_s"] = [round(timed(lambda run_id=run_id: stop_and_wait(port, run_id)), 3)
+                             for run_id in stops]
+    return summary
+
+
+def stop_and_wait(port: int, run_id: str, seconds: float = 120.0) -> None:
+    request(port, "POST", f"/api/runs/{run_id}/control", {"action": "stop"}, timeout=seconds)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        status, body = request(port, "GET", f"/api/runs/{run_id}")
+        if status != 200 or json.loads(body)["status"] not in ("running", "paused", "stopping", "pending"):
+            return
+        time.sleep(0.02)
+
+
+def report_heavy(summary: dict) -> None:
+    print(f"heavy: {summary['heavy']} beside paced runs, worker {summary['worker_class']} "
+          f"({summary['cpus']} CPUs, load average {summary['load_average'][0]:.1f})")
+    pace = summary["paced_runs"]
+    print(f"  {pace['streams']} paced runs at {pace['target_per_s']:g}/s: metrics/s min {pace['per_s_min']} "
+          f"median {pace['per_s_median']} (slowest {pace['share_of_pace_min']} of pace) {pace['errors']}")
+    print(f"  POST /api/gradcheck {{}}: {summary['gradcheck_status']} in {summary['gradcheck_s']} s; "
+          f"stop to ended: {summary['stop_s']} s")
+
+
+# --- fairness: the heaviest runs near each work bound, paced runs, gradient checks, stops ------
+
+#: The heaviest runs the work bounds admit, one near each: thousands of small steps an
 #: epoch (near the per-epoch bound), and full-batch steps of a wide network (each step
-#: near the bound on a piece a host cannot interrupt).  They train until stopped.
+#: near the bound on a piece a training process cannot interrupt).  They train until stopped.
 HEAVIEST_RUNS = {
     "2 x 48 units, 5,000 samples, batch 1": {
         "data": {"n_samples": 5000}, "model": {"hidden": [{"units": 48}] * 2},
@@ -332,90 +619,53 @@ HEAVIEST_RUNS = {
 
 
 def measure_fairness(args) -> dict:
-    """Paced runs, default gradient checks and stops while ``HEAVIEST_RUNS`` train."""
-    port = free_port()
-    env = {**os.environ, "TUNING_BIND": f"127.0.0.1:{port}"}
-    if args.run_processes is not None:
-        env["TUNING_RUN_PROCESSES"] = str(args.run_processes)
-    command = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "server:create_app()"]
-    server_log = tempfile.TemporaryFile()
-    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=server_log, stderr=subprocess.STDOUT)
-    summary = {"load_average_before": os.getloadavg(), "cpus": os.cpu_count(), "heavy": args.heavy,
-               "paced": args.paced,
-               "epochs_per_second": args.epochs_per_second, "seconds": args.seconds}
-    try:
-        wait_healthy(port, server, server_log)
-        heavy = {}
+    """Paced runs and default gradient checks while ``HEAVIEST_RUNS`` train, then their stops."""
+    env = {"TUNING_RUN_PROCESSES": str(args.run_processes)} if args.run_processes is not None else {}
+    summary = {"load_average_before": os.getloadavg(), "cpus": os.cpu_count(), "heavy": [],
+               "paced": args.paced, "epochs_per_second": args.epochs_per_second, "seconds": args.seconds}
+    with served(env, args.worker_class) as (port, _):
+        heavy = []
         for index in range(args.heavy):
             name, config = list(HEAVIEST_RUNS.items())[index % len(HEAVIEST_RUNS)]
-            status, body = request(port, "POST", "/api/runs", config)
+            status, body = request(port, "POST", "/api/runs", config,
+                                   headers={CLIENT_HEADER: f"fair-{index:04d}-bench-heavy"})
             if status != 201:
                 raise SystemExit(f"the heavy run {name} was refused: {status} {body[:300]!r}")
-            heavy[f"{index}: {name}"] = json.loads(body)["id"]
+            heavy.append(json.loads(body)["id"])
+            summary["heavy"].append(name)
         time.sleep(2.0)  # the heavy runs well into their first epochs
-        summary.update(paced_beside_checks(port, args))
-        summary["stop_s"] = {name: round(stop_and_time(port, run_id), 3) for name, run_id in heavy.items()}
-    finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        threads, results = paced_learners(port, args.paced, args.epochs_per_second, args.seconds, "fair")
+        checks = []
+        while any(thread.is_alive() for thread in threads):
+            began = time.monotonic()
+            status, _ = request(port, "POST", "/api/gradcheck", {}, timeout=120)
+            checks.append((status, time.monotonic() - began))
+            time.sleep(max(args.gradcheck_every - (time.monotonic() - began), 0.0))
+        summary["paced_runs"] = stream_pace(results, args.epochs_per_second)
+        durations = [seconds for _, seconds in checks]
+        summary["gradchecks"] = {"count": len(checks), "statuses": sorted({status for status, _ in checks}),
+                                 "median_s": round(statistics.median(durations), 3) if durations else None,
+                                 "max_s": round(max(durations), 3) if durations else None}
+        summary["stop_s"] = [round(timed(lambda run_id=run_id: stop_and_wait(port, run_id)), 3)
+                             for run_id in heavy]
     summary["load_average_after"] = os.getloadavg()
     return summary
 
 
-def paced_beside_checks(port: int, args) -> dict:
-    """Stream ``args.paced`` paced runs to their end, posting a default gradient check now and then."""
-    config = {"training": {"epochs": int(args.seconds * args.epochs_per_second),
-                           "epochs_per_second": args.epochs_per_second}}
-    gate = threading.Barrier(args.paced)
-    results = [StreamResult() for _ in range(args.paced)]
-    threads = [threading.Thread(target=watch_run, daemon=True,
-                                args=(port, config, gate, 0.0, result, args.seconds * 3 + 30))
-               for result in results]
-    for thread in threads:
-        thread.start()
-    checks = []
-    while any(thread.is_alive() for thread in threads):
-        began = time.monotonic()
-        status, _ = request(port, "POST", "/api/gradcheck", {}, timeout=120)
-        checks.append((status, time.monotonic() - began))
-        time.sleep(max(args.gradcheck_every - (time.monotonic() - began), 0.0))
-    rates = [result.metrics_per_second for result in results if result.metrics_per_second is not None]
-    durations = [seconds for _, seconds in checks]
-    return {
-        "paced_errors": sorted({result.error for result in results if result.error}),
-        "paced_metrics_per_s": [round(rate, 2) for rate in rates],
-        "paced_share_of_pace_min": round(min(rates) / args.epochs_per_second, 3) if rates else None,
-        "gradchecks": len(checks), "gradcheck_statuses": sorted({status for status, _ in checks}),
-        "gradcheck_s_median": round(statistics.median(durations), 3) if durations else None,
-        "gradcheck_s_max": round(max(durations), 3) if durations else None,
-    }
-
-
-def stop_and_time(port: int, run_id: str, patience: float = 120.0) -> float:
-    """Seconds from posting ``stop`` until the run's status says it ended."""
-    began = time.monotonic()
-    request(port, "POST", f"/api/runs/{run_id}/control", {"action": "stop"})
-    while time.monotonic() - began < patience:
-        status, body = request(port, "GET", f"/api/runs/{run_id}")
-        if status != 200 or json.loads(body)["status"] not in ("running", "paused"):
-            break
-        time.sleep(0.01)
-    return time.monotonic() - began
-
-
 def report_fairness(summary: dict) -> None:
-    print(f"fairness: {summary['heavy']} of the heaviest runs training; {summary['cpus']} CPUs, load average "
-          f"{summary['load_average_before'][0]:.2f} before, {summary['load_average_after'][0]:.2f} after")
-    print(f"  {summary['paced']} paced runs at {summary['epochs_per_second']:g} epochs/s for "
-          f"{summary['seconds']:g} s: metrics/s {summary['paced_metrics_per_s']} (slowest "
-          f"{summary['paced_share_of_pace_min']} of pace) {summary['paced_errors']}")
-    print(f"  {summary['gradchecks']} default gradient checks {summary['gradcheck_statuses']}: median "
-          f"{summary['gradcheck_s_median']} s, max {summary['gradcheck_s_max']} s")
-    print(f"  stop to ended: {summary['stop_s']}")
+    print(f"fairness: {summary['heavy']} training ({summary['cpus']} CPUs, load average "
+          f"{summary['load_average_before'][0]:.2f} before, {summary['load_average_after'][0]:.2f} after)")
+    pace = summary["paced_runs"]
+    print(f"  {pace['streams']} paced runs at {pace['target_per_s']:g}/s: metrics/s min {pace['per_s_min']} "
+          f"median {pace['per_s_median']} (slowest {pace['share_of_pace_min']} of pace) {pace['errors']}")
+    checks = summary["gradchecks"]
+    print(f"  {checks['count']} default gradient checks {checks['statuses']}: median {checks['median_s']} s, "
+          f"max {checks['max_s']} s")
+    print(f"  stop to ended: {summary['stop_s']} s")
+
+
+MODES = {"starts": (measure_starts, report_starts), "adversarial": (measure_adversarial, report_adversarial),
+         "heavy": (measure_heavy, report_heavy), "fairness": (measure_fairness, report_fairness)}
 
 
 if __name__ == "__main__":

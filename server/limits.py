@@ -41,6 +41,8 @@ class RuntimeLimits:
 
     max_concurrent_runs: int = 48
     max_runs_per_client: int = 8
+    #: All clients (browser tokens) of one network address together: a class behind one NAT.
+    max_runs_per_address: int = 32
     max_run_seconds: float = 1800.0
     max_events_per_run: int = 20000
     idle_timeout_seconds: float = 600.0

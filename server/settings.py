@@ -41,7 +41,21 @@ class ServingSettings:
 
     #: Loopback by default: ``TUNING_BIND=0.0.0.0:8000`` serves other machines.
     bind: str = "127.0.0.1:8000"
-    #: gunicorn threads: every open stream holds one (48 runs x 4 streams, plus requests).
+    #: gunicorn's worker class.  ``gevent``: one greenlet per connection, so
+    #: thousands of idle, slow and streaming connections cost memory, not
+    #: threads (the training runs in host processes).  ``gthread`` also works,
+    #: with ``threads`` as its ceiling on connections being served at once.
+    worker_class: str = "gevent"
+    #: Connections the gevent worker serves at once (idle, half-sent and streaming alike).
+    worker_connections: int = 10000
+    #: Seconds a client has to send a request's head, and again its body, and
+    #: that an idle kept-alive connection stays open: a slow or half-sent
+    #: request is then dropped (the body's with a 408).
+    read_timeout: int = 5
+    #: Reverse proxies in front of the service that append to ``X-Forwarded-For``
+    #: (docs/api.md, "Behind a proxy"); 0 when clients connect directly.
+    trusted_proxy_count: int = 0
+    #: gthread only: threads, each serving one connection (every open stream holds one).
     threads: int = 256
     #: Training host processes (``server.runs.processes``); 0 trains each run in a
     #: thread of the web process; None: one per available core (none under ``TESTING``).

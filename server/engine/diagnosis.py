@@ -26,7 +26,9 @@ Verdicts, in the order they are tried:
 
 - ``not_learning``: a network with hidden layers whose training accuracy is
   at chance (1 / n_classes, give or take two standard errors) and whose loss
-  has not moved below 90% of the loss of a constant guess, ln(n_classes).
+  has not moved below 90% of the loss of a constant guess, ln(n_classes),
+  on data where the Bayes error leaves room above chance (with half the
+  labels flipped, chance is the best there is).
   ``cause`` names what the setup and the curves point to, first match wins:
   ``zero_init`` (all-zero weights), ``unnormalized_inputs`` (centering or
   scaling off), ``vanishing_gradients`` (sigmoid or tanh layers and a
@@ -53,14 +55,16 @@ recommends He or Xavier initialization, not a bigger network.
 ``"bias"``, ``"variance"``, ``"data_mismatch"`` or None.
 
 ``settled`` is False while the curves still move: over the reports so far,
-the mean train and dev errors of the last quarter differ from the quarter
-before by more than ``SETTLED_CHANGE`` (plus half a standard error), or
-there are fewer than ``MIN_SETTLED_REPORTS`` reports.  The verdict is still
+the mean train and dev errors of the last quarter (at most
+``MAX_SETTLED_WINDOW`` reports) differ from the quarter before by more than
+``SETTLED_CHANGE`` (plus half a standard error), or there are fewer than
+``MIN_SETTLED_REPORTS`` reports.  The verdict is still
 computed; the page shows "too early to tell" instead.
 
 Advice never recommends what the config already does: with L2 on it says to
-raise lambda, with dropout on to lower keep_prob (or, already strong, names
-the next lever), with augmentation on to augment more strongly.
+raise lambda (at ``STRONG_L2`` or above, that it is strong already, and names
+the other levers), with dropout on to lower keep_prob (at ``STRONG_KEEP_PROB``
+or below, the same), with augmentation on to augment more strongly.
 """
 
 from __future__ import annotations
@@ -88,7 +92,13 @@ EXPLODED_START_FACTOR = 10.0
 SMALL_UPDATE_RATIO = 1e-4
 SETTLED_CHANGE = 0.01
 MIN_SETTLED_REPORTS = 8
+MAX_SETTLED_WINDOW = 25
+EARLY_REPORTS = 50
+# A training loss that still fell by this fraction between the last two windows
+# of reports has not run out of updates: more of them lower the bias first.
+STILL_LEARNING_DROP = 0.02
 STRONG_KEEP_PROB = 0.5
+STRONG_L2 = 10.0
 
 
 @dataclass(frozen=True)
@@ -107,6 +117,7 @@ class Setup:
     augment: bool = False
     early_stopping: bool = False
     batch_norm: bool = False
+    batch_size: int = 64
 
     @classmethod
     def from_config(cls, config, n_classes: int) -> Setup:
@@ -121,18 +132,24 @@ class Setup:
             keep_prob=min((layer.keep_prob for layer in hidden), default=1.0),
             augment=config.data.augment.enabled,
             early_stopping=config.training.early_stopping.patience > 0,
-            batch_norm=any(layer.batch_norm for layer in hidden))
+            batch_norm=any(layer.batch_norm for layer in hidden),
+            batch_size=config.training.batch_size)
 
 
 @dataclass(frozen=True)
 class Progress:
-    """What the curves show so far: one entry per metrics report, oldest first.
+    """What the curves show so far, oldest first.
 
     ``train_losses``, ``train_errors``, ``dev_errors`` and ``train_dev_errors``
-    (empty without a train-dev set) may hold None for diverged values;
-    ``grad_norms`` and ``update_ratios`` are the latest report's, per weight
-    layer from the input (None where nothing was computed).  ``stopped_early``:
-    early stopping has ended training, so the curves will not move again.
+    (empty without a train-dev set) are the latest reports' (all of them, or
+    the last ``2 * MAX_SETTLED_WINDOW``), and may hold None for diverged
+    values.  ``start_loss`` is the untrained network's loss and ``peak_loss``
+    the highest of the early and latest reports (when None: the first and the
+    highest of ``train_losses``); ``n_reports`` how many reports there were
+    (when None: as many as ``train_errors``).  ``grad_norms`` and
+    ``update_ratios`` are the latest report's, per weight layer from the input
+    (None where nothing was computed).  ``stopped_early``: early stopping has
+    ended training, so the curves will not move again.
     """
 
     train_losses: tuple[float | None, ...] = ()
@@ -142,21 +159,48 @@ class Progress:
     grad_norms: tuple[float | None, ...] = ()
     update_ratios: tuple[float | None, ...] = field(default=())
     stopped_early: bool = False
+    start_loss: float | None = None
+    peak_loss: float | None = None
+    n_reports: int | None = None
+
+    def first_loss(self) -> float | None:
+        if self.start_loss is not None:
+            return self.start_loss
+        return next((loss for loss in self.train_losses if loss is not None), None)
+
+    def highest_loss(self) -> float | None:
+        if self.peak_loss is not None:
+            return self.peak_loss
+        return max((loss for loss in self.train_losses if loss is not None), default=None)
+
+    def reports(self) -> int:
+        return len(self.train_errors) if self.n_reports is None else self.n_reports
 
 
 def progress_from_history(history: Sequence[dict], stopped_early: bool = False) -> Progress:
-    """A ``Progress`` from the trainer's ``metrics`` payloads so far."""
-    def errors(key: str) -> tuple[float | None, ...]:
-        return tuple(None if m.get(key) is None else 1.0 - m[key] for m in history)
+    """A ``Progress`` from the trainer's ``metrics`` payloads so far.
 
+    Reads a bounded number of them (the early and the latest reports), so that a
+    diagnosis costs the same at epoch 10 and at epoch 10,000.
+    """
+    recent = history[-2 * MAX_SETTLED_WINDOW:]
+
+    def errors(key: str) -> tuple[float | None, ...]:
+        return tuple(None if m.get(key) is None else 1.0 - m[key] for m in recent)
+
+    # A learning rate too large shows within the first steps: the early reports hold its peak.
+    watched = [m.get("train_loss") for m in history[:EARLY_REPORTS]] + [m.get("train_loss") for m in recent]
     latest = history[-1]["layers"] if history else []
-    has_train_dev = any(m.get("train_dev_accuracy") is not None for m in history)
+    has_train_dev = any(m.get("train_dev_accuracy") is not None for m in recent)
     return Progress(
-        train_losses=tuple(m.get("train_loss") for m in history),
+        train_losses=tuple(m.get("train_loss") for m in recent),
         train_errors=errors("train_accuracy"), dev_errors=errors("dev_accuracy"),
         train_dev_errors=errors("train_dev_accuracy") if has_train_dev else (),
         grad_norms=tuple(layer.get("grad_norm") for layer in latest),
-        update_ratios=tuple(layer.get("update_ratio") for layer in latest), stopped_early=stopped_early)
+        update_ratios=tuple(layer.get("update_ratio") for layer in latest), stopped_early=stopped_early,
+        start_loss=history[0].get("train_loss") if history else None,
+        peak_loss=max((loss for loss in watched if loss is not None), default=None),
+        n_reports=len(history))
 
 
 def _fraction(name: str, value: float) -> float:
@@ -179,12 +223,13 @@ def _gap_tolerance(base: float, *errors_and_sizes: tuple[float, int | None]) -> 
 
 # --- settledness -----------------------------------------------------------------------------
 
-def _window_change(series: Sequence[float | None]) -> float | None:
-    """|mean of the last quarter - mean of the quarter before|, None when too short or missing."""
+def _window_change(series: Sequence[float | None], reports: int) -> float | None:
+    """|mean of the last quarter - mean of the quarter before| (a quarter of ``reports``, at most
+    ``MAX_SETTLED_WINDOW``), None when too short or missing."""
     values = [value for value in series if value is not None]
-    if len(values) < MIN_SETTLED_REPORTS or len(values) < len(series):
+    if reports < MIN_SETTLED_REPORTS or len(values) < len(series):
         return None
-    width = max(2, len(values) // 4)
+    width = max(2, min(reports // 4, MAX_SETTLED_WINDOW, len(values) // 2))
     last, before = values[-width:], values[-2 * width:-width]
     return abs(sum(last) / width - sum(before) / width)
 
@@ -196,7 +241,7 @@ def _settled(progress: Progress | None, sizes: dict[str, int | None]) -> bool:
                          ("train_dev", progress.train_dev_errors)):
         if name == "train_dev" and not series:
             continue
-        change = _window_change(series)
+        change = _window_change(series, progress.reports())
         latest = series[-1] if series else None
         if change is None or latest is None:
             return False
@@ -211,11 +256,13 @@ def _regularizes(setup: Setup) -> bool:
     return setup.l2 > 0 or setup.l1 > 0 or setup.keep_prob < 1
 
 
-def _stuck(train_accuracy: float, n_train: int | None, setup: Setup, progress: Progress | None) -> bool:
-    """Chance-level training accuracy and a loss that has not left a constant guess's."""
+def _stuck(train_accuracy: float, bayes_error: float, n_train: int | None, setup: Setup,
+           progress: Progress | None) -> bool:
+    """Chance-level training accuracy and a loss that has not left a constant guess's, on data
+    where the best possible model does better than chance."""
     chance = 1.0 / setup.n_classes
     margin = max(CHANCE_MARGIN, SAMPLING_SLACK * _standard_error(chance, n_train))
-    if train_accuracy > chance + margin:
+    if train_accuracy > chance + margin or 1.0 - bayes_error <= chance + margin:
         return False
     losses = [] if progress is None else [loss for loss in progress.train_losses if loss is not None]
     return not losses or losses[-1] >= STUCK_LOSS_FRACTION * math.log(setup.n_classes)
@@ -231,7 +278,7 @@ def _gradients_vanished(progress: Progress) -> bool:
 def _cause(setup: Setup, progress: Progress | None) -> str | None:
     """The likeliest reason a network does not learn (module docstring), or None."""
     progress = progress or Progress()
-    losses = [loss for loss in progress.train_losses if loss is not None]
+    start, peak = progress.first_loss(), progress.highest_loss()
     norms = [norm for norm in progress.grad_norms if norm is not None]
     ratios = [ratio for ratio in progress.update_ratios if ratio is not None]
     if setup.init == "zeros":
@@ -240,7 +287,7 @@ def _cause(setup: Setup, progress: Progress | None) -> str | None:
         return "unnormalized_inputs"
     if set(setup.activations) & {"sigmoid", "tanh"} and _gradients_vanished(progress):
         return "vanishing_gradients"
-    if losses and max(losses) > RISEN_LOSS_FACTOR * losses[0]:
+    if start is not None and peak > RISEN_LOSS_FACTOR * start:
         return "learning_rate_too_large"
     dead_units = bool(set(setup.activations) & {"relu", "leaky_relu"}) and (
         _gradients_vanished(progress) or 0.0 in progress.grad_norms[:-1])
@@ -290,7 +337,7 @@ _CAUSE_ADVICE = {
 
 def _exploded_start_advice(setup: Setup, progress: Progress | None) -> str | None:
     """Words for a first loss far above a constant guess's (weights initialized far too large)."""
-    start = next((loss for loss in progress.train_losses if loss is not None), None) if progress else None
+    start = progress.first_loss() if progress else None
     guess = math.log(setup.n_classes)
     if start is None or start <= EXPLODED_START_FACTOR * guess:
         return None
@@ -312,22 +359,56 @@ def _not_learning_advice(cause: str | None, setup: Setup, progress: Progress | N
 
 # --- bias, variance and mismatch advice ---------------------------------------------------------
 
+def _training_loss_drop(progress: Progress | None) -> float | None:
+    """The relative fall of the training loss between the last two windows of reports
+    (sized as for settledness), None when there are too few reports to tell."""
+    if progress is None:
+        return None
+    losses = [loss for loss in progress.train_losses if loss is not None]
+    reports = progress.reports()
+    if reports < MIN_SETTLED_REPORTS or len(losses) < 4:
+        return None
+    width = max(2, min(reports // 4, MAX_SETTLED_WINDOW, len(losses) // 2))
+    before = sum(losses[-2 * width:-width]) / width
+    last = sum(losses[-width:]) / width
+    return (before - last) / before if before > 0 else None
+
+
 def _bias_advice(setup: Setup, progress: Progress | None) -> list[str]:
     advice = ["High avoidable bias: the network does not fit even the training set as well as it could."]
     # Weights that start far too large are the problem to fix, not the network's size.
     exploded = _exploded_start_advice(setup, progress)
-    advice.append(exploded or "Train a bigger network: more hidden units or more layers.")
+    drop = _training_loss_drop(progress)
     if setup.optimizer == "adam":
-        advice.append("Train longer, or tune the learning rate.")
+        train_longer = "Train longer, or tune the learning rate."
     else:
-        advice.append("Train longer, or use a better optimizer (momentum, RMSprop, Adam) or learning rate.")
+        train_longer = "Train longer, or use a better optimizer (momentum, RMSprop, Adam) or learning rate."
+    if exploded:
+        advice += [exploded, train_longer]
+    elif drop is not None and drop > STILL_LEARNING_DROP and not (progress and progress.stopped_early):
+        # The accuracy may have levelled off while the loss still falls: the network has not
+        # had enough updates yet, and a bigger one would only need more of them.
+        advice.append(f"Still learning: the training loss fell {100 * drop:.0f}% over the latest reports. "
+                      "Train longer before you change the network.")
+        if setup.batch_size > 1:
+            advice.append("Take more updates per epoch: smaller mini-batches.")
+        if setup.optimizer != "adam":
+            advice.append("Use a faster optimizer: momentum, RMSprop or Adam.")
+        advice.append("If the loss levels off and the bias stays, train a bigger network: "
+                      "more hidden units or more layers.")
+    else:
+        advice += ["Train a bigger network: more hidden units or more layers.", train_longer]
+    return advice + _loosen_advice(setup)
+
+
+def _loosen_advice(setup: Setup) -> list[str]:
     regularizers = [text for text, active in (
         (f"L2 λ {setup.l2:g}", setup.l2 > 0), (f"L1 λ {setup.l1:g}", setup.l1 > 0),
         (f"keep_prob {setup.keep_prob:g}", setup.keep_prob < 1), ("augmentation", setup.augment))
         if active]
     if regularizers:
-        advice.append(f"You are regularizing ({', '.join(regularizers)}): loosen it.")
-    return advice
+        return [f"You are regularizing ({', '.join(regularizers)}): loosen it."]
+    return []
 
 
 def _data_advice(setup: Setup) -> str:
@@ -337,18 +418,25 @@ def _data_advice(setup: Setup) -> str:
 
 
 def _regularization_advice(setup: Setup) -> str:
-    levers = [f"raise L2's λ above {setup.l2:g}" if setup.l2 > 0 else "add L2 regularization"]
+    if setup.l2 >= STRONG_L2:
+        levers = []
+    else:
+        levers = [f"raise L2's λ above {setup.l2:g}" if setup.l2 > 0 else "add L2 regularization"]
     if setup.keep_prob >= 1:
         levers.append("add dropout (keep_prob 0.5 to 0.8)")
     elif setup.keep_prob > STRONG_KEEP_PROB:
         levers.append(f"lower keep_prob below {setup.keep_prob:g}")
     if not setup.early_stopping:
         levers.append("stop early")
-    listed = levers[0] if len(levers) == 1 else ", ".join(levers[:-1]) + " or " + levers[-1]
-    text = f"Regularize more: {listed}."
+    notes = []
+    if setup.l2 >= STRONG_L2:
+        notes.append(f"L2 is already strong (λ {setup.l2:g}): raise it no further.")
     if setup.keep_prob <= STRONG_KEEP_PROB:
-        text += f" Dropout is already strong (keep_prob {setup.keep_prob:g}): lower it no further."
-    return text
+        notes.append(f"Dropout is already strong (keep_prob {setup.keep_prob:g}): lower it no further.")
+    if not levers:
+        return " ".join(notes + ["More training data is the lever left."])
+    listed = levers[0] if len(levers) == 1 else ", ".join(levers[:-1]) + " or " + levers[-1]
+    return " ".join([f"Regularize more: {listed}.", *notes])
 
 
 def _variance_advice(setup: Setup) -> list[str]:
@@ -430,7 +518,7 @@ def diagnose(train_accuracy: float, dev_accuracy: float, bayes_error: float, *,
     over = {name: thresholds[name] is not None and gaps[name] > thresholds[name] for name in gaps}
 
     cause = _cause(setup, progress) if setup.activations else None
-    stuck = bool(setup.activations) and _stuck(1.0 - train_error, n_train, setup, progress)
+    stuck = bool(setup.activations) and _stuck(1.0 - train_error, bayes_error, n_train, setup, progress)
     if stuck and not (cause is None and _regularizes(setup)):
         verdict, focus = "not_learning", "training"
         advice = _not_learning_advice(cause, setup, progress)

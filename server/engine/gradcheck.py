@@ -230,13 +230,16 @@ def check_network(network: Network, X: np.ndarray, targets: np.ndarray, epsilon:
             directions = rng.standard_normal((n_directions, span.stop - span.start))
             directions /= np.linalg.norm(directions, axis=1, keepdims=True)
         approx, grad, kinks = _check_array(probe, span, analytic[span], epsilon, directions)
-        layers.append({"name": name, "difference": _json_number(relative_difference(approx, grad)),
+        # An array whose every probe crossed a kink has nothing to compare: no difference.
+        layer_difference = _json_number(relative_difference(approx, grad)) if approx.size else None
+        layers.append({"name": name, "difference": layer_difference,
                        "n_checked": int(approx.size), "kinks": kinks})
         all_approx.append(approx)
         all_grad.append(grad)
         total_kinks += kinks
-    difference = relative_difference(np.concatenate(all_approx), np.concatenate(all_grad))
+    # The output bias is never at a kink, so something is always compared.
     n_checked = int(sum(approx.size for approx in all_approx))
+    difference = relative_difference(np.concatenate(all_approx), np.concatenate(all_grad))
     return {"difference": _json_number(difference), "verdict": verdict_for(difference), "layers": layers,
             "method": "coordinates" if by_coordinates else "directions",
             "n_parameters": int(network.parameters.size), "n_checked": n_checked,

@@ -293,7 +293,7 @@ _PRESET_LIST = [
                      "draw an island around one. Cheap extra data. Dev and test are never "
                      "augmented."),
         look_at=("Dev accuracy ends several points above the overfitting run's, and the boundary "
-                 "is as smooth as with L2."),
+                 "loses most of its islands."),
         try_next=("Raise the jitter to 0.5 and watch the model start to underfit: augmentation too "
                   "can be overdone."),
         counterfactual=Counterfactual("Run it without augmentation",
@@ -335,10 +335,11 @@ _PRESET_LIST = [
                      "narrow valley. At this learning rate gradient descent is thrown out of it in "
                      "the first steps and the network never recovers. Subtracting the mean and "
                      "dividing by the standard deviation makes the valley round."),
-        look_at=("With raw inputs the loss jumps up and then sits at ln 10 ≈ 2.3: chance for ten "
-                 "classes, and the diagnosis says the network is not learning because the inputs "
-                 "are not normalized. Run the twin with normalized inputs: the same rate reaches "
-                 "nearly 100% training accuracy."),
+        look_at=("With raw inputs the first loss is huge (pixels up to 16 make large logits); "
+                 "after one epoch it sits at ln 10 ≈ 2.3, chance for ten classes, and the "
+                 "diagnosis says the network is not learning because the inputs are not "
+                 "normalized. Run the twin with normalized inputs: the same rate reaches nearly "
+                 "100% training accuracy."),
         try_next=("Open the normalization lab to see the two cost surfaces and gradient descent's "
                   "path on each."),
         counterfactual=Counterfactual("Run it with normalized inputs",
@@ -387,7 +388,7 @@ _PRESET_LIST = [
         explanation=("Xavier initialization draws W with variance 1/n_prev, so a tanh layer's "
                      "outputs keep the scale of its inputs: six tanh layers pass the signal "
                      "forward and the gradient back. The course's np.random.randn · 0.01 shrinks "
-                     "the signal a hundredfold per layer instead."),
+                     "the signal about 25-fold per layer instead (0.01 · √16)."),
         look_at=("The rings are separated within the run. Run the twin with weights of scale "
                  "0.01: the gradients panel shows the first layers' ‖dW‖ vanish and the "
                  "diagnosis says the network is not learning."),
@@ -443,8 +444,8 @@ _PRESET_LIST = [
                      "1e-7 means the gradients are right; around 1e-3 or more, something is wrong."),
         look_at=("Press 'Check gradients': the verdict is great. Then tick 'Break backprop' (it "
                  "injects a bug) and check again: the difference jumps by orders of magnitude."),
-        try_next=("Switch the layers to ReLU and check again: where a step of ε crosses a ReLU's "
-                  "kink the check leaves that parameter out and says so."),
+        try_next=("Switch the layers to ReLU and check again: should a step of ε cross a ReLU's "
+                  "kink, the check leaves that parameter out and says so."),
         counterfactual=Counterfactual("Run it with ReLU layers", {"model": {
             "hidden": [{"units": 5, "activation": "relu"}, {"units": 3, "activation": "relu"}],
             "init": "he"}}, "ReLU, init he"),
@@ -560,7 +561,7 @@ _PRESET_LIST = [
                      "batch norm. At test time there is no mini-batch to average over: dev and "
                      "test are evaluated with the running averages of μ and σ² kept during "
                      "training."),
-        look_at=("The moons are separated within a few dozen epochs. Run the twin without batch "
+        look_at=("The moons are separated within a few epochs. Run the twin without batch "
                  "norm: its first steps overshoot, so it either diverges or its ReLUs die and the "
                  "loss sits at ln 2, and the diagnosis blames the learning rate."),
         try_next="Lower the learning rate to 0.1 and compare the two again.",

@@ -11,14 +11,17 @@
   ``frame-ancestors`` sources for paths under ``EMBED_PATH_PREFIXES``
   (``/embed`` and the ``/labs`` pages, which course pages embed too) and for
   every other page.
-- ``TRUSTED_PROXY_COUNT`` (0): how many reverse proxies in front of the app set
-  ``X-Forwarded-For``/``-Proto``; the client address used for per-client limits
-  comes from them.  Leave 0 when clients connect directly: the header is
-  otherwise forgeable.
-- ``SSE_HEARTBEAT_SECONDS`` (15), ``SSE_RETRY_MS`` (2000); open streams (each holds a
-  request thread) per run or search ``SSE_STREAMS_PER_RUN`` (4), per client
-  ``SSE_STREAMS_PER_CLIENT`` (32) and in all ``SSE_STREAMS_TOTAL`` (192: 64 of
-  gunicorn.conf.py's 256 threads stay free for other requests).
+- ``TRUSTED_PROXY_COUNT`` (``TUNING_TRUSTED_PROXY_COUNT``, else 0): how many
+  reverse proxies in front of the app set ``X-Forwarded-For``/``-Proto``; the
+  client address used for the per-address limits comes from them.  Leave 0
+  when clients connect directly: the header is otherwise forgeable.
+- Per-client limits are keyed on the page's client token within its address
+  (``server.web.clients``); ``LIMITS["max_runs_per_address"]`` (32) and
+  ``SSE_STREAMS_PER_ADDRESS`` (128) bound all clients of one address together.
+- ``SSE_HEARTBEAT_SECONDS`` (15), ``SSE_RETRY_MS`` (2000); open streams per run or
+  search ``SSE_STREAMS_PER_RUN`` (4), per client ``SSE_STREAMS_PER_CLIENT`` (32),
+  per address ``SSE_STREAMS_PER_ADDRESS`` (128) and in all ``SSE_STREAMS_TOTAL``
+  (192, which also fits gunicorn's gthread worker and its 256 threads).
 - ``GRADCHECK_MAX_PARAMETERS`` (None: the engine bounds a check's work by
   itself, a few seconds for the largest network) and ``GRADCHECK_CONCURRENCY``
   (2 checks at once; more get 429).
@@ -73,11 +76,12 @@ DEFAULTS = {
     "FRAME_ANCESTORS_EMBED": "*",
     "FRAME_ANCESTORS": "'self'",
     "EMBED_PATH_PREFIXES": ("/embed", "/labs"),
-    "TRUSTED_PROXY_COUNT": 0,
+    "TRUSTED_PROXY_COUNT": None,
     "SSE_HEARTBEAT_SECONDS": 15.0,
     "SSE_RETRY_MS": 2000,
     "SSE_STREAMS_PER_RUN": 4,
     "SSE_STREAMS_PER_CLIENT": 32,
+    "SSE_STREAMS_PER_ADDRESS": 128,
     "SSE_STREAMS_TOTAL": 192,
     "GRADCHECK_MAX_PARAMETERS": None,
     "GRADCHECK_CONCURRENCY": 2,
@@ -113,15 +117,17 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config["RUNTIME_LIMITS"] = limits
     if app.config.get("MAX_CONTENT_LENGTH") is None:
         app.config["MAX_CONTENT_LENGTH"] = limits.max_body_bytes
-    proxies = int(app.config["TRUSTED_PROXY_COUNT"])
+    proxies = app.config["TRUSTED_PROXY_COUNT"]
+    proxies = int(serving_settings().trusted_proxy_count if proxies is None else proxies)
     if proxies > 0:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)
 
     app.extensions["run_manager"] = app.config["RUN_MANAGER"] or _in_process_manager(app, limits)
 
-    from server.web import api, errors, lessons, pages, searches
+    from server.web import api, clients, errors, lessons, pages, searches
 
     errors.init_app(app)
+    clients.init_app(app)
     app.after_request(_security_headers)
     for module in (api, pages, lessons, searches):
         module.init_app(app)

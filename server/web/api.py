@@ -10,7 +10,7 @@ import threading
 from functools import partial
 from typing import Any, ClassVar, Literal
 
-from flask import Blueprint, Flask, current_app, request, url_for
+from flask import Blueprint, Flask, current_app, url_for
 from pydantic import Field
 
 from server.engine.config import ConfigError, RunConfig, config_schema, parse_config
@@ -18,6 +18,7 @@ from server.engine.preview import count_parameters, preview
 from server.runs.manager import RunManager
 from server.runs.processes import HostGone
 from server.runs.run import ACTIONS, ACTIVE_STATUSES
+from server.web.clients import current_client, start_run
 from server.web.errors import ApiError, RequestBody, json_body, json_response, parse_body, validate_body
 from server.web.health import unavailable_reasons
 from server.web.sse import StreamSlots, requested_last_id, stream_response
@@ -28,7 +29,8 @@ bp = Blueprint("api", __name__)
 def init_app(app: Flask) -> None:
     app.extensions["stream_slots"] = StreamSlots(app.config["SSE_STREAMS_PER_RUN"],
                                                  app.config["SSE_STREAMS_PER_CLIENT"],
-                                                 app.config["SSE_STREAMS_TOTAL"])
+                                                 app.config["SSE_STREAMS_TOTAL"],
+                                                 app.config["SSE_STREAMS_PER_ADDRESS"])
     app.extensions["gradcheck_slots"] = threading.BoundedSemaphore(app.config["GRADCHECK_CONCURRENCY"])
     app.register_blueprint(bp)
 
@@ -37,15 +39,10 @@ def manager() -> RunManager:
     return current_app.extensions["run_manager"]
 
 
-def client_address() -> str:
-    """Who a run belongs to for the per-client limit: the remote address (after trusted proxies)."""
-    return request.remote_addr or "unknown"
-
-
 @bp.post("/api/runs")
 def create_run():
     config = parse_config(json_body())
-    status = manager().start(config, client_address())
+    status = start_run(manager(), config, current_client())
     status_url = url_for("api.run_status", run_id=status["id"])
     # The other two routes hang under the status route; one url_for is a
     # measurable share of this request when many runs start at once.
@@ -74,7 +71,7 @@ def run_events(run_id: str):
         # Everything was delivered: 204 tells EventSource to stop reconnecting.
         return current_app.response_class(status=204)
     return stream_response(partial(runs.events_since, run_id), last_id,
-                           client=client_address(), kind="run", source_id=run_id)
+                           client=current_client(), kind="run", source_id=run_id)
 
 
 class RunControl(RequestBody):

@@ -4,9 +4,10 @@ Every error of an API route (``/api/...`` and ``/healthz``) has the body
 ``{"error": "a sentence", "details": [{"loc": "optimizer.beta1", "msg": "..."}]}``
 (``details`` may be empty).  Page routes keep Flask's HTML errors.  Raise
 ``ApiError`` from a view, or let ``ConfigError`` (400), ``RunConflict`` (409),
-``UnknownRun`` (404) and ``CapacityExceeded`` (429 with ``Retry-After``)
-propagate: the handlers here turn them into responses.  Bodies other than a
-config are ``RequestBody`` models, read with ``parse_body``.
+``UnknownRun`` (404), ``CapacityExceeded`` (429 with ``Retry-After``) and
+``BodyTimeout`` (408: the body came too slowly) propagate: the handlers here
+turn them into responses.  Bodies other than a config are ``RequestBody``
+models, read with ``parse_body``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from server.engine.config import ConfigError, validation_details
 from server.runs.events import to_json
 from server.runs.manager import CapacityExceeded, UnknownRun
 from server.runs.run import RunConflict
+from server.web.deadlines import BodyTimeout
 
 JSON_PREFIXES = ("/api/", "/healthz")
 # The deepest body the API takes (a search space of layer lists) nests 6 levels.
@@ -72,13 +74,23 @@ def json_body() -> Any:
         value = request.get_json()
     except UnsupportedMediaType:
         raise ApiError(415, "the body must be JSON, sent with Content-Type: application/json") from None
-    except BadRequest:
+    except BadRequest as error:
+        timeout = body_timeout_behind(error)
+        if timeout is not None:
+            raise timeout from None
         raise ApiError(400, "the body is not valid JSON") from None
     except RecursionError:  # the decoder's own guard, far deeper than MAX_JSON_DEPTH
         raise _too_deep() from None
     if _deeper_than(value, MAX_JSON_DEPTH):
         raise _too_deep()
     return value
+
+
+def body_timeout_behind(error: BaseException) -> BodyTimeout | None:
+    """The ``BodyTimeout`` that werkzeug turned into ``error`` (its ``ClientDisconnected``), if any."""
+    while error is not None and not isinstance(error, BodyTimeout):
+        error = error.__cause__ or error.__context__
+    return error
 
 
 def _refuse_cut_bodies() -> None:
@@ -170,6 +182,7 @@ _MESSAGES = {
     400: "bad request",
     404: "no such resource",
     405: "method not allowed",
+    408: "the request took too long to arrive",
     413: "the request body is too large",
     415: "unsupported media type",
     429: "too many requests",
@@ -198,8 +211,17 @@ def init_app(app: Flask) -> None:
     def _capacity(error: CapacityExceeded):
         return error_response(429, str(error), headers={"Retry-After": str(error.retry_after)})
 
+    @app.errorhandler(BodyTimeout)
+    def _body_timeout(error: BodyTimeout):
+        # The server closes the connection after this answer (server.web.deadlines).
+        return error_response(408, str(error), [{"loc": "body", "msg": (
+            f"send the whole body within {error.seconds:g} s of the request's headers")}])
+
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException):
+        timeout = body_timeout_behind(error)
+        if timeout is not None:
+            return _body_timeout(timeout)
         if not wants_json_errors():
             return error
         status = error.code or 500
@@ -249,11 +271,15 @@ def answer_server_errors_as_json() -> None:
     """Make gunicorn write its own error answers as JSON (call it in the worker).
 
     gunicorn has no hook for them: every worker class sends them through
-    ``gunicorn.util.write_error``, which this replaces.
+    ``gunicorn.util.write_error``, which this replaces.  The answer ends the
+    connection (``Connection: close``).
     """
     from gunicorn import util
 
     def write_error(sock, status_int, reason, mesg):
         util.write_nonblock(sock, server_error_bytes(int(status_int), reason, mesg))
+        # The rest of a request too long to read is still unread: closing now
+        # would reset the connection and lose the answer before the client reads it.
+        util.close_graceful(sock, timeout=1.0)
 
     util.write_error = write_error

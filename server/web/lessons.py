@@ -29,7 +29,7 @@ from server.engine.config import ConfigError
 from server.lessons import labs
 from server.lessons.presets import PRESETS, TOPICS, preset_json
 from server.runs.events import LoggedEvent, to_json
-from server.web.api import client_address
+from server.web.clients import CLIENT_PARAMETER, current_client
 from server.web.errors import ApiError, json_response
 from server.web.sse import requested_last_id, stream_response
 
@@ -75,7 +75,7 @@ def optimizer_events():
     if last_id >= race.last_id:
         # Everything was delivered: 204 tells EventSource to stop reconnecting.
         return current_app.response_class(status=204)
-    return stream_response(race.fetch, last_id, client=client_address(), kind="lab")
+    return stream_response(race.fetch, last_id, client=current_client(), kind="lab")
 
 
 @bp.get("/api/labs/normalization")
@@ -124,6 +124,7 @@ def _query() -> dict[str, str]:
                        [{"loc": key, "msg": "given more than once"} for key in repeated])
     query = request.args.to_dict()
     query.pop("since", None)  # where a stream resumes, read by ``requested_last_id``
+    query.pop(CLIENT_PARAMETER, None)  # who asks (server.web.clients), not a lab setting
     return query
 
 

@@ -34,7 +34,7 @@ from server.search.limits import search_limits_from_env
 from server.search.manager import NoFinishedTrialError, Search, SearchCapacityError, SearchManager
 from server.search.presets import QUICK_BASE, presets
 from server.search.space import DISTRIBUTIONS
-from server.web.api import client_address
+from server.web.clients import current_client
 from server.web.errors import ApiError, RequestBody, json_body, json_response, parse_body
 from server.web.sse import requested_last_id, stream_response
 
@@ -120,7 +120,7 @@ def _api_errors():
 def create_search():
     raw = json_body()
     with _api_errors():
-        search = manager().create(raw, client=client_address())
+        search = manager().create(raw, client=current_client().key)
     return _created(search)
 
 
@@ -158,7 +158,7 @@ def search_events(search_id: str):
         # Everything was delivered: 204 tells EventSource to stop reconnecting.
         return current_app.response_class(status=204)
     # The same caps as a run's streams: a search cannot hold more of the server's threads.
-    return stream_response(search.events_after, last_id, client=client_address(),
+    return stream_response(search.events_after, last_id, client=current_client(),
                            kind="search", source_id=search.id)
 
 
@@ -184,7 +184,7 @@ def control_search(search_id: str):
         search.stop()
         return json_response({"id": search.id, "status": search.status})
     with _api_errors():
-        zoomed = manager().zoom(search, body.top_k, client=client_address())
+        zoomed = manager().zoom(search, body.top_k, client=current_client().key)
     return _created(zoomed)
 
 

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 from flask import Response, current_app, request
 
 from server.runs.events import to_json
+from server.web.clients import Client
 from server.web.errors import ApiError
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
@@ -134,15 +135,15 @@ def _then(chunks: Iterable[str], action: Callable[[], None]) -> Iterator[str]:
 
 
 def stream_response(fetch: Callable[[int, float], Sequence[StreamEvent]], last_id: int, *,
-                    client: str, kind: str, source_id: str | None = None) -> Response:
-    """The SSE response of ``event_stream(fetch, last_id)`` in one of the app's stream slots.
+                    client: Client, kind: str, source_id: str | None = None) -> Response:
+    """The SSE response of ``event_stream(fetch, last_id)`` in one of ``client``'s stream slots.
 
     ``kind`` (``run``, ``search``, ``lab``) names the source in the 429 that a
     full slot table answers; ``source_id`` is the run or search whose own
     per-source cap applies (labs have none).
     """
     slots: StreamSlots = current_app.extensions["stream_slots"]
-    release = slots.take(client, kind, source_id)
+    release = slots.take(client.key, kind, source_id, client.address)
     config = current_app.config
     chunks = event_stream(fetch, last_id, heartbeat_seconds=config["SSE_HEARTBEAT_SECONDS"],
                           retry_ms=config["SSE_RETRY_MS"])
@@ -176,20 +177,24 @@ STREAM_RETRY_AFTER_SECONDS = 5
 
 
 class StreamSlots:
-    """Open event streams, each holding a request thread: capped per source, per client and in all.
+    """Open event streams: capped per source, per client, per address and in all.
 
     ``per_source`` bounds the streams of one run or search, ``per_client`` those
-    of one client address across every kind of stream, ``total`` the streams
-    of the whole app, so that neither one run nor one client can take the
-    threads that other requests (``/healthz``, POSTs, other clients) need.
+    of one client (``server.web.clients``: a browser's token, or an address)
+    across every kind of stream, ``per_address`` those of all clients of one
+    network address, ``total`` the streams of the whole app, so that neither
+    one run nor one client nor one network can take the connections and the
+    memory that other requests (``/healthz``, POSTs, other clients) need.
     """
 
-    def __init__(self, per_source: int, per_client: int, total: int):
+    def __init__(self, per_source: int, per_client: int, total: int, per_address: int | None = None):
         self.per_source = per_source
         self.per_client = per_client
         self.total = total
+        self.per_address = total if per_address is None else per_address
         self._by_source: Counter[str] = Counter()
         self._by_client: Counter[str] = Counter()
+        self._by_address: Counter[str] = Counter()
         self._open = 0
         self._lock = threading.Lock()
 
@@ -198,17 +203,21 @@ class StreamSlots:
         with self._lock:
             return self._open
 
-    def take(self, client: str, kind: str, source_id: str | None = None) -> Callable[[], None]:
+    def take(self, client: str, kind: str, source_id: str | None = None,
+             address: str | None = None) -> Callable[[], None]:
         """Take a slot; the function that gives it back (once, however often it is called).
 
+        ``address`` defaults to ``client`` (a client known by its address alone).
         Raises a 429 ``ApiError`` with ``Retry-After`` when any of the caps is reached.
         """
+        address = client if address is None else address
         with self._lock:
-            refusal = self._refusal(client, kind, source_id)
+            refusal = self._refusal(client, kind, source_id, address)
             if refusal is not None:
                 raise ApiError(429, refusal, headers={"Retry-After": str(STREAM_RETRY_AFTER_SECONDS)})
             self._open += 1
             self._by_client[client] += 1
+            self._by_address[address] += 1
             if source_id is not None:
                 self._by_source[source_id] += 1
         released = threading.Event()
@@ -220,17 +229,21 @@ class StreamSlots:
                 released.set()
                 self._open -= 1
                 _decrement(self._by_client, client)
+                _decrement(self._by_address, address)
                 if source_id is not None:
                     _decrement(self._by_source, source_id)
 
         return release
 
-    def _refusal(self, client: str, kind: str, source_id: str | None) -> str | None:
+    def _refusal(self, client: str, kind: str, source_id: str | None, address: str) -> str | None:
         if source_id is not None and self._by_source[source_id] >= self.per_source:
             return f"this {kind} already has {self.per_source} open streams"
         if self._by_client[client] >= self.per_client:
             return (f"you already have {self.per_client} open event streams, the most one client "
                     "may have; close one or try again shortly")
+        if self._by_address[address] >= self.per_address:
+            return (f"your network address already has {self.per_address} open event streams, the most "
+                    "one address may have; close one or try again shortly")
         if self._open >= self.total:
             return f"the service has its maximum of {self.total} open event streams; try again shortly"
         return None

@@ -1,5 +1,7 @@
 // The HTTP API (CONTRACT section 4) and the run's event stream (section 3).
 
+import { CLIENT_HEADER, clientToken, withClientToken } from "./client_token.js";
+
 /** A non-2xx answer: ``details`` lists ``{loc, msg}`` for 400s, ``retryAfter`` is set for 429s. */
 export class ApiError extends Error {
   constructor(status, body, retryAfter) {
@@ -24,7 +26,8 @@ async function request(method, url, body) {
   try {
     response = await fetch(url, {
       method,
-      headers: body === undefined ? {} : { "Content-Type": "application/json" },
+      headers: body === undefined ? { [CLIENT_HEADER]: clientToken() }
+        : { [CLIENT_HEADER]: clientToken(), "Content-Type": "application/json" },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
   } catch {
@@ -88,7 +91,7 @@ export function followRun(eventsUrl, { onEvent, onLost, parseLater = new Set() }
 
   const open = () => {
     const url = lastId >= 0 ? `${eventsUrl}${eventsUrl.includes("?") ? "&" : "?"}since=${lastId}` : eventsUrl;
-    source = new EventSource(url);
+    source = new EventSource(withClientToken(url));
     for (const name of RUN_EVENTS) source.addEventListener(name, (message) => deliver(name, message));
     source.addEventListener("error", (event) => {
       // A run's own "error" event is a MessageEvent with data; a connection failure is not.

@@ -3,13 +3,7 @@
 // lifecycle events into status and messages.  Views own the DOM; the dashboard
 // draws the run; the session talks to the server.
 
-import { Dashboard } from "./dashboard.js";
-import { FieldErrors } from "./field_errors.js";
-import { Ghosts } from "./ghosts.js";
-import { RunSession, mergeUpdates } from "./run_session.js";
-import { Preview } from "./preview.js";
 import { PROPERTIES, PROPERTY_BY_KEY, clone, setPath } from "./state.js";
-import { UrlSync } from "./url_sync.js";
 
 const percent = (value) => (value === null || value === undefined ? "–" : `${(100 * value).toFixed(1)}%`);
 
@@ -18,34 +12,26 @@ const SHAPE_KEYS = ["dataset", "samples", "train", "dev", "test", "trainDev", "l
   "devNoise", "bayesError", "seed"];
 
 export class Controller {
-  /** ``live``: the schema's live fields, path to display symbol (``liveFields``). */
-  constructor({ state, settings, api, followRun, views, charts, scheduler, live }) {
-    Object.assign(this, { state, settings, api, views, charts, scheduler, live });
+  /**
+   * ``live``: the schema's live fields, path to display symbol (``liveFields``);
+   * the rest are the page's parts (see main.js), whose callbacks the controller takes.
+   */
+  constructor({ state, settings, api, views, scheduler, live, dashboard, session, ghosts, url, preview, errors }) {
+    Object.assign(this, { state, settings, api, views, scheduler, live, dashboard, session, ghosts, url, preview, errors });
     this.status = "idle";
     this.busy = false;
     this.pauseAfterFirstEpoch = false;
     this.finishedRun = null;
     this.presets = [];
-    this.errors = new FieldErrors(views);
-    this.dashboard = new Dashboard({ charts, views, scheduler, symbols: live, isStreaming: () => this.session.streaming });
-    this.session = new RunSession({
-      api, followRun, maxPace: settings.limits.max_epochs_per_second,
+    this.shape = null;
+    session.bind({
       onEvent: (name, data) => this.onRunEvent(name, data),
       onLost: (message) => this.connectionLost(message),
       onError: (error, prefix) => this.errors.show(error, prefix),
     });
-    this.ghosts = new Ghosts({
-      view: views.compare, symbols: live,
-      show: (curves) => this.dashboard.setGhosts(curves),
-    });
-    this.shape = null;
-    this.preview = new Preview({
-      api, onShape: (preview) => this.showShape(preview), onInvalid: () => this.showShape(null),
-    });
-    this.url = new UrlSync({
-      state, shareView: views.share,
-      onWarnings: (warnings) => this.message(`Some settings in the link were not used: ${warnings.join("; ")}.`, "warning"),
-    });
+    preview.bind({ onShape: (answer) => this.showShape(answer), onInvalid: () => this.showShape(null) });
+    url.bindWarnings((warnings) => this.message(`Some settings in the link were not used: ${warnings.join("; ")}.`,
+      "warning"));
   }
 
   // --- wiring ----------------------------------------------------------------
@@ -67,7 +53,6 @@ export class Controller {
     thumbnails.bindPick((dataset) => this.edit("dataset", dataset, "thumbnail"));
     this.state.onChange((keys, source) => this.stateChanged(keys, source));
     document.addEventListener("keydown", (event) => this.shortcut(event));
-    this.scheduler.onFrame = () => this.dashboard.frame();
 
     form.render(this.state);
     this.dashboard.setTotal(this.state.config.training.epochs);
@@ -171,15 +156,16 @@ export class Controller {
   /** The engine's preview of the current config, or null when the server refused it. */
   showShape(preview) {
     this.shape = preview;
-    this.renderNetwork();
+    this.views.network.setShape(this.networkShape());
     this.renderSummary();
   }
 
-  renderNetwork() {
+  networkShape() {
     const data = this.shape?.data;
-    const io = data ? { inputs: data.n_features, outputs: data.n_classes, parameters: this.shape.parameters } : null;
-    this.views.network.render(this.state.get("layers"), io);
+    return data ? { inputs: data.n_features, outputs: data.n_classes, parameters: this.shape.parameters } : null;
   }
+
+  renderNetwork() { this.views.network.render(this.state.get("layers"), this.networkShape()); }
 
   renderSummary() { this.views.summary.render(this.shape?.data.sizes ?? null, this.state.get("batchSize")); }
 
@@ -222,15 +208,14 @@ export class Controller {
 
   /**
    * The lesson's one-click counterfactual: train its twin (the current settings
-   * with the preset's ``counterfactual.config`` merged in) and keep it as a
+   * with the preset's ``counterfactual.config`` merged in, as the server merges it) and keep it as a
    * ghost named by ``counterfactual.difference``, for the lesson's run to be drawn against.
    */
   async runCounterfactual() {
     const counterfactual = this.activePreset?.counterfactual;
     if (!counterfactual || this.busy) return;
     if (this.isLive()) this.reset();
-    const twin = mergeUpdates(clone(this.state.config), counterfactual.config ?? {});
-    await this.startRun({ config: twin, ghostLabel: counterfactual.difference ?? counterfactual.label });
+    await this.startRun({ config: this.state.withChanges(counterfactual.config ?? {}), ghostLabel: counterfactual.difference ?? counterfactual.label });
   }
 
   // --- the run's lifecycle ---------------------------------------------------

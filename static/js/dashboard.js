@@ -13,6 +13,7 @@ export class Dashboard {
   /** ``isStreaming()``: whether more events may come (if not, readouts show at once). */
   constructor({ charts, views, scheduler, symbols, isStreaming }) {
     Object.assign(this, { charts, views, scheduler, symbols, isStreaming });
+    scheduler.onFrame = () => this.frame();
     this.epoch = 0;
     this.totalEpochs = 0;
     this.rateSamples = [];
@@ -29,6 +30,7 @@ export class Dashboard {
     loss.reset(lossSeries(trainDev));
     accuracy.reset(accuracySeries(trainDev));
     iteration.reset();
+    iteration.planEpochs(null);
     lr.reset();
     gradients.reset(layerSeries(config.model.hidden.length + 1));
     weights.reset(layerSeries(config.model.hidden.length + 1));
@@ -103,6 +105,12 @@ export class Dashboard {
 
   onConfig(data) {
     this.setTotal(data.total_epochs ?? data.config?.training?.epochs ?? this.totalEpochs);
+    const examples = data.data?.n_train;
+    const batch = data.config?.training?.batch_size;
+    // The iteration axis spans the run's updates from the start, as the epoch axes span its epochs.
+    if (examples && batch) {
+      this.charts.iteration.planEpochs(this.totalEpochs * Math.ceil(examples / Math.min(batch, examples)));
+    }
     if (data.data?.n_classes) this.showClassCharts(data.data.n_classes > 2);
     if (data.points) this.charts.boundary.reset(data.points);
     const layers = data.config?.model?.hidden?.length;

@@ -39,7 +39,7 @@ function formatProperty(property, value, symbols) {
       + `${layer.keep_prob < 1 ? `·k${layer.keep_prob}` : ""}`).join("-")} ${labelFor(value[0].activation)}`;
   }
   if (key === "dataset" || key === "init" || key === "schedule") return labelFor(value);
-  const short = symbols.get(property.path) ?? { labelNoise: "label noise" }[key] ?? key;
+  const short = symbols.get(property.path) ?? { labelNoise: "label noise", trainDev: "train-dev" }[key] ?? key;
   return `${short} ${value === null ? "off" : value}`;
 }
 

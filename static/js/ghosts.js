@@ -7,17 +7,19 @@ import { describeDifference } from "./describe.js";
 const MAX_GHOSTS = 5;
 
 export class Ghosts {
-  /** ``show(ghosts, curves)`` draws them; ``curves(chartKey)`` gives one chart's ghost curves. */
-  constructor({ view, show, symbols }) {
+  constructor({ view, symbols }) {
     this.view = view;
-    this.show = show;
     this.symbols = symbols;
+    this.show = () => {};
     this.ghosts = [];
     this.nextId = 1;
     this.signature = null;
     view.bindRemove((id) => this.remove(id));
     view.render([]);
   }
+
+  /** ``handler(curves)`` draws the ghosts; ``curves(chartKey)`` gives one chart's ghost curves. */
+  bindShow(handler) { this.show = handler; }
 
   get count() { return this.ghosts.length; }
 

@@ -1,5 +1,6 @@
-// Composition root: read the page settings, build the state, views and charts,
-// and hand them to the controller.  Nothing else in the page touches globals.
+// Composition root: read the page settings, build the state, views, charts and
+// the parts that drive them (run session, dashboard, ghosts, URL sync, preview,
+// field errors), and wire them to the controller.
 
 import { api, followRun } from "./api.js";
 import { BoundaryChart } from "./charts/boundary_chart.js";
@@ -8,6 +9,12 @@ import { CurveChart } from "./charts/curve_chart.js";
 import { FrameScheduler } from "./charts/frame_scheduler.js";
 import { ITERATION_SERIES, LEARNING_RATE_SERIES, accuracySeries, layerSeries, lossSeries } from "./charts/series.js";
 import { Controller } from "./controller.js";
+import { Dashboard } from "./dashboard.js";
+import { FieldErrors } from "./field_errors.js";
+import { Ghosts } from "./ghosts.js";
+import { Preview } from "./preview.js";
+import { RunSession } from "./run_session.js";
+import { UrlSync } from "./url_sync.js";
 import { hidePanels, reportHeight } from "./embed.js";
 import { allowedValues, bounds, itemDefaults, liveFields } from "./schema.js";
 import { PROPERTIES, PlaygroundState } from "./state.js";
@@ -109,7 +116,16 @@ function main() {
   };
   const charts = buildCharts();
   const scheduler = new FrameScheduler(Object.values(charts));
-  const controller = new Controller({ state, settings, api, followRun, views, charts, scheduler, live });
+  const session = new RunSession({ api, followRun, maxPace: settings.limits.max_epochs_per_second });
+  const dashboard = new Dashboard({
+    charts, views, scheduler, symbols: live, isStreaming: () => session.streaming,
+  });
+  const ghosts = new Ghosts({ view: views.compare, symbols: live });
+  ghosts.bindShow((curves) => dashboard.setGhosts(curves));
+  const controller = new Controller({
+    state, settings, api, views, scheduler, live, dashboard, session, ghosts,
+    url: new UrlSync({ state, shareView: views.share }), preview: new Preview({ api }), errors: new FieldErrors(views),
+  });
   document.body.dataset.ready = "loading";
   controller.start().finally(() => { document.body.dataset.ready = "true"; });
 }

@@ -6,12 +6,14 @@
 const PREVIEW_DELAY_MS = 120;
 
 export class Preview {
-  /** ``onShape(preview)`` hears each current answer; ``onInvalid(error)`` when the server refused the config. */
-  constructor({ api, onShape, onInvalid }) {
-    Object.assign(this, { api, onShape, onInvalid });
+  constructor({ api }) {
+    this.api = api;
     this.timer = null;
     this.asked = 0;
   }
+
+  /** ``onShape(preview)`` hears each current answer; ``onInvalid(error)`` when the server refused the config. */
+  bind({ onShape, onInvalid }) { Object.assign(this, { onShape, onInvalid }); }
 
   request(config) {
     clearTimeout(this.timer);

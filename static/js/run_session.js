@@ -32,18 +32,20 @@ export function mergeUpdates(target, source) {
 }
 
 export class RunSession {
-  /**
-   * ``onEvent(name, data)`` hears every event of the stream; ``onLost(message)``
-   * when it cannot be recovered; ``onError(error)`` when the server refused a
-   * control or a live change (``prefix`` is where the config sits in its field locations).
-   */
-  constructor({ api, followRun, maxPace, onEvent, onLost, onError }) {
-    Object.assign(this, { api, followRun, maxPace, onEvent, onLost, onError });
+  constructor({ api, followRun, maxPace }) {
+    Object.assign(this, { api, followRun, maxPace });
     this.run = null;
     this.stream = null;
     this.pendingLive = null;
     this.liveTimer = null;
   }
+
+  /**
+   * ``onEvent(name, data)`` hears every event of the stream; ``onLost(message)``
+   * when it cannot be recovered; ``onError(error, prefix)`` when the server refused a
+   * control or a live change (``prefix`` is where the config sits in its field locations).
+   */
+  bind({ onEvent, onLost, onError }) { Object.assign(this, { onEvent, onLost, onError }); }
 
   get id() { return this.run?.id ?? null; }
 

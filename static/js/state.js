@@ -186,15 +186,27 @@ export class PlaygroundState {
 
   /** Replace the whole config (a preset) and some view settings; page pacing is kept unless the config sets it. */
   replaceConfig(nextConfig, source = "preset", view = {}) {
-    const merged = clone(this.defaults);
-    deepAssign(merged, nextConfig);
-    merged.model.hidden = merged.model.hidden.map((layer) => ({ ...this.layerDefaults, ...layer }));
+    const merged = this.merged(this.defaults, nextConfig);
     if (getPath(nextConfig, "training.epochs_per_second") === undefined) {
       setPath(merged, "training.epochs_per_second", this.get("speed"));
     }
     this.config = merged;
     Object.assign(this.view, view);
     this.notify(PROPERTIES.map((property) => property.key), source);
+  }
+
+  /**
+   * The current config with ``partial`` merged in as the server merges a
+   * preset's counterfactual: section by section, lists replaced, each hidden
+   * layer completed with the layer defaults.
+   */
+  withChanges(partial) { return this.merged(this.config, partial); }
+
+  merged(base, partial) {
+    const merged = clone(base);
+    deepAssign(merged, partial);
+    merged.model.hidden = merged.model.hidden.map((layer) => ({ ...this.layerDefaults, ...layer }));
+    return merged;
   }
 
   toFragment() {

@@ -6,12 +6,15 @@ import { iframeSnippet } from "./views/share.js";
 const URL_WRITE_DELAY_MS = 150;
 
 export class UrlSync {
-  /** ``onWarnings(list)`` hears the settings of a link that could not be used. */
-  constructor({ state, shareView, onWarnings }) {
-    Object.assign(this, { state, shareView, onWarnings });
+  constructor({ state, shareView }) {
+    Object.assign(this, { state, shareView });
     this.timer = null;
+    this.onWarnings = () => {};
     window.addEventListener("hashchange", () => this.read());
   }
+
+  /** ``handler(list)`` hears the settings of a link that could not be used. */
+  bindWarnings(handler) { this.onWarnings = handler; }
 
   read(fragment = window.location.hash) {
     const warnings = this.state.applyFragment(fragment, "url");

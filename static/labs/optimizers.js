@@ -8,6 +8,7 @@ import {
   BASE_LAYOUT, OPTIMIZER_STYLE, PLOT_CONFIG, describeError, drawChart, fillForm, formParameters, formatNumber,
   getJson, setStatus as showStatus, showMessage,
 } from "./common.js";
+import { withClientToken } from "../js/client_token.js";
 
 const EVENTS_URL = "/api/labs/optimizers/events";
 const OPTIMIZERS = Object.keys(OPTIMIZER_STYLE);
@@ -201,7 +202,7 @@ function race() {
   history.replaceState(null, "", `?${parameters}`);
   setStatus("running");
   let surfaceData = null;
-  const stream = new EventSource(url);
+  const stream = new EventSource(withClientToken(url));
   source = stream;
   stream.addEventListener("surface", (event) => {
     surfaceData = JSON.parse(event.data);

@@ -2,6 +2,7 @@
 // the table, wired to the searches API.
 
 import { ApiError } from "../js/api.js";
+import { CLIENT_HEADER, clientToken } from "../js/client_token.js";
 import { OBJECTIVE_LABEL, SearchCharts, TIE_BREAK } from "./charts.js";
 import { formatValue } from "./params.js";
 import { playgroundHref } from "./playground-link.js";
@@ -13,7 +14,8 @@ import { TrialsTable } from "./table.js";
 async function postJson(url, body) {
   let response;
   try {
-    response = await fetch(url, { method: "POST", headers: { "Content-Type": "application/json" },
+    response = await fetch(url, { method: "POST", headers: { "Content-Type": "application/json",
+      [CLIENT_HEADER]: clientToken() },
       body: JSON.stringify(body) });
   } catch {
     throw new ApiError(0, null, null);

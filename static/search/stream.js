@@ -2,6 +2,8 @@
 // EventSource reconnects by itself with Last-Event-ID; when it gives up we
 // reopen with ?since=<last id>.  Each event reaches ``onEvent`` once, in order.
 
+import { withClientToken } from "../js/client_token.js";
+
 export const SEARCH_EVENTS = ["search", "trial", "best", "done"];
 const MAX_RECONNECTS = 8;
 
@@ -30,7 +32,7 @@ export function followSearch(eventsUrl, { onEvent, onLost }) {
   };
 
   const open = () => {
-    source = new EventSource(lastId > 0 ? `${eventsUrl}?since=${lastId}` : eventsUrl);
+    source = new EventSource(withClientToken(lastId > 0 ? `${eventsUrl}?since=${lastId}` : eventsUrl));
     for (const name of SEARCH_EVENTS) source.addEventListener(name, (message) => deliver(name, message));
     source.addEventListener("error", () => {
       if (closed) return;

@@ -204,14 +204,13 @@ def test_averages_lab_draws_each_beta_with_and_without_bias_correction(page, liv
     assert page.console_errors == []
 
 
-def serve_presets_with(page, live_server, preset_id: str, **fields) -> dict:
-    """The server's presets, one of them with ``fields`` set (the hints interface 7 lets a preset carry)."""
+def serve_short_presets(page, live_server) -> list:
+    """The server's presets cut to 30 epochs at 1,000 a second: a lesson and its twin train quickly."""
     presets = page.request.get(f"{live_server.url}/api/presets").json()
-    preset = next(item for item in presets if item["id"] == preset_id)
-    preset.update(fields)
-    preset["config"].setdefault("training", {}).update({"epochs": 30, "epochs_per_second": 1000})
+    for preset in presets:
+        preset["config"]["training"].update({"epochs": 30, "epochs_per_second": 1000})
     page.route("**/api/presets", lambda route: route.fulfill(json=presets))
-    return preset
+    return presets
 
 
 def open_page(page, live_server, path: str = "/") -> None:
@@ -220,48 +219,63 @@ def open_page(page, live_server, path: str = "/") -> None:
 
 
 def test_lessons_show_raw_curves_and_the_chart_their_view_asks_for(page, live_server):
-    presets = page.request.get(f"{live_server.url}/api/presets").json()
-    other = next(item["id"] for item in presets if item["id"] != "overfitting"
-                 and item.get("view", {}).get("chart", "epoch") == "epoch"
-                 and not item.get("view", {}).get("weights"))
-    serve_presets_with(page, live_server, "overfitting", view={"chart": "iteration", "weights": True})
     open_page(page, live_server)
     smoothing = page.get_by_test_id("smoothing")
     expect(smoothing).to_have_value("0.6")  # free play smooths
-    page.get_by_test_id("preset-picker").select_option("overfitting")
+    page.get_by_test_id("preset-picker").select_option("batch-gradient-descent")
     expect(smoothing).to_have_value("0")  # a lesson shows the raw curves...
     expect(page.get_by_test_id("chart-mode")).to_have_value("iteration")
     expect(page.get_by_test_id("iteration-chart")).to_be_visible()
-    expect(page.get_by_test_id("weights-chart")).to_be_visible()
-    expect(page.get_by_test_id("gradients-chart")).to_be_hidden()
+    expect(page.get_by_test_id("loss-chart")).to_be_hidden()
     smoothing.fill("0.5")  # ...and smoothing stays a control
     expect(page.locator("#smoothing-value")).to_have_text("0.50")
-    page.get_by_test_id("preset-picker").select_option(other)
+    page.get_by_test_id("preset-picker").select_option("l2-regularization")
     expect(smoothing).to_have_value("0")
     expect(page.get_by_test_id("loss-chart")).to_be_visible()
+    expect(page.get_by_test_id("weights-chart")).to_be_visible()  # the lesson talks about weight norms
+    expect(page.get_by_test_id("gradients-chart")).to_be_hidden()
+    page.get_by_test_id("preset-picker").select_option("dropout")
     expect(page.get_by_test_id("gradients-chart")).to_be_visible()
 
 
 def test_a_lessons_counterfactual_trains_its_twin_and_keeps_it_as_a_ghost_named_in_words(page, live_server):
-    preset = serve_presets_with(page, live_server, "overfitting", counterfactual={
-        "label": "Run it with strong L2", "config": {"regularization": {"l2": 1.0}}, "difference": "L2 1"})
+    presets = serve_short_presets(page, live_server)
+    counterfactual = next(preset for preset in presets if preset["id"] == "dropout")["counterfactual"]
     posted = []
     page.on("request", lambda request: posted.append(request.post_data_json)
             if request.method == "POST" and request.url.endswith("/api/runs") else None)
-    open_page(page, live_server, "/embed?preset=overfitting")
+    open_page(page, live_server, "/embed?preset=dropout")
     button = page.get_by_test_id("counterfactual")
-    expect(button).to_have_text("Run it with strong L2")
+    expect(button).to_have_text(counterfactual["label"])
     button.click()
     ghosts = page.get_by_test_id("compare-list").get_by_test_id("ghost")
     expect(ghosts).to_have_count(1)
-    expect(ghosts.first.locator(".ghost-label")).to_have_text("L2 1")
+    expect(ghosts.first.locator(".ghost-label")).to_have_text("keep_prob 1")
     expect(page.get_by_test_id("status")).to_have_text("idle")
     expect(page.get_by_test_id("message")).to_contain_text("kept as a ghost")
-    expect(page.get_by_test_id("loss-chart-legend").locator("li", has_text="L2 1 · dev")).to_have_count(1)
+    legend = page.get_by_test_id("loss-chart-legend")
+    expect(legend.locator("li", has_text="keep_prob 1 · dev")).to_have_count(1)
     page.get_by_test_id("start").click()  # the lesson itself, drawn against its twin
     expect(page.get_by_test_id("status")).to_have_text("done")
     expect(ghosts).to_have_count(1)
     twin, lesson = posted
-    assert twin["regularization"]["l2"] == 1.0
-    assert lesson["regularization"]["l2"] == preset["config"].get("regularization", {}).get("l2", 0.0)
-    assert twin["model"] == lesson["model"] and twin["data"] == lesson["data"]
+    # Lists are replaced, as the server merges a twin: no layer keeps the lesson's dropout.
+    assert all(layer["keep_prob"] == 1 for layer in twin["model"]["hidden"])
+    assert any(layer["keep_prob"] < 1 for layer in lesson["model"]["hidden"])
+    assert twin["data"] == lesson["data"] and twin["optimizer"] == lesson["optimizer"]
+
+
+def test_the_mismatch_lesson_draws_train_dev_and_ends_in_data_mismatch_not_variance(page, live_server):
+    open_page(page, live_server)
+    page.get_by_test_id("preset-picker").select_option("mismatched-dev-test")
+    page.get_by_test_id("speed").select_option("max")
+    page.get_by_test_id("start").click()
+    expect(page.get_by_test_id("status")).to_have_text("done")
+    diagnosis = page.get_by_test_id("diagnosis")
+    expect(diagnosis).to_have_attribute("data-verdict", "data_mismatch")
+    expect(diagnosis.get_by_test_id("verdict")).to_have_text(
+        "Data mismatch: dev data differ from training data")
+    expect(diagnosis).to_contain_text("Train-dev error")
+    expect(diagnosis.locator(".gaps")).to_contain_text("data mismatch")
+    for chart in ("loss-chart", "accuracy-chart"):
+        expect(page.get_by_test_id(f"{chart}-legend").locator("li", has_text="train-dev")).to_have_count(1)

@@ -504,7 +504,9 @@ def test_a_train_dev_set_draws_its_own_loss_and_accuracy_curves(page, live_serve
     type_value(page.locator("#f-train"), "0.6")
     page.get_by_test_id("start").click()
     expect(page.get_by_test_id("status")).to_have_text("done")
-    expect(page.get_by_test_id("loss-chart-legend").locator("li", has_text="train-dev")).to_have_count(0)
+    page.wait_for_function(  # the new run's curves: no train-dev (the first run's ghost is named by it)
+        "() => { const chart = document.querySelector('[data-testid=loss-chart]');"
+        " return chart.dataset.epochs === '40' && !chart.data.some((trace) => trace.name === 'train-dev'); }")
 
 
 def test_cost_per_iteration_jitters_for_sgd_and_falls_smoothly_for_batch_descent(page, live_server):
@@ -518,6 +520,9 @@ def test_cost_per_iteration_jitters_for_sgd_and_falls_smoothly_for_batch_descent
     expect(page.get_by_test_id("iteration-chart")).to_have_attribute("data-epochs", "2400")
     sgd = trace_values(page, "iteration-chart", "mini-batch cost")
     assert len(sgd) == 2400
+    x_range = page.evaluate(
+        "() => document.querySelector('[data-testid=iteration-chart]')._fullLayout.xaxis.range.slice()")
+    assert x_range == [0, 2400]  # the axis spans the run's updates from the start
     assert increases(sgd) > 0.3, "stochastic gradient descent: one example's cost jumps from update to update"
 
     page.get_by_test_id("batch-size").select_option(label="full batch")
@@ -542,6 +547,8 @@ def test_early_stopping_marks_the_best_epoch_where_the_dev_curve_bottoms(page, l
     expect(page.get_by_test_id("status")).to_have_text("done")
     message = page.get_by_test_id("message").text_content()
     best = int(re.search(r"best dev loss at epoch (\d+)", message).group(1))
+    last = page.get_by_test_id("epoch").text_content()
+    expect(page.get_by_test_id("loss-chart")).to_have_attribute("data-epochs", last)
     expect(page.get_by_test_id("loss-chart").locator(".annotation-text")).to_have_text(
         f"best dev loss · epoch {best}")
     expect(page.get_by_test_id("accuracy-chart").locator(".annotation-text")).to_have_text(
@@ -554,7 +561,7 @@ def test_early_stopping_marks_the_best_epoch_where_the_dev_curve_bottoms(page, l
         }""")
     lowest = min(range(len(curve["y"])), key=lambda index: curve["y"][index])
     assert curve["x"][lowest] == best  # the axis, the marker and the message count epochs the same way
-    assert curve["x"][-1] == int(page.get_by_test_id("epoch").text_content())
+    assert curve["x"][-1] == int(last)
 
 
 def test_exactly_zero_gradients_are_explained_and_weight_norms_can_be_shown(page, live_server):
@@ -575,9 +582,11 @@ def test_exactly_zero_gradients_are_explained_and_weight_norms_can_be_shown(page
     page.get_by_test_id("start").click()
     expect(page.get_by_test_id("status")).to_have_text("done")
     expect(note).to_be_hidden()
-    expect(page.get_by_test_id("weights-chart")).to_have_attribute("data-epochs", "10")
-    norms = trace_values(page, "weights-chart", "W[1]")
-    assert len(norms) == 11 and all(value > 0 for value in norms)
+    page.wait_for_function(  # the new run's weights drawn (the zero-initialized run's were all 0)
+        "() => { const chart = document.querySelector('[data-testid=weights-chart]');"
+        " const trace = chart.data.find((candidate) => candidate.name === 'W[1]');"
+        " return chart.dataset.epochs === '10' && trace.y.length === 11"
+        " && trace.y.every((value) => value > 0); }")
     page.get_by_test_id("show-weights").uncheck()
     expect(page.get_by_test_id("gradients-chart")).to_be_visible()
 
@@ -589,3 +598,21 @@ def test_digits_fill_the_confusion_matrix_without_boundary_pictures(page, live_s
     expect(page.get_by_test_id("confusion-chart").locator(".hm")).to_have_count(1)
     matrix = page.evaluate("() => document.querySelector('[data-testid=confusion-chart]').data[0].z")
     assert len(matrix) == 10 and sum(map(sum, matrix)) == 80  # every dev digit, counted once
+
+
+def test_the_diagnosis_waits_for_settled_curves_and_names_why_a_network_does_not_learn(page, live_server):
+    open_playground(page, live_server, "samples=200&epochs=5000&speed=10")  # epochs 5 to 20 are unsettled
+    page.get_by_test_id("start").click()
+    diagnosis = page.get_by_test_id("diagnosis")
+    # The first verdicts come while the curves still fall: the panel waits.
+    expect(diagnosis).to_have_attribute("data-settled", "false")
+    expect(diagnosis.get_by_test_id("verdict")).to_have_text("Too early to tell")
+    page.get_by_test_id("reset").click()
+
+    open_playground(page, live_server, "samples=400&epochs=60&speed=1000&boundaryEvery=0&init=zeros")
+    page.get_by_test_id("start").click()
+    expect(page.get_by_test_id("status")).to_have_text("done")
+    expect(diagnosis).to_have_attribute("data-verdict", "not_learning")
+    expect(diagnosis).to_have_attribute("data-settled", "true")
+    expect(diagnosis.get_by_test_id("verdict")).to_have_text("Not learning")
+    expect(diagnosis.get_by_test_id("diagnosis-cause")).to_contain_text("Zero initialization")

@@ -5,7 +5,15 @@ import math
 
 import pytest
 
-from server.engine.diagnosis import VERDICTS, Progress, Setup, diagnose, progress_from_history
+from server.engine import train
+from server.engine.diagnosis import (
+    MAX_SETTLED_WINDOW,
+    VERDICTS,
+    Progress,
+    Setup,
+    diagnose,
+    progress_from_history,
+)
 
 
 @pytest.mark.parametrize("train_accuracy, dev_accuracy, bayes_error, verdict", [
@@ -82,8 +90,8 @@ def test_training_error_below_the_bayes_error_is_called_memorizing_noise():
 
 
 def test_payload_is_plain_json_with_finite_numbers():
-    for train, dev, bayes in ((0.0, 0.0, 0.0), (1.0, 1.0, 1.0), (0.5, 0.1, 0.5)):
-        result = diagnose(train, dev, bayes)
+    for train_accuracy, dev, bayes in ((0.0, 0.0, 0.0), (1.0, 1.0, 1.0), (0.5, 0.1, 0.5)):
+        result = diagnose(train_accuracy, dev, bayes)
         text = json.dumps(result, allow_nan=False)
         assert json.loads(text) == result
         assert result["verdict"] in VERDICTS
@@ -169,6 +177,12 @@ def test_a_linear_model_at_chance_is_high_bias_not_a_failure_to_train():
     assert "bigger network" in " ".join(result["advice"]).lower()
 
 
+def test_chance_is_not_a_failure_to_train_when_it_is_the_best_there_is():
+    # Half the labels flipped: no model beats chance, so the network is doing all it can.
+    result = diagnose(0.5, 0.5, 0.5, n_train=360, setup=Setup(), progress=flat_progress())
+    assert result["verdict"] == "good" and result["cause"] is None
+
+
 def test_learning_is_not_called_not_learning():
     learnt = diagnose(0.9, 0.88, 0.05, setup=Setup(), progress=flat_progress(loss=0.3, error=0.1))
     assert learnt["verdict"] != "not_learning" and learnt["cause"] is None
@@ -252,6 +266,11 @@ def test_variance_advice_never_recommends_what_the_config_already_does():
     assert "lower keep_prob below" not in strong_dropout
     stopping = advice_for(Setup(early_stopping=True))
     assert "stop early" not in stopping
+    strong_l2 = advice_for(Setup(l2=30.0))
+    assert "L2 is already strong (λ 30)" in strong_l2 and "raise L2" not in strong_l2
+    assert "add dropout" in strong_l2
+    everything = advice_for(Setup(l2=30.0, keep_prob=0.3, early_stopping=True, augment=True))
+    assert "Regularize more" not in everything and "More training data is the lever left" in everything
 
 
 def test_bias_advice_loosens_only_the_regularization_in_use():
@@ -275,7 +294,19 @@ def test_progress_is_read_from_the_metrics_history():
     assert progress.dev_errors == pytest.approx((0.6, 0.3))
     assert progress.train_dev_errors == (None, pytest.approx(0.28))
     assert progress.grad_norms == (0.2, 0.4) and progress.update_ratios == (1e-3, 2e-3)
-    assert progress_from_history([]) == Progress()
+    assert progress.start_loss == 0.69 and progress.peak_loss == 0.69 and progress.n_reports == 2
+    assert progress_from_history([]) == Progress(n_reports=0)
+
+
+def test_a_long_history_is_read_in_bounded_windows_that_keep_the_early_spike():
+    def report(loss):
+        return {"train_loss": loss, "train_accuracy": 0.5, "dev_accuracy": 0.5, "layers": []}
+    history = [report(0.7), report(9.0)] + [report(0.69)] * 5000
+    progress = progress_from_history(history)
+    assert len(progress.train_errors) == 2 * MAX_SETTLED_WINDOW and progress.n_reports == 5002
+    assert progress.start_loss == 0.7 and progress.peak_loss == 9.0
+    result = diagnose(0.5, 0.5, 0.0, setup=Setup(optimizer="gd", learning_rate=5.0), progress=progress)
+    assert result["cause"] == "learning_rate_too_large" and result["settled"]
 
 
 def test_a_network_flattened_by_its_penalty_is_high_bias_with_the_penalty_to_loosen():
@@ -285,3 +316,62 @@ def test_a_network_flattened_by_its_penalty_is_high_bias_with_the_penalty_to_loo
     # With a cause in sight, the cause still wins.
     zeros = diagnose(0.5, 0.5, 0.1, setup=Setup(l2=30.0, init="zeros"), progress=flat_progress())
     assert zeros["verdict"] == "not_learning" and zeros["cause"] == "zero_init"
+
+
+# --- on the engine's own runs ------------------------------------------------------------------
+
+def final_diagnosis(config):
+    return [event["data"] for event in train(config) if event["event"] == "diagnosis"][-1]
+
+
+def test_a_run_at_a_tiny_learning_rate_is_not_learning_for_that_reason():
+    diagnosis = final_diagnosis({"seed": 1, "data": {"dataset": "circles", "n_samples": 400},
+                                 "model": {"hidden": [{"units": 16}, {"units": 16}]},
+                                 "optimizer": {"name": "gd", "learning_rate": 1e-5},
+                                 "training": {"epochs": 40, "boundary_every": 0}})
+    assert diagnosis["verdict"] == "not_learning" and diagnosis["settled"]
+    assert diagnosis["cause"] == "learning_rate_too_small"
+    assert any("Raise the learning rate" in line for line in diagnosis["advice"])
+
+
+def test_a_train_dev_set_turns_a_mismatch_the_old_diagnosis_called_variance_into_data_mismatch():
+    config = {"seed": 9, "data": {"dataset": "moons", "n_samples": 2000, "noise": 0.1, "dev_noise": 0.45,
+                                  "split": {"train": 0.3, "dev": 0.3, "test": 0.2, "train_dev": 0.2}},
+              "training": {"epochs": 60, "boundary_every": 0}}
+    with_train_dev = final_diagnosis(config)
+    assert with_train_dev["verdict"] == "data_mismatch"
+    assert with_train_dev["data_mismatch"] > 0.1 > with_train_dev["variance"]
+    without = final_diagnosis({**config, "data": {**config["data"], "split": {
+        "train": 0.3, "dev": 0.3, "test": 0.4}}})
+    assert without["verdict"] == "high_variance" and without["data_mismatch"] is None
+
+
+def falling_progress(start=0.5, drop_per_report=0.01, reports=40, error=0.2):
+    losses = tuple(start * (1 - drop_per_report) ** index for index in range(reports))
+    return Progress(train_losses=losses, train_errors=(error,) * reports, dev_errors=(error,) * reports,
+                    grad_norms=(0.1, 0.1), update_ratios=(1e-2, 1e-2))
+
+
+def test_a_bias_whose_loss_still_falls_asks_for_more_updates_before_a_bigger_network():
+    # Full-batch gradient descent after 40 updates: the accuracy has levelled off, the loss has not.
+    advice = diagnose(0.80, 0.79, 0.0, setup=Setup(optimizer="gd", batch_size=360),
+                      progress=falling_progress())["advice"]
+    text = " ".join(advice)
+    assert advice[1].startswith("Still learning: the training loss fell")
+    assert "smaller mini-batches" in text and "faster optimizer" in text
+    assert text.index("Train longer") < text.index("bigger network")
+
+
+def test_still_learning_advice_names_only_levers_the_config_does_not_pull_already():
+    # One example per update with Adam: neither smaller batches nor a faster optimizer is left.
+    text = " ".join(diagnose(0.80, 0.79, 0.0, setup=Setup(optimizer="adam", batch_size=1),
+                             progress=falling_progress())["advice"])
+    assert "Still learning" in text
+    assert "mini-batches" not in text and "faster optimizer" not in text
+
+
+def test_a_bias_whose_loss_has_levelled_off_asks_for_a_bigger_network_first():
+    advice = diagnose(0.80, 0.79, 0.0, setup=Setup(optimizer="gd"),
+                      progress=falling_progress(drop_per_report=0.0))["advice"]
+    assert advice[1] == "Train a bigger network: more hidden units or more layers."
+    assert "Still learning" not in " ".join(advice)

@@ -256,3 +256,16 @@ def test_the_injected_bug_lives_in_the_check_not_in_the_model():
     np.testing.assert_allclose(buggy.grad_views["W2"], 2 * clean.grad_views["W2"])
     np.testing.assert_array_equal(buggy.grad_views["W1"], clean.grad_views["W1"])
     assert not hasattr(Network(3, [], 2, "he", 0.01, np.random.default_rng(0)), "backprop_bug")
+
+
+
+def test_an_array_whose_every_probe_is_on_a_kink_reports_no_difference():
+    network = make_network([HiddenLayer(1, "relu")], n_features=1, init="he")
+    network.parameters[:] = 0.0
+    network.param_views["W2"][...] = 1.0
+    X = np.zeros((4, 1))  # every pre-activation is b1 = 0: b1's one probe steps across the kink
+    targets = np.array([[1.0], [1.0], [1.0], [0.0]])
+    result = check_network(network, X, targets, epsilon=1e-6)
+    by_name = {layer["name"]: layer for layer in result["layers"]}
+    assert by_name["b1"] == {"name": "b1", "difference": None, "n_checked": 0, "kinks": 1}
+    assert by_name["b2"]["n_checked"] == 1 and result["verdict"] in ("great", "ok")

@@ -62,6 +62,27 @@ class Run:
     def predicted_classes(self) -> np.ndarray:
         return np.array(self.boundary["z"]) > 0.5
 
+    def regions(self) -> int:
+        """Connected regions of one predicted class on the final boundary grid (4-neighbours):
+        2 for a clean boundary between two classes, more when it draws islands."""
+        grid = self.predicted_classes()
+        seen = np.zeros_like(grid)
+        count = 0
+        for start in zip(*np.nonzero(~seen), strict=True):
+            if seen[start]:
+                continue
+            count += 1
+            seen[start] = True
+            stack = [start]
+            while stack:
+                row, col = stack.pop()
+                for near in ((row + 1, col), (row - 1, col), (row, col + 1), (row, col - 1)):
+                    inside = 0 <= near[0] < grid.shape[0] and 0 <= near[1] < grid.shape[1]
+                    if inside and not seen[near] and grid[near] == grid[row, col]:
+                        seen[near] = True
+                        stack.append(near)
+        return count
+
 
 @functools.cache
 def _run_json(config_json: str) -> Run:
@@ -206,6 +227,8 @@ def _overfitting():
         dev_losses = [m["dev_loss"] for m in result.metrics]
         assert result.done["best_epoch"] < result.done["epoch"] / 2
         assert dev_losses[-1] > 1.5 * min(dev_losses)
+        # Islands around the mislabelled training points.
+        assert result.regions() >= 5
 
 
 def _fixes_overfitting(preset_id: str) -> list[tuple[Run, Run]]:
@@ -221,6 +244,7 @@ def _fixes_overfitting(preset_id: str) -> list[tuple[Run, Run]]:
         assert fixed.diagnosis["variance"] < overfit.diagnosis["variance"] - 0.05
         changed = np.mean(fixed.predicted_classes() != overfit.predicted_classes())
         assert changed > 0.05, f"only {changed:.1%} of the boundary grid changed class"
+        assert fixed.regions() <= overfit.regions() - 2, "the islands should be gone"
     assert measured[0][0].verdict == "good"
     return measured
 
@@ -242,8 +266,12 @@ def _dropout():
 
 @effect("data-augmentation")
 def _augmentation():
-    for fixed, _ in _fixes_overfitting("data-augmentation"):
+    for offset, (fixed, _) in enumerate(_fixes_overfitting("data-augmentation")):
         assert "augment the data you have" not in fixed.advice
+        # Overdone (jitter 0.5), it starts to underfit: train and dev both fall.
+        overdone = run("data-augmentation", offset, data={"augment": {"jitter": 0.5}})
+        assert overdone.done["train_accuracy"] < fixed.done["train_accuracy"] - 0.03
+        assert overdone.done["dev_accuracy"] < fixed.done["dev_accuracy"]
 
 
 @effect("early-stopping")
@@ -304,6 +332,9 @@ def _normalizing_inputs():
         assert raw.done["train_accuracy"] < 0.3
         assert raw.done["train_loss"] > 2.0  # ln 10 = 2.30: chance for ten classes
         _not_learning(raw, "unnormalized_inputs")
+        # A huge first loss, then ln 10 from the first epoch on.
+        assert raw.metrics[0]["train_loss"] > 3 * math.log(10)
+        assert raw.metrics[1]["train_loss"] == pytest.approx(math.log(10), abs=0.2)
         assert normalized.done["train_accuracy"] > 0.95
         assert normalized.verdict != "not_learning"
 
@@ -344,6 +375,9 @@ def _init_xavier():
         assert xavier.done["train_accuracy"] > 0.85 and xavier.done["dev_accuracy"] > 0.85
         _not_learning(small, "vanishing_gradients")
         assert small.done["train_accuracy"] < 0.56
+    # The lesson's next step: He's larger weights train these tanh layers too.
+    assert all(run("init-xavier", offset, model={"init": "he"}).done["train_accuracy"] > 0.85
+               for offset in SEED_OFFSETS)
 
 
 def _gradient_ratios(result: Run) -> list[float]:
@@ -402,6 +436,8 @@ def _gradient_checking():
 def _batch_norm():
     for normalized, plain in pairs("batch-norm"):
         assert normalized.done["train_accuracy"] > 0.9 and normalized.done["dev_accuracy"] > 0.88
+        # Separated within a few epochs.
+        assert any(m["train_accuracy"] > 0.9 for m in normalized.metrics[:11])
         # Without batch norm the same rate overshoots: the run diverges or its ReLUs die.
         assert plain.done["reason"] == "diverged" or plain.done["train_accuracy"] < 0.6
         if plain.done["reason"] != "diverged":
@@ -439,6 +475,10 @@ def _batch():
         assert costs.size == batch.done["iteration"]
         assert _roughness(costs) < 0.1 and _jitter(batch) < 0.02
         assert mini.done["train_loss"] < 0.6 * batch.done["train_loss"]
+        # The lesson says it ran out of updates, not of capacity: so does the diagnosis.
+        if batch.verdict == "high_bias":
+            assert "Still learning" in batch.advice and "smaller mini-batches" in batch.advice
+            assert batch.advice.index("Still learning") < batch.advice.index("bigger network")
 
 
 @effect("mini-batch-gradient-descent")
@@ -456,8 +496,10 @@ def _stochastic():
     for offset, sgd in enumerate(runs("stochastic-gradient-descent")):
         batch, mini = run("batch-gradient-descent", offset), run("mini-batch-gradient-descent", offset)
         assert sgd.metrics[-1]["iteration"] == 360 * sgd.done["epoch"]
-        # The most progress per epoch: after five epochs, well below batch descent after five.
+        # The most progress per epoch: after five epochs, well below batch descent after five,
+        # and below where batch descent gets in forty.
         assert sgd.train_losses()[5] < batch.train_losses()[5] / 1.5
+        assert sgd.train_losses()[5] < batch.done["train_loss"]
         # The least per update: mini-batches after their 240 updates are below SGD after 360.
         assert sgd.metrics[1]["iteration"] == 360 and mini.metrics[-1]["iteration"] == 240
         assert mini.metrics[-1]["train_loss"] < sgd.metrics[1]["train_loss"]
@@ -481,6 +523,10 @@ def _adaptive(preset_id: str) -> None:
         assert adaptive.done["train_accuracy"] > 0.95
         assert adaptive.done["train_loss"] < plain.done["train_loss"] / 3
         assert plain.done["train_accuracy"] < adaptive.done["train_accuracy"] - 0.05
+    if preset_id == "rmsprop":  # the lesson's next step: at α 0.1 the loss jumps
+        for offset, lesson in enumerate(runs(preset_id)):
+            jumpy = run(preset_id, offset, optimizer={"learning_rate": 0.1})
+            assert np.diff(jumpy.train_losses()).max() > 5 * np.diff(lesson.train_losses()).max()
 
 
 for _adaptive_id in ("rmsprop", "adam"):

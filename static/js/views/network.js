@@ -48,6 +48,12 @@ export class NetworkView {
     if (focusedId) document.getElementById(focusedId)?.focus();
     this.addButton.disabled = this.locked || layers.length >= this.maxLayers;
     this.removeButton.disabled = this.locked || layers.length === 0;
+    this.setShape(io);
+  }
+
+  /** A new preview of the same layers: the diagram and counts change, the rows (and their errors) stay. */
+  setShape(io) {
+    const layers = this.layers ?? [];
     const depth = layers.length === 0
       ? "no hidden layer: logistic regression"
       : `${layers.length} hidden layer${layers.length === 1 ? "" : "s"}`;
