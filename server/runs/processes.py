@@ -100,7 +100,7 @@ class _Host:
         self.alive = True
         self.failure: str | None = None
         self.ready = threading.Event()
-        self.last_heard = time.monotonic()
+        self._unanswered_since: float | None = None  # the first ping since the host last spoke
         self.send(("configure", 0, {"niceness": niceness}))
         self._reader = threading.Thread(target=self._read_forever, name=f"{name}-reader", daemon=True)
         self._reader.start()
@@ -169,14 +169,17 @@ class _Host:
                 raise HostGone(HOST_GONE) from error
 
     def ping(self) -> None:
+        if self._unanswered_since is None:
+            self._unanswered_since = time.monotonic()
         try:
             self.send(("ping", next(self._pings)))
         except HostGone:
             pass  # the reader reports it
 
     def silent_for(self) -> float:
-        """Seconds since the host last said anything (a reply, an event, a pong)."""
-        return time.monotonic() - self.last_heard
+        """Seconds since the first ping that the host has not answered (nor said anything since)."""
+        since = self._unanswered_since
+        return 0.0 if since is None else time.monotonic() - since
 
     def fail(self, reason: str) -> None:
         """Give the host up: its trainers and calls end with ``reason``, and the process is killed."""
@@ -207,7 +210,7 @@ class _Host:
                 message = self._connection.recv()
             except (EOFError, OSError):
                 break
-            self.last_heard = time.monotonic()
+            self._unanswered_since = None  # any message shows the host is there
             if message[0] == "ready":
                 self.ready.set()
                 continue
@@ -353,12 +356,19 @@ class TrainerProcessPool:
             return problems
 
     def _watch_forever(self) -> None:
-        """Ping the hosts; give up and replace one that stays silent for ``heartbeat_timeout`` s."""
+        """Ping the hosts; give up and replace one that stays silent for ``heartbeat_timeout`` s.
+
+        When this thread itself woke up late (this process was stalled, and
+        with it the readers of the hosts' answers), it only pings that round.
+        """
+        woke = time.monotonic()
         while not self._closed.wait(self.heartbeat_interval):
+            late = time.monotonic() - woke > 2 * self.heartbeat_interval
+            woke = time.monotonic()
             with self._lock:
                 hosts = [host for host in self._started_hosts() if host.alive and host.ready.is_set()]
             for host in hosts:
-                if host.silent_for() <= self.heartbeat_timeout:
+                if late or host.silent_for() <= self.heartbeat_timeout:
                     host.ping()
                 else:
                     host.fail(HOST_UNRESPONSIVE)  # and ``_host_lost`` replaces it
