@@ -19,11 +19,32 @@ measures how busy the machine is as much as the page.
 Targets (issue 4): at least 30 fps and no long task over 50 ms in steady state.
 
     python bench/page.py [--epochs 10000] [--warmup 2] [--speed max] [--repeats 1] [--server-niceness 10]
+
+Side by side with TensorFlow Playground (``--versus PATH``, PATH a checkout of
+github.com/tensorflow/playground built with ``npm ci && npm run build``; its
+``dist/`` is served from a local port and nothing of it is kept here): both
+pages in the same Chromium, one after the other and interleaved (ours, theirs,
+ours, theirs ...), on TF Playground's two standard configs, its default
+(circle, 500 points, 50% train, 2-4-2-1 tanh, batch 10, SGD at 0.03) and the
+same with 6 hidden layers of 8.  Ours trains the same network on the same
+kind of data with neuron maps on (every boundary event carries them), paced
+at 60 epochs/s and unpaced ("max").  Each run is measured over ``--window``
+seconds after ``--warmup``: the epochs per second the page's own epoch
+counter shows, frames per second, and main-thread long tasks.  TF Playground
+requests web fonts and analytics from the internet; those requests are
+blocked (it renders without them).
+
+    python bench/page.py --versus /path/to/playground [--window 8] [--warmup 3] [--repeats 2]
+
+Targets (issue 13), both configs: at least 60 epochs/s seen when paced at 60,
+at 55+ fps with no long task over 50 ms; unpaced, at least 5x TF
+Playground's epochs/s on 6x8 with the page still at 55+ fps.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import socket
@@ -31,8 +52,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -185,7 +208,17 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=300.0)
     parser.add_argument("--server-niceness", type=int, default=10,
                         help="run the server at this CPU niceness (0: compete with the browser as an equal)")
+    parser.add_argument("--versus", metavar="PATH",
+                        help="a built TF Playground checkout: measure both pages side by side")
+    parser.add_argument("--window", type=float, default=8.0, help="--versus: seconds measured per run")
+    parser.add_argument("--boundary-every", type=int, default=2,
+                        help="--versus: epochs between boundary (and neuron map) events, paced")
+    parser.add_argument("--boundary-every-max", type=int, default=5,
+                        help="--versus: the same, unpaced")
     arguments = parser.parse_args()
+    if arguments.versus:
+        run_versus(arguments)
+        return
 
     from playwright.sync_api import sync_playwright
 
@@ -206,6 +239,142 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=10)
+    with open("/proc/loadavg") as load:
+        print(f"load average while measuring: {' '.join(load.read().split()[:3])}")
+
+
+# --- side by side with TensorFlow Playground -------------------------------------------------
+
+# TF Playground's URL state for its two standard configs (its defaults, noise 0).
+TF_STATE = ("activation=tanh&batchSize=10&dataset=circle&regDataset=reg-plane&learningRate=0.03"
+            "&regularizationRate=0&noise=0&networkShape={shape}&seed=0.58297&showTestData=false"
+            "&discretize=false&percTrainData=50&x=true&y=true&xTimesY=false&xSquared=false&ySquared=false"
+            "&cosX=false&sinX=false&cosY=false&sinY=false&collectStats=false&problem=classification"
+            "&initZero=false&hideText=false")
+OURS_STATE = ("dataset=circles&samples=500&noise=0&train=0.5&dev=0.25&test=0.25&layers={layers}"
+              "&init=xavier&optimizer=gd&learningRate=0.03&batchSize=10&epochs=1000000"
+              "&boundaryEvery={boundary_every}&speed={speed}")
+VERSUS_CONFIGS = {"2-4-2-1": [4, 2], "6x8": [8] * 6}
+# Counters as each page shows them ("1,234" in TF Playground's).
+EPOCH_COUNTER = {
+    "ours": "() => Number(document.querySelector('[data-testid=epoch]').textContent)",
+    "tf": "() => Number(document.querySelector('#iter-number').textContent.replace(/[^0-9]/g, ''))",
+}
+
+
+def serve_directory(directory: Path) -> tuple[ThreadingHTTPServer, str]:
+    """A static file server for ``directory`` on a free loopback port, in a thread."""
+    handler = functools.partial(QuietHandler, directory=str(directory))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
+class QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format, *args):  # noqa: A002 - the base class's name
+        pass
+
+
+def block_the_internet(context, allowed_origins: tuple[str, ...]) -> None:
+    """Abort every request that leaves the loopback servers (TF Playground's fonts and analytics)."""
+    def route(route):
+        if route.request.url.startswith(allowed_origins):
+            route.continue_()
+        else:
+            route.abort()
+    context.route("**/*", route)
+
+
+def measure_window(browser, url: str, kind: str, origins: tuple[str, ...], warmup_s: float,
+                   window_s: float) -> dict:
+    """Open ``url``, press play, and measure ``window_s`` seconds after ``warmup_s``."""
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    block_the_internet(context, origins)
+    page = context.new_page()
+    page.add_init_script(PROBE)
+    page.goto(url)
+    if kind == "ours":
+        page.wait_for_selector("body[data-ready=true]")
+        page.click("[data-testid=start]")
+    else:
+        page.wait_for_selector("#play-pause-button")
+        page.click("#play-pause-button")
+    page.wait_for_timeout(warmup_s * 1000)
+    start, first_epoch = page.evaluate(f"() => [performance.now(), ({EPOCH_COUNTER[kind]})()]")
+    page.wait_for_timeout(window_s * 1000)
+    end, last_epoch = page.evaluate(f"() => [performance.now(), ({EPOCH_COUNTER[kind]})()]")
+    probe = page.evaluate("window.__bench")
+    maps = page.locator("[data-testid=neuron-map]").count() if kind == "ours" else None
+    context.close()
+    steady = summarize(probe["frames"], probe["longTasks"], start, end)
+    return {"epochs_per_second": round((last_epoch - first_epoch) / ((end - start) / 1000), 1),
+            "neuron_maps": maps, **steady}
+
+
+def versus_runs(ours_url: str, theirs_url: str, shape: list[int], arguments) -> list[tuple[str, str, str]]:
+    """``(page, pace, url)``: ours paced at 60, TF Playground, ours unpaced."""
+    layers = ",".join(f"{units}-tanh" for units in shape)
+    ours = lambda speed, every: f"{ours_url}/#" + OURS_STATE.format(  # noqa: E731
+        layers=layers, boundary_every=every, speed=speed)
+    theirs = f"{theirs_url}/index.html#" + TF_STATE.format(shape=",".join(map(str, shape)))
+    return [("ours", "paced 60", ours("60", arguments.boundary_every)),
+            ("tf", "one epoch a frame", theirs),
+            ("ours", "max", ours("max", arguments.boundary_every_max))]
+
+
+def versus(playwright, executable, ours_url: str, theirs_url: str, arguments) -> list[dict]:
+    """Every (config, page, pace) once per repeat, ours and theirs alternating, in one browser."""
+    browser = playwright.chromium.launch(executable_path=executable, headless=True, args=["--disable-gpu"])
+    origins = (ours_url, theirs_url)
+    rows = []
+    try:
+        for repeat in range(arguments.repeats):
+            for name, shape in VERSUS_CONFIGS.items():
+                for kind, pace, url in versus_runs(ours_url, theirs_url, shape, arguments):
+                    result = measure_window(browser, url, kind, origins, arguments.warmup, arguments.window)
+                    row = {"repeat": repeat + 1, "config": name, "page": kind, "pace": pace, **result}
+                    print(json.dumps(row))
+                    rows.append(row)
+    finally:
+        browser.close()
+    return rows
+
+
+def versus_table(rows: list[dict]) -> str:
+    """A Markdown table of the medians per (config, page, pace)."""
+    groups: dict[tuple, list[dict]] = {}
+    for row in rows:
+        groups.setdefault((row["config"], row["page"], row["pace"]), []).append(row)
+    lines = ["| config | page | pace | epochs/s seen | fps | long tasks | longest task ms |",
+             "|---|---|---|---|---|---|---|"]
+    for (config, page, pace), group in groups.items():
+        median = {key: statistics.median(row[key] for row in group)
+                  for key in ("epochs_per_second", "fps", "long_tasks", "longest_task_ms")}
+        shown = "ours" if page == "ours" else "TF Playground"
+        lines.append(f"| {config} | {shown} | {pace} | {median['epochs_per_second']:.0f} | "
+                     f"{median['fps']:.1f} | {median['long_tasks']:.0f} | {median['longest_task_ms']:.0f} |")
+    return "\n".join(lines)
+
+
+def run_versus(arguments) -> None:
+    from playwright.sync_api import sync_playwright
+
+    dist = Path(arguments.versus).resolve() / "dist"
+    if not (dist / "index.html").exists():
+        raise SystemExit(f"{dist} has no index.html: build TF Playground first (npm ci && npm run build)")
+    port = free_port()
+    server = start_server(port, arguments.server_niceness)
+    static, theirs_url = serve_directory(dist)
+    try:
+        with sync_playwright() as playwright:
+            executable = os.environ.get("PLAYWRIGHT_CHROMIUM") or (
+                DEBIAN_CHROMIUM if os.path.exists(DEBIAN_CHROMIUM) else None)
+            rows = versus(playwright, executable, f"http://127.0.0.1:{port}", theirs_url, arguments)
+    finally:
+        static.shutdown()
+        server.terminate()
+        server.wait(timeout=10)
+    print(versus_table(rows))
     with open("/proc/loadavg") as load:
         print(f"load average while measuring: {' '.join(load.read().split()[:3])}")
 

@@ -19,6 +19,24 @@ client threads run on the same machine and take some CPU of their own.
 
     python bench/serve.py [--runs 32] [--epochs-per-second 12] [--waves 2] [--ramp-seconds 0]
 
+Two adversarial modes measure what one client can do to everyone else:
+
+- ``--mode adversarial``: ``--idle`` (1,000) connections that send nothing and
+  ``--half-sent`` (300) that send a request line and one header, held open by
+  a process of their own (each one the server closes is replaced at once),
+  while ``/healthz`` is probed every 50 ms, ``--paced`` (8) runs stream at
+  their pace and ``--labs`` (16) optimizer-lab streams play their races.
+  Targets: ``/healthz`` p95 under 100 ms, paced streams at full pace.
+- ``--mode heavy``: ``--heavy`` (2) of the heaviest runs the service admits
+  (16 hidden layers at batch size 1, as wide as the work bound allows) beside
+  ``--paced`` runs; a default gradient check and a stop of each heavy run are
+  timed.  Targets: paced runs at 90% of their pace or more, the gradient
+  check within 1 s, a stop within 0.5 s.
+
+``--worker-class gthread`` serves with gunicorn's threaded worker instead of
+gunicorn.conf.py's, for comparison.  Every report gives the load average
+before and after: on a shared machine, read the figures beside it.
+
 ``--mode fairness`` measures what one client's heaviest runs do to everyone
 else: ``--heavy`` of the heaviest runs the work bounds admit
 (``HEAVIEST_RUNS``, one near each bound of server/engine/cost.py) train
@@ -36,7 +54,9 @@ import argparse
 import contextlib
 import http.client
 import json
+import multiprocessing
 import os
+import re
 import selectors
 import signal
 import socket
@@ -107,6 +127,8 @@ class StreamResult:
     events: int = 0
     done: bool = False
     error: str | None = None
+    #: False: a stream still going when the bench stops reading is no error (a fixed window is measured).
+    must_finish: bool = True
 
     @property
     def metrics_per_second(self) -> float | None:
@@ -154,7 +176,7 @@ def watch_run(port: int, config: dict, start_gate: threading.Barrier, delay: flo
                 elif name in (b"done", b"error"):
                     result.done = True
         connection.close()
-        if not result.done:
+        if not result.done and result.must_finish:
             result.error = "the stream ended before done"
     except Exception as error:  # a bench reports failures, it does not stop at the first
         result.error = f"{type(error).__name__}: {error}"
@@ -270,8 +292,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--json", action="store_true", help="print the summary as JSON only")
     args = parser.parse_args(argv)
     measure, report_summary = MODES[args.mode]
+    load_before = os.getloadavg()[0]
     summary = measure(args)
-    summary["load_average"] = os.getloadavg()
+    summary["load_average"] = (load_before, os.getloadavg()[0])
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
@@ -311,9 +334,14 @@ def measure_starts(args) -> dict:
     return summary
 
 
+def machine(summary: dict) -> str:
+    before, after = summary["load_average"]
+    return f"{summary['cpus']} CPUs, load average {before:.1f} to {after:.1f}"
+
+
 def report_starts(summary: dict) -> None:
-    print(f"{summary['command']}, worker {summary['worker_class']}  ({summary['cpus']} CPUs, load average "
-          f"{summary['load_average'][0]:.1f}; the bench's clients share them)")
+    print(f"{summary['command']}, worker {summary['worker_class']}  ({machine(summary)}; "
+          "the bench's clients share them)")
     print(f"{summary['runs']} concurrent runs x {summary['epochs']} epochs at "
           f"{summary['epochs_per_second']:g} epochs/s, {len(summary['waves'])} waves, starts "
           + (f"spread over {summary['ramp_seconds']:g} s" if summary["ramp_seconds"] else "all at once"))
@@ -343,65 +371,69 @@ HALF_SENT_REQUEST = b"GET /healthz HTTP/1.1\r\nHost: bench\r\n"  # no blank line
 class HeldConnections:
     """``idle`` connections that send nothing and ``half_sent`` that send a request head's start.
 
-    One thread watches them all; a connection the server closes is counted,
-    with its age, and replaced, so the server faces the full count throughout.
+    Held by a process of their own (so their upkeep does not slow the bench's
+    probes and streams): a connection the server closes is counted, with its
+    age, and replaced, so the server faces the full count throughout.  After
+    the ``with`` block, ``summary`` has the counts.
     """
 
     def __init__(self, port: int, idle: int, half_sent: int):
-        self.port = port
         self.kinds = {"idle": idle, "half_sent": half_sent}
-        self.closed_by_server = {kind: 0 for kind in self.kinds}
-        self.ages_at_close: list[float] = []
-        self.failed_connects = 0
-        self._selector = selectors.DefaultSelector()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._hold, name="held-connections", daemon=True)
+        self.port = port
+        self.summary: dict = {}
+        self._pipe, child_end = multiprocessing.Pipe()
+        self._process = multiprocessing.get_context("fork").Process(
+            target=self._hold, args=(child_end,), name="held-connections", daemon=True)
 
     def __enter__(self):
-        for kind, count in self.kinds.items():
-            for _ in range(count):
-                self._open(kind)
-        self._thread.start()
+        self._process.start()
+        self._pipe.recv()  # every connection opened
         return self
 
     def __exit__(self, *exc_info):
-        self._stop.set()
-        self._thread.join(10)
-        for key in list(self._selector.get_map().values()):
-            key.fileobj.close()
-        self._selector.close()
+        self._pipe.send("stop")
+        self.summary = self._pipe.recv()
+        self._process.join(10)
 
-    @property
-    def open(self) -> int:
-        return len(self._selector.get_map())
+    def _hold(self, pipe) -> None:
+        selector = selectors.DefaultSelector()
+        closed = {kind: 0 for kind in self.kinds}
+        ages: list[float] = []
+        failed = [0]
 
-    def _open(self, kind: str) -> None:
-        connection = socket.socket()
-        try:
-            connection.settimeout(5)
-            connection.connect(("127.0.0.1", self.port))
-            if kind == "half_sent":
-                connection.sendall(HALF_SENT_REQUEST)
-            connection.setblocking(False)
-        except OSError:
-            self.failed_connects += 1
-            connection.close()
-            return
-        self._selector.register(connection, selectors.EVENT_READ, (kind, time.monotonic()))
+        def open_one(kind: str) -> None:
+            connection = socket.socket()
+            try:
+                connection.settimeout(5)
+                connection.connect(("127.0.0.1", self.port))
+                if kind == "half_sent":
+                    connection.sendall(HALF_SENT_REQUEST)
+                connection.setblocking(False)
+            except OSError:
+                failed[0] += 1
+                connection.close()
+                return
+            selector.register(connection, selectors.EVENT_READ, (kind, time.monotonic()))
 
-    def _hold(self) -> None:
-        while not self._stop.is_set():
-            for key, _ in self._selector.select(0.2):
+        for kind, count in self.kinds.items():
+            for _ in range(count):
+                open_one(kind)
+        pipe.send("ready")
+        while not pipe.poll():
+            for key, _ in selector.select(0.2):
                 kind, opened = key.data
                 try:
                     key.fileobj.recv(65536)  # an answer (a 408, say) or the end: either way it is over
                 except OSError:
                     pass
-                self._selector.unregister(key.fileobj)
+                selector.unregister(key.fileobj)
                 key.fileobj.close()
-                self.closed_by_server[kind] += 1
-                self.ages_at_close.append(time.monotonic() - opened)
-                self._open(kind)
+                closed[kind] += 1
+                ages.append(time.monotonic() - opened)
+                open_one(kind)
+        pipe.send({"closed_by_server": closed, "failed_connects": failed[0],
+                   "held_open_at_end": len(selector.get_map()),
+                   "age_at_close_s_median": round(statistics.median(ages), 2) if ages else None})
 
 
 def probe_health(port: int, seconds: float, interval: float = 0.05) -> dict:
@@ -464,9 +496,9 @@ def paced_learners(port: int, count: int, epochs_per_second: float, seconds: flo
     config = {"training": {"epochs": int(seconds * epochs_per_second), "epochs_per_second": epochs_per_second,
                            "boundary_every": 0}}
     gate = threading.Barrier(count)
-    results = [StreamResult() for _ in range(count)]
+    results = [StreamResult(must_finish=False) for _ in range(count)]
     threads = [threading.Thread(target=watch_run, daemon=True, args=(
-                   port, config, gate, 0.0, result, seconds + 30, f"{prefix}-{index:04d}-bench-learner"))
+                   port, config, gate, 0.0, result, seconds, f"{prefix}-{index:04d}-bench-learner"))
                for index, result in enumerate(results)]
     for thread in threads:
         thread.start()
@@ -492,14 +524,12 @@ def measure_adversarial(args) -> dict:
                         for index, frames in enumerate(lab_frames)]
             for thread in threads[args.paced:]:
                 thread.start()
+            worker_cpu = cpu_seconds(pids[1])
             summary["healthz"] = probe_health(port, args.seconds)
+            summary["worker_cpu_cores"] = round((cpu_seconds(pids[1]) - worker_cpu) / args.seconds, 2)
             for thread in threads:
                 thread.join(args.seconds + 60)
-            summary["held_open_at_end"] = held.open
-            summary["closed_by_server"] = dict(held.closed_by_server)
-            summary["failed_connects"] = held.failed_connects
-            ages = held.ages_at_close
-            summary["age_at_close_s_median"] = round(statistics.median(ages), 2) if ages else None
+        summary.update(held.summary)
         summary["paced_runs"] = stream_pace(results, args.epochs_per_second)
         lab_rates = [(len(f) - 1) / (f[-1] - f[0]) for f in lab_frames if len(f) > 2]
         summary["lab_streams"] = {"streams": args.labs, "target_frames_per_s": 10,
@@ -513,13 +543,13 @@ def measure_adversarial(args) -> dict:
 
 def report_adversarial(summary: dict) -> None:
     print(f"adversarial: worker {summary['worker_class']}, {summary['idle']} idle + {summary['half_sent']} "
-          f"half-sent connections held for {summary['seconds']:g} s ({summary['cpus']} CPUs, load average "
-          f"{summary['load_average'][0]:.1f})")
+          f"half-sent connections held for {summary['seconds']:g} s ({machine(summary)})")
     for name in ("quiet_healthz", "healthz"):
         probe = summary[name]
         print(f"  {name}: {probe['probes']} probes, p50 {probe['p50_ms']} ms, p95 {probe['p95_ms']} ms, "
               f"max {probe['max_ms']} ms, failed {probe['failed']} {probe['failures']}")
-    print(f"  closed by the server: {summary['closed_by_server']} "
+    print(f"  worker CPU {summary['worker_cpu_cores']} cores; "
+          f"closed by the server: {summary['closed_by_server']} "
           f"(median age {summary['age_at_close_s_median']} s), still open at the end "
           f"{summary['held_open_at_end']}, failed connects {summary['failed_connects']}")
     pace = summary["paced_runs"]
@@ -539,19 +569,29 @@ HEAVIEST_CONFIG = {"data": {"n_samples": 5000},
                    "training": {"epochs": 10000, "batch_size": 1, "boundary_every": 0}}
 
 
+WORK_BOUND = re.compile(r"about ([0-9.e+]+) multiply-adds; at most ([0-9.e+]+)")
+
+
 def start_heaviest(port: int, client: str) -> tuple[str | None, str]:
-    """Start the heaviest run the service accepts: the schema's maximum, halved until it is admitted."""
+    """Start the heaviest run the service admits: 16 layers at batch size 1, as wide as the work bound allows.
+
+    The schema's own maximum (16 x 512 units, 5,000 samples) is far over the
+    bound on work per epoch; the 400 names both figures, and the layers are
+    narrowed by the square root of their ratio until the config is admitted.
+    """
     config = json.loads(json.dumps(HEAVIEST_CONFIG))
-    while True:
+    layers, units = len(config["model"]["hidden"]), config["model"]["hidden"][0]["units"]
+    while units >= 1:
+        config["model"]["hidden"] = [{"units": units, "activation": "relu"}] * layers
         status, body = request(port, "POST", "/api/runs", config, headers={CLIENT_HEADER: client})
         if status == 201:
-            hidden = config["model"]["hidden"]
-            return json.loads(body)["id"], f"{len(hidden)} x {hidden[0]['units']} units, batch 1"
-        layers = config["model"]["hidden"]
-        if status != 400 or len(layers) == 1 and layers[0]["units"] <= 8:
+            return json.loads(body)["id"], f"{layers} x {units} units, 5000 samples, batch 1"
+        bound = WORK_BOUND.search(body.decode(errors="replace"))
+        if status != 400 or bound is None:
             return None, f"{status} {body[:200]!r}"
-        config["model"]["hidden"] = layers[:max(1, len(layers) // 2)] if len(layers) > 1 else [
-            {**layers[0], "units": layers[0]["units"] // 2}]
+        asked, allowed = float(bound.group(1)), float(bound.group(2))
+        units = min(units - 1, int(units * (allowed / asked) ** 0.5))
+    return None, "no width admitted"
 
 
 def timed(action) -> float:
@@ -595,7 +635,7 @@ def stop_and_wait(port: int, run_id: str, seconds: float = 120.0) -> None:
 
 def report_heavy(summary: dict) -> None:
     print(f"heavy: {summary['heavy']} beside paced runs, worker {summary['worker_class']} "
-          f"({summary['cpus']} CPUs, load average {summary['load_average'][0]:.1f})")
+          f"({machine(summary)})")
     pace = summary["paced_runs"]
     print(f"  {pace['streams']} paced runs at {pace['target_per_s']:g}/s: metrics/s min {pace['per_s_min']} "
           f"median {pace['per_s_median']} (slowest {pace['share_of_pace_min']} of pace) {pace['errors']}")

@@ -18,18 +18,22 @@ from functools import cache
 from typing import Annotated, Any, Literal, NamedTuple, get_args, get_origin
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
     Strict,
     ValidationError,
+    WithJsonSchema,
     create_model,
+    field_validator,
     model_validator,
 )
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
 
+from server.engine.uploads import UPLOAD_PATTERN, is_upload, upload_id
 from server.limits import CONFIG_LIMITS as LIMITS
 
 DATASETS_2D = ("circles", "moons", "xor", "spiral", "gaussian")
@@ -39,12 +43,15 @@ ACTIVATIONS = ("relu", "leaky_relu", "tanh", "sigmoid", "linear")
 INITS = ("zeros", "random", "xavier", "he")
 OPTIMIZERS = ("gd", "momentum", "rmsprop", "adam")
 SCHEDULES = ("constant", "inverse_time", "exponential", "inverse_sqrt", "step")
+# Inputs computed from a 2-D data set's (x1, x2), as TensorFlow Playground offers them.
+FEATURES = ("x1", "x2", "x1_squared", "x2_squared", "x1_x2", "sin_x1", "sin_x2")
+DEFAULT_FEATURES = ("x1", "x2")
 
-Dataset = Literal["circles", "moons", "xor", "spiral", "gaussian", "digits"]
 Activation = Literal["relu", "leaky_relu", "tanh", "sigmoid", "linear"]
 Init = Literal["zeros", "random", "xavier", "he"]
 OptimizerName = Literal["gd", "momentum", "rmsprop", "adam"]
 ScheduleName = Literal["constant", "inverse_time", "exponential", "inverse_sqrt", "step"]
+Feature = Literal["x1", "x2", "x1_squared", "x2_squared", "x1_x2", "sin_x1", "sin_x2"]
 
 
 def _numeric_string(value: str) -> bool:
@@ -74,6 +81,27 @@ def _json_integer(value: Any) -> Any:
     if isinstance(value, str) and _numeric_string(value):
         raise PydanticCustomError("int_type", "Input should be an integer, not a string")
     return value
+
+
+def _dataset_name(value: str) -> str:
+    """A built-in data set's name, or ``upload:<id>`` for an uploaded one (whether it exists is
+    checked where the data is made: ``server.engine.data.upload_problems``)."""
+    if value in DATASETS:
+        return value
+    if is_upload(value):
+        try:
+            upload_id(value)
+        except ValueError:
+            raise PydanticCustomError("dataset", "an uploaded data set is named upload:<id>, "
+                                                 "with the id POST /api/datasets returned") from None
+        return value
+    raise PydanticCustomError("dataset", "Input should be {expected} or upload:<id>",
+                              {"expected": ", ".join(repr(name) for name in DATASETS)})
+
+
+# A built-in name or an upload's: the schema keeps the built-ins as an enum the page lists.
+Dataset = Annotated[str, Strict(), AfterValidator(_dataset_name), WithJsonSchema({
+    "type": "string", "anyOf": [{"enum": list(DATASETS)}, {"pattern": UPLOAD_PATTERN}]})]
 
 
 # The schema's "number", "integer" and "boolean", taken at their word.
@@ -153,7 +181,20 @@ class Data(_Strict):
     bayes_error: OptionalNumber = Field(
         None, ge=0, le=1, description=("Estimate of the Bayes error; null means the data set's own floor: "
                      "label_noise plus the overlap its position noise creates."))
+    features: list[Feature] = Field(
+        list(DEFAULT_FEATURES), min_length=1, max_length=len(FEATURES),
+        json_schema_extra={"uniqueItems": True},
+        description=("2-D data sets: the network's inputs, computed from the raw (x1, x2) before "
+                     "normalization, in this order; distinct. Digits takes its 64 pixels and only "
+                     "the default."))
 
+    @field_validator("features")
+    @classmethod
+    def _distinct_features(cls, features: list[str]) -> list[str]:
+        repeated = sorted({name for name in features if features.count(name) > 1})
+        if repeated:
+            raise ValueError(f"each feature may appear once; repeated: {', '.join(repeated)}")
+        return features
 
 
 class Layer(_Strict):
@@ -291,6 +332,10 @@ def parse_config(raw: Any) -> RunConfig:
 
 def _cross_field_problems(config: RunConfig) -> list[dict[str, str]]:
     data = config.data
+    if data.dataset == "digits" and tuple(data.features) != DEFAULT_FEATURES:
+        return [{"loc": "data.features",
+                 "msg": ("digits feeds the network its 64 pixels; features apply to the 2-D data sets only "
+                         f"(leave data.features at {list(DEFAULT_FEATURES)})")}]
     if data.dataset == "digits" and data.n_samples > DIGITS_SAMPLES:
         return [{"loc": "data.n_samples",
                  "msg": f"digits has {DIGITS_SAMPLES} samples; n_samples is {data.n_samples}"}]

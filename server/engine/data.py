@@ -12,8 +12,17 @@ Every data set is built the same way, so each knob changes only what it names:
    is the Bayes error floor of every split;
 4. Gaussian noise on the positions: standard deviation ``noise`` on train and
    train-dev and ``dev_noise`` (when set, else ``noise``) on dev and test;
-5. normalization with the statistics of the training split only (train-dev,
+5. for the 2-D sets, the input features (``data.features``: x1, x2, x1^2,
+   x2^2, x1 x2, sin x1, sin x2) computed from the noisy raw (x1, x2);
+6. normalization with the statistics of the training split only (train-dev,
    dev and test all use them).
+
+The 2-D sets also keep their points on the *plane*: the raw (x1, x2)
+normalized the same way.  The boundary chart, its grid and the neuron maps
+live on the plane, and ``Dataset.inputs_from_plane`` carries plane
+coordinates to network inputs.  With the default features ``["x1", "x2"]``
+the plane IS the network's input space: the same arrays, no transform, so
+such a run sees exactly the data it always did.
 
 The train-dev set is the course's answer to mismatched data: drawn from the
 training distribution but never trained on, so train-dev minus train error
@@ -38,6 +47,15 @@ The two-class 2-D generators, before noise:
 - ``gaussian``: two round Gaussian blobs of standard deviation 0.5 around (-1, -1)
   (class 0) and (1, 1) (class 1).
 
+An uploaded table (``upload:<id>``, see ``server.engine.uploads``) is real
+data like digits: ``n_samples`` rows are drawn from it (at most as many as it
+has), ``noise`` does not apply, ``dev_noise`` adds Gaussian noise of
+``dev_noise`` training standard deviations to each feature of dev and test,
+and augmentation works in training standard deviations too (jitter of
+``augment.jitter`` of them; rotation only when there are two features).  A
+two-feature, two-class upload is 2-D: it gets the boundary chart.  Its Bayes
+error is unknown: ``label_noise`` (or ``data.bayes_error``) stands for it.
+
 ``digits`` is the 8x8 UCI handwritten digits set (1,797 images, pixel values
 0..16, 10 classes) shipped in ``datasets/digits.csv.gz``.  ``noise`` does not
 apply to it (the images are real data); ``dev_noise`` adds Gaussian pixel noise
@@ -54,10 +72,19 @@ from importlib import resources
 
 import numpy as np
 
-from server.engine.config import Augment, ConfigError, Normalize, RunConfig, parse_config, split_sizes
+from server.engine.config import (
+    DEFAULT_FEATURES,
+    Augment,
+    ConfigError,
+    Normalize,
+    RunConfig,
+    parse_config,
+    split_sizes,
+)
+from server.engine.uploads import UploadedData, UploadUnavailable, find_upload, is_upload
 
 __all__ = ["Dataset", "prepare_data", "make_data", "load_digits", "bayes_error_floor", "data_shape",
-           "DIGITS_IMAGE_SHAPE"]
+           "feature_columns", "check_dataset", "uploaded_table", "DIGITS_IMAGE_SHAPE"]
 
 DIGITS_IMAGE_SHAPE = (8, 8)
 DIGITS_MAX_PIXEL = 16.0
@@ -102,17 +129,46 @@ class Dataset:
     name: str = ""
     augmentation: Augment = field(default_factory=Augment)
     raw_center: np.ndarray | None = None
+    raw_scale: np.ndarray | None = None
     noise: float = 0.0
     dev_noise: float | None = None
     label_noise: float = 0.0
     X_train_dev: np.ndarray | None = None
     y_train_dev: np.ndarray | None = None
+    features: tuple[str, ...] = DEFAULT_FEATURES
+    # 2-D sets: each split's points on the plane, {"train": (m, 2), ...}, and the
+    # plane's normalization (raw (x1, x2) = plane * plane_std + plane_mean).
+    plane: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    plane_mean: np.ndarray | None = None
+    plane_std: np.ndarray | None = None
     _grids: dict = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         if self.X_train_dev is None:
             self.X_train_dev = np.empty((0, self.n_features))
             self.y_train_dev = np.empty(0, dtype=np.int64)
+        if self.is_2d and not self.plane:
+            self.plane = {"train": self.X_train, "dev": self.X_dev, "test": self.X_test,
+                          "train_dev": self.X_train_dev}
+        if self.plane_mean is None:
+            self.plane_mean, self.plane_std = self.mean, self.std
+
+    @property
+    def engineered(self) -> bool:
+        """Whether the network's inputs differ from the plane (features other than x1, x2)."""
+        return self.is_2d and tuple(self.features) != DEFAULT_FEATURES
+
+    def inputs_from_plane(self, P: np.ndarray) -> np.ndarray:
+        """2-D data: plane coordinates (m, 2) -> network inputs (m, n_features)."""
+        if not self.engineered:
+            return P
+        raw = np.asarray(P, dtype=np.float64) * self.plane_std + self.plane_mean
+        return self.normalize(feature_columns(raw, self.features))
+
+    @property
+    def augment_source(self) -> np.ndarray:
+        """What ``augment`` takes for the training split: plane points for 2-D data, else X_train."""
+        return self.plane["train"] if self.is_2d else self.X_train
 
     @property
     def has_train_dev(self) -> bool:
@@ -140,25 +196,29 @@ class Dataset:
         return np.clip(raw, 0, DIGITS_MAX_PIXEL).astype(np.int64)
 
     def augment(self, X: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """An augmented copy of a training batch X (m, n_features), in network coordinates.
+        """An augmented copy of a training batch, as network inputs (m, n_features).
 
-        2-D: each point is rotated about the training centroid by its own
-        uniform angle in +-rotation_degrees, then Gaussian jitter of standard
-        deviation ``jitter`` (raw units) is added.  Digits: each image is
+        2-D: X is a batch of plane points (m, 2) (``augment_source``); each is
+        rotated about the training centroid by its own uniform angle in
+        +-rotation_degrees, then Gaussian jitter of standard deviation
+        ``jitter`` (raw units) is added, and the features are computed from
+        the result.  Digits: X is a batch of network inputs; each image is
         shifted by up to ``shift_pixels`` in x and in y, zero filled.  With
-        augmentation disabled, a plain copy and no random draws.
+        augmentation disabled, the inputs of X and no random draws.
         """
         if not self.augmentation.enabled:
-            return np.array(X, dtype=np.float64, copy=True)
-        raw = self.denormalize(X)
+            return np.array(self.inputs_from_plane(X) if self.is_2d else X, dtype=np.float64, copy=True)
+        if self.from_upload:
+            return self.normalize(self._augment_table(self.denormalize(X), rng))
         if self.is_2d:
-            raw = self._rotate_and_jitter(raw, rng)
-        else:
-            raw = self._shift_images(raw, rng)
-        return self.normalize(raw)
+            raw = self._rotate_and_jitter(X * self.plane_std + self.plane_mean, rng)
+            return self.normalize(feature_columns(raw, self.features))
+        return self.normalize(self._shift_images(self.denormalize(X), rng))
 
-    def _rotate_and_jitter(self, raw: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        center = self.raw_center if self.raw_center is not None else np.zeros(2)
+    def _rotate_and_jitter(self, raw: np.ndarray, rng: np.random.Generator,
+                           center: np.ndarray | None = None) -> np.ndarray:
+        if center is None:
+            center = self.raw_center if self.raw_center is not None else np.zeros(2)
         limit = math.radians(self.augmentation.rotation_degrees)
         angles = rng.uniform(-limit, limit, size=raw.shape[0])
         cos, sin = np.cos(angles), np.sin(angles)
@@ -166,6 +226,21 @@ class Dataset:
         rotated = np.column_stack((center[0] + cos * dx - sin * dy, center[1] + sin * dx + cos * dy))
         rotated += rng.normal(0.0, self.augmentation.jitter, size=rotated.shape)
         return rotated
+
+    @property
+    def from_upload(self) -> bool:
+        return is_upload(self.name)
+
+    def _augment_table(self, raw: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Uploads: rotation (two features only) and jitter in training standard deviations."""
+        center, scale = self.raw_center, self.raw_scale
+        standardized = (raw - center) / scale
+        if self.n_features == 2:
+            # Rotating about the centroid in raw units would mix features of different scales.
+            standardized = self._rotate_and_jitter(standardized, rng, np.zeros(2))
+        else:
+            standardized = standardized + rng.normal(0.0, self.augmentation.jitter, size=raw.shape)
+        return standardized * scale + center
 
     def _shift_images(self, raw: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         height, width = self.image_shape or DIGITS_IMAGE_SHAPE
@@ -191,7 +266,7 @@ class Dataset:
             raise ValueError(f"split must be train, dev, test or train_dev, got {split!r}")
         drawn_like_train = split in ("train", "train_dev") or self.dev_noise is None
         noise = self.noise if drawn_like_train else self.dev_noise
-        if not self.is_2d:
+        if not self.is_2d or self.from_upload:
             return float(self.label_noise)
         return bayes_error_floor(self.name, noise, self.label_noise)
 
@@ -207,24 +282,26 @@ class Dataset:
         }
 
     def points(self) -> dict | None:
-        """2-D data: train and dev points in network coordinates, for the boundary chart.
+        """2-D data: train, dev and test points on the plane, for the boundary chart.
 
-        ``{"train": {"x": [...], "y": [...], "label": [...]}, "dev": {...}}``,
+        ``{"train": {"x": [...], "y": [...], "label": [...]}, "dev": {...}, "test": {...}}``,
         coordinates rounded to 4 decimals; None for digits.
         """
         if not self.is_2d:
             return None
         return {
-            "train": _point_lists(self.X_train, self.y_train),
-            "dev": _point_lists(self.X_dev, self.y_dev),
+            "train": _point_lists(self.plane["train"], self.y_train),
+            "dev": _point_lists(self.plane["dev"], self.y_dev),
+            "test": _point_lists(self.plane["test"], self.y_test),
         }
 
     def grid(self, resolution: int = 40, margin: float = 0.5) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """2-D data: a regular grid over the train and dev points plus ``margin``.
 
-        Returns ``xs`` (r,), ``ys`` (r,) and ``G`` (r*r, 2) in network
-        coordinates, row-major, so ``p.reshape(r, r)[i, j]`` is the value at
-        ``(xs[j], ys[i])``.  The arrays are cached and shared: do not modify them.
+        Returns ``xs`` (r,), ``ys`` (r,) and ``G`` (r*r, 2) in plane
+        coordinates (``inputs_from_plane`` makes network inputs of them),
+        row-major, so ``p.reshape(r, r)[i, j]`` is the value at ``(xs[j],
+        ys[i])``.  The arrays are cached and shared: do not modify them.
         """
         if not self.is_2d:
             raise ValueError(f"{self.name or 'this data set'} is not 2-D: it has no grid")
@@ -232,7 +309,7 @@ class Dataset:
             raise ValueError(f"resolution must be at least 2, got {resolution}")
         key = (int(resolution), float(margin))
         if key not in self._grids:
-            shown = np.vstack((self.X_train, self.X_dev))
+            shown = np.vstack((self.plane["train"], self.plane["dev"]))
             low, high = shown.min(axis=0) - margin, shown.max(axis=0) + margin
             xs = np.linspace(low[0], high[0], resolution)
             ys = np.linspace(low[1], high[1], resolution)
@@ -263,6 +340,23 @@ def _shift_sources(height: int, width: int, reach: int) -> np.ndarray:
     table = np.array(sources, dtype=np.int64)
     table.flags.writeable = False
     return table
+
+
+_FEATURE_FUNCTIONS = {
+    "x1": lambda x1, x2: x1,
+    "x2": lambda x1, x2: x2,
+    "x1_squared": lambda x1, x2: x1 * x1,
+    "x2_squared": lambda x1, x2: x2 * x2,
+    "x1_x2": lambda x1, x2: x1 * x2,
+    "sin_x1": lambda x1, x2: np.sin(x1),
+    "sin_x2": lambda x1, x2: np.sin(x2),
+}
+
+
+def feature_columns(raw: np.ndarray, names) -> np.ndarray:
+    """Raw 2-D points (m, 2) -> the named features (m, len(names)), in that order."""
+    x1, x2 = raw[:, 0], raw[:, 1]
+    return np.column_stack([_FEATURE_FUNCTIONS[name](x1, x2) for name in names])
 
 
 def _point_lists(X: np.ndarray, y: np.ndarray) -> dict[str, list]:
@@ -345,12 +439,16 @@ def load_digits() -> tuple[np.ndarray, np.ndarray]:
     return pixels, labels
 
 
-def data_shape(dataset: str) -> tuple[int, int]:
-    """(n_features, n_classes) of a data set by name, without making the data."""
+def data_shape(dataset: str, features=DEFAULT_FEATURES) -> tuple[int, int]:
+    """(n_features, n_classes) of a data set by name (and, for 2-D sets, its input features),
+    without making the data."""
     if dataset in _GENERATORS_2D:
-        return 2, 2
+        return len(features), 2
     if dataset == "digits":
         return DIGITS_IMAGE_SHAPE[0] * DIGITS_IMAGE_SHAPE[1], DIGITS_CLASSES
+    if is_upload(dataset):
+        upload = uploaded_table(dataset)
+        return upload.n_features, upload.n_classes
     raise ValueError(f"unknown data set {dataset!r}")
 
 
@@ -365,54 +463,112 @@ def prepare_data(config: RunConfig, rng: np.random.Generator) -> Dataset:
     n_train, n_dev, n_test, n_train_dev = split_sizes(data.n_samples, data.split)
     # Rows [0, n_like_train) are drawn like the training data: train, then train-dev.
     n_like_train = n_train + n_train_dev
-    is_2d = data.dataset in _GENERATORS_2D
-    if is_2d:
-        X_clean, y = _GENERATORS_2D[data.dataset](data.n_samples, rng)
-        order = rng.permutation(data.n_samples)
-        n_classes = 2
-    else:
-        pixels, labels = load_digits()
-        if data.n_samples > pixels.shape[0]:
-            raise ConfigError([{"loc": "data.n_samples",
-                                "msg": f"digits has {pixels.shape[0]} samples; "
-                                       f"n_samples is {data.n_samples}"}])
-        order = rng.permutation(pixels.shape[0])[:data.n_samples]
-        X_clean, y = pixels, labels
-        n_classes = DIGITS_CLASSES
-    X, y = X_clean[order], y[order].copy()
+    generated = data.dataset in _GENERATORS_2D
+    X, y, n_classes = _draw_rows(data, rng)
+    is_2d = generated or (is_upload(data.dataset) and X.shape[1] == 2 and n_classes == 2)
 
     bounds = np.cumsum((0, n_train, n_train_dev, n_dev, n_test))
     flip_priority = rng.random(data.n_samples)
-    replacement_offsets = None if is_2d else rng.integers(1, n_classes, size=data.n_samples)
+    replacement_offsets = None if n_classes == 2 else rng.integers(1, n_classes, size=data.n_samples)
     for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
         _flip_labels(y, start, stop, data.label_noise, flip_priority, replacement_offsets, n_classes)
 
     dev_noise = data.noise if data.dev_noise is None else data.dev_noise
-    if is_2d:
+    raw_scale = _feature_scale(X[:n_train])
+    if generated:
         standard = rng.standard_normal(X.shape)
         X[:n_like_train] += data.noise * standard[:n_like_train]
         X[n_like_train:] += dev_noise * standard[n_like_train:]
     else:
         standard = rng.standard_normal((n_dev + n_test, X.shape[1]))
-        if data.dev_noise:
+        if data.dev_noise and data.dataset == "digits":
             X[n_like_train:] += data.dev_noise * DIGITS_MAX_PIXEL * standard
             np.clip(X[n_like_train:], 0.0, DIGITS_MAX_PIXEL, out=X[n_like_train:])
+        elif data.dev_noise:
+            X[n_like_train:] += data.dev_noise * raw_scale * standard
 
     X_train = X[:n_train]
     mean, std = _training_statistics(X_train, data.normalize)
     normalized = (X - mean) / std
     dev_start, test_start = n_like_train, n_like_train + n_dev
+    engineered = {}
+    if generated and tuple(data.features) != DEFAULT_FEATURES:
+        split_rows = {"train": (0, n_train), "train_dev": (n_train, n_like_train),
+                      "dev": (dev_start, test_start), "test": (test_start, data.n_samples)}
+        engineered = _engineer_features(X, normalized, mean, std, split_rows, data)
+        normalized, mean, std = engineered.pop("inputs")
     return Dataset(
         X_train=normalized[:n_train], y_train=y[:n_train],
         X_train_dev=normalized[n_train:n_like_train], y_train_dev=y[n_train:n_like_train],
         X_dev=normalized[dev_start:test_start], y_dev=y[dev_start:test_start],
         X_test=normalized[test_start:], y_test=y[test_start:],
-        n_features=int(X.shape[1]), n_classes=n_classes, is_2d=is_2d,
-        image_shape=None if is_2d else DIGITS_IMAGE_SHAPE,
+        n_features=int(normalized.shape[1]), n_classes=n_classes, is_2d=is_2d,
+        image_shape=DIGITS_IMAGE_SHAPE if data.dataset == "digits" else None,
         mean=mean, std=std, name=data.dataset, augmentation=data.augment,
-        raw_center=X_train.mean(axis=0), noise=data.noise, dev_noise=data.dev_noise,
-        label_noise=data.label_noise,
+        raw_center=X_train.mean(axis=0), raw_scale=raw_scale, noise=data.noise, dev_noise=data.dev_noise,
+        label_noise=data.label_noise, features=tuple(data.features) if generated else DEFAULT_FEATURES,
+        **engineered,
     )
+
+
+def _engineer_features(X: np.ndarray, plane: np.ndarray, plane_mean: np.ndarray, plane_std: np.ndarray,
+                       split_rows: dict[str, tuple[int, int]], data) -> dict:
+    """The features of raw 2-D points X (n, 2), normalized with the training rows' statistics.
+
+    Returns the ``Dataset`` fields of the plane (``plane`` split by ``split_rows``,
+    which the normalized raw points ``plane`` keep), and under ``inputs`` the
+    network inputs (n, n_features) with their mean and std.
+    """
+    columns = feature_columns(X, data.features)
+    train_start, train_stop = split_rows["train"]
+    mean, std = _training_statistics(columns[train_start:train_stop], data.normalize)
+    return {"plane": {name: plane[start:stop] for name, (start, stop) in split_rows.items()},
+            "plane_mean": plane_mean, "plane_std": plane_std, "inputs": ((columns - mean) / std, mean, std)}
+
+
+def _draw_rows(data, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, int]:
+    """The clean rows, shuffled: X (n_samples, n_features) float64, y (n_samples,), and n_classes."""
+    if data.dataset in _GENERATORS_2D:
+        X_clean, y = _GENERATORS_2D[data.dataset](data.n_samples, rng)
+        order = rng.permutation(data.n_samples)
+        return X_clean[order], y[order].copy(), 2
+    if data.dataset == "digits":
+        (X_all, y_all), n_classes = load_digits(), DIGITS_CLASSES
+    else:
+        upload = uploaded_table(data.dataset)
+        (X_all, y_all), n_classes = (upload.X, upload.y), upload.n_classes
+    if data.n_samples > X_all.shape[0]:
+        name = "digits" if data.dataset == "digits" else "the uploaded data set"
+        raise ConfigError([{"loc": "data.n_samples",
+                            "msg": f"{name} has {X_all.shape[0]} samples; n_samples is {data.n_samples}"}])
+    order = rng.permutation(X_all.shape[0])[:data.n_samples]
+    return X_all[order].astype(np.float64), y_all[order].astype(np.int64), n_classes
+
+
+def check_dataset(config: RunConfig) -> None:
+    """``ConfigError`` naming ``data.dataset`` or ``data.n_samples`` when an upload the config names
+    is gone or too small (a cheap check before a run starts; built-in sets pass)."""
+    if is_upload(config.data.dataset):
+        upload = uploaded_table(config.data.dataset)
+        if config.data.n_samples > upload.n_samples:
+            raise ConfigError([{"loc": "data.n_samples", "msg": (
+                f"the uploaded data set has {upload.n_samples} samples; "
+                f"n_samples is {config.data.n_samples}")}])
+
+
+def uploaded_table(dataset: str) -> UploadedData:
+    """The upload a config names; ``ConfigError`` naming ``data.dataset`` when it is unknown or expired."""
+    try:
+        return find_upload(dataset)
+    except UploadUnavailable as error:
+        raise ConfigError([{"loc": "data.dataset", "msg": str(error)}]) from None
+
+
+def _feature_scale(X_train: np.ndarray) -> np.ndarray:
+    """Training standard deviation per feature (n_features,), 1 for a constant feature."""
+    scale = X_train.std(axis=0)
+    scale[scale < _CONSTANT_FEATURE_STD] = 1.0
+    return scale
 
 
 def _training_statistics(X_train: np.ndarray, normalize: Normalize) -> tuple[np.ndarray, np.ndarray]:
@@ -421,9 +577,7 @@ def _training_statistics(X_train: np.ndarray, normalize: Normalize) -> tuple[np.
     mean = X_train.mean(axis=0) if normalize.center else np.zeros(n_features)
     if not normalize.scale:
         return mean, np.ones(n_features)
-    std = X_train.std(axis=0)
-    std[std < _CONSTANT_FEATURE_STD] = 1.0
-    return mean, std
+    return mean, _feature_scale(X_train)
 
 
 def _flip_labels(y: np.ndarray, start: int, stop: int, fraction: float, priority: np.ndarray,

@@ -12,13 +12,14 @@ import numpy as np
 from server.engine.config import RunConfig, parse_config
 from server.engine.data import Dataset, data_shape, prepare_data
 from server.engine.model import parameter_count
+from server.engine.neurons import input_maps
 
 __all__ = ["bayes_error", "count_parameters", "preview"]
 
 
 def count_parameters(config: RunConfig) -> int:
     """Weights, biases and batch-norm gamma/beta of the config's network (what a gradient check perturbs)."""
-    n_features, n_classes = data_shape(config.data.dataset)
+    n_features, n_classes = data_shape(config.data.dataset, config.data.features)
     return parameter_count(n_features, config.model.hidden, n_classes)
 
 
@@ -36,7 +37,8 @@ def bayes_error(config: RunConfig, dataset: Dataset) -> float:
 
 def preview(config: dict | RunConfig) -> dict:
     """``{"data": {"n_features", "n_classes", "sizes", "bayes_error", "is_2d"}, "parameters",
-    "points"}`` for a config (``points`` as the ``config`` event sends them, None for digits).
+    "points", "input_maps"}`` for a config (``points`` and ``input_maps`` as the ``config`` event
+    sends them, None for digits).
 
     Makes the very data a run of this config would train on (the same seed), so
     the points and sizes are exact.  Raises ``ConfigError`` for a bad config.
@@ -54,4 +56,5 @@ def preview(config: dict | RunConfig) -> dict:
         },
         "parameters": count_parameters(run_config),
         "points": dataset.points(),
+        "input_maps": input_maps(dataset),
     }

@@ -14,6 +14,8 @@ this order:
   ``boundary_every`` epochs, ``diagnosis`` every ``boundary_every`` epochs
   (every ``DIAGNOSIS_EVERY_REPORTS`` reports when ``boundary_every`` is 0),
   and ``confusion`` with the diagnosis, whatever ``boundary_every`` is;
+- (the ``config`` event's ``input_maps`` and each ``boundary``'s ``neurons``
+  are the diagram's pictures: see ``server.engine.neurons``);
 - at the end a ``boundary``/``confusion`` and a ``diagnosis`` of the final
   weights unless the last epoch already had them, then ``done``.
 
@@ -78,8 +80,10 @@ from server.engine.config import (
 from server.engine.cost import DEFAULT_SLICE_WORK, network_size
 from server.engine.data import prepare_data
 from server.engine.diagnosis import Setup, diagnose, progress_from_history
+from server.engine.export import data_labels, network_state
 from server.engine.layers import targets_from_labels
 from server.engine.model import Evaluation, Network
+from server.engine.neurons import NeuronMaps, input_maps
 from server.engine.optimizers import make_optimizer
 from server.engine.preview import bayes_error
 from server.engine.schedules import learning_rate_at
@@ -205,6 +209,9 @@ class Trainer:
         self._size = network_size(self.network.sizes, self.network.batch_norm)
         self._cut_short = False  # a stop ended an epoch part way
         self._grid = dataset.grid() if dataset.is_2d else None
+        self._grid_inputs = dataset.inputs_from_plane(self._grid[2]) if dataset.is_2d else None
+        self._neuron_maps = NeuronMaps(dataset, self.network) if dataset.is_2d else None
+        self._labels = data_labels(config.data.dataset)  # an upload may be gone by the time of export
         self._iteration_costs = IterationCosts()
         self._early_stopping = EarlyStopping(config.training.early_stopping.patience,
                                              config.training.early_stopping.restore_best)
@@ -235,6 +242,10 @@ class Trainer:
     def request_stop(self) -> None:
         """End the run at the next epoch boundary, or slice (``done`` reason ``stopped``)."""
         self._stop.set()
+
+    def model_state(self) -> dict:
+        """The network as it is now, with its normalization and architecture (``server.engine.export``)."""
+        return network_state(self.network, self.dataset, *self._labels)
 
     # --- the run ------------------------------------------------------------
 
@@ -297,7 +308,8 @@ class Trainer:
         dataset = self.dataset
         yield self._event("config", {
             "config": self.config.model_dump(mode="json"), "data": dataset.summary(),
-            "points": dataset.points(), "total_epochs": self.config.training.epochs})
+            "points": dataset.points(), "input_maps": input_maps(dataset),
+            "total_epochs": self.config.training.epochs})
         train_eval, dev_eval = self._evaluate_splits()
         first_rate = learning_rate_at(self._schedule, self._base_rate, 0)
         yield self._metrics_event(0, first_rate, train_eval, dev_eval, started, with_norms=False)
@@ -386,7 +398,9 @@ class Trainer:
         there; True when it is complete.
         """
         rng = self._rng
-        X = self.dataset.X_train
+        augment = self.dataset.augment if self.config.data.augment.enabled else None
+        # Augmentation works on the 2-D points themselves, before their features.
+        X = self.dataset.X_train if augment is None else self.dataset.augment_source
         m = X.shape[0]
         order = rng.permutation(m)
         X_epoch, targets_epoch = X[order], self._targets_train[order]
@@ -395,7 +409,6 @@ class Trainer:
         compute_gradients = network.compute_gradients
         step = self.optimizer.step
         params, grads = [network.parameters], [network.gradients]
-        augment = self.dataset.augment if self.config.data.augment.enabled else None
         starts = range(0, m, batch)
         costs = np.empty(len(starts))
         sliced = self._slice_work is not None
@@ -476,13 +489,14 @@ class Trainer:
         return self._boundary_event(epoch) if self.dataset.is_2d else self._confusion_event(epoch)
 
     def _boundary_event(self, epoch: int) -> dict:
-        xs, ys, grid = self._grid
+        xs, ys, _ = self._grid
         with np.errstate(all="ignore"):
-            probabilities = self.network.probabilities(grid).reshape(len(ys), len(xs))
+            probabilities = self.network.probabilities(self._grid_inputs).reshape(len(ys), len(xs))
         probabilities = np.round(np.nan_to_num(probabilities, nan=0.5), BOUNDARY_DECIMALS)
         return self._event("boundary", {
             "epoch": epoch, "x": np.round(xs, GRID_DECIMALS).tolist(),
-            "y": np.round(ys, GRID_DECIMALS).tolist(), "z": probabilities.tolist()})
+            "y": np.round(ys, GRID_DECIMALS).tolist(), "z": probabilities.tolist(),
+            "neurons": self._neuron_maps.payload()})
 
     def _confusion_event(self, epoch: int) -> dict:
         dataset = self.dataset
@@ -491,7 +505,9 @@ class Trainer:
             predicted = self.network.predict(dataset.X_dev)
         truth = dataset.y_dev
         matrix = np.bincount(truth * n_classes + predicted, minlength=n_classes * n_classes)
-        wrong = np.flatnonzero(predicted != truth)[:MAX_MISCLASSIFIED]
+        # Only images can be shown as the examples they are; an uploaded table sends none.
+        limit = MAX_MISCLASSIFIED if dataset.image_shape else 0
+        wrong = np.flatnonzero(predicted != truth)[:limit]
         pixels = dataset.pixels(dataset.X_dev[wrong])
         return self._event("confusion", {
             "epoch": epoch, "matrix": matrix.reshape(n_classes, n_classes).tolist(),

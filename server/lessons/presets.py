@@ -218,7 +218,28 @@ _PRESET_LIST = [
                   "ring and both errors drop. A bigger network is the first cure for high bias."),
         counterfactual=Counterfactual("Run it with a hidden layer", {"model": {"hidden": [{"units": 8}]}},
                                       "one hidden layer of 8 ReLUs"),
-        related=("overfitting",),
+        related=("overfitting", "feature-engineering"),
+    ),
+    Preset(
+        id="feature-engineering", title="Feature engineering: x1² and x2²", topic="bias-variance",
+        config={
+            "seed": 30,
+            "data": {"dataset": "circles", "n_samples": 600, "noise": 0.05,
+                     "features": ["x1_squared", "x2_squared"]},
+            "model": {"hidden": []},
+            "optimizer": {"name": "adam", "learning_rate": 0.05},
+            "training": {"epochs": 100, "batch_size": 64, "report_every": 2, "boundary_every": 5},
+        },
+        explanation=("Still logistic regression, one straight line, but drawn in the space of x1² and "
+                     "x2² instead of x1 and x2. A circle x1² + x2² = r² is a straight line there, so "
+                     "the model that could not separate the ring now does, with no hidden layer."),
+        look_at=("The boundary closes into a circle within a few epochs and both accuracies pass "
+                 "95%. The input column of the diagram shows the two features in use."),
+        try_next=("Run the twin with x1 and x2 only: accuracy falls to chance, high bias. Then "
+                  "click x1 and x2 back on beside the squares: the extra inputs change little."),
+        counterfactual=Counterfactual("Run it with x1 and x2 only", {"data": {"features": ["x1", "x2"]}},
+                                      "features x1, x2"),
+        related=("underfitting",),
     ),
     Preset(
         id="overfitting", title="Overfitting: high variance", topic="bias-variance",

@@ -18,6 +18,7 @@ from typing import Protocol
 from server.engine.config import RunConfig, parse_update
 from server.limits import RuntimeLimits
 from server.runs.events import EventLog, LogBudget, LoggedEvent
+from server.runs.models import ModelStore
 from server.runs.run import ACTIONS, Run, RunConflict, TrainerFactory
 from server.runs.threads import WaitingThreads
 from server.settings import (
@@ -79,6 +80,7 @@ class InProcessRunManager:
         self.log_budget = LogBudget(max_total_log_bytes, max_client_log_bytes)
         self.max_retained_runs = max_retained_runs
         self._runs: dict[str, Run] = {}
+        self.models = ModelStore()
         self._lock = threading.Lock()
         self._closed = threading.Event()
         shortest = min(self.limits.idle_timeout_seconds, self.limits.finished_retention_seconds,
@@ -113,7 +115,8 @@ class InProcessRunManager:
             log = EventLog(self.limits.max_events_per_run, self.max_log_bytes,
                            on_resize=partial(self.log_budget.charge, client))
             run = Run(run_id, config, client, self._trainer_factory, log,
-                      after_publish=partial(self._fit_logs, client))
+                      after_publish=partial(self._fit_logs, client),
+                      on_done=partial(self.models.keep_from, run_id))
             self._runs[run_id] = run
         run.start(self._threads)
         return run.snapshot()
@@ -143,6 +146,11 @@ class InProcessRunManager:
         run = self._get(run_id)
         run.touch()
         return run.progress()
+
+    def model(self, run_id: str) -> dict | None:
+        """The finished run's trained network (``server.engine.export.network_state``), or None."""
+        self._get(run_id)
+        return self.models.get(run_id)
 
     def load(self) -> dict:
         with self._lock:
@@ -197,6 +205,7 @@ class InProcessRunManager:
     def _forget(self, run_id: str) -> None:
         """Drop a finished run (the manager's lock held) and its log's share of the budget."""
         run = self._runs.pop(run_id, None)
+        self.models.forget(run_id)
         if run is not None:
             self.log_budget.charge(run.client, -run.log.memory_bytes)
 

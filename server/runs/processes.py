@@ -33,6 +33,13 @@ on it raises ``HostGone`` (the API answers 503), and a fresh host takes its
 place.  ``revive`` (which ``/healthz`` calls) reports hosts that are gone,
 starting, or silent for more than half the timeout.
 
+Uploads and exports: an uploaded data set lives in the web process, so a
+``start`` (and a ``call``) whose config names one carries its arrays (at most
+5,000 x 64 floats), which the host makes findable only while it builds the
+trainer.  The reply with a ``done`` event carries the trainer's final network
+(``model_state()``: its arrays, bounded by the config limits), so a finished
+run can be exported after its host has dropped it.
+
 Hosts are ``python -m server.runs.processes`` processes (``server.child``):
 forking a threaded server can copy a lock held by another thread, and
 multiprocessing's spawn would import the caller's ``__main__`` in each host.
@@ -42,6 +49,7 @@ import NumPy.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import queue
@@ -52,6 +60,7 @@ from collections.abc import Callable, Iterator
 from server.child import Child, connect_to_parent
 from server.engine.config import RunConfig
 from server.engine.cost import DEFAULT_SLICE_WORK
+from server.engine.uploads import find_upload, is_upload, upload_provided
 from server.runs.events import to_json
 from server.settings import available_cores
 
@@ -119,7 +128,8 @@ class _Host:
 
     def open(self, config: RunConfig, slice_work: float) -> tuple[int, queue.SimpleQueue]:
         key, inbox = self._new_inbox()
-        self.send(("start", key, config.model_dump(mode="json"), slice_work))
+        config_json = config.model_dump(mode="json")
+        self.send(("start", key, config_json, slice_work, _upload_for(config_json)))
         return key, inbox
 
     def watch(self, key: int, callback: Callable[[], None]) -> None:
@@ -137,7 +147,8 @@ class _Host:
         """
         key, inbox = self._new_inbox()
         try:
-            self.send(("call", key, name, args, kwargs))
+            config = args[0] if args and isinstance(args[0], dict) else None
+            self.send(("call", key, name, args, kwargs, _upload_for(config)))
             kind, _, payload = inbox.get()
         finally:
             self._forget(key)
@@ -246,6 +257,11 @@ class RemoteTrainer:
         self._host = host
         self._key, self._inbox = host.open(config, slice_work)
         self._closed = False
+        self._model_state: dict | None = None
+
+    def model_state(self) -> dict | None:
+        """The final network, once the ``done`` event arrived (None before)."""
+        return self._model_state
 
     def request_update(self, changes: dict) -> None:
         self._host.send(("update", self._key, changes))
@@ -271,7 +287,9 @@ class RemoteTrainer:
                     raise HostGone(payload[0])
                 if kind == "error":
                     raise RuntimeError(payload[0])
-                event, epochs_completed, config, self.slices = payload
+                event, epochs_completed, config, self.slices, *final = payload
+                if final and final[0] is not None:
+                    self._model_state = final[0]
                 if config is not None:
                     self.config = RunConfig.model_validate(config)
                 self.epochs_completed = epochs_completed
@@ -485,9 +503,10 @@ class SliceScheduler:
         stopping = [key for key in self._waiting if key in self._stopping]
         return stopping[0] if stopping else min(self._waiting, key=lambda key: self._used.get(key, 0.0))
 
-    def start(self, key: int, config: dict, slice_work: float) -> None:
+    def start(self, key: int, config: dict, slice_work: float, upload: tuple | None = None) -> None:
         try:
-            trainer = self._trainer_class(config)
+            with _provided(upload):
+                trainer = self._trainer_class(config)
         except Exception as error:
             self._failures[key] = _error_text(error)
             return
@@ -553,7 +572,8 @@ class SliceScheduler:
         config = trainer.config.model_dump(mode="json") if item["event"] == "update" else None
         # Encoded here, where the work runs on its own core, not under the web process's lock.
         encoded = {"event": item["event"], "data_json": to_json(item.get("data", {}))}
-        return ("event", key, encoded, trainer.epochs_completed, config, self._slices[key])
+        final = trainer.model_state() if item["event"] == "done" else None
+        return ("event", key, encoded, trainer.epochs_completed, config, self._slices[key], final)
 
 
 def _error_text(error: Exception) -> str:
@@ -623,7 +643,7 @@ def _handle(message: tuple, scheduler: SliceScheduler, outbox: _Outbox) -> bool:
     if kind == "exit":
         return False
     if kind == "start":
-        scheduler.start(key, message[2], message[3])
+        scheduler.start(key, *message[2:])
     elif kind == "next":
         scheduler.want(key)
     elif kind == "stop":
@@ -633,12 +653,24 @@ def _handle(message: tuple, scheduler: SliceScheduler, outbox: _Outbox) -> bool:
     elif kind == "close":
         scheduler.close(key)
     elif kind == "call":
-        name, args, kwargs = message[2:]
+        name, args, kwargs, *upload = message[2:]
         try:
-            outbox.send(("result", key, _host_functions()[name](*args, **kwargs)))
+            with _provided(upload[0] if upload else None):
+                result = _host_functions()[name](*args, **kwargs)
+            outbox.send(("result", key, result))
         except Exception as error:
             outbox.send(("error", key, _error_text(error)))
     return True
+
+
+def _upload_for(config: dict | None) -> tuple | None:
+    """``(dataset, UploadedData)`` when the config trains on an upload, for the host to use."""
+    dataset = (config or {}).get("data", {}).get("dataset", "")
+    return (dataset, find_upload(dataset)) if is_upload(dataset) else None
+
+
+def _provided(upload: tuple | None):
+    return upload_provided(*upload) if upload is not None else contextlib.nullcontext()
 
 
 def _host_functions() -> dict:

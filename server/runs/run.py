@@ -73,7 +73,8 @@ class Run:
     """A run and its thread.  Every attribute below ``_cond`` is guarded by it."""
 
     def __init__(self, run_id: str, config: RunConfig, client: str, trainer_factory: TrainerFactory,
-                 log: EventLog, after_publish: Callable[[], None] | None = None):
+                 log: EventLog, after_publish: Callable[[], None] | None = None,
+                 on_done: Callable[[Trainer, dict], None] | None = None):
         self.id = run_id
         self.client = client
         self.initial_config = config
@@ -81,6 +82,7 @@ class Run:
         self._cond = threading.Condition()
         self.log = log
         self._after_publish = after_publish  # e.g. the manager fitting every log into its budget
+        self._on_done = on_done  # e.g. keeping the trained network for export, before done is seen
         self.epoch = 0
         self._latest: dict[str, LoggedEvent] = {}
         self._final_status: str | None = None
@@ -258,6 +260,8 @@ class Run:
                 if epoch > published_epoch:
                     self._wait_for_turn(epoch - published_epoch)
                     published_epoch = epoch
+                if event["event"] == "done" and self._on_done is not None:
+                    self._on_done(trainer, event)
                 if self._publish(event, epoch, trainer):
                     break
             else:

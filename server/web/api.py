@@ -14,6 +14,7 @@ from flask import Blueprint, Flask, current_app, url_for
 from pydantic import Field
 
 from server.engine.config import ConfigError, RunConfig, config_schema, parse_config
+from server.engine.data import check_dataset
 from server.engine.preview import count_parameters, preview
 from server.runs.manager import RunManager
 from server.runs.processes import HostGone
@@ -42,6 +43,7 @@ def manager() -> RunManager:
 @bp.post("/api/runs")
 def create_run():
     config = parse_config(json_body())
+    check_dataset(config)
     status = start_run(manager(), config, current_client())
     status_url = url_for("api.run_status", run_id=status["id"])
     # The other two routes hang under the status route; one url_for is a
@@ -103,6 +105,7 @@ def control_run(run_id: str):
 @bp.post("/api/gradcheck")
 def gradcheck():
     config, inject_bug, epsilon = _gradcheck_request(json_body())
+    check_dataset(config)
     budget = current_app.config["GRADCHECK_MAX_PARAMETERS"]
     parameters = count_parameters(config)
     if budget is not None and parameters > budget:

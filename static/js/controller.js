@@ -3,12 +3,12 @@
 // lifecycle events into status and messages.  Views own the DOM; the dashboard
 // draws the run; the session talks to the server.
 
+import { percent } from "./describe.js";
 import { PROPERTIES, PROPERTY_BY_KEY, clone, setPath } from "./state.js";
 
-const percent = (value) => (value === null || value === undefined ? "–" : `${(100 * value).toFixed(1)}%`);
 
 // Settings that change what the engine's preview says (inputs, classes, split sizes, parameters).
-const SHAPE_KEYS = ["dataset", "samples", "train", "dev", "test", "trainDev", "layers", "noise", "labelNoise",
+const SHAPE_KEYS = ["dataset", "samples", "train", "dev", "test", "trainDev", "layers", "features", "noise", "labelNoise",
   "devNoise", "bayesError", "seed"];
 
 export class Controller {
@@ -95,6 +95,8 @@ export class Controller {
 
   /** A user edit; ``source`` "form" means the control already shows the value. */
   edit(key, value, source = "form") {
+    // Digits takes its pixels, and only the default features.
+    if (key === "dataset" && value === "digits") this.state.config.data.features = clone(this.state.defaults.data.features);
     this.state.set(key, value, source);
     const property = PROPERTY_BY_KEY.get(key);
     if (this.isLive() && this.live.has(property.path)) {
@@ -138,12 +140,17 @@ export class Controller {
     const changed = new Set(keys);
     const config = this.state.config;
     if (changed.has("layers")) this.renderNetwork();
+    // An idle page's per-layer legends follow the network being built, not the one it started with.
+    if (changed.has("layers") && this.status === "idle") this.dashboard.showLayers(config.model.hidden.length);
     if (SHAPE_KEYS.some((key) => changed.has(key))) this.preview.request(config);
     if (["dataset", "noise", "labelNoise", "seed"].some((key) => changed.has(key))) this.renderThumbnails();
     if (changed.has("smoothing")) this.dashboard.setSmoothing(this.state.get("smoothing"));
     if (changed.has("logY")) this.dashboard.setLogY(this.state.get("logY"));
     if (changed.has("chart")) this.dashboard.setChartMode(this.state.get("chart"));
     if (changed.has("weights")) this.dashboard.setWeights(this.state.get("weights"));
+    if (changed.has("features")) this.views.network.setFeatures(this.state.get("features"));
+    if (changed.has("showTestData")) this.dashboard.setShowTest(this.state.get("showTestData"));
+    if (changed.has("discretize")) this.dashboard.setDiscretize(this.state.get("discretize"));
     if (changed.has("batchSize")) this.renderSummary();
     if (changed.has("epochs") && this.status === "idle") {
       this.dashboard.setTotal(config.training.epochs);
@@ -156,13 +163,25 @@ export class Controller {
   /** The engine's preview of the current config, or null when the server refused it. */
   showShape(preview) {
     this.shape = preview;
+    if (preview && !this.isLive()) this.dashboard.showData(preview);
     this.views.network.setShape(this.networkShape());
     this.renderSummary();
   }
 
   networkShape() {
     const data = this.shape?.data;
-    return data ? { inputs: data.n_features, outputs: data.n_classes, parameters: this.shape.parameters } : null;
+    return data ? { inputs: data.n_features, outputs: data.n_classes, parameters: this.shape.parameters, is2d: data.is_2d }
+      : null;
+  }
+
+  /** An input feature clicked in the diagram: in use or not (one must stay), in the schema's order. */
+  toggleFeature(name) {
+    if (this.isLive() || this.busy) return;
+    const current = this.state.get("features");
+    const next = current.includes(name)
+      ? current.filter((feature) => feature !== name)
+      : this.state.allowed.get("data.features").filter((feature) => feature === name || current.includes(feature));
+    if (next.length) this.edit("features", next, "diagram");
   }
 
   renderNetwork() { this.views.network.render(this.state.get("layers"), this.networkShape()); }

@@ -46,7 +46,9 @@ export class Dashboard {
       confusion.reset();
       this.views.outputs.renderMisclassified([]);
     }
-    boundary.reset(null);
+    // The data are drawn before any run (``setIdlePoints``); the run's config event brings its own.
+    boundary.reset(this.idlePoints ?? null, { wait: waiting });
+    this.charts.neurons.clear();
     this.refreshVisibility();
     this.views.diagnosis.clear(waiting ? "Waiting for the first diagnosis…" : undefined);
   }
@@ -86,7 +88,7 @@ export class Dashboard {
     const handler = {
       config: () => this.onConfig(data),
       metrics: () => this.onMetrics(data),
-      boundary: () => this.charts.boundary.setGridSource(data),
+      boundary: () => this.onBoundary(data),
       confusion: () => {
         this.charts.confusion.setMatrix(data.matrix);
         this.pending.misclassified = data.misclassified ?? [];
@@ -113,11 +115,61 @@ export class Dashboard {
     }
     if (data.data?.n_classes) this.showClassCharts(data.data.n_classes > 2);
     if (data.points) this.charts.boundary.reset(data.points);
+    if (data.input_maps !== undefined) this.charts.neurons.setInputMaps(data.input_maps);
     const layers = data.config?.model?.hidden?.length;
     if (layers !== undefined && layers + 1 !== this.charts.gradients.options.series.length) {
       this.charts.gradients.reset(layerSeries(layers + 1));
       this.charts.weights.reset(layerSeries(layers + 1));
     }
+  }
+
+  /**
+   * The previewed data, before any run: their points in the boundary chart
+   * (redrawn only when they changed, so a finished run's boundary stays while
+   * the network is edited) and every feature's map in the diagram.
+   */
+  showData(preview) {
+    this.charts.neurons.setInputMaps(preview.input_maps ?? null);
+    const points = preview.points ?? null;
+    const key = JSON.stringify(points);
+    if (key === this.idleKey) return;
+    this.idleKey = key;
+    this.idlePoints = points;
+    this.charts.boundary.reset(points, { wait: false });
+    this.scheduler.request();
+  }
+
+  /** The per-layer charts, empty, for a network of ``hidden`` hidden layers. */
+  showLayers(hidden) {
+    const { gradients, weights } = this.charts;
+    if (gradients.options.series.length === hidden + 1) return;
+    gradients.reset(layerSeries(hidden + 1));
+    weights.reset(layerSeries(hidden + 1));
+    this.scheduler.request();
+  }
+
+  setShowTest(flag) {
+    this.charts.boundary.setShowTest(flag);
+    this.views.outputs.showTestLegend(flag);
+  }
+
+  setDiscretize(flag) { this.charts.boundary.setDiscretize(flag); }
+
+  /**
+   * ``read()`` parses the event when first asked: the boundary chart and the
+   * diagram both draw from it, and most events are never drawn at all.
+   */
+  onBoundary(read) {
+    let parsed;
+    const once = () => {
+      if (parsed === undefined) parsed = (typeof read === "function" ? read() : read) ?? null;
+      return parsed;
+    };
+    this.charts.boundary.setGridSource(once);
+    this.charts.neurons.setSource(() => {
+      const grid = once();
+      return grid?.neurons ? { ...grid.neurons, epoch: grid.epoch } : null;
+    });
   }
 
   onMetrics(data) {

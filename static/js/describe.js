@@ -4,6 +4,13 @@
 import { PROPERTIES, getPath } from "./state.js";
 import { labelFor } from "./views/form.js";
 
+/** "12.3%" for 0.123, "–" for no value; a rounded-away negative shows as 0.0%, never "-0.0%". */
+export function percent(value) {
+  if (value === null || value === undefined) return "–";
+  const text = (100 * value).toFixed(1);
+  return `${text === "-0.0" ? "0.0" : text}%`;
+}
+
 const IGNORED_IN_COMPARISON = new Set(["speed", "reportEvery", "boundaryEvery"]);
 const PACING = "training.epochs_per_second";
 

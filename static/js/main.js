@@ -16,11 +16,12 @@ import { Preview } from "./preview.js";
 import { RunSession } from "./run_session.js";
 import { UrlSync } from "./url_sync.js";
 import { hidePanels, reportHeight } from "./embed.js";
-import { allowedValues, bounds, itemDefaults, liveFields } from "./schema.js";
+import { allowedValues, bounds, fieldSchema, itemDefaults, liveFields } from "./schema.js";
 import { PROPERTIES, PlaygroundState } from "./state.js";
 import { FormView } from "./views/form.js";
 import { LessonView, ThumbnailsView } from "./views/lesson.js";
 import { NetworkView } from "./views/network.js";
+import { NetworkDiagram } from "./views/network_diagram.js";
 import { OutputsView } from "./views/outputs.js";
 import { CompareView, DiagnosisView, GradcheckView } from "./views/panels.js";
 import { ShareView } from "./views/share.js";
@@ -38,6 +39,7 @@ function allowedByPath(schema) {
     if (values) allowed.set(property.path, values);
   }
   allowed.set("model.hidden.activation", allowedValues(schema, "model.hidden.activation"));
+  allowed.set("data.features", fieldSchema(schema, "data.features").items.enum);
   return allowed;
 }
 
@@ -79,12 +81,13 @@ function main() {
     allowed,
     layerDefaults: itemDefaults(schema, "model.hidden"),
   });
+  const diagram = new NetworkDiagram(byId("network-diagram"), { features: allowed.get("data.features") });
   const views = {
     form: new FormView(document.body, {
       schema, allowed, live, fullBatchSize: bounds(schema, "training.batch_size").max,
     }),
     network: new NetworkView({
-      list: byId("layers"), diagram: byId("network-diagram"), addButton: byId("add-layer"),
+      list: byId("layers"), diagram, addButton: byId("add-layer"),
       removeButton: byId("remove-layer"), count: byId("layer-count"),
     }, {
       activations: allowedValues(schema, "model.hidden.activation"),
@@ -114,7 +117,7 @@ function main() {
       gradientsNote: byId("gradients-note"),
     }),
   };
-  const charts = buildCharts();
+  const charts = { ...buildCharts(), neurons: diagram };
   const scheduler = new FrameScheduler(Object.values(charts));
   const session = new RunSession({ api, followRun, maxPace: settings.limits.max_epochs_per_second });
   const dashboard = new Dashboard({
@@ -126,6 +129,8 @@ function main() {
     state, settings, api, views, scheduler, live, dashboard, session, ghosts,
     url: new UrlSync({ state, shareView: views.share }), preview: new Preview({ api }), errors: new FieldErrors(views),
   });
+  diagram.bindShowMap((map) => charts.boundary.showMap(map));
+  diagram.bindToggleFeature((name) => controller.toggleFeature(name));
   document.body.dataset.ready = "loading";
   controller.start().finally(() => { document.body.dataset.ready = "true"; });
 }

@@ -75,6 +75,12 @@ const LAYERS = {
   ].join("-")).join(",")),
 };
 
+// Input features as "x1,x2,x1_squared", in the order the network takes them.
+const NAMES = {
+  fromUrl: (text) => (text === "" ? undefined : text.split(",")),
+  toUrl: (names) => names.join(","),
+};
+
 const config = (key, path, type) => ({ key, path, type, scope: "config" });
 const view = (key, type, fallback, values) => ({ key, path: key, type, scope: "view", fallback, values });
 
@@ -98,6 +104,7 @@ export const PROPERTIES = [
   config("jitter", "data.augment.jitter", FLOAT),
   config("shift", "data.augment.shift_pixels", INT),
   config("bayesError", "data.bayes_error", NULLABLE_FLOAT),
+  config("features", "data.features", NAMES),
   config("layers", "model.hidden", LAYERS),
   config("init", "model.init", TEXT),
   config("initScale", "model.init_scale", FLOAT),
@@ -127,6 +134,8 @@ export const PROPERTIES = [
   view("logY", BOOL, false),
   view("chart", TEXT, "epoch", ["epoch", "iteration"]),
   view("weights", BOOL, false),
+  view("showTestData", BOOL, false),
+  view("discretize", BOOL, false),
 ];
 
 export const PROPERTY_BY_KEY = new Map(PROPERTIES.map((property) => [property.key, property]));
@@ -255,6 +264,9 @@ export class PlaygroundState {
       return !activations || value.every((layer) => activations.includes(layer.activation));
     }
     const values = property.values ?? this.allowed.get(property.path);
+    if (property.key === "features") {
+      return value.length > 0 && new Set(value).size === value.length && (!values || value.every((name) => values.includes(name)));
+    }
     return !values || values.includes(value);
   }
 }

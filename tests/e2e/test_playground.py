@@ -269,7 +269,7 @@ def test_a_three_layer_network_with_dropout_and_batch_norm_trains(page, live_ser
     page.get_by_test_id("layer-3-activation").select_option("tanh")
     expect(page.get_by_test_id("network-diagram")).to_have_attribute(
         "aria-label", "Network: x (2) → 16 ReLU → 8 ReLU → 8 tanh → σ")
-    expect(page.get_by_test_id("network-diagram").locator("text.tag")).to_have_text(["keep 0.8", "BN"])
+    expect(page.get_by_test_id("network-diagram").locator(".tag")).to_have_text(["keep 0.8", "BN"])
     expect(page).to_have_url(re.compile(r"layers=16-relu,8-relu-k0\.8,8-tanh-bn&"))
     page.get_by_test_id("remove-layer").click()
     page.get_by_test_id("add-layer").click()
@@ -309,6 +309,18 @@ def test_gradient_check_is_great_and_wrong_with_the_bug(page, live_server):
     page.get_by_test_id("gradcheck").click()
     expect(result.get_by_test_id("gradcheck-verdict")).to_have_text("wrong")
     expect(result).to_have_attribute("data-verdict", "wrong")
+
+
+def test_a_correct_relu_network_is_great_and_the_probes_across_a_kink_are_named(page, live_server):
+    # With this seed some ReLU pre-activations sit within epsilon of 0: a check that kept those
+    # probes would call correct backprop "wrong".
+    open_playground(page, live_server, "seed=1000000000&layers=8-relu,8-relu")
+    page.get_by_test_id("gradcheck").click()
+    result = page.get_by_test_id("gradcheck-result")
+    expect(result.get_by_test_id("gradcheck-verdict")).to_have_text("great")
+    expect(result.get_by_test_id("gradcheck-note")).to_contain_text("stepped across a kink")
+    expect(result.locator("tbody tr", has_text="b2")).to_contain_text("kinks only")
+    assert "NaN" not in result.inner_text()
 
 
 def control_values(page) -> dict:
@@ -410,7 +422,10 @@ def one_run_server():
 
 
 def test_at_capacity_the_page_says_when_to_try_again(page, one_run_server):
-    created = page.request.post(f"{one_run_server.url}/api/runs",
+    # The same browser (its client token) already has the one run it may have.
+    token = "capacity-test-browser-0001"
+    page.add_init_script(f"localStorage.setItem('tuning-client', '{token}')")
+    created = page.request.post(f"{one_run_server.url}/api/runs", headers={"X-Tuning-Client": token},
                                 data={"training": {"epochs": 5000, "epochs_per_second": 5}})
     assert created.status == 201
     run = created.json()

@@ -338,10 +338,11 @@ def test_digit_shifts_move_whole_images_by_at_most_shift_pixels_with_zero_fill(r
 
 # --- points and grid -----------------------------------------------------------------------------
 
-def test_points_are_train_and_dev_in_network_coordinates():
+def test_points_are_train_dev_and_test_in_network_coordinates():
     data = prepare(dataset="xor", n_samples=100)
     points = data.points()
-    assert set(points) == {"train", "dev"}
+    assert set(points) == {"train", "dev", "test"}
+    assert len(points["test"]["x"]) == data.y_test.shape[0]
     assert len(points["train"]["x"]) == len(points["train"]["label"]) == data.y_train.shape[0]
     assert len(points["dev"]["y"]) == data.y_dev.shape[0]
     assert points["train"]["x"][0] == round(float(data.X_train[0, 0]), 4)

@@ -55,7 +55,7 @@ def test_events_follow_the_contract():
     assert config["config"]["data"]["dataset"] == "moons"
     assert config["data"] == {"n_train": 120, "n_dev": 40, "n_test": 40, "n_train_dev": 0,
                               "n_features": 2, "n_classes": 2}
-    assert set(config["points"]) == {"train", "dev"}
+    assert set(config["points"]) == {"train", "dev", "test"}
     metrics = of_kind(events, "metrics")
     assert [m["epoch"] for m in metrics] == list(range(13))
     assert all(METRICS_FIELDS <= set(m) for m in metrics)

@@ -217,6 +217,15 @@ def _underfitting():
         assert hidden.verdict == "good"
 
 
+@effect("feature-engineering")
+def _feature_engineering():
+    for squares, plain in pairs("feature-engineering"):
+        assert squares.done["train_accuracy"] > 0.95 and squares.done["dev_accuracy"] > 0.95
+        assert squares.verdict == "good"
+        assert plain.done["dev_accuracy"] < 0.6 and plain.verdict == "high_bias"
+        assert squares.boundary["neurons"]["layers"] == []
+
+
 @effect("overfitting")
 def _overfitting():
     for result in runs("overfitting"):

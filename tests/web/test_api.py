@@ -57,7 +57,8 @@ BAD_CONFIGS = [
     ({"colour": "red"}, [("colour", "Extra inputs are not permitted")]),
     ({"optimizer": {"nesterov": True}}, [("optimizer.nesterov", "Extra inputs are not permitted")]),
     ({"data": {"dataset": "mnist"}},
-     [("data.dataset", "Input should be 'circles', 'moons', 'xor', 'spiral', 'gaussian' or 'digits'")]),
+     [("data.dataset", "Input should be 'circles', 'moons', 'xor', 'spiral', 'gaussian', 'digits' "
+                       "or upload:<id>")]),
     ({"optimizer": {"name": "sgd"}},
      [("optimizer.name", "Input should be 'gd', 'momentum', 'rmsprop' or 'adam'")]),
     ({"model": {"hidden": [{"activation": "swish"}]}},

@@ -17,7 +17,7 @@ def test_the_default_config_previews_its_data_and_network(client):
     response = client.post("/api/preview", json={})
     assert response.status_code == 200
     body = body_of(response)
-    assert set(body) == {"data", "parameters", "points"}
+    assert set(body) == {"data", "parameters", "points", "input_maps"}
     data = body["data"]
     assert data["n_features"] == 2 and data["n_classes"] == 2 and data["is_2d"] is True
     assert data["sizes"] == {"train": 360, "dev": 120, "test": 120, "train_dev": 0}

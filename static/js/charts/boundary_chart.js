@@ -4,10 +4,13 @@
 // repainted pixel by pixel for each ``boundary`` event (a fraction of a
 // millisecond instead of a Plotly redraw), and the points, drawn once per run
 // at the screen's resolution (some 500 Plotly markers took 60 to 300 ms to
-// draw).  Hovering names the nearest point's split and class.
+// draw).  Hovering names the nearest point's split and class.  The map can also
+// show one neuron's activation instead (``showMap``, from the network diagram),
+// with a label naming it, and the probability as two colours (``setDiscretize``).
 
 import { BOUNDARY_TABLE, COLORS, COLOR_STEPS, MISSING_ENTRY } from "./colors.js";
 import { PLOT_CONFIG, axisRanges, baseLayout, draw, isPlotted, onPlotEvent, plotArea } from "./plotly_adapter.js";
+import { paintMap } from "./heatmap.js";
 import { StreamingChart } from "./streaming_chart.js";
 
 // How long a new run's boundary waits for its first grid before drawing the points alone.
@@ -49,10 +52,53 @@ export class BoundaryChart extends StreamingChart {
     this.points = null;
     this.lattice = "";
     this.needsRebuild = false;
+    this.showTest = false;
+    this.discretize = false;
+    this.overlay = null;
+    this.label = document.createElement("p");
+    this.label.className = "boundary-label";
+    this.label.dataset.testid = "boundary-label";
+    this.label.hidden = true;
+    element.after(this.label);
   }
 
-  /** ``points``: ``{train: {x, y, label}, dev: {x, y, label}}`` in network coordinates. */
-  reset(points) {
+  /** Whether the test points are drawn too (as rings). */
+  setShowTest(flag) {
+    this.showTest = flag;
+    this.paintPoints();
+  }
+
+  /** Two colours, class 0 or 1, instead of the probability's shades. */
+  setDiscretize(flag) {
+    this.discretize = flag;
+    if (this.grid && !this.overlay) this.paint();
+  }
+
+  /**
+   * ``map``: ``{label, values (size * size, rows going up), size, range}`` to
+   * show instead of the boundary, ``values`` null when there is none yet; null
+   * puts the boundary back.
+   */
+  showMap(map) {
+    this.overlay = map;
+    this.label.hidden = !map;
+    this.label.textContent = map?.label ?? "";
+    if (map?.values) {
+      paintMap(this.canvas, map.values, map.size, map.range);
+      this.canvas.dataset.showing = "neuron";
+      this.canvas.hidden = !isPlotted(this.element);
+    } else {
+      delete this.canvas.dataset.showing;
+      if (this.grid) this.paint();
+      else this.canvas.hidden = true;
+    }
+  }
+
+  /**
+   * ``points``: ``{train, dev, test}``, each ``{x, y, label}``, on the plane;
+   * ``wait``: whether a run's first grid is coming (the axes wait a moment for it).
+   */
+  reset(points, { wait = true } = {}) {
     this.revision += 1;
     this.points = points;
     this.grid = null;
@@ -62,7 +108,7 @@ export class BoundaryChart extends StreamingChart {
     this.pointsCanvas.width = 0;  // cleared until the new run's axes are drawn
     this.needsRebuild = true;
     this.dirty = true;
-    this.waitUntil = performance.now() + BOUNDARY_WAIT_MS;
+    this.waitUntil = wait ? performance.now() + BOUNDARY_WAIT_MS : 0;
   }
 
   /**
@@ -98,7 +144,7 @@ export class BoundaryChart extends StreamingChart {
     // A new run sends its points, then the first grid: draw the axes once, with both.
     if (this.needsRebuild && !this.grid && performance.now() < this.waitUntil) return false;
     if (this.needsRebuild || !isPlotted(this.element)) this.rebuild();
-    if (this.grid) this.paint();
+    if (this.grid && !this.overlay) this.paint();
     this.dirty = false;
     return true;
   }
@@ -117,12 +163,14 @@ export class BoundaryChart extends StreamingChart {
     // so streaming grids make no garbage for the collector to stop the page for.
     const pixels = this.image.data;
     const ascending = y[height - 1] > y[0];
+    const { discretize } = this;
     let at = 0;
     for (let row = 0; row < height; row += 1) {
       const values = z[ascending ? height - 1 - row : row];  // canvas rows run top to bottom
       for (let column = 0; column < width; column += 1) {
         const value = values[column];
-        const entry = value === null ? MISSING_ENTRY : 3 * Math.round(Math.min(1, Math.max(0, value)) * COLOR_STEPS);
+        const shade = discretize ? (value >= 0.5 ? 0.9 : 0.1) : Math.min(1, Math.max(0, value));
+        const entry = value === null ? MISSING_ENTRY : 3 * Math.round(shade * COLOR_STEPS);
         pixels[at] = BOUNDARY_TABLE[entry];
         pixels[at + 1] = BOUNDARY_TABLE[entry + 1];
         pixels[at + 2] = BOUNDARY_TABLE[entry + 2];
@@ -132,6 +180,7 @@ export class BoundaryChart extends StreamingChart {
     }
     context.putImageData(this.image, 0, 0);
     this.canvas.dataset.epoch = String(epoch);
+    this.canvas.dataset.discretized = String(discretize);
     this.canvas.hidden = false;
   }
 
@@ -172,6 +221,7 @@ export class BoundaryChart extends StreamingChart {
     context.clearRect(0, 0, area.width, area.height);
     const train = this.points?.train;
     const dev = this.points?.dev;
+    const test = this.showTest ? this.points?.test : null;
     // One path per split and class: the points of a path share its colours.
     const trace = (points, label, mark) => {
       context.beginPath();
@@ -193,20 +243,30 @@ export class BoundaryChart extends StreamingChart {
         context.stroke();
       }
     }
-    if (dev) {
-      context.lineWidth = 1.4;
+    // Dev and test points are outlines in their class's colour.
+    const outline = (points, lineWidth, mark) => {
+      context.lineWidth = lineWidth;
       for (const label of [0, 1]) {
         context.strokeStyle = classColor(label);
-        trace(dev, label, (cx, cy) => {
-          context.moveTo(cx - 2.5, cy - 2.5);
-          context.lineTo(cx + 2.5, cy + 2.5);
-          context.moveTo(cx + 2.5, cy - 2.5);
-          context.lineTo(cx - 2.5, cy + 2.5);
-        });
+        trace(points, label, mark);
         context.stroke();
       }
+    };
+    if (dev) {
+      outline(dev, 1.4, (cx, cy) => {
+        context.moveTo(cx - 2.5, cy - 2.5);
+        context.lineTo(cx + 2.5, cy + 2.5);
+        context.moveTo(cx + 2.5, cy - 2.5);
+        context.lineTo(cx - 2.5, cy + 2.5);
+      });
     }
-    canvas.dataset.points = String((train?.x.length ?? 0) + (dev?.x.length ?? 0));
+    if (test) {
+      outline(test, 1.3, (cx, cy) => {
+        context.moveTo(cx + 3, cy);
+        context.arc(cx, cy, 3, 0, 2 * Math.PI);
+      });
+    }
+    canvas.dataset.points = String((train?.x.length ?? 0) + (dev?.x.length ?? 0) + (test?.x.length ?? 0));
   }
 
   /** The nearest point within a few pixels of the pointer: its split and class, in the tooltip. */
@@ -220,7 +280,7 @@ export class BoundaryChart extends StreamingChart {
     const pointerY = event.clientY - box.top - frame.clientTop - area.top;
     let best = null;
     let bestDistance = POINT_HOVER_PX ** 2;
-    for (const split of ["train", "dev"]) {
+    for (const split of this.showTest ? ["train", "dev", "test"] : ["train", "dev"]) {
       const points = this.points[split];
       if (!points) continue;
       points.x.forEach((x, index) => {

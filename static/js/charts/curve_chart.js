@@ -11,6 +11,7 @@
 
 import { COLORS } from "./colors.js";
 import { LineCanvas, extent, grownXMax, grownYRange, nearestIndex } from "./line_canvas.js";
+import { logTicks } from "./log_ticks.js";
 import {
   axisRanges, baseLayout, draw, isPlotted, onPlotEvent, plotArea, plottedTraces, relayout, replaceTraceData,
 } from "./plotly_adapter.js";
@@ -74,6 +75,7 @@ export class CurveChart extends StreamingChart {
   }
 
   push(epoch, values) {
+    if (this.epochs.length === 0) this.needsRebuild = true;  // the idle hint goes
     this.epochs.push(epoch);
     for (const series of this.options.series) {
       // A missing value is NaN, never null: arrays of numbers only keep their
@@ -222,7 +224,13 @@ export class CurveChart extends StreamingChart {
     const same = (a, b) => a && b && a[0] === b[0] && a[1] === b[1];
     const update = {};
     if (!same(current?.x, xRange)) update["xaxis.range"] = xRange.slice();
-    if (!same(current?.y, yRange)) update["yaxis.range"] = yRange.slice();
+    if (!same(current?.y, yRange)) {
+      update["yaxis.range"] = yRange.slice();
+      if (this.logY) {
+        const { tickvals, ticktext } = this.logTicks(yRange);
+        Object.assign(update, { "yaxis.tickvals": tickvals, "yaxis.ticktext": ticktext });
+      }
+    }
     this.ownRanges = [xRange.slice(), yRange.slice()];
     if (Object.keys(update).length) relayout(this.element, update);
   }
@@ -232,6 +240,11 @@ export class CurveChart extends StreamingChart {
     const current = this.userZoom ? axisRanges(this.element) : null;
     if (current) return [current.x, current.y];
     return [this.xRange, this.yRange ?? (this.logY ? [-1, 1] : [0, 1])];
+  }
+
+  /** The log axis's ticks for ``range``; ``decadeTicks`` charts always write exponents. */
+  logTicks(range) {
+    return { tickmode: "array", ...logTicks(range, { exponent: Boolean(this.options.decadeTicks) }) };
   }
 
   paint() {
@@ -266,10 +279,10 @@ export class CurveChart extends StreamingChart {
     layout.hovermode = false;
     layout.xaxis.title.text = this.options.xTitle;
     layout.yaxis.type = this.logY ? "log" : "linear";
-    if (this.logY && this.options.decadeTicks) layout.yaxis.tickformat = ".0e";
     const [xRange, yRange] = this.shownRanges();
     layout.xaxis.range = xRange.slice();
     layout.yaxis.range = yRange.slice();
+    if (this.logY) Object.assign(layout.yaxis, this.logTicks(yRange));
     const best = (marker) => marker.kind === "best";
     layout.shapes = this.markers.map((marker) => ({
       type: "line", xref: "x", yref: "paper", x0: marker.epoch, x1: marker.epoch, y0: 0, y1: 1,
@@ -281,6 +294,11 @@ export class CurveChart extends StreamingChart {
       text: marker.label, showarrow: false, font: { size: 10, color: best(marker) ? COLORS.best : "#4b5563" },
       bgcolor: "rgba(255,255,255,0.8)",
     }));
+    // An idle chart still has its axes; the hint says what will come.
+    if (this.epochs.length === 0 && this.ghostLines.length === 0) {
+      layout.annotations.push({ text: "Train to draw the curves", xref: "paper", yref: "paper", x: 0.5, y: 0.5,
+        showarrow: false, font: { size: 12, color: "#9aa3af" }, name: "idle-hint" });
+    }
     return layout;
   }
 

@@ -4,10 +4,16 @@
 
 const plotly = () => window.Plotly;
 
+// Nothing goes to the internet: no "Share chart" upload to Plotly's cloud (on by
+// default since Plotly 4), no Chart Studio link; downloading a PNG stays.
 export const PLOT_CONFIG = {
   displaylogo: false,
   responsive: true,
-  modeBarButtonsToRemove: ["select2d", "lasso2d", "toImage"],
+  showSendToCloud: false,
+  showEditInChartStudio: false,
+  showLink: false,
+  modeBarButtonsToRemove: ["select2d", "lasso2d", "sendChartToCloud"],
+  toImageButtonOptions: { format: "png" },
 };
 
 export function baseLayout(yTitle, uirevision) {
@@ -21,8 +27,12 @@ export function baseLayout(yTitle, uirevision) {
     hoverlabel: { bgcolor: "rgba(255,255,255,0.95)", font: { size: 11 } },
     // Legends are HTML next to the plot: Plotly would lay a legend out again on every redraw.
     showlegend: false,
-    xaxis: { title: { text: "epoch", standoff: 4 }, gridcolor: "#eef0f3", zeroline: false, tickangle: 0 },
-    yaxis: { title: { text: yTitle, standoff: 4 }, gridcolor: "#eef0f3", zeroline: false },
+    // Plain exponents, never SI prefixes ("100µ", "1p"); the labels stand off the axes so
+    // that the two "0"s of a chart starting at the origin do not meet.
+    xaxis: { title: { text: "epoch", standoff: 4 }, gridcolor: "#eef0f3", zeroline: false, tickangle: 0,
+      exponentformat: "power", ticklabelstandoff: 3 },
+    yaxis: { title: { text: yTitle, standoff: 4 }, gridcolor: "#eef0f3", zeroline: false, exponentformat: "power",
+      ticklabelstandoff: 6 },
     shapes: [],
     annotations: [],
   };
@@ -58,8 +68,14 @@ export function plotArea(element) {
 
 /** A new figure: ``react`` when the element already holds a plot, ``newPlot`` the first time. */
 export function draw(element, traces, layout, config = PLOT_CONFIG) {
-  if (isPlotted(element)) plotly().react(element, traces, layout, config);
-  else plotly().newPlot(element, traces, layout, config);
+  const drawn = isPlotted(element)
+    ? plotly().react(element, traces, layout, config) : plotly().newPlot(element, traces, layout, config);
+  Promise.resolve(drawn).then(() => untab(element));
+}
+
+/** Keep the mode bars' buttons (some 28 on the page) out of the tab order: keyboard users tab through the controls. */
+function untab(element) {
+  for (const button of element.querySelectorAll(".modebar-btn")) button.tabIndex = -1;
 }
 
 export const relayout = (element, update) => plotly().relayout(element, update);

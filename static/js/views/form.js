@@ -18,6 +18,7 @@ const LABELS = {
 export const labelFor = (value) => LABELS[value] ?? String(value);
 
 export const SPEEDS = [1, 3, 10, 30, 100, 300, 1000];
+const paceLabel = (speed) => `${speed} epoch${Number(speed) === 1 ? "" : "s"}/s`;
 export const BATCH_SIZES = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
 
 export function fillOptions(select, entries) {
@@ -48,7 +49,7 @@ export class FormView {
     if (!property) throw new Error(`no property ${control.dataset.prop} in the state table`);
     if (control.tagName === "SELECT" && control.options.length === 0) {
       if (property.key === "speed") {
-        fillOptions(control, [...SPEEDS.map((speed) => [String(speed), `${speed} epochs/s`]), ["max", "max"]]);
+        fillOptions(control, [...SPEEDS.map((speed) => [String(speed), paceLabel(speed)]), ["max", "max"]]);
       } else if (property.key === "batchSize") {
         fillOptions(control, [
           ...BATCH_SIZES.map((size) => [String(size), size === 1 ? "1 (stochastic)" : String(size)]),
@@ -87,7 +88,7 @@ export class FormView {
       const property = PROPERTY_BY_KEY.get(key);
       const value = state.get(key);
       if (control.tagName === "SELECT" && value !== null && value !== undefined) {
-        ensureOption(control, property.type.toUrl(value), key === "speed" ? `${value} epochs/s` : String(value));
+        ensureOption(control, property.type.toUrl(value), key === "speed" ? paceLabel(value) : String(value));
       }
       // A field being typed in keeps what the user types; sliders, boxes and lists always show the state.
       const typing = document.activeElement === control && (control.type === "number" || control.type === "text");

@@ -1,22 +1,15 @@
-// The network builder: one row of controls per hidden layer, and an SVG diagram
-// of input -> hidden layers -> output that redraws as the network is built.
+// The network builder: one row of controls per hidden layer, and the diagram
+// (network_diagram.js) of inputs -> hidden layers -> output that redraws as the
+// network is built.
 
 import { fillOptions, labelFor } from "./form.js";
-
-const SVG = "http://www.w3.org/2000/svg";
-const MAX_DRAWN_UNITS = 9;
-
-function svgElement(name, attributes) {
-  const element = document.createElementNS(SVG, name);
-  for (const [key, value] of Object.entries(attributes)) element.setAttribute(key, String(value));
-  return element;
-}
 
 export class NetworkView {
   /** ``live``: the paths of the fields a live run may change; a layer's stay editable while it trains. */
   constructor({ list, diagram, addButton, removeButton, count }, { activations, maxLayers, unitBounds, live }) {
     this.list = list;
     this.diagram = diagram;
+    this.features = null;
     this.addButton = addButton;
     this.removeButton = removeButton;
     this.count = count;
@@ -38,7 +31,7 @@ export class NetworkView {
   bindRemove(handler) { this.removeButton.addEventListener("click", handler); }
 
   /**
-   * Draw rows and diagram for ``layers``; ``io`` gives ``{inputs, outputs, parameters}``
+   * Draw rows and diagram for ``layers``; ``io`` gives ``{inputs, outputs, parameters, is2d}``
    * as the engine previews them (null while unknown: the diagram waits).
    */
   render(layers, io) {
@@ -59,7 +52,13 @@ export class NetworkView {
       : `${layers.length} hidden layer${layers.length === 1 ? "" : "s"}`;
     this.count.textContent = io?.parameters ? `${depth} · ${io.parameters.toLocaleString("en")} parameters` : depth;
     this.io = io;
-    if (io) this.drawDiagram(layers, io);
+    if (io) this.diagram.setStructure(layers, io, io.is2d ? this.features : null);
+  }
+
+  /** The input features in use (2-D data), drawn lit in the diagram's input column. */
+  setFeatures(features) {
+    this.features = features;
+    if (this.io) this.setShape(this.io);
   }
 
   setLocked(locked) {
@@ -139,63 +138,5 @@ export class NetworkView {
     slot.textContent = message;
     slot.hidden = !message;
     return true;
-  }
-
-  drawDiagram(layers, io) {
-    const columns = [
-      { units: io.inputs, label: io.inputs === 64 ? "64 pixels" : `x (${io.inputs})`, kind: "input" },
-      ...layers.map((layer, index) => ({
-        units: layer.units, kind: "hidden", layer,
-        label: `${layer.units} ${labelFor(layer.activation)}`, index,
-      })),
-      { units: io.outputs === 2 ? 1 : io.outputs, label: io.outputs === 2 ? "σ" : "softmax", kind: "output" },
-    ];
-    const width = Math.max(260, 64 * columns.length);
-    const height = 150;
-    const svg = svgElement("svg", { viewBox: `0 0 ${width} ${height}`, width: "100%", height, "aria-hidden": "true" });
-    const step = width / columns.length;
-    const positions = columns.map((column, columnIndex) => {
-      const drawn = Math.min(column.units, MAX_DRAWN_UNITS);
-      const gap = Math.min(13, (height - 38) / Math.max(drawn, 1));
-      const top = (height - 24 - gap * (drawn - 1)) / 2;
-      return Array.from({ length: drawn }, (_, unit) => ({ x: step * (columnIndex + 0.5), y: top + unit * gap }));
-    });
-    for (let c = 1; c < positions.length; c += 1) {
-      for (const from of positions[c - 1]) {
-        for (const to of positions[c]) {
-          svg.append(svgElement("line", { x1: from.x, y1: from.y, x2: to.x, y2: to.y, class: "edge" }));
-        }
-      }
-    }
-    columns.forEach((column, c) => {
-      const dropout = column.layer && column.layer.keep_prob < 1;
-      for (const point of positions[c]) {
-        svg.append(svgElement("circle", {
-          cx: point.x, cy: point.y, r: 4.5,
-          class: `node ${column.kind}${dropout ? " dropout" : ""}`,
-        }));
-      }
-      if (column.units > MAX_DRAWN_UNITS) {
-        const last = positions[c][positions[c].length - 1];
-        const more = svgElement("text", { x: last.x + 8, y: last.y + 3, class: "more" });
-        more.textContent = `+${column.units - MAX_DRAWN_UNITS}`;
-        svg.append(more);
-      }
-      const label = svgElement("text", { x: step * (c + 0.5), y: height - 10, class: "column-label" });
-      label.textContent = column.label;
-      svg.append(label);
-      if (column.layer?.batch_norm) {
-        const tag = svgElement("text", { x: step * (c + 0.5), y: 10, class: "tag" });
-        tag.textContent = "BN";
-        svg.append(tag);
-      }
-      if (dropout) {
-        const tag = svgElement("text", { x: step * (c + 0.5), y: column.layer.batch_norm ? 21 : 10, class: "tag drop" });
-        tag.textContent = `keep ${column.layer.keep_prob}`;
-        svg.append(tag);
-      }
-    });
-    this.diagram.replaceChildren(svg);
-    this.diagram.setAttribute("aria-label", `Network: ${columns.map((column) => column.label).join(" → ")}`);
   }
 }

@@ -62,8 +62,14 @@ export class OutputsView {
     this.boundary.hidden = multiClass;
     this.confusion.hidden = !multiClass;
     this.misclassified.hidden = !multiClass;
+    this.multiClass = multiClass;
     this.caption.textContent = multiClass
-      ? "Dev confusion matrix and misclassified digits" : "Decision boundary (train ●, dev ✕)";
+      ? "Dev confusion matrix and misclassified digits" : `Decision boundary (train ●, dev ✕${this.withTest ? ", test ○" : ""})`;
+  }
+
+  showTestLegend(flag) {
+    this.withTest = flag;
+    this.showClassCharts(this.multiClass ?? false);
   }
 
   renderMisclassified(examples) { renderMisclassified(this.misclassified, examples); }

@@ -1,5 +1,7 @@
 // The smaller panels: diagnosis, gradient check, compare runs, misclassified digits.
 
+import { percent } from "../describe.js";
+
 const VERDICTS = {
   high_bias: { title: "High bias: the model underfits", tone: "warn",
     plain: "Training error is well above the Bayes error: the model cannot even fit the training set." },
@@ -28,7 +30,6 @@ const CAUSES = {
 const UNSETTLED = { title: "Too early to tell", tone: "muted",
   plain: "The curves are still moving: the verdict waits until they settle." };
 
-const percent = (value) => (value === null || value === undefined ? "–" : `${(100 * value).toFixed(1)}%`);
 
 function element(tag, { text, className, testid } = {}) {
   const node = document.createElement(tag);
@@ -128,11 +129,14 @@ export class GradcheckView {
       const row = body.insertRow();
       row.insertCell().textContent = layer.name;
       const cell = row.insertCell();
-      cell.textContent = Number(layer.difference).toExponential(2);
+      // No difference: every probe of this parameter stepped across a kink and was left out.
+      cell.textContent = layer.difference === null ? "– (kinks only)" : Number(layer.difference).toExponential(2);
       cell.className = layer.difference > 1e-5 ? "bad" : "";
     }
     this.result.dataset.verdict = check.verdict;
-    this.result.replaceChildren(head, element("p", { text: meaning, className: "hint" }), rows);
+    const parts = [head, element("p", { text: meaning, className: "hint" })];
+    if (check.note) parts.push(element("p", { text: check.note, className: "hint", testid: "gradcheck-note" }));
+    this.result.replaceChildren(...parts, rows);
   }
 
   fail(message) {

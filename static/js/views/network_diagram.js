@@ -1,0 +1,345 @@
+// The network diagram, as TensorFlow Playground draws it: the input features
+// (2-D data: all seven, the ones in use lit, click to toggle), every hidden
+// neuron a small heatmap of its activation over the input plane, links whose
+// thickness and colour follow the weights.  Pictures come from the engine
+// (``input_maps`` in the preview and config event, ``neurons`` in each boundary
+// event); the diagram repaints at most every ``redrawIntervalMs`` from the
+// newest, like a chart, so a fast run costs it a few repaints a second.
+
+import { decodeMaps, paintMap } from "../charts/heatmap.js";
+import { labelFor } from "./form.js";
+
+const SVG = "http://www.w3.org/2000/svg";
+const MAX_DRAWN_UNITS = 8;
+// Deeper networks show their first and last layers around a "+k layers" column.
+const MAX_DRAWN_LAYERS = 6;
+const NODE_PX = 22;
+const ROW_PX = 26;
+const LABEL_PX = 30;
+// Room above the nodes for a layer's "BN" and "keep 0.8" tags.
+const TAG_PX = 22;
+const POSITIVE = "#2f6db5";
+const NEGATIVE = "#e8833a";
+
+export const FEATURE_LABELS = {
+  x1: "x₁", x2: "x₂", x1_squared: "x₁²", x2_squared: "x₂²", x1_x2: "x₁x₂", sin_x1: "sin x₁", sin_x2: "sin x₂",
+};
+
+function svgElement(name, attributes) {
+  const element = document.createElementNS(SVG, name);
+  for (const [key, value] of Object.entries(attributes)) element.setAttribute(key, String(value));
+  return element;
+}
+
+const largest = (encoded) => Math.max(0, ...encoded.lo.map(Math.abs), ...encoded.hi.map(Math.abs));
+
+/** Which hidden layers to draw: all, or the first and last few around the ones left out. */
+function drawnLayers(count) {
+  const indices = Array.from({ length: count }, (_, index) => index);
+  if (count <= MAX_DRAWN_LAYERS) return indices.map((index) => ({ index }));
+  const half = MAX_DRAWN_LAYERS / 2;
+  return [...indices.slice(0, half).map((index) => ({ index })), { skipped: count - 2 * half },
+    ...indices.slice(count - half).map((index) => ({ index }))];
+}
+
+export class NetworkDiagram {
+  /**
+   * ``onToggleFeature(name)``: an input feature was clicked; ``onShowMap(map)``:
+   * a neuron or feature is hovered or focused (``{label, values, size, range}``), null when left.
+   */
+  constructor(element, { features, onToggleFeature = () => {}, onShowMap = () => {} } = {}) {
+    Object.assign(this, { element, features, onToggleFeature, onShowMap });
+    this.redrawIntervalMs = 150;
+    this.dirty = false;
+    this.read = null;
+    this.inputMaps = null;
+    this.neurons = [];
+    this.links = [];
+  }
+
+  bindToggleFeature(handler) { this.onToggleFeature = handler; }
+
+  bindShowMap(handler) { this.onShowMap = handler; }
+
+  isVisible() { return this.visible ?? this.refreshVisibility(); }
+
+  refreshVisibility() {
+    this.visible = this.element.offsetParent !== null;
+    return this.visible;
+  }
+
+  /**
+   * The network to draw: ``layers`` (the config's hidden layers), ``io``
+   * (``{inputs, outputs}`` as previewed), ``selected`` (the features in use,
+   * for 2-D data; null for data with other inputs).
+   */
+  setStructure(layers, io, selected) {
+    this.structure = { layers, io, selected };
+    this.build();
+  }
+
+  /** ``maps``: the engine's ``input_maps`` (every feature over the plane), or null. */
+  setInputMaps(maps) {
+    this.inputMaps = maps;
+    this.inputValues = maps ? decodeMaps(maps, maps.size) : null;
+    this.paintInputs();
+  }
+
+  /** ``read()`` gives the newest ``neurons`` payload when the diagram repaints (null: blank maps). */
+  setSource(read) {
+    this.read = read;
+    this.dirty = true;
+  }
+
+  clear() {
+    this.read = null;
+    this.current = null;
+    this.build();
+  }
+
+  flush() {
+    if (!this.dirty || !this.isVisible()) return false;
+    this.dirty = false;
+    const neurons = this.read?.();
+    this.read = null;
+    if (!neurons) return false;
+    this.current = neurons;
+    this.paintNeurons(neurons);
+    return true;
+  }
+
+  build() {
+    const { layers, io, selected } = this.structure ?? {};
+    if (!io) return;
+    const columns = this.columns(layers, io, selected);
+    const tallest = Math.max(...columns.map((column) => column.nodes.length), 1);
+    const height = tallest * ROW_PX + LABEL_PX + TAG_PX + 8;
+    const width = 100 * columns.length;
+    const svg = svgElement("svg", { viewBox: `0 0 ${width} ${height}`, preserveAspectRatio: "none", "aria-hidden": "true" });
+    const board = document.createElement("div");
+    board.className = "diagram-board";
+    board.style.height = `${height}px`;
+    board.append(svg);
+    columns.forEach((column, c) => {
+      const top = TAG_PX + (height - TAG_PX - LABEL_PX - column.nodes.length * ROW_PX) / 2 + (ROW_PX - NODE_PX) / 2;
+      // Each column a layer over the whole board, so that a test or a screen reader finds its nodes together.
+      const layer = document.createElement("div");
+      layer.className = "diagram-column";
+      if (column.kind === "input" && column.testid) {
+        layer.dataset.testid = column.testid;
+        layer.setAttribute("role", "group");
+        layer.setAttribute("aria-label", "Input features: click to add or remove");
+      }
+      column.nodes.forEach((node, row) => {
+        node.x = 100 * c + 50;
+        node.y = top + row * ROW_PX + NODE_PX / 2;
+        node.element.style.left = `${(node.x / width) * 100}%`;
+        node.element.style.top = `${node.y}px`;
+        layer.append(node.element);
+      });
+      board.append(layer);
+      this.tags(column).forEach((text, row) => {
+        const tag = document.createElement("span");
+        tag.className = `tag${text.startsWith("keep") ? " drop" : ""}`;
+        tag.style.left = `${((100 * c + 50) / width) * 100}%`;
+        tag.style.top = `${row * 10}px`;
+        tag.textContent = text;
+        board.append(tag);
+      });
+      const label = document.createElement("span");
+      label.className = "diagram-label";
+      label.style.left = `${((100 * c + 50) / width) * 100}%`;
+      label.textContent = column.label;
+      if (column.more) label.append(Object.assign(document.createElement("b"), { className: "more", textContent: ` +${column.more}` }));
+      board.append(label);
+    });
+    this.links = this.linkColumns(columns, svg);
+    this.neurons = columns.filter((column) => column.kind === "hidden");
+    this.element.replaceChildren(board);
+    this.element.setAttribute("aria-label", `Network: ${columns.map((column) => column.label).join(" → ")}`);
+    this.paintInputs();
+    if (this.current) this.paintNeurons(this.current);
+  }
+
+  tags(column) {
+    const layer = column.layer;
+    if (!layer) return [];
+    return [...(layer.batch_norm ? ["BN"] : []), ...(layer.keep_prob < 1 ? [`keep ${layer.keep_prob}`] : [])];
+  }
+
+  columns(layers, io, selected) {
+    const columns = [this.inputColumn(io, selected)];
+    for (const drawn of drawnLayers(layers.length)) {
+      if (drawn.skipped) {
+        const node = this.node("skipped", `${drawn.skipped} more hidden layers`);
+        node.element.textContent = "⋯";
+        columns.push({ kind: "skipped", label: `+${drawn.skipped} layers`, nodes: [node] });
+        continue;
+      }
+      const layer = layers[drawn.index];
+      const shown = Math.min(layer.units, MAX_DRAWN_UNITS);
+      const nodes = Array.from({ length: shown }, (_, unit) => this.neuronNode(layer, drawn.index, unit));
+      columns.push({ kind: "hidden", layerIndex: drawn.index, layer, nodes, label: `${layer.units} ${labelFor(layer.activation)}`,
+        more: layer.units - shown || 0 });
+    }
+    const outputs = io.outputs === 2 ? 1 : Math.min(io.outputs, MAX_DRAWN_UNITS);
+    columns.push({ kind: "output", label: io.outputs === 2 ? "σ" : "softmax",
+      more: io.outputs === 2 ? 0 : io.outputs - outputs,
+      nodes: Array.from({ length: outputs }, (_, unit) => this.node("output", `Output ${unit + 1}`)) });
+    return columns;
+  }
+
+  inputColumn(io, selected) {
+    if (!selected) {
+      const node = this.node("input pixels", `${io.inputs} inputs`);
+      node.element.textContent = io.inputs;
+      return { kind: "input", label: `${io.inputs} pixels`, nodes: [node], weightRows: [0] };
+    }
+    const nodes = this.features.map((name) => this.featureNode(name, selected.includes(name)));
+    // A link leaves each feature in use, from the row of W[1] that feature feeds.
+    return { kind: "input", label: `x (${io.inputs})`, nodes, testid: "features",
+      weightRows: this.features.map((name) => selected.indexOf(name)) };
+  }
+
+  node(kind, label) {
+    const element = document.createElement("span");
+    element.className = `diagram-node ${kind}`;
+    element.title = label;
+    return { element };
+  }
+
+  featureNode(name, active) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = `diagram-node feature${active ? " active" : ""}`;
+    button.dataset.feature = name;
+    button.setAttribute("aria-pressed", String(active));
+    button.setAttribute("aria-label", `Input feature ${FEATURE_LABELS[name]}: ${active ? "in use" : "not used"}`);
+    button.title = `${FEATURE_LABELS[name]}: click to ${active ? "remove" : "add"} this input`;
+    const canvas = document.createElement("canvas");
+    canvas.setAttribute("aria-hidden", "true");
+    const label = document.createElement("span");
+    label.className = "feature-label";
+    label.textContent = FEATURE_LABELS[name];
+    button.append(canvas, label);
+    button.addEventListener("click", () => this.onToggleFeature(name));
+    this.hoverable(button, () => this.featureMap(name));
+    return { element: button, canvas, feature: name };
+  }
+
+  neuronNode(layer, layerIndex, unit) {
+    const canvas = document.createElement("canvas");
+    const name = `Layer ${layerIndex + 1}, neuron ${unit + 1}`;
+    canvas.className = `diagram-node neuron${layer.keep_prob < 1 ? " dropout" : ""}`;
+    canvas.dataset.testid = "neuron-map";
+    canvas.dataset.layer = String(layerIndex + 1);
+    canvas.dataset.unit = String(unit + 1);
+    canvas.tabIndex = 0;
+    canvas.setAttribute("role", "img");
+    canvas.setAttribute("aria-label", `${name} (${labelFor(layer.activation)})`);
+    canvas.title = canvas.getAttribute("aria-label");
+    const node = { element: canvas, canvas, name, unit };
+    this.hoverable(canvas, () => this.neuronMap(layerIndex, unit, name));
+    return node;
+  }
+
+  hoverable(element, map) {
+    const show = () => this.onShowMap(map());
+    const hide = () => this.onShowMap(null);
+    element.addEventListener("mouseenter", show);
+    element.addEventListener("focus", show);
+    element.addEventListener("mouseleave", hide);
+    element.addEventListener("blur", hide);
+  }
+
+  featureMap(name) {
+    const maps = this.inputMaps;
+    if (!maps) return null;
+    const index = maps.names.indexOf(name);
+    return { label: `Input ${FEATURE_LABELS[name]}`, values: this.inputValues[index], size: maps.size,
+      range: Math.max(Math.abs(maps.lo[index]), Math.abs(maps.hi[index])) };
+  }
+
+  neuronMap(layerIndex, unit, name) {
+    const layer = this.current?.layers?.[layerIndex];
+    const decoded = this.decoded?.[layerIndex];
+    if (!layer || !decoded?.[unit]) return { label: `${name}: no picture yet`, values: null };
+    return { label: `${name} (${labelFor(this.structure.layers[layerIndex].activation)})`, values: decoded[unit],
+      size: this.current.size, range: largest(layer) };
+  }
+
+  linkColumns(columns, svg) {
+    const links = [];
+    for (let c = 1; c < columns.length; c += 1) {
+      const from = columns[c - 1];
+      const to = columns[c];
+      if (from.kind === "skipped" || to.kind === "skipped") {
+        for (const a of from.nodes) for (const b of to.nodes) svg.append(svgElement("line", { x1: a.x, y1: a.y, x2: b.x, y2: b.y, class: "edge skipped" }));
+        continue;
+      }
+      const weightLayer = to.kind === "output" ? this.structure.layers.length : to.layerIndex;
+      from.nodes.forEach((a, i) => {
+        const row = from.kind === "input" ? from.weightRows[i] : i;
+        if (row < 0) return;
+        to.nodes.forEach((b, j) => {
+          const line = svgElement("line", { x1: a.x, y1: a.y, x2: b.x, y2: b.y, class: "edge" });
+          svg.append(line);
+          links.push({ line, layer: weightLayer, row, column: j });
+        });
+      });
+    }
+    return links;
+  }
+
+  paintInputs() {
+    const maps = this.inputMaps;
+    if (!maps) return;
+    const decoded = this.inputValues;
+    for (const node of this.element.querySelectorAll(".diagram-node.feature")) {
+      const index = maps.names.indexOf(node.dataset.feature);
+      if (index < 0) continue;
+      const range = Math.max(Math.abs(maps.lo[index]), Math.abs(maps.hi[index]));
+      paintMap(node.querySelector("canvas"), decoded[index], maps.size, range);
+    }
+  }
+
+  /** Every drawn neuron's map, the marks of dead and identical neurons, the links' weights. */
+  paintNeurons(neurons) {
+    this.decoded = neurons.layers.map((layer) => decodeMaps(layer, neurons.size));
+    for (const column of this.neurons) {
+      const layer = neurons.layers[column.layerIndex];
+      const decoded = this.decoded[column.layerIndex];
+      if (!layer || !decoded) continue;
+      const range = largest(layer);
+      const keys = decoded.map((values, unit) => `${layer.lo[unit]}:${layer.hi[unit]}:${values.join(",")}`);
+      for (const node of column.nodes) {
+        const values = decoded[node.unit];
+        if (!values) continue;
+        paintMap(node.canvas, values, neurons.size, range);
+        const dead = column.layer.activation === "relu" && layer.lo[node.unit] === 0 && layer.hi[node.unit] === 0;
+        const twins = keys.filter((key) => key === keys[node.unit]).length > 1;
+        node.canvas.classList.toggle("dead", dead);
+        node.canvas.classList.toggle("identical", twins && !dead);
+        const notes = [dead ? "dead: outputs 0 everywhere" : "", twins ? "identical to another neuron" : ""].filter(Boolean);
+        node.canvas.title = [node.canvas.getAttribute("aria-label"), ...notes].join(" · ");
+      }
+    }
+    this.paintLinks(neurons.weights ?? []);
+    this.element.dataset.epoch = String(this.current?.epoch ?? "");
+  }
+
+  paintLinks(weights) {
+    let scale = 0;
+    for (const block of weights) for (const row of block) for (const value of row) scale = Math.max(scale, Math.abs(value));
+    for (const link of this.links) {
+      const value = weights[link.layer]?.[link.row]?.[link.column];
+      if (value === undefined || scale === 0) continue;
+      const strength = Math.min(1, Math.abs(value) / scale);
+      // Inline styles: the stylesheet's idle grey would win over presentation attributes.
+      const style = link.line.style;
+      style.stroke = value >= 0 ? POSITIVE : NEGATIVE;
+      style.strokeWidth = (0.3 + 3.2 * strength).toFixed(2);
+      style.strokeOpacity = (0.25 + 0.75 * strength).toFixed(2);
+    }
+  }
+}

@@ -1,0 +1,165 @@
+"""The network diagram's neuron maps and input features, data before training, the boundary's toggles."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.e2e.test_playground import epoch_at_least, open_playground
+
+playwright_sync = pytest.importorskip("playwright.sync_api")
+expect = playwright_sync.expect
+
+pytestmark = pytest.mark.usefixtures("patient_expect")
+
+SLOW = "samples=200&epochs=5000&speed=30&boundaryEvery=1&layers=4-tanh,3-relu"
+FAST = "samples=200&epochs=30&speed=1000&boundaryEvery=5"
+
+
+def canvas_pixels(page, locator) -> str:
+    """A canvas's pixels, as a short digest of its data URL."""
+    return locator.evaluate("(canvas) => canvas.toDataURL().slice(-80)")
+
+
+def test_every_hidden_neuron_is_a_named_live_map(page, live_server):
+    open_playground(page, live_server, SLOW)
+    maps = page.get_by_test_id("neuron-map")
+    expect(maps).to_have_count(7)
+    expect(maps.nth(0)).to_have_attribute("aria-label", "Layer 1, neuron 1 (tanh)")
+    expect(maps.nth(6)).to_have_attribute("aria-label", "Layer 2, neuron 3 (ReLU)")
+    blank = canvas_pixels(page, maps.nth(0))
+    page.get_by_test_id("start").click()
+    diagram = page.get_by_test_id("network-diagram")
+    expect(diagram).to_have_attribute("data-epoch", re.compile(r"^\d+$"))
+    first = diagram.get_attribute("data-epoch")
+    drawn = canvas_pixels(page, maps.nth(0))
+    assert drawn != blank
+    page.wait_for_function(
+        "(first) => Number(document.querySelector('[data-testid=network-diagram]').dataset.epoch)"
+        " > Number(first) + 5",
+        arg=first)
+    assert canvas_pixels(page, maps.nth(0)) != drawn  # it keeps changing as the network trains
+    # the links follow the weights: colours and widths set, not the idle grey
+    widths = page.evaluate("() => new Set([...document.querySelectorAll('#network-diagram line.edge')]"
+                           ".map((line) => getComputedStyle(line).strokeWidth)).size")
+    assert widths > 3
+    page.get_by_test_id("start").click()
+    assert page.console_errors == []
+
+
+def test_hovering_or_focusing_a_neuron_shows_it_large_and_names_it(page, live_server):
+    open_playground(page, live_server, SLOW)
+    page.get_by_test_id("start").click()
+    epoch_at_least(page, 3)
+    expect(page.get_by_test_id("network-diagram")).to_have_attribute("data-epoch", re.compile(r"^\d+$"))
+    label = page.get_by_test_id("boundary-label")
+    board = page.get_by_test_id("boundary-map")
+    expect(label).to_be_hidden()
+    page.get_by_test_id("neuron-map").nth(1).hover()
+    expect(label).to_have_text("Layer 1, neuron 2 (tanh)")
+    expect(board).to_have_attribute("data-showing", "neuron")
+    assert board.evaluate("(canvas) => canvas.width") == 16  # the neuron's grid, not the boundary's
+    page.mouse.move(5, 5)
+    expect(label).to_be_hidden()
+    expect(board).not_to_have_attribute("data-showing", "neuron")
+    page.get_by_test_id("neuron-map").nth(5).focus()
+    expect(label).to_have_text("Layer 2, neuron 2 (ReLU)")
+    page.keyboard.press("Tab")
+    expect(label).not_to_have_text("Layer 2, neuron 2 (ReLU)")
+    assert page.console_errors == []
+
+
+def test_the_data_are_on_the_plane_before_training_and_follow_the_data_settings(page, live_server):
+    open_playground(page, live_server, "samples=200")
+    points = page.get_by_test_id("boundary-points")
+    expect(points).to_have_attribute("data-points", "160")  # 120 train + 40 dev, before any run
+    expect(page.get_by_test_id("status")).to_have_text("idle")
+    page.get_by_test_id("show-test-data").check()
+    expect(points).to_have_attribute("data-points", "200")
+    expect(page.locator("#boundary-caption")).to_contain_text("test ○")
+    samples = page.locator("[data-prop=samples]")
+    samples.fill("300")
+    samples.press("Tab")
+    expect(points).to_have_attribute("data-points", "300")
+    page.get_by_test_id("show-test-data").uncheck()
+    expect(points).to_have_attribute("data-points", "240")
+    assert page.console_errors == []
+
+
+def test_input_features_toggle_in_the_diagram_and_reach_the_url_and_the_network(page, live_server):
+    open_playground(page, live_server, "samples=200&layers=none")
+    features = page.get_by_test_id("features")
+    square = features.locator("[data-feature=x1_squared]")
+    expect(square).to_have_attribute("aria-pressed", "false")
+    expect(features.locator("[data-feature=x1]")).to_have_attribute("aria-pressed", "true")
+    square.click()
+    expect(square).to_have_attribute("aria-pressed", "true")
+    page.wait_for_function("() => location.hash.includes('features=x1,x2,x1_squared')")
+    expect(page.locator("#layer-count")).to_contain_text("4 parameters")  # 3 weights and a bias
+    features.locator("[data-feature=x1]").click()
+    features.locator("[data-feature=x2]").click()
+    page.wait_for_function("() => location.hash.includes('features=x1_squared&')")
+    features.locator("[data-feature=x1_squared]").click()  # the last one stays
+    expect(square).to_have_attribute("aria-pressed", "true")
+    # the feature's own picture, from the engine, painted in its node
+    assert canvas_pixels(page, square.locator("canvas")) != canvas_pixels(page, page.locator("canvas").last)
+    page.reload()
+    expect(page.locator("body")).to_have_attribute("data-ready", "true")
+    expect(page.get_by_test_id("features").locator("[data-feature=x1_squared]")).to_have_attribute(
+        "aria-pressed", "true")
+    plain = page.get_by_test_id("features").locator("[data-feature=x1]")
+    expect(plain).to_have_attribute("aria-pressed", "false")
+    assert page.console_errors == []
+
+
+def test_squared_features_let_logistic_regression_close_the_circle(page, live_server):
+    open_playground(page, live_server, FAST + "&layers=none&features=x1_squared,x2_squared&noise=0.05")
+    page.get_by_test_id("start").click()
+    expect(page.get_by_test_id("status")).to_have_text("done")
+    expect(page.get_by_test_id("message")).to_contain_text(re.compile(r"dev (9\d|100)\.\d%"))
+    assert page.console_errors == []
+
+
+def test_toggles_round_trip_through_the_url_and_discretize_paints_two_colours(page, live_server):
+    open_playground(page, live_server, FAST + "&discretize=1&showTestData=1")
+    expect(page.get_by_test_id("discretize")).to_be_checked()
+    expect(page.get_by_test_id("show-test-data")).to_be_checked()
+    page.get_by_test_id("start").click()
+    expect(page.get_by_test_id("status")).to_have_text("done")
+    board = page.get_by_test_id("boundary-map")
+    expect(board).to_have_attribute("data-discretized", "true")
+    colours = board.evaluate("""(canvas) => {
+        const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+        const seen = new Set();
+        for (let at = 0; at < data.length; at += 4) seen.add(`${data[at]},${data[at + 1]},${data[at + 2]}`);
+        return seen.size;
+    }""")
+    assert colours == 2
+    page.get_by_test_id("discretize").uncheck()
+    expect(board).to_have_attribute("data-discretized", "false")
+    page.wait_for_function("() => location.hash.includes('discretize=0')")
+    assert page.console_errors == []
+
+
+def test_dead_and_identical_neurons_are_marked(page, live_server):
+    open_playground(page, live_server, FAST + "&init=zeros&layers=3-sigmoid&optimizer=gd&learningRate=0.5")
+    page.get_by_test_id("start").click()
+    expect(page.get_by_test_id("status")).to_have_text("done")
+    expect(page.locator("[data-testid=neuron-map].identical")).to_have_count(3)
+    open_playground(page, live_server, FAST + "&init=zeros&layers=3-relu&noise=0.2")
+    page.get_by_test_id("start").click()
+    expect(page.get_by_test_id("status")).to_have_text("done")
+    expect(page.locator("[data-testid=neuron-map].dead")).to_have_count(3)
+    expect(page.get_by_test_id("neuron-map").first).to_have_attribute("title", re.compile("dead"))
+
+
+def test_wide_and_deep_networks_are_summarized(page, live_server):
+    layers = ",".join(["16-relu"] * 9)
+    open_playground(page, live_server, f"samples=200&layers={layers}")
+    expect(page.get_by_test_id("neuron-map")).to_have_count(6 * 8)
+    diagram = page.get_by_test_id("network-diagram")
+    expect(diagram).to_contain_text("+3 layers")
+    expect(diagram.locator(".diagram-label .more").first).to_have_text(" +8")
+    box = diagram.bounding_box()
+    assert box["height"] < 300
