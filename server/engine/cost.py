@@ -39,7 +39,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from server.engine.config import RunConfig, split_sizes
+from server.engine.config import DATASETS_2D, ConfigError, RunConfig, split_sizes
 from server.limits import CONFIG_LIMITS
 
 #: The element-wise work per parameter and step, as multiply-adds: Adam's
@@ -89,14 +89,19 @@ def network_size(sizes: list[int], batch_norm: list[bool]) -> NetworkSize:
 
 
 def config_network_size(config: RunConfig) -> NetworkSize:
-    # Imported here: the data module imports the config module, which calls this module.
-    from server.engine.data import data_shape
     from server.engine.model import output_units
 
-    n_features, n_classes = data_shape(config.data.dataset)
+    n_features, n_classes = _data_shape(config)
     hidden = config.model.hidden
     sizes = [n_features, *(layer.units for layer in hidden), output_units(n_classes)]
     return network_size(sizes, [layer.batch_norm for layer in hidden] + [False])
+
+
+def _data_shape(config: RunConfig) -> tuple[int, int]:
+    # Imported here: the data module imports the config module, which calls this module.
+    from server.engine.data import data_shape
+
+    return data_shape(config.data.dataset, config.data.features)
 
 
 def epoch_work(config: RunConfig) -> int:
@@ -121,10 +126,12 @@ def uncut_work(config: RunConfig) -> int:
 
 
 def _grid_points(config: RunConfig) -> int:
-    from server.engine.data import data_shape
+    """The boundary grid's points when the run draws boundaries (2-D data, as ``prepare_data`` decides)."""
+    from server.engine.data import is_upload
 
-    pictured = data_shape(config.data.dataset)[0] == 2 and config.training.boundary_every
-    return BOUNDARY_GRID_POINTS if pictured else 0
+    dataset = config.data.dataset
+    two_d = dataset in DATASETS_2D or (is_upload(dataset) and _data_shape(config) == (2, 2))
+    return BOUNDARY_GRID_POINTS if two_d and config.training.boundary_every else 0
 
 
 def work_problems(config: RunConfig, loc: str | None = None) -> list[dict[str, str]]:
@@ -135,8 +142,13 @@ def work_problems(config: RunConfig, loc: str | None = None) -> list[dict[str, s
     at ``loc`` when given (a live update names its own field).
     """
     per_epoch, uncut = CONFIG_LIMITS.max_multiply_adds_per_epoch, CONFIG_LIMITS.max_uncut_multiply_adds
+    try:
+        piece = uncut_work(config)
+    except ConfigError:
+        # An upload this process does not hold (a training host given only the run's own
+        # arrays): the web process, which holds it, has checked the config already.
+        return []
     problems = []
-    piece = uncut_work(config)
     if piece > uncut:
         size = config_network_size(config)
         smaller_batch = size.step_work(1) <= uncut and size.forward_work(_largest_evaluation(config)) <= uncut

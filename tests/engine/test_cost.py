@@ -50,6 +50,14 @@ def test_the_parameters_counted_are_the_networks(hidden):
     assert size.weights == Trainer(config).network.n_weights
 
 
+def test_engineered_features_are_inputs_the_network_counts():
+    features = ["x1", "x2", "x1_squared", "x2_squared", "x1_x2", "sin_x1", "sin_x2"]
+    config = parse_config({"data": {"features": features}, "model": {"hidden": [{"units": 4}]}})
+    assert config_network_size(config).weights == 7 * 4 + 4 * 1
+    assert config_network_size(config).weights == Trainer(config).network.n_weights
+    assert epoch_work(config) > epoch_work(parse_config({"model": {"hidden": [{"units": 4}]}}))
+
+
 def test_the_grid_counted_is_the_one_a_boundary_event_draws():
     assert len(Trainer({}).dataset.grid()[2]) == BOUNDARY_GRID_POINTS
 

@@ -27,7 +27,7 @@ def one_step(config: dict) -> int:
 
 
 def event_of(reply):
-    kind, _key, encoded, epochs_completed, _config, slices = reply
+    kind, _key, encoded, epochs_completed, _config, slices, _final = reply
     assert kind == "event"
     return encoded["event"], json.loads(encoded["data_json"]), epochs_completed, slices
 
