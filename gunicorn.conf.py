@@ -16,7 +16,8 @@ imports the app: the run manager's threads, locks and queues become
 greenlets and cooperative primitives, and the connections to the training
 processes yield while they wait (server/child.py).  Work that needs a core
 must therefore stay out of the worker: with ``TUNING_RUN_PROCESSES=0`` runs
-train in the worker and stall every connection meanwhile, so use gthread then.
+train in the worker, and gthread is the default then (under gevent, every
+epoch would stall every connection).
 
 Time limits: a request's head must arrive within ``read_timeout`` seconds
 (gevent's keepalive timeout covers the head of every request, the first
@@ -43,7 +44,7 @@ control_socket_disable = serving.control_socket is None
 if serving.control_socket is not None:
     control_socket = serving.control_socket
 workers = 1
-worker_class = serving.worker_class
+worker_class = serving.worker_class or ("gthread" if serving.run_processes == 0 else "gevent")
 worker_connections = serving.worker_connections
 threads = serving.threads
 # Idle connections are ready for more from the kernel's queue than the default 2048.

@@ -45,7 +45,9 @@ class ServingSettings:
     #: thousands of idle, slow and streaming connections cost memory, not
     #: threads (the training runs in host processes).  ``gthread`` also works,
     #: with ``threads`` as its ceiling on connections being served at once.
-    worker_class: str = "gevent"
+    #: None: gevent, unless ``run_processes`` is 0 (runs then train in the
+    #: worker, which an evented worker cannot share with its connections).
+    worker_class: str | None = None
     #: Connections the gevent worker serves at once (idle, half-sent and streaming alike).
     worker_connections: int = 10000
     #: Seconds a client has to send a request's head, and again its body, and
@@ -64,6 +66,12 @@ class ServingSettings:
     #: 25+ otherwise puts it at one path per user, where a second instance on
     #: the machine takes it over and the first, stopping, removes it.
     control_socket: str | None = None
+    #: ``redis://host:port/db``: runs, event logs, controls and capacity live in
+    #: Redis and train in ``python -m server.worker`` processes (docs/deployment.md).
+    #: Unset: runs live in this process (the embedded default).
+    redis_url: str | None = None
+    #: Prefix of every Redis key, so that several deployments can share one server.
+    redis_prefix: str = "tuning:"
 
 
 def settings_from_env(cls, prefix: str = "TUNING_", environ: Mapping[str, str] | None = None,

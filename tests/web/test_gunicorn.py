@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import runpy
 import shutil
 import socket
 import sys
@@ -11,7 +12,7 @@ import time
 
 import pytest
 
-from tests.web.serving import ROOT, free_port, get, gunicorn
+from tests.web.serving import GUNICORN_CONF, ROOT, free_port, get, gunicorn
 from tests.web.sse_client import parse_block
 
 
@@ -122,3 +123,19 @@ def test_the_gunicorn_script_serves_the_checkout_it_runs_in(tmp_path):
     port = free_port()
     with gunicorn(port, command=script, cwd=checkout, env={"TUNING_RUN_PROCESSES": "0"}):
         assert get(port, "/static/marker.txt") == (200, b"this checkout")
+
+
+@pytest.mark.parametrize(("environ", "worker_class"), [
+    ({}, "gevent"),
+    ({"TUNING_RUN_PROCESSES": "0"}, "gthread"),  # runs train in the worker: no evented worker
+    ({"TUNING_RUN_PROCESSES": "0", "TUNING_WORKER_CLASS": "gevent"}, "gevent"),
+    ({"TUNING_WORKER_CLASS": "gthread"}, "gthread"),
+])
+def test_the_conf_serves_with_gevent_unless_runs_train_in_the_worker(monkeypatch, environ, worker_class):
+    for name in ("TUNING_RUN_PROCESSES", "TUNING_WORKER_CLASS", "TUNING_READ_TIMEOUT"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    conf = runpy.run_path(str(GUNICORN_CONF))
+    assert conf["worker_class"] == worker_class
+    assert (conf["keepalive"], conf["worker_connections"]) == (5, 10000)
