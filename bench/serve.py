@@ -36,6 +36,9 @@ Two adversarial modes measure what one client can do to everyone else:
 ``--worker-class gthread`` serves with gunicorn's threaded worker instead of
 gunicorn.conf.py's, for comparison.  Every report gives the load average
 before and after: on a shared machine, read the figures beside it.
+
+``--redis`` measures the Redis backend instead (two web instances, two
+workers, one redis-server): see ``bench/redis_serve.py``.
 """
 
 from __future__ import annotations
@@ -129,8 +132,8 @@ class StreamResult:
 
 
 def watch_run(port: int, config: dict, start_gate: threading.Barrier, delay: float, result: StreamResult,
-              max_seconds: float, client: str | None = None) -> None:
-    """One learner: start a run after ``delay`` s, then read its stream to ``done`` (or give up)."""
+              max_seconds: float, client: str | None = None, stream_port: int | None = None) -> None:
+    """One learner: start a run after ``delay`` s, then read its stream (from ``stream_port``) to ``done``."""
     try:
         start_gate.wait()
         time.sleep(delay)
@@ -142,7 +145,7 @@ def watch_run(port: int, config: dict, start_gate: threading.Barrier, delay: flo
             result.error = f"POST /api/runs: {status} {body[:200]!r}"
             return
         events_url = json.loads(body)["events_url"]
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        connection = http.client.HTTPConnection("127.0.0.1", stream_port or port, timeout=30)
         connection.request("GET", events_url, headers={"Accept": "text/event-stream", **identity})
         response = connection.getresponse()
         buffer = b""
@@ -177,6 +180,16 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(int(round(fraction * (len(ordered) - 1))), len(ordered) - 1)]
 
 
+def run_all(threads: list[threading.Thread], timeout: float) -> float:
+    """Start the learners' threads together and wait for them; the wall time it took."""
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout)
+    return time.monotonic() - started
+
+
 def run_wave(port: int, pids: list[int], runs: int, config: dict, max_seconds: float,
              ramp_seconds: float) -> dict:
     """``runs`` learners starting together (``ramp_seconds`` 0) or evenly spread over ``ramp_seconds``."""
@@ -187,12 +200,7 @@ def run_wave(port: int, pids: list[int], runs: int, config: dict, max_seconds: f
                for index, result in enumerate(results)]
     cpu_before = sum(cpu_seconds(pid) for pid in pids)
     worker_cpu_before = cpu_seconds(pids[1])
-    started = time.monotonic()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(max_seconds + 30)
-    wall = time.monotonic() - started
+    wall = run_all(threads, max_seconds + 30)
     cpu = sum(cpu_seconds(pid) for pid in pids) - cpu_before
     worker_cpu = cpu_seconds(pids[1]) - worker_cpu_before
     firsts = [r.first_event_s for r in results if r.first_event_s is not None]
@@ -245,12 +253,17 @@ def served(env_overrides: dict[str, str], worker_class: str | None = None):
             raise SystemExit(f"expected one worker process, found {workers}")
         yield port, [server.pid, workers[0], *children(workers[0])]
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        terminate(server)
+
+
+def terminate(process: subprocess.Popen, timeout: float = 20.0) -> None:
+    """SIGTERM, then SIGKILL if it is still there after ``timeout`` s."""
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -277,8 +290,20 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--heavy", type=int, default=2, help="heaviest runs allowed (heavy)")
     parser.add_argument("--seconds", type=float, default=30.0, help="how long to measure (adversarial/heavy)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON only")
+    parser.add_argument("--redis", action="store_true",
+                        help="the Redis backend: two web instances and two workers (bench/redis_serve.py)")
+    parser.add_argument("--paced-runs", type=int, default=100, help="--redis: runs of the paced wave")
+    parser.add_argument("--paced-epochs", type=int, default=100, help="--redis: epochs per paced run")
+    parser.add_argument("--paced-epochs-per-second", type=float, default=10.0, help="--redis: their pace")
+    parser.add_argument("--paced-ramp-seconds", type=float, default=2.0,
+                        help="--redis: spread the paced wave's starts over this many seconds")
     args = parser.parse_args(argv)
-    measure, report_summary = MODES[args.mode]
+    if args.redis:
+        import redis_serve
+
+        measure, report_summary = redis_serve.main, redis_serve.report
+    else:
+        measure, report_summary = MODES[args.mode]
     load_before = os.getloadavg()[0]
     summary = measure(args)
     summary["load_average"] = (load_before, os.getloadavg()[0])

@@ -66,6 +66,12 @@ class ServingSettings:
     #: 25+ otherwise puts it at one path per user, where a second instance on
     #: the machine takes it over and the first, stopping, removes it.
     control_socket: str | None = None
+    #: ``redis://host:port/db``: runs, event logs, controls and capacity live in
+    #: Redis and train in ``python -m server.worker`` processes (docs/deployment.md).
+    #: Unset: runs live in this process (the embedded default).
+    redis_url: str | None = None
+    #: Prefix of every Redis key, so that several deployments can share one server.
+    redis_prefix: str = "tuning:"
 
 
 def settings_from_env(cls, prefix: str = "TUNING_", environ: Mapping[str, str] | None = None,

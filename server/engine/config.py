@@ -336,6 +336,10 @@ def _cross_field_problems(config: RunConfig) -> list[dict[str, str]]:
         return [{"loc": "data.features",
                  "msg": ("digits feeds the network its 64 pixels; features apply to the 2-D data sets only "
                          f"(leave data.features at {list(DEFAULT_FEATURES)})")}]
+    if is_upload(data.dataset) and tuple(data.features) != DEFAULT_FEATURES:
+        return [{"loc": "data.features",
+                 "msg": ("an uploaded data set feeds the network its own columns; features apply to the "
+                         f"generated 2-D data sets only (leave data.features at {list(DEFAULT_FEATURES)})")}]
     if data.dataset == "digits" and data.n_samples > DIGITS_SAMPLES:
         return [{"loc": "data.n_samples",
                  "msg": f"digits has {DIGITS_SAMPLES} samples; n_samples is {data.n_samples}"}]

@@ -92,8 +92,8 @@ def state_as_json(state: dict) -> dict:
     return plain(state)
 
 
-def pytorch_source(state: dict, title: str = "") -> str:
-    """A Python file defining ``model``, ``normalize(X)``, ``predict(X)`` and ``CLASSES``."""
+def _torch_layers(state: dict) -> tuple[list[str], list[tuple[str, object]]]:
+    """The ``nn.Sequential`` modules (as source) and the state-dict entries (name, array or None)."""
     modules, tensors = [], []
     inputs = state["n_features"]
     for layer in state["layers"]:
@@ -118,6 +118,12 @@ def pytorch_source(state: dict, title: str = "") -> str:
             if layer["keep_prob"] < 1.0:
                 modules.append(f"nn.Dropout(p={round(1.0 - layer['keep_prob'], 12)!r})")
         inputs = layer["units"]
+    return modules, tensors
+
+
+def pytorch_source(state: dict, title: str = "") -> str:
+    """A Python file defining ``model``, ``normalize(X)``, ``predict(X)`` and ``CLASSES``."""
+    modules, tensors = _torch_layers(state)
     norm = state["normalization"]
     lines = [
         f'"""{title or "A network trained in Tuning Playground"}: {state["dataset"]}, '

@@ -105,7 +105,9 @@ def find_upload(dataset: str) -> UploadedData:
     raise UploadUnavailable(f"no uploaded data set {dataset!r}: it was never uploaded or has expired")
 
 
-class _Given:
+class GivenUpload:
+    """A source of one upload: a process that was sent the arrays registers it while it needs them."""
+
     def __init__(self, key: str, data: UploadedData):
         self._key, self._data = key, data
 
@@ -116,7 +118,7 @@ class _Given:
 @contextmanager
 def upload_provided(dataset: str, data: UploadedData) -> Iterator[None]:
     """Make ``data`` findable as ``dataset`` for the duration (a process that was sent the arrays)."""
-    source = _Given(upload_id(dataset), data)
+    source = GivenUpload(upload_id(dataset), data)
     add_upload_source(source)
     try:
         yield

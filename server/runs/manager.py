@@ -41,6 +41,31 @@ class CapacityExceeded(Exception):
         self.retry_after = retry_after
 
 
+class RunsUnavailable(Exception):
+    """The run backend cannot take or serve runs now (HTTP 503): its store is down, or no worker is alive."""
+
+    def __init__(self, message: str, retry_after: int = 5):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def service_full_message(limits: RuntimeLimits) -> str:
+    return f"the service is running its maximum of {limits.max_concurrent_runs} runs"
+
+
+def client_full_message(count: int, limits: RuntimeLimits) -> str:
+    return (f"you already have {count} runs going; stop one or wait for one to end "
+            f"(at most {limits.max_runs_per_client} per client)")
+
+
+def idle_stop_message(limits: RuntimeLimits) -> str:
+    return f"stopped: nobody watched or controlled the run for {limits.idle_timeout_seconds:g} s"
+
+
+def time_limit_stop_message(limits: RuntimeLimits) -> str:
+    return f"stopped: the run reached the time limit of {limits.max_run_seconds:g} s"
+
+
 class RunManager(Protocol):
     def start(self, config: RunConfig, client: str) -> dict:
         """Start a run of a validated config for ``client``; its ``status``. Raises ``CapacityExceeded``."""
@@ -102,14 +127,10 @@ class InProcessRunManager:
                 raise CapacityExceeded("the service is shutting down", retry_after=30)
             active = [run for run in self._runs.values() if not run.finished]
             if len(active) >= self.limits.max_concurrent_runs:
-                raise CapacityExceeded(
-                    f"the service is running its maximum of {self.limits.max_concurrent_runs} runs",
-                    _retry_after(active))
+                raise CapacityExceeded(service_full_message(self.limits), _retry_after(active))
             own = [run for run in active if run.client == client]
             if len(own) >= self.limits.max_runs_per_client:
-                raise CapacityExceeded(
-                    f"you already have {len(own)} runs going; stop one or wait for one to end "
-                    f"(at most {self.limits.max_runs_per_client} per client)", _retry_after(own))
+                raise CapacityExceeded(client_full_message(len(own), self.limits), _retry_after(own))
             self._drop_excess_finished()
             run_id = secrets.token_urlsafe(16)
             log = EventLog(self.limits.max_events_per_run, self.max_log_bytes,
@@ -183,11 +204,9 @@ class InProcessRunManager:
                     with self._lock:
                         self._forget(run_id)
             elif now - run.started_at > limits.max_run_seconds:
-                run.stop("time_limit",
-                         f"stopped: the run reached the time limit of {limits.max_run_seconds:g} s")
+                run.stop("time_limit", time_limit_stop_message(limits))
             elif now - run.last_activity > limits.idle_timeout_seconds:
-                run.stop("idle", f"stopped: nobody watched or controlled the run for "
-                                 f"{limits.idle_timeout_seconds:g} s")
+                run.stop("idle", idle_stop_message(limits))
         with self._lock:
             self._drop_excess_finished()
 

@@ -35,8 +35,9 @@ starting, or silent for more than half the timeout.
 
 Uploads and exports: an uploaded data set lives in the web process, so a
 ``start`` (and a ``call``) whose config names one carries its arrays (at most
-5,000 x 64 floats), which the host makes findable only while it builds the
-trainer.  The reply with a ``done`` event carries the trainer's final network
+5,000 x 64 floats), which the host makes findable while the trainer lives
+(a live update validates the config again, and its work bound needs the
+data's shape).  The reply with a ``done`` event carries the trainer's final network
 (``model_state()``: its arrays, bounded by the config limits), so a finished
 run can be exported after its host has dropped it.
 
@@ -61,7 +62,14 @@ from collections.abc import Callable, Iterator
 from server.child import Child, connect_to_parent
 from server.engine.config import RunConfig
 from server.engine.cost import DEFAULT_SLICE_WORK
-from server.engine.uploads import find_upload, is_upload, upload_provided
+from server.engine.uploads import (
+    GivenUpload,
+    add_upload_source,
+    find_upload,
+    is_upload,
+    remove_upload_source,
+    upload_provided,
+)
 from server.runs.events import to_json
 from server.settings import available_cores
 
@@ -468,6 +476,7 @@ class SliceScheduler:
         self._slices: dict[int, int] = {}
         self._failures: dict[int, str] = {}
         self._waiting: deque[int] = deque()
+        self._uploads: dict[int, GivenUpload] = {}
 
     @property
     def busy(self) -> bool:
@@ -480,9 +489,12 @@ class SliceScheduler:
         return self._waiting[0] if self._waiting else None
 
     def start(self, key: int, config: dict, slice_work: float, upload: tuple | None = None) -> None:
+        if upload is not None:
+            dataset, data = upload
+            self._uploads[key] = GivenUpload(dataset.removeprefix("upload:"), data)
+            add_upload_source(self._uploads[key])
         try:
-            with _provided(upload):
-                trainer = self._trainer_class(config)
+            trainer = self._trainer_class(config)
         except Exception as error:
             self._failures[key] = _error_text(error)
             return
@@ -509,6 +521,9 @@ class SliceScheduler:
                 self._failures.setdefault(key, _error_text(error))
 
     def close(self, key: int) -> None:
+        source = self._uploads.pop(key, None)
+        if source is not None:
+            remove_upload_source(source)
         self._trainers.pop(key, None)
         self._failures.pop(key, None)
         self._slices.pop(key, None)

@@ -232,6 +232,10 @@ def parse_search(raw: Any, *, max_trials: int, max_workers: int) -> SearchDefini
         problems.append({"loc": "trials", "msg": f"at most {max_trials} trials per search"})
     if envelope.workers is not None and envelope.workers > max_workers:
         problems.append({"loc": "workers", "msg": f"at most {max_workers} workers on this server"})
+    dataset = envelope.base.get("data", {}).get("dataset") if isinstance(envelope.base, dict) else None
+    if isinstance(dataset, str) and dataset.startswith("upload:"):  # uploads stay in the web process
+        raise ConfigError([*problems, {"loc": "base.data.dataset",
+                                       "msg": "a search trains on the built-in data sets only"}])
     try:
         base = parse_config(envelope.base)
     except ConfigError as error:

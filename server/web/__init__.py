@@ -40,6 +40,10 @@
 - ``TRAINER_FACTORY``: ``config -> trainer``, replacing the engine's trainers
   (tests use a fake); ``RUN_MANAGER``: a ready ``RunManager`` replacing the
   in-process one.
+- ``REDIS_URL`` (default ``TUNING_REDIS_URL``) and ``REDIS_PREFIX``
+  (``TUNING_REDIS_PREFIX``): runs, logs, controls and capacity in Redis, trained
+  by ``python -m server.worker`` processes (docs/deployment.md); searches send
+  their trials there too.
 
 The run manager is ``app.extensions["run_manager"]``; the host processes, when
 used, ``app.extensions["trainer_pool"]`` (started on the first run, or by
@@ -94,6 +98,8 @@ DEFAULTS = {
     "HOST_HEARTBEAT_TIMEOUT_SECONDS": 6.0,
     "TRAINER_FACTORY": None,
     "RUN_MANAGER": None,
+    "REDIS_URL": None,
+    "REDIS_PREFIX": None,
 }
 
 __all__ = ["BLAS_THREAD_VARIABLES", "DEFAULTS", "create_app", "page_folder", "pin_blas_threads"]
@@ -122,7 +128,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     if proxies > 0:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)
 
-    app.extensions["run_manager"] = app.config["RUN_MANAGER"] or _in_process_manager(app, limits)
+    app.extensions["run_manager"] = app.config["RUN_MANAGER"] or _run_manager(app, limits)
 
     from server.web import api, clients, datasets, downloads, errors, lessons, pages, searches
 
@@ -148,6 +154,16 @@ def page_folder(name: str) -> str:
         if candidate.is_dir():
             return str(candidate)
     return str(package / name)
+
+
+def _run_manager(app: Flask, limits: RuntimeLimits):
+    """Runs in Redis and its workers when ``REDIS_URL`` (or ``TUNING_REDIS_URL``) is set, else here."""
+    url = app.config["REDIS_URL"] or serving_settings().redis_url
+    if not url:
+        return _in_process_manager(app, limits)
+    from server.runs.redis_manager import redis_run_manager
+
+    return redis_run_manager(app, url, limits)
 
 
 def _in_process_manager(app: Flask, limits: RuntimeLimits):

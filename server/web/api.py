@@ -126,10 +126,13 @@ def gradcheck():
 
 
 def _gradient_check():
-    """The engine's ``gradient_check``, run in a training host process when the app has them."""
+    """The engine's ``gradient_check``, run in a training host process or worker when the app has them."""
     pool = current_app.extensions.get("trainer_pool")
     if pool is not None:
         return pool.gradient_check
+    on_workers = getattr(manager(), "gradient_check", None)  # the Redis backend's workers
+    if on_workers is not None:
+        return on_workers
     from server.engine import gradient_check
 
     return gradient_check
@@ -167,13 +170,18 @@ def schema():
 
 @bp.get("/healthz")
 def healthz():
+    health = getattr(manager(), "health", None)  # a backend with parts that can fail (Redis, workers)
+    problem, parts = health() if health else (None, {})
+    if problem:
+        reason = "; ".join([*unavailable_reasons(current_app), problem])
+        return json_response({"status": "unavailable", "reason": reason, **parts}, 503, {"Retry-After": "5"})
     load = manager().load()
     reasons = unavailable_reasons(current_app)
     if reasons:
-        return json_response({"status": "unavailable", "reason": "; ".join(reasons), **load}, 503)
+        return json_response({"status": "unavailable", "reason": "; ".join(reasons), **load, **parts}, 503)
     if load["runs"] >= load["capacity"]:
-        return json_response({"status": "full", **load}, 503, {"Retry-After": "5"})
-    return json_response({"status": "ok", **load})
+        return json_response({"status": "full", **load, **parts}, 503, {"Retry-After": "5"})
+    return json_response({"status": "ok", **load, **parts})
 
 
 @bp.post("/api/preview")

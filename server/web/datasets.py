@@ -11,18 +11,22 @@ of arrays and ``UPLOADS_PER_CLIENT`` uploads, and all clients together
 
 from __future__ import annotations
 
+import math
 import secrets
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 from flask import Blueprint, Flask, current_app, request
 
+from server.engine.config import parse_config
+from server.engine.data import prepare_data
 from server.engine.uploads import UPLOAD_PREFIX, UploadedData, add_upload_source
 from server.web.clients import current_client
-from server.web.csv_upload import CsvProblem, read_csv_upload
-from server.web.errors import ApiError, json_response
+from server.web.csv_upload import MAX_ROWS, CsvProblem, read_csv_upload
+from server.web.errors import ApiError, json_body, json_response
 
 bp = Blueprint("datasets", __name__)
 
@@ -35,6 +39,7 @@ DEFAULTS = {
 }
 CSV_TYPES = ("text/csv", "text/plain")
 PREVIEW_ROWS = 5
+MAX_NEW_POINTS = 200
 
 
 @dataclass
@@ -152,3 +157,54 @@ def dataset_info(upload_id: str):
     if data is None:
         raise ApiError(404, "no such uploaded data set: it was never uploaded or has expired")
     return json_response(describe(upload_id, data))
+
+
+@bp.post("/api/datasets/<upload_id>/points")
+def add_points(upload_id: str):
+    """A new upload: this two-feature one plus points clicked on the boundary chart.
+
+    Body ``{"config": the page's config (naming this upload), "points": [{"x", "y", "label"}]}``,
+    x and y in the network's coordinates (as the boundary chart shows them), label a class index;
+    the config's training statistics turn them back into the file's units.
+    """
+    data = _store().get(upload_id)
+    if data is None:
+        raise ApiError(404, "no such uploaded data set: it was never uploaded or has expired")
+    body = json_body()
+    if not isinstance(body, dict) or not isinstance(body.get("points"), list):
+        raise _bad_points("points", "a list of {x, y, label} is needed")
+    config = parse_config(body.get("config", {}))
+    if config.data.dataset != UPLOAD_PREFIX + upload_id:
+        raise _bad_points("config.data.dataset", "must name this upload")
+    if data.n_features != 2:
+        raise _bad_points("points", "points are added to two-feature data only")
+    plane, labels = _new_points(body["points"], data)
+    dataset = prepare_data(config, np.random.default_rng(config.seed))
+    raw = dataset.denormalize(plane)
+    grown = UploadedData(X=np.vstack((data.X, raw)), y=np.concatenate((data.y, labels)),
+                         classes=data.classes, features=data.features)
+    new_id = _store().put(grown, current_client().key)
+    return json_response(describe(new_id, grown), 201)
+
+
+def _new_points(points: list, data: UploadedData) -> tuple[np.ndarray, np.ndarray]:
+    """Validated points: (k, 2) network coordinates and (k,) class indices; 400 naming the bad one."""
+    if not 1 <= len(points) <= MAX_NEW_POINTS or data.n_samples + len(points) > MAX_ROWS:
+        raise _bad_points("points", f"1 to {MAX_NEW_POINTS} points at a time, at most {MAX_ROWS} rows in all")
+    plane, labels = [], []
+    for index, point in enumerate(points):
+        values = point if isinstance(point, dict) else {}
+        for name in ("x", "y"):
+            value = values.get(name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                raise _bad_points(f"points.{index}.{name}", "must be a number")
+        label = values.get("label")
+        if isinstance(label, bool) or not isinstance(label, int) or not 0 <= label < data.n_classes:
+            raise _bad_points(f"points.{index}.label", f"must be a class from 0 to {data.n_classes - 1}")
+        plane.append((float(values["x"]), float(values["y"])))
+        labels.append(label)
+    return np.array(plane), np.array(labels, dtype=np.int64)
+
+
+def _bad_points(loc: str, msg: str) -> ApiError:
+    return ApiError(400, "invalid points", [{"loc": loc, "msg": msg}])

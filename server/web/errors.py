@@ -4,10 +4,10 @@ Every error of an API route (``/api/...`` and ``/healthz``) has the body
 ``{"error": "a sentence", "details": [{"loc": "optimizer.beta1", "msg": "..."}]}``
 (``details`` may be empty).  Page routes keep Flask's HTML errors.  Raise
 ``ApiError`` from a view, or let ``ConfigError`` (400), ``RunConflict`` (409),
-``UnknownRun`` (404), ``CapacityExceeded`` (429 with ``Retry-After``) and
-``BodyTimeout`` (408: the body came too slowly) propagate: the handlers here
-turn them into responses.  Bodies other than a config are ``RequestBody``
-models, read with ``parse_body``.
+``UnknownRun`` (404), ``CapacityExceeded`` (429 with ``Retry-After``),
+``RunsUnavailable`` (503 with ``Retry-After``) and ``BodyTimeout`` (408: the
+body came too slowly) propagate: the handlers here turn them into responses.
+Bodies other than a config are ``RequestBody`` models, read with ``parse_body``.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from werkzeug.exceptions import (
 
 from server.engine.config import ConfigError, validation_details
 from server.runs.events import to_json
-from server.runs.manager import CapacityExceeded, UnknownRun
+from server.runs.manager import CapacityExceeded, RunsUnavailable, UnknownRun
 from server.runs.run import RunConflict
 from server.web.deadlines import BodyTimeout
 
@@ -210,6 +210,10 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(CapacityExceeded)
     def _capacity(error: CapacityExceeded):
         return error_response(429, str(error), headers={"Retry-After": str(error.retry_after)})
+
+    @app.errorhandler(RunsUnavailable)
+    def _unavailable(error: RunsUnavailable):
+        return error_response(503, str(error), headers={"Retry-After": str(error.retry_after)})
 
     @app.errorhandler(BodyTimeout)
     def _body_timeout(error: BodyTimeout):

@@ -17,16 +17,19 @@ import { RunSession } from "./run_session.js";
 import { UrlSync } from "./url_sync.js";
 import { hidePanels, reportHeight } from "./embed.js";
 import { allowedValues, bounds, fieldSchema, itemDefaults, liveFields } from "./schema.js";
-import { PROPERTIES, PlaygroundState } from "./state.js";
+import { PROPERTIES, PlaygroundState, clone } from "./state.js";
 import { FormView } from "./views/form.js";
 import { LessonView, ThumbnailsView } from "./views/lesson.js";
 import { NetworkView } from "./views/network.js";
 import { NetworkDiagram } from "./views/network_diagram.js";
 import { OutputsView } from "./views/outputs.js";
+import { DownloadsView } from "./views/downloads.js";
 import { CompareView, DiagnosisView, GradcheckView } from "./views/panels.js";
 import { ShareView } from "./views/share.js";
 import { SummaryView } from "./views/summary.js";
 import { ToolbarView } from "./views/toolbar.js";
+import { UploadView } from "./views/upload.js";
+import { AddPointsView } from "./views/add_points.js";
 
 const byId = (id) => document.getElementById(id);
 const byTestId = (id) => document.querySelector(`[data-testid="${id}"]`);
@@ -63,6 +66,49 @@ function buildCharts() {
       yTitle: "α", series: LEARNING_RATE_SERIES, smoothable: false, fromZero: true, redrawIntervalMs: 500,
     }),
   };
+}
+
+/**
+ * Uploads select themselves (with all their rows), and a click on the boundary chart can add a
+ * point to a 2-D one; the download links follow the run and its status.
+ */
+function wireFiles(state, controller, session) {
+  const uploads = new UploadView({
+    input: byId("upload-file"), drop: byId("upload-drop"), status: byId("upload-status"),
+    preview: byId("upload-preview"), select: byTestId("dataset"),
+  });
+  const adding = new AddPointsView({
+    box: byId("add-points-box"), toggle: byId("f-add-points"), select: byId("add-points-class"),
+    chart: byTestId("boundary-chart"), status: byId("upload-status"),
+  });
+  const use = (info) => {
+    state.config.data.features = clone(state.defaults.data.features);
+    state.config.data.n_samples = info.n_samples;
+    state.set("dataset", info.dataset, "upload");
+    state.notify(["samples", "features"], "upload");
+  };
+  uploads.bindUploaded((info) => { if (!controller.isLive()) use(info); });
+  const showAdding = () => adding.render(uploads.known.get(state.get("dataset")) ?? null);
+  uploads.bindKnown(showAdding);
+  state.onChange((keys) => {
+    if (!keys.includes("dataset")) return;
+    uploads.follow(state.get("dataset"));
+    showAdding();
+  });
+  adding.bindClick(async (point, info) => {
+    if (controller.isLive()) return;
+    const grown = await adding.send(point, info, state.config);
+    if (!grown) return;
+    uploads.remember(grown, uploads.nameOf(info.dataset), info.dataset);
+    use(grown);
+  });
+  const downloads = new DownloadsView({
+    metrics: byId("download-metrics"), json: byId("download-json"), pytorch: byId("download-pytorch"),
+    cards: [...document.querySelectorAll(".charts .chart-card")],
+  });
+  const status = byId("status");
+  new MutationObserver(() => downloads.render(session.id, status.dataset.status))
+    .observe(status, { attributes: true, attributeFilter: ["data-status"] });
 }
 
 function main() {
@@ -129,6 +175,7 @@ function main() {
     state, settings, api, views, scheduler, live, dashboard, session, ghosts,
     url: new UrlSync({ state, shareView: views.share }), preview: new Preview({ api }), errors: new FieldErrors(views),
   });
+  wireFiles(state, controller, session);
   diagram.bindShowMap((map) => charts.boundary.showMap(map));
   diagram.bindToggleFeature((name) => controller.toggleFeature(name));
   document.body.dataset.ready = "loading";

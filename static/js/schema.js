@@ -40,7 +40,9 @@ export function bounds(root, path) {
 }
 
 export function allowedValues(root, path) {
-  return fieldSchema(root, path)?.enum;
+  const field = fieldSchema(root, path);
+  // data.dataset: the built-in names, or an upload's "upload:<id>" (a pattern, not a list).
+  return field?.enum ?? field?.anyOf?.find((option) => option.enum)?.enum;
 }
 
 /** Defaults of one list item, e.g. a hidden layer: ``itemDefaults(schema, "model.hidden")``. */

@@ -88,7 +88,7 @@ const view = (key, type, fallback, values) => ({ key, path: key, type, scope: "v
 /** Every URL-serialisable property: URL key, place in the config (or a view setting), type. */
 export const PROPERTIES = [
   config("seed", "seed", INT),
-  config("dataset", "data.dataset", TEXT),
+  { ...config("dataset", "data.dataset", TEXT), pattern: /^upload:[A-Za-z0-9_-]{16,64}$/ },
   config("samples", "data.n_samples", INT),
   config("noise", "data.noise", FLOAT),
   config("labelNoise", "data.label_noise", FLOAT),
@@ -264,6 +264,7 @@ export class PlaygroundState {
       return !activations || value.every((layer) => activations.includes(layer.activation));
     }
     const values = property.values ?? this.allowed.get(property.path);
+    if (property.pattern?.test(value)) return true;
     if (property.key === "features") {
       return value.length > 0 && new Set(value).size === value.length && (!values || value.every((name) => values.includes(name)));
     }

@@ -10,6 +10,8 @@ import pytest
 from tests.web.api_client import start
 from tests.web.sse_client import StreamReader, strict_json
 
+pytestmark = pytest.mark.both_backends
+
 TYPE = "Input should be a valid number, unable to parse string as a number"
 
 
@@ -127,7 +129,7 @@ def test_wrong_method_gets_405_with_allow(client):
     assert body_of(response) == {"error": "method DELETE is not allowed here", "details": []}
 
 
-def test_capacity_gives_429_with_retry_after(make_app):
+def test_capacity_gives_429_with_retry_after(make_app, health_parts):
     client = make_app(LIMITS={"max_concurrent_runs": 2, "max_runs_per_client": 5}).test_client()
     start(client, slow())
     start(client, slow())
@@ -137,7 +139,7 @@ def test_capacity_gives_429_with_retry_after(make_app):
     assert body_of(response)["error"] == "the service is running its maximum of 2 runs"
     health = client.get("/healthz")
     assert health.status_code == 503
-    assert body_of(health) == {"status": "full", "runs": 2, "capacity": 2}
+    assert body_of(health) == {"status": "full", "runs": 2, "capacity": 2, **health_parts}
 
 
 def test_per_client_capacity_counts_remote_addresses(make_app):
@@ -174,10 +176,10 @@ def test_blas_threads_default_to_one_but_respect_the_operator(monkeypatch):
     assert os.environ["OMP_NUM_THREADS"] == "4"
 
 
-def test_healthz_reports_load(client):
+def test_healthz_reports_load(client, health_parts):
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert body_of(response) == {"status": "ok", "runs": 0, "capacity": 48}
+    assert body_of(response) == {"status": "ok", "runs": 0, "capacity": 48, **health_parts}
     start(client, slow())
     assert body_of(client.get("/healthz"))["runs"] == 1
 

@@ -8,7 +8,7 @@ import pytest
 from server.engine import Trainer, make_data
 from server.engine.config import parse_config
 from server.web.datasets import DatasetStore
-from tests.web.api_client import start
+from tests.web.api_client import control, start
 from tests.web.sse_client import StreamReader
 
 
@@ -226,3 +226,75 @@ def test_the_schema_lists_the_built_in_sets_and_the_upload_pattern(client):
     field = client.get("/api/schema").get_json()["$defs"]["Data"]["properties"]["dataset"]
     assert field["anyOf"][0]["enum"][:2] == ["circles", "moons"]
     assert field["anyOf"][1]["pattern"].startswith("^upload:")
+
+
+def test_training_hosts_receive_the_upload_for_runs_and_gradient_checks(make_app):
+    client = make_app(RUN_PROCESSES=1, TRAINER_FACTORY=None).test_client()
+    info = uploaded(client, table(rows=80, features=4, classes=("p", "q", "r"))[0])
+    config = {"data": {"dataset": info["dataset"], "n_samples": 80}, "model": {"hidden": [{"units": 3}]},
+              "training": {"epochs": 4}}
+    check = client.post("/api/gradcheck", json=config)
+    assert check.status_code == 200, check.get_json()
+    assert check.get_json()["verdict"] in ("great", "ok")
+    paced = {**config, "training": {"epochs": 2000, "epochs_per_second": 100}}
+    run = start(client, paced)
+    reader = StreamReader(client.get(run["events_url"]))
+    reader.events(until=lambda message: message.event == "metrics" and message.data["epoch"] >= 2)
+    # A live update validates the config again in the host: the upload must still be found there.
+    control(client, run, "update", config={"optimizer": {"learning_rate": 0.05}})
+    reader.events(until=lambda message: message.event == "update")
+    control(client, run, "stop")
+    messages = reader.events()
+    reader.close()
+    summary = next(message for message in reader.messages if message.event == "config").data["data"]
+    assert (summary["n_features"], summary["n_classes"]) == (4, 3)
+    assert messages[-1].event == "done" and messages[-1].data["reason"] == "stopped"
+
+
+def test_a_search_on_an_upload_is_refused_naming_the_field():
+    from server.engine.config import ConfigError
+    from server.search.definition import parse_search
+
+    definition = {"base": {"data": {"dataset": "upload:" + "C" * 22}},
+                  "space": {"optimizer.learning_rate": {"type": "log_uniform", "low": 1e-3, "high": 1e-1}},
+                  "trials": 2}
+    with pytest.raises(ConfigError) as caught:
+        parse_search(definition, max_trials=10, max_workers=2)
+    expected = {"loc": "base.data.dataset", "msg": "a search trains on the built-in data sets only"}
+    assert expected in caught.value.details
+
+
+def test_engineered_features_are_refused_for_an_upload(engine_client):
+    info = uploaded(engine_client, table(rows=60)[0])
+    response = engine_client.post("/api/runs", json={
+        "data": {"dataset": info["dataset"], "n_samples": 60, "features": ["x1", "x2", "x1_squared"]}})
+    assert response.status_code == 400
+    assert response.get_json()["details"][0]["loc"] == "data.features"
+
+
+def test_points_clicked_on_the_chart_make_a_new_upload_in_the_file_units(engine_client):
+    text, _ = table(rows=60)
+    info = uploaded(engine_client, text)
+    config = {"seed": 2, "data": {"dataset": info["dataset"], "n_samples": 60}}
+    points = [{"x": 0.5, "y": -1.0, "label": 1}, {"x": 0.0, "y": 0.0, "label": 0}]
+    url = f"/api/datasets/{info['id']}/points"
+    response = engine_client.post(url, json={"config": config, "points": points})
+    assert response.status_code == 201, response.get_json()
+    grown = response.get_json()
+    assert grown["id"] != info["id"] and grown["n_samples"] == 62 and grown["classes"] == info["classes"]
+    from server.engine.data import prepare_data
+
+    dataset = prepare_data(parse_config(config), np.random.default_rng(2))
+    store = engine_client.application.extensions["dataset_store"]
+    added = store.get(grown["id"]).X[-2:]
+    assert np.allclose(dataset.normalize(added), [[0.5, -1.0], [0.0, 0.0]])
+    assert store.get(info["id"]).n_samples == 60  # the original stays as it was
+    bad = engine_client.post(f"/api/datasets/{info['id']}/points",
+                             json={"config": config, "points": [{"x": 1, "y": "a", "label": 0}]})
+    assert bad.status_code == 400 and bad.get_json()["details"][0]["loc"] == "points.0.y"
+    wrong_class = engine_client.post(f"/api/datasets/{info['id']}/points",
+                                     json={"config": config, "points": [{"x": 1, "y": 2, "label": 2}]})
+    assert wrong_class.get_json()["details"][0]["loc"] == "points.0.label"
+    other = engine_client.post(f"/api/datasets/{info['id']}/points",
+                               json={"config": {}, "points": points})
+    assert other.status_code == 400 and other.get_json()["details"][0]["loc"] == "config.data.dataset"

@@ -8,6 +8,8 @@ from tests.waiting import wait_until
 from tests.web.api_client import control, epoch_of, start
 from tests.web.sse_client import StreamReader, strict_json
 
+pytestmark = pytest.mark.both_backends
+
 
 def start_training(client, **training):
     return start(client, {"training": training})

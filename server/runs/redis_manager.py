@@ -1,0 +1,340 @@
+"""``RedisRunManager``: the ``RunManager`` of a web instance when runs live in Redis.
+
+Selected by ``TUNING_REDIS_URL`` (``create_app`` calls ``redis_run_manager``).
+Any number of web instances share one Redis; training happens in
+``python -m server.worker`` processes (``server.worker``).  This side:
+
+- ``start`` counts capacity in one Lua script (total and per client, the same
+  count on every instance), writes the run's hash and queues it on ``jobs``;
+- ``events_since`` reads the run's stream (``server.runs.redis_log``) and waits
+  through the instance's one ``StreamFollower``;
+- ``control`` appends to the run's control stream, which its worker follows,
+  and sets the flags that ``status`` shows at once (paused, stop requested);
+- ``status``, ``progress`` and ``load`` read the run's hash and the counts;
+- a janitor thread fails the work of dead workers (as the workers also do)
+  and runs that outlived their time limit without a worker to end them.
+
+See docs/deployment.md.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import secrets
+import threading
+import time
+from functools import partial
+
+import redis
+
+from server.engine.config import RunConfig, parse_update
+from server.limits import RuntimeLimits
+from server.runs.events import LoggedEvent, to_json
+from server.runs.manager import (
+    CapacityExceeded,
+    RunsUnavailable,
+    UnknownRun,
+    client_full_message,
+    service_full_message,
+)
+from server.runs.redis_log import StreamFollower, read_events
+from server.runs.redis_store import (
+    UNAVAILABLE,
+    Keys,
+    Store,
+    WorkerSettings,
+    connect,
+    fail_lost_work,
+)
+from server.runs.redis_store import (
+    worker_settings as load_worker_settings,
+)
+from server.runs.run import ACTIONS, ACTIVE_STATUSES, LATEST_KINDS, NothingMore, RunConflict
+from server.settings import serving_settings
+
+logger = logging.getLogger(__name__)
+
+#: Seconds a run may stay active past its time limit before the janitor fails it
+#: (its worker normally stops it right at the limit).
+OVERDUE_GRACE_SECONDS = 30.0
+#: Seconds a request waits for a worker to answer a call (a gradient check takes a few at most).
+CALL_TIMEOUT_SECONDS = 60
+FLAGS_BY_ACTION = {"pause": {"paused": "1"}, "resume": {"paused": "0"}, "stop": {"stop_requested": "1"}}
+
+
+class StreamInterrupted(LookupError):
+    """Redis went away under a stream: it ends, and the client reconnects (maybe to another instance)."""
+
+
+class RedisRunManager:
+    def __init__(self, store: Store, limits: RuntimeLimits | None = None, *, max_log_bytes: int,
+                 max_retained_runs: int, worker_settings: WorkerSettings | None = None):
+        self.limits = limits or RuntimeLimits()
+        self.store = store
+        self.max_log_bytes = max_log_bytes
+        self.max_retained_runs = max_retained_runs
+        self.worker_settings = worker_settings or load_worker_settings()
+        self._touched: dict[str, float] = {}
+        self._touch_every = min(self.limits.idle_timeout_seconds / 4, 5.0)
+        self._closed = threading.Event()
+        try:
+            store.ensure_group()
+        except UNAVAILABLE as error:
+            logger.warning("Redis is unreachable at start-up (%s); runs wait for it", error)
+        self._follower = StreamFollower(store)
+        self._janitor = threading.Thread(target=self._clean_forever, name="redis-janitor", daemon=True)
+        self._janitor.start()
+
+    # --- the RunManager interface ---------------------------------------------
+
+    def start(self, config: RunConfig, client: str) -> dict:
+        with _reachable():
+            if self._closed.is_set():
+                raise CapacityExceeded("the service is shutting down", retry_after=30)
+            if not self.store.live_workers():
+                raise RunsUnavailable("no training worker is running; try again shortly", retry_after=10)
+            run_id = secrets.token_urlsafe(16)
+            now = time.time()
+            pace = config.training.epochs_per_second
+            expected_end = now + (config.training.epochs / pace if pace else 1.0)
+            state = {"status": "running", "client": client, "config": config.model_dump_json(), "epoch": "0",
+                     "last_id": "0", "paused": "0", "stop_requested": "0", "epochs_per_second": to_json(pace),
+                     "started_at": repr(now), "last_activity": repr(now)}
+            keys = self.store.keys
+            code, soonest = self.store.start_script(
+                keys=[keys.active, keys.client(client), keys.run(run_id), keys.jobs, keys.started],
+                args=[self.limits.max_concurrent_runs, self.limits.max_runs_per_client, run_id,
+                      repr(expected_end), json.dumps({"limits": self._run_limits()}), self._lifetime_bound(),
+                      repr(now),
+                      *[item for pair in state.items() for item in pair]])
+        if code == 1:
+            raise CapacityExceeded(service_full_message(self.limits), _retry_after(soonest, now))
+        if code == 2:
+            raise CapacityExceeded(client_full_message(self.limits.max_runs_per_client, self.limits),
+                                   _retry_after(soonest, now))
+        return snapshot(run_id, state)
+
+    def events_since(self, run_id: str, last_id: int, timeout: float) -> list[LoggedEvent]:
+        key = self.store.keys.events(run_id)
+        try:
+            self._touch(run_id)
+            # A client streaming along: the follower has seen its stream up to last_id.
+            waited = self._follower.wait_followed(key, last_id, timeout)
+            if waited:
+                return waited
+            events, status = read_events(self.store, run_id, last_id)
+            if status is None:
+                raise UnknownRun(run_id)
+            if not events and waited is None and status in ACTIVE_STATUSES:  # not waited yet
+                woken = self._follower.wait(key, last_id, timeout)
+                if woken is not None:
+                    return woken
+                events, status = read_events(self.store, run_id, last_id)
+        except UNAVAILABLE as error:
+            raise StreamInterrupted(str(error)) from None
+        if not events and status not in ACTIVE_STATUSES:
+            raise NothingMore(run_id)  # ended (or expired) with everything delivered
+        return events
+
+    def control(self, run_id: str, action: str, payload: dict | None = None) -> dict:
+        if action not in ACTIONS:
+            raise ValueError(f"unknown action {action!r}; one of {', '.join(ACTIONS)}")
+        keys = self.store.keys
+        with _reachable():
+            state = self._state(run_id)
+            status = snapshot_status(state)
+            if status not in ACTIVE_STATUSES:
+                raise RunConflict(f"the run has already ended ({status}); cannot {action} it")
+            if action == "step" and status != "paused":
+                raise RunConflict("step advances a paused run by one epoch; pause it first")
+            changes = None
+            flags = {**FLAGS_BY_ACTION.get(action, {}), "last_activity": repr(time.time())}
+            if action == "update":
+                changes = parse_update(payload, RunConfig.model_validate_json(state["config"]))
+                pace = changes.get("training", {}).get("epochs_per_second")
+                if pace is not None:
+                    flags["epochs_per_second"] = to_json(pace)
+            pipe = self.store.client.pipeline(transaction=True)
+            self.store.control_script(
+                keys=[keys.run(run_id), keys.control(run_id)], client=pipe,
+                args=[action, to_json(changes), self._lifetime_bound(),  # the run's end shortens it
+                      *[item for pair in flags.items() for item in pair]])
+            pipe.hgetall(keys.run(run_id))
+            sent, state = pipe.execute()
+        if not sent:  # it ended meanwhile
+            raise RunConflict(f"the run has already ended ({snapshot_status(state)}); cannot {action} it")
+        return snapshot(run_id, state)
+
+    def status(self, run_id: str) -> dict:
+        with _reachable():
+            state = self._state(run_id)
+            self._touch(run_id)
+        return snapshot(run_id, state)
+
+    def progress(self, run_id: str) -> tuple[str, int]:
+        with _reachable():
+            status, paused, last_id = self.store.client.hmget(self.store.keys.run(run_id),
+                                                              ["status", "paused", "last_id"])
+            if status is None:
+                raise UnknownRun(run_id)
+            self._touch(run_id)
+        return snapshot_status({"status": status, "paused": paused}), int(last_id)
+
+    def load(self) -> dict:
+        with _reachable():
+            runs = self.store.client.zcard(self.store.keys.active)
+        return {"runs": runs, "capacity": self.limits.max_concurrent_runs}
+
+    def health(self) -> tuple[str | None, dict]:
+        """``(reason the service cannot take runs, or None; fields for /healthz)``."""
+        try:
+            workers = self.store.live_workers()
+        except UNAVAILABLE as error:
+            return f"Redis is unavailable: {error}", {}
+        if not workers:
+            return "no training worker is alive (start one with python -m server.worker)", {"workers": 0}
+        return None, {"workers": workers}
+
+    def gradient_check(self, config: dict, **options) -> dict:
+        """``server.engine.gradient_check`` in a worker, keeping its seconds of work off the web tier."""
+        keys = self.store.keys
+        reply = keys.reply(secrets.token_urlsafe(12))
+        call = {"name": "gradient_check", "args": [config], "kwargs": options, "reply": reply}
+        with _reachable():
+            if not self.store.live_workers():
+                raise RunsUnavailable("no training worker is running; try again shortly", retry_after=10)
+            entry_id = self.store.client.xadd(keys.jobs, {"call": json.dumps(call)})
+            answer = self.store.client.blpop([reply], timeout=CALL_TIMEOUT_SECONDS)
+            if answer is None:
+                self.store.client.xdel(keys.jobs, entry_id)
+                raise RunsUnavailable("no training worker answered in time; try again shortly")
+        outcome = json.loads(answer[1])
+        if "lost" in outcome:
+            raise RunsUnavailable(outcome["lost"])
+        if "error" in outcome:
+            raise RuntimeError(outcome["error"])
+        return outcome["result"]
+
+    # --- lifecycle -------------------------------------------------------------
+
+    def shutdown(self, timeout: float = 5.0) -> None:
+        """Stop following streams.  The runs go on in their workers: other instances serve them."""
+        self._closed.set()
+        self._follower.close()
+        self._janitor.join(timeout)
+
+    def clean(self) -> None:
+        """One pass of the upkeep: fail dead workers' work, and active runs far past their time limit.
+
+        One process does it for all in each interval (``Store.take_turn``), the workers included.
+        """
+        fail_lost_work(self.store, "web-janitor", self.worker_settings.lost_after_seconds)
+        cutoff = time.time() - self.limits.max_run_seconds - OVERDUE_GRACE_SECONDS
+        for run_id in self.store.client.zrangebyscore(self.store.keys.started, "-inf", cutoff):
+            if not self.store.fail_run(run_id, "the run outlived its time limit without a worker to end it",
+                                       self.limits.finished_retention_seconds, self.max_retained_runs):
+                # Already ended, or its keys are gone: either way it holds no capacity.
+                self.store.client.zrem(self.store.keys.started, run_id)
+                self.store.client.zrem(self.store.keys.active, run_id)
+
+    def _clean_forever(self) -> None:
+        # Each process asks often; the turn goes to one of them per interval.
+        while not self._closed.wait(min(interval := self.worker_settings.lost_after_seconds / 2, 0.5)):
+            try:
+                if self.store.take_turn("upkeep", interval):
+                    self.clean()
+            except UNAVAILABLE:
+                pass  # nothing to clean while Redis is away
+            except Exception:  # the janitor must outlive one bad pass
+                logger.exception("cleaning up runs in Redis failed")
+
+    # --- helpers ---------------------------------------------------------------
+
+    def _run_limits(self) -> dict:
+        """What the worker must enforce for this run: the limits of the instance that accepted it."""
+        limits = self.limits
+        return {"max_events_per_run": limits.max_events_per_run, "max_log_bytes": self.max_log_bytes,
+                "max_run_seconds": limits.max_run_seconds,
+                "idle_timeout_seconds": limits.idle_timeout_seconds,
+                "finished_retention_seconds": limits.finished_retention_seconds,
+                "max_retained_runs": self.max_retained_runs}
+
+    def _lifetime_bound(self) -> int:
+        """Seconds a run's keys may live at most (a safety net; ending a run sets the real retention)."""
+        limits = self.limits
+        return math.ceil(2 * limits.max_run_seconds + limits.finished_retention_seconds + 600)
+
+    def _state(self, run_id: str) -> dict:
+        state = self.store.client.hgetall(self.store.keys.run(run_id))
+        if not state or "status" not in state:
+            raise UnknownRun(run_id)
+        return state
+
+    def _touch(self, run_id: str) -> None:
+        """Record that someone watches the run (at most every few seconds per run and instance)."""
+        now = time.monotonic()
+        if now - self._touched.get(run_id, -math.inf) < self._touch_every:
+            return
+        if len(self._touched) > 10_000:
+            self._touched = {key: at for key, at in self._touched.items() if now - at < self._touch_every}
+        self._touched[run_id] = now
+        self.store.touch_script(keys=[self.store.keys.run(run_id)], args=[repr(time.time())])
+
+
+class _reachable:
+    """Turns "Redis is unavailable" into ``RunsUnavailable`` (HTTP 503) for the block it wraps."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, error, traceback):
+        if kind is not None and issubclass(kind, redis.exceptions.OutOfMemoryError):
+            raise RunsUnavailable("the run store is full (its maxmemory); try again shortly", 30) from error
+        if kind is not None and issubclass(kind, UNAVAILABLE):
+            raise RunsUnavailable(f"the run store is unavailable: {error}") from error
+        return False
+
+
+def snapshot_status(state: dict) -> str:
+    status = state.get("status")
+    if status in ACTIVE_STATUSES:
+        return "paused" if state.get("paused") == "1" else "running"
+    return status
+
+
+def snapshot(run_id: str, state: dict) -> dict:
+    """A run's hash as the ``status`` the routes answer (the embedded manager's shape)."""
+    status = snapshot_status(state)
+    latest = {"epoch": int(state.get("epoch", 0))}
+    for kind in LATEST_KINDS:
+        text = state.get(f"latest:{kind}")
+        if text is not None:
+            latest[kind] = json.loads(text)
+    return {"id": run_id, "status": status, "config": json.loads(state["config"]), "latest": latest,
+            "epochs_per_second": json.loads(state.get("epochs_per_second", "null")),
+            "stop_requested": state.get("stop_requested") == "1" and status in ACTIVE_STATUSES,
+            "last_event_id": int(state.get("last_id", 0))}
+
+
+def _retry_after(soonest: str, now: float) -> int:
+    """Whole seconds until the soonest expected end, between 1 and 60 (30 if none can tell)."""
+    if not soonest:
+        return 30
+    return min(max(math.ceil(float(soonest) - now), 1), 60)
+
+
+def redis_run_manager(app, url: str, limits: RuntimeLimits) -> RedisRunManager:
+    """The app's run manager over Redis at ``url``; searches then send their trials to the workers too."""
+    import atexit
+
+    from server.search.redis_executor import RedisTrialExecutor
+
+    prefix = app.config.get("REDIS_PREFIX") or serving_settings().redis_prefix
+    store = Store(connect(url), Keys(prefix))
+    manager = RedisRunManager(store, limits, max_log_bytes=app.config["MAX_LOG_BYTES_PER_RUN"],
+                              max_retained_runs=app.config["MAX_RETAINED_RUNS"])
+    app.config.setdefault("SEARCH_EXECUTOR", partial(RedisTrialExecutor, store=store))
+    atexit.register(manager.shutdown, 2.0)
+    return manager

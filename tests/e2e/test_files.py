@@ -1,0 +1,148 @@
+"""Your own data and files out, in Chromium: upload by picker and by drop, preview, URL state,
+downloads of the metrics, the network (JSON and PyTorch) and the charts as PNG."""
+
+from __future__ import annotations
+
+import ast
+import csv
+import io
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.test_playground import open_playground
+
+playwright_sync = pytest.importorskip("playwright.sync_api")
+expect = playwright_sync.expect
+
+pytestmark = pytest.mark.usefixtures("patient_expect")
+
+FAST = "epochs=30&speed=1000&boundaryEvery=5"
+ROWS = 120
+
+
+def csv_text(rows: int = ROWS) -> str:
+    """Two features; class 'in' inside the unit circle, 'out' outside (a learnable boundary)."""
+    lines = ["width,height,label"]
+    for index in range(rows):
+        x, y = ((index * 37) % 100 - 50) / 25, ((index * 53) % 100 - 50) / 25
+        lines.append(f"{x:.2f},{y:.2f},{'in' if x * x + y * y < 2.2 else 'out'}")
+    return "\n".join(lines) + "\n"
+
+
+def choose_file(page, text: str, name: str = "mine.csv") -> None:
+    page.get_by_test_id("upload-file").set_input_files(
+        {"name": name, "mimeType": "text/csv", "buffer": text.encode()})
+
+
+def drop_file(page, text: str, name: str) -> None:
+    transfer = page.evaluate_handle(
+        """([text, name]) => {
+            const transfer = new DataTransfer();
+            transfer.items.add(new File([text], name, { type: "text/csv" }));
+            return transfer;
+        }""", [text, name])
+    page.get_by_test_id("upload-drop").dispatch_event("drop", {"dataTransfer": transfer})
+
+
+def test_a_chosen_file_is_previewed_selected_trained_and_kept_in_the_link(page, live_server):
+    open_playground(page, live_server, FAST)
+    choose_file(page, csv_text())
+    expect(page.get_by_test_id("upload-status")).to_have_text(
+        f"mine.csv: {ROWS} rows, 2 features, 2 classes.")
+    preview = page.get_by_test_id("upload-preview")
+    expect(preview.locator("th")).to_have_text(["width", "height", "label"])
+    expect(preview.locator("tr")).to_have_count(6)
+    expect(page.get_by_test_id("upload-classes")).to_contain_text("in ×")
+    dataset = page.get_by_test_id("dataset")
+    expect(dataset).to_have_value(re.compile(r"^upload:[A-Za-z0-9_-]{16,}$"))
+    expect(dataset.locator("option:checked")).to_have_text(f"mine.csv ({ROWS} rows)")
+    expect(page.locator("#f-samples")).to_have_value(str(ROWS))
+    chosen = dataset.input_value()
+    expect(page).to_have_url(re.compile(f"dataset={re.escape(chosen)}"))
+
+    page.get_by_test_id("start").click()
+    expect(page.get_by_test_id("status")).to_have_text("done")
+    expect(page.get_by_test_id("epoch")).to_have_text("30")
+    expect(page.get_by_test_id("boundary-map")).to_have_attribute("data-epoch", "30")
+
+    link = page.url
+    page.goto("about:blank")
+    page.goto(link)
+    expect(page.locator("body")).to_have_attribute("data-ready", "true")
+    expect(page.get_by_test_id("dataset")).to_have_value(chosen)
+    selected = page.get_by_test_id("dataset").locator("option:checked")
+    expect(selected).to_have_text(f"uploaded data ({ROWS} rows)")
+    expect(page.get_by_test_id("upload-preview").locator("th")).to_have_count(3)
+
+
+def test_a_dropped_file_is_taken_and_a_bad_one_is_told_where_it_is_wrong(page, live_server):
+    open_playground(page, live_server, FAST)
+    bad = "a,b,label\n1,2,x\n3,oops,y\n"
+    drop_file(page, bad, "bad.csv")
+    expect(page.get_by_test_id("upload-status")).to_have_text(
+        "bad.csv: line 3, column b: 'oops' is not a number")
+    expect(page.get_by_test_id("dataset")).to_have_value("circles")
+    drop_file(page, csv_text(80), "dropped.csv")
+    expect(page.get_by_test_id("upload-status")).to_have_text("dropped.csv: 80 rows, 2 features, 2 classes.")
+    expect(page.get_by_test_id("dataset").locator("option:checked")).to_have_text("dropped.csv (80 rows)")
+
+
+def downloaded(page, testid: str) -> tuple[str, bytes]:
+    with page.expect_download() as info:
+        page.get_by_test_id(testid).click()
+    download = info.value
+    return download.suggested_filename, Path(download.path()).read_bytes()
+
+
+def test_the_run_its_network_and_its_charts_download_as_files(page, live_server):
+    open_playground(page, live_server, f"{FAST}&layers=6-relu-bn,4-tanh")
+    expect(page.get_by_test_id("download-json")).to_have_attribute("aria-disabled", "true")
+    page.get_by_test_id("start").click()
+    expect(page.get_by_test_id("status")).to_have_text("done")
+    expect(page.get_by_test_id("download-json")).not_to_have_attribute("aria-disabled", "true")
+
+    name, body = downloaded(page, "download-metrics")
+    assert name.endswith("-metrics.csv")
+    rows = list(csv.DictReader(io.StringIO(body.decode())))
+    assert [int(row["epoch"]) for row in rows] == list(range(31))
+    assert {"train_loss", "dev_accuracy", "grad_norm_3"} <= set(rows[0])
+
+    name, body = downloaded(page, "download-json")
+    model = json.loads(body)
+    assert name.endswith("-model.json") and [layer["units"] for layer in model["layers"]] == [6, 4, 1]
+    assert model["layers"][0]["batch_norm"]["running_var"]
+
+    name, body = downloaded(page, "download-pytorch")
+    assert name.endswith("_model.py")
+    source = body.decode()
+    ast.parse(source)
+    assert "nn.BatchNorm1d(6, eps=1e-05, momentum=0.1)" in source and "def normalize(X):" in source
+
+    for chart in ("loss-chart", "boundary-chart"):
+        name, body = downloaded(page, f"png-{chart}")
+        assert name == f"{chart}.png" and body[:8] == b"\x89PNG\r\n\x1a\n"
+        assert len(body) > 2000  # axes and curves, not an empty card
+
+
+def test_a_click_on_the_boundary_adds_a_point_of_the_chosen_class(page, live_server):
+    open_playground(page, live_server, FAST)
+    expect(page.get_by_test_id("add-points")).to_be_hidden()  # built-in data: nothing to add to
+    choose_file(page, csv_text())
+    expect(page.get_by_test_id("upload-status")).to_contain_text(f"{ROWS} rows")
+    first = page.get_by_test_id("dataset").input_value()
+    points = page.get_by_test_id("boundary-points")
+    expect(points).to_have_attribute("data-points", "96")  # 72 train and 24 dev of 120
+    page.get_by_test_id("add-points").check()
+    page.get_by_test_id("add-points-class").select_option(label="in")
+    page.get_by_test_id("boundary-chart").click(position={"x": 200, "y": 150})
+    selected = page.get_by_test_id("dataset").locator("option:checked")
+    expect(selected).to_have_text(f"mine.csv ({ROWS + 1} rows)")
+    expect(page.locator("#f-samples")).to_have_value(str(ROWS + 1))
+    expect(points).to_have_attribute("data-points", "97")
+    assert page.get_by_test_id("dataset").input_value() != first
+    expect(page.get_by_test_id("dataset").locator("option")).to_have_count(7)  # six built-ins and this one
+    page.get_by_test_id("start").click()
+    expect(page.get_by_test_id("status")).to_have_text("done")

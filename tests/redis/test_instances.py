@@ -1,0 +1,247 @@
+"""Several web instances on one Redis: the same run, the same ids, the same controls, one capacity."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+
+from tests.waiting import wait_until
+from tests.web.api_client import control, epoch_of, start
+from tests.web.sse_client import StreamReader
+
+
+def slow(epochs=1000, epochs_per_second=50, **training):
+    return {"training": {"epochs": epochs, "epochs_per_second": epochs_per_second, **training}}
+
+
+def read_all(client, url, headers=None):
+    reader = StreamReader(client.get(url, headers=headers or {}))
+    try:
+        return reader.events()
+    finally:
+        reader.close()
+
+
+@pytest.fixture
+def two(backend):
+    """Two web instances (apps) and one worker."""
+    backend.worker()
+    return backend.app().test_client(), backend.app().test_client()
+
+
+def test_a_run_started_on_one_instance_streams_from_the_other_with_the_same_ids(two):
+    first, second = two
+    run = start(first, {"training": {"epochs": 12, "boundary_every": 4}})
+    on_second = read_all(second, run["events_url"])
+    on_first = read_all(first, run["events_url"])
+    assert [m.event for m in on_second][0] == "config" and on_second[-1].event == "done"
+    assert [m.id for m in on_second] == list(range(1, len(on_second) + 1))
+    assert [(m.id, m.event, m.data) for m in on_second] == [(m.id, m.event, m.data) for m in on_first]
+
+
+def test_last_event_id_replays_exactly_the_missing_events_on_the_other_instance(two):
+    first, second = two
+    run = start(first, {"training": {"epochs": 20}})
+    everything = read_all(first, run["events_url"])
+    cut = everything[7].id
+    rest = read_all(second, run["events_url"], {"Last-Event-ID": str(cut)})
+    assert [m.id for m in rest] == [m.id for m in everything if m.id > cut]
+    since = read_all(second, run["events_url"] + f"?since={cut}")
+    assert [m.id for m in since] == [m.id for m in rest]
+
+
+def test_a_pause_through_either_instance_holds_on_both(two):
+    first, second = two
+    run = start(first, slow())
+    reader = StreamReader(first.get(run["events_url"]))
+    reader.events(until=lambda message: (epoch_of(message) or 0) >= 2)
+    paused = control(second, run, "pause")
+    assert paused["status"] == "paused"
+    assert first.get(f"/api/runs/{run['id']}").get_json()["status"] == "paused"
+    # Paused: at most the epoch already past the gate arrives, then only heartbeats.
+    reader.next_comment()
+    held = max(filter(None, map(epoch_of, reader.messages)))
+    assert held <= paused["latest"]["epoch"] + 1
+    assert reader.next_comment() == "heartbeat"
+    assert max(filter(None, map(epoch_of, reader.messages))) == held
+
+    control(first, run, "step")
+    stepped = reader.events(until=lambda message: message.event == "metrics")
+    assert epoch_of(stepped[-1]) == held + 1
+    assert control(first, run, "resume")["status"] == "running"
+    resumed = reader.events(until=lambda message: (epoch_of(message) or 0) >= held + 3)
+    assert [epoch_of(m) for m in resumed if m.event == "metrics"] == [held + 2, held + 3]
+    control(second, run, "stop")
+    assert reader.events()[-1].data["reason"] == "stopped"
+    reader.close()
+    assert second.get(f"/api/runs/{run['id']}").get_json()["status"] == "stopped"
+
+
+def test_an_update_through_one_instance_reaches_the_run_and_the_others_status(two):
+    first, second = two
+    run = start(first, slow())
+    control(second, run, "update", config={"optimizer": {"learning_rate": 0.5}})
+    reader = StreamReader(first.get(run["events_url"]))
+    update = reader.events(until=lambda message: message.event == "update")[-1]
+    reader.close()
+    assert update.data["changes"] == {"optimizer": {"learning_rate": 0.5}}
+    wait_until(lambda: first.get(f"/api/runs/{run['id']}").get_json()["config"]["optimizer"]["learning_rate"]
+               == 0.5, "the new learning rate in the status")
+
+
+def test_capacity_is_one_count_across_instances_and_is_released_when_runs_end(backend):
+    backend.worker()
+    limits = {"LIMITS": {"max_concurrent_runs": 2, "max_runs_per_client": 5}}
+    first, second = backend.app(**limits).test_client(), backend.app(**limits).test_client()
+    one = start(first, slow())
+    start(second, slow())
+    for client in (first, second):
+        refused = client.post("/api/runs", json=slow())
+        assert refused.status_code == 429
+        assert refused.get_json()["error"] == "the service is running its maximum of 2 runs"
+        assert 1 <= int(refused.headers["Retry-After"]) <= 60
+        health = client.get("/healthz")
+        assert health.status_code == 503 and health.get_json()["runs"] == 2
+    control(second, one, "stop")
+    wait_until(lambda: first.get("/healthz").get_json()["runs"] == 1, "the stopped run's slot released")
+    start(first, slow())
+
+
+def test_the_per_client_count_is_shared_too(backend):
+    backend.worker()
+    limits = {"LIMITS": {"max_runs_per_client": 1}}
+    first, second = backend.app(**limits).test_client(), backend.app(**limits).test_client()
+    start(first, slow(), environ_base={"REMOTE_ADDR": "10.0.0.1"})
+    refused = second.post("/api/runs", json=slow(), environ_base={"REMOTE_ADDR": "10.0.0.1"})
+    assert refused.status_code == 429 and "at most 1 per client" in refused.get_json()["error"]
+    start(second, slow(), environ_base={"REMOTE_ADDR": "10.0.0.2"})
+
+
+def test_without_a_live_worker_health_and_starts_say_so(backend):
+    client = backend.app().test_client()
+    health = client.get("/healthz")
+    assert health.status_code == 503
+    assert health.get_json()["reason"].startswith("no training worker is alive")
+    refused = client.post("/api/runs", json={})
+    assert refused.status_code == 503 and "Retry-After" in refused.headers
+    assert refused.get_json()["error"] == "no training worker is running; try again shortly"
+
+
+def test_when_redis_is_unreachable_health_and_routes_answer_503(backend):
+    app = backend.app(REDIS_URL="redis://127.0.0.1:1/0")  # nothing listens on port 1
+    client = app.test_client()
+    health = client.get("/healthz")
+    assert health.status_code == 503
+    assert health.get_json()["reason"].startswith("Redis is unavailable")
+    response = client.get("/api/runs/some-run")
+    assert response.status_code == 503
+    assert response.get_json()["error"].startswith("the run store is unavailable")
+
+
+def test_a_full_redis_refuses_new_runs_with_503_not_500(backend):
+    backend.worker()
+    client = backend.app().test_client()
+    admin = backend.store.client
+    limit = admin.config_get("maxmemory")["maxmemory"]
+    admin.config_set("maxmemory", 1)  # below what it holds: every write is refused (noeviction)
+    try:
+        refused = client.post("/api/runs", json={})
+    finally:
+        admin.config_set("maxmemory", limit)
+    assert refused.status_code == 503
+    assert refused.get_json()["error"] == "the run store is full (its maxmemory); try again shortly"
+    assert refused.headers["Retry-After"] == "30"
+    start(client, {"training": {"epochs": 2}})
+
+
+def test_controls_sent_before_a_worker_takes_the_run_still_apply(backend):
+    client = backend.app().test_client()
+    backend.worker(concurrency=1)
+    blocker = start(client, slow())
+    queued = start(client, slow())  # waits: the only worker's one slot is taken
+    control(client, queued, "pause")
+    control(client, blocker, "stop")
+    reader = StreamReader(client.get(queued["events_url"]))
+    assert reader.events(until=lambda message: message.event == "config")[-1].event == "config"
+    assert reader.next_comment() == "heartbeat"  # paused from its first epoch
+    assert [m.event for m in reader.messages if m.retry is None] == ["config"]
+    reader.close()
+
+
+def test_the_log_is_bounded_by_bytes_too_with_a_gap_for_what_was_dropped(backend):
+    backend.worker()
+    client = backend.app(MAX_LOG_BYTES_PER_RUN=4000).test_client()
+    run = start(client, {"training": {"epochs": 60, "boundary_every": 0}})
+    read_all(client, run["events_url"])
+    late = read_all(client, run["events_url"] + "?since=0")
+    assert [m.event for m in late[:2]] == ["config", "gap"] and late[-1].event == "done"
+    kept = sum(len(json.dumps(m.data, separators=(",", ":"))) for m in late if m.event != "gap")
+    assert kept <= 4000
+    gap = late[1].data
+    assert gap["first"] == 2 and late[2].id == gap["last"] + 1
+
+
+def test_a_run_failed_before_its_first_event_streams_that_error_and_is_never_trained(backend):
+    client = backend.app().test_client()
+    backend.worker(concurrency=1)
+    blocker = start(client, slow())
+    queued = start(client, slow())
+    assert backend.store.fail_run(queued["id"], "failed on purpose", 60, 10)
+    events = read_all(client, queued["events_url"])
+    assert [(m.id, m.event, m.data) for m in events] == [(1, "error", {"message": "failed on purpose"})]
+    control(client, blocker, "stop")  # frees the worker, which must skip the failed run
+    wait_until(lambda: client.get("/healthz").get_json()["runs"] == 0, "both runs ended")
+    assert client.get(queued["status_url"]).get_json()["last_event_id"] == 1
+
+
+def test_a_run_that_outlives_its_time_limit_without_its_worker_is_failed(backend):
+    client = backend.app(LIMITS={"max_run_seconds": 1000}).test_client()
+    backend.worker(concurrency=1)
+    blocker = start(client, slow())
+    queued = start(client, slow())  # never taken: the only slot stays busy
+    started = backend.store.keys.started
+    backend.store.client.zadd(started, {queued["id"]: 0})  # as if it had started long ago
+    events = read_all(client, queued["events_url"])
+    assert [m.event for m in events] == ["error"]
+    assert events[0].data["message"] == "the run outlived its time limit without a worker to end it"
+    assert client.get(blocker["status_url"]).get_json()["status"] == "running"
+
+
+def test_a_gradient_check_is_computed_by_a_worker_not_the_web_instance(backend, monkeypatch):
+    from server.runs import redis_worker
+
+    client = backend.app().test_client()
+    config = {"data": {"n_samples": 40}, "model": {"hidden": [{"units": 3}]}}
+    refused = client.post("/api/gradcheck", json=config)
+    assert refused.status_code == 503  # no worker to ask
+    assert refused.get_json()["error"] == "no training worker is running; try again shortly"
+    backend.worker()
+    computed_in = []
+    check = redis_worker.WORKER_CALLS["gradient_check"]
+
+    def observed(*args, **options):
+        computed_in.append(threading.current_thread().name)
+        return check(*args, **options)
+
+    monkeypatch.setitem(redis_worker.WORKER_CALLS, "gradient_check", observed)
+    broken = client.post("/api/gradcheck", json={"config": config, "inject_bug": True})
+    assert broken.status_code == 200 and broken.get_json()["verdict"] == "wrong"
+    sound = client.post("/api/gradcheck", json=config)
+    assert sound.status_code == 200 and sound.get_json()["verdict"] in ("great", "ok")
+    assert len(computed_in) == 2 and all(name.startswith("worker-task") for name in computed_in)
+
+
+def test_controls_sent_back_to_back_through_both_instances_all_apply_in_order(two):
+    first, second = two
+    run = start(first, slow())
+    rates = [0.5, 0.25, 0.125, 0.0625]
+    for index, rate in enumerate(rates):
+        control((first, second)[index % 2], run, "update", config={"optimizer": {"learning_rate": rate}})
+    reader = StreamReader(first.get(run["events_url"]))
+    updates = [m for m in reader.events(until=lambda m: m.event == "update" and
+                                        m.data["changes"]["optimizer"]["learning_rate"] == rates[-1])
+               if m.event == "update"]
+    reader.close()
+    assert [m.data["changes"]["optimizer"]["learning_rate"] for m in updates] == rates
