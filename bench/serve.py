@@ -37,6 +37,16 @@ Two adversarial modes measure what one client can do to everyone else:
 gunicorn.conf.py's, for comparison.  Every report gives the load average
 before and after: on a shared machine, read the figures beside it.
 
+``--mode fairness`` measures what one client's heaviest runs do to everyone
+else: ``--heavy`` of the heaviest runs the work bounds admit
+(``HEAVIEST_RUNS``, one near each bound of server/engine/cost.py) train
+while ``--paced`` runs stream at ``--epochs-per-second``, a default gradient
+check is posted every ``--gradcheck-every`` seconds, and at the end each
+heavy run is stopped.  Targets: the paced runs keep >= 90% of their pace,
+each check answers within 1 s, each stop takes effect within 0.5 s.
+
+    python bench/serve.py --mode fairness --paced 3 --epochs-per-second 10 --seconds 20
+
 ``--redis`` measures the Redis backend instead (two web instances, two
 workers, one redis-server): see ``bench/redis_serve.py``.
 """
@@ -271,7 +281,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--mode", choices=sorted(MODES), default="starts",
                         help="starts: waves of simultaneous runs; adversarial: idle and half-sent "
                              "connections beside probes, paced runs and lab streams; heavy: the "
-                             "heaviest runs allowed beside paced ones")
+                             "heaviest runs allowed beside paced ones; fairness: the heaviest runs "
+                             "near each work bound beside paced runs, repeated gradient checks, stops")
     parser.add_argument("--runs", type=int, default=32, help="concurrent runs per wave (starts)")
     parser.add_argument("--epochs-per-second", type=float, default=12.0, help="pacing of each run")
     parser.add_argument("--epochs", type=int, default=200, help="epochs per run (the default config's)")
@@ -289,6 +300,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--labs", type=int, default=16, help="optimizer-lab streams beside (adversarial)")
     parser.add_argument("--heavy", type=int, default=2, help="heaviest runs allowed (heavy)")
     parser.add_argument("--seconds", type=float, default=30.0, help="how long to measure (adversarial/heavy)")
+    parser.add_argument("--gradcheck-every", type=float, default=2.0,
+                        help="seconds between default gradient checks (fairness)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON only")
     parser.add_argument("--redis", action="store_true",
                         help="the Redis backend: two web instances and two workers (bench/redis_serve.py)")
@@ -655,8 +668,69 @@ def report_heavy(summary: dict) -> None:
           f"stop to ended: {summary['stop_s']} s")
 
 
+# --- fairness: the heaviest runs near each work bound, paced runs, gradient checks, stops ------
+
+#: The heaviest runs the work bounds admit, one near each: thousands of small steps an
+#: epoch (near the per-epoch bound), and full-batch steps of a wide network (each step
+#: near the bound on a piece a training process cannot interrupt).  They train until stopped.
+HEAVIEST_RUNS = {
+    "2 x 48 units, 5,000 samples, batch 1": {
+        "data": {"n_samples": 5000}, "model": {"hidden": [{"units": 48}] * 2},
+        "training": {"epochs": 10000, "batch_size": 1, "boundary_every": 0}},
+    "3 x 512 units, 20 samples, full batch": {
+        "data": {"n_samples": 20}, "model": {"hidden": [{"units": 512}] * 3},
+        "training": {"epochs": 10000, "boundary_every": 0}},
+}
+
+
+def measure_fairness(args) -> dict:
+    """Paced runs and default gradient checks while ``HEAVIEST_RUNS`` train, then their stops."""
+    env = {"TUNING_RUN_PROCESSES": str(args.run_processes)} if args.run_processes is not None else {}
+    summary = {"load_average_before": os.getloadavg(), "cpus": os.cpu_count(), "heavy": [],
+               "paced": args.paced, "epochs_per_second": args.epochs_per_second, "seconds": args.seconds}
+    with served(env, args.worker_class) as (port, _):
+        heavy = []
+        for index in range(args.heavy):
+            name, config = list(HEAVIEST_RUNS.items())[index % len(HEAVIEST_RUNS)]
+            status, body = request(port, "POST", "/api/runs", config,
+                                   headers={CLIENT_HEADER: f"fair-{index:04d}-bench-heavy"})
+            if status != 201:
+                raise SystemExit(f"the heavy run {name} was refused: {status} {body[:300]!r}")
+            heavy.append(json.loads(body)["id"])
+            summary["heavy"].append(name)
+        time.sleep(2.0)  # the heavy runs well into their first epochs
+        threads, results = paced_learners(port, args.paced, args.epochs_per_second, args.seconds, "fair")
+        checks = []
+        while any(thread.is_alive() for thread in threads):
+            began = time.monotonic()
+            status, _ = request(port, "POST", "/api/gradcheck", {}, timeout=120)
+            checks.append((status, time.monotonic() - began))
+            time.sleep(max(args.gradcheck_every - (time.monotonic() - began), 0.0))
+        summary["paced_runs"] = stream_pace(results, args.epochs_per_second)
+        durations = [seconds for _, seconds in checks]
+        summary["gradchecks"] = {"count": len(checks), "statuses": sorted({status for status, _ in checks}),
+                                 "median_s": round(statistics.median(durations), 3) if durations else None,
+                                 "max_s": round(max(durations), 3) if durations else None}
+        summary["stop_s"] = [round(timed(lambda run_id=run_id: stop_and_wait(port, run_id)), 3)
+                             for run_id in heavy]
+    summary["load_average_after"] = os.getloadavg()
+    return summary
+
+
+def report_fairness(summary: dict) -> None:
+    print(f"fairness: {summary['heavy']} training ({summary['cpus']} CPUs, load average "
+          f"{summary['load_average_before'][0]:.2f} before, {summary['load_average_after'][0]:.2f} after)")
+    pace = summary["paced_runs"]
+    print(f"  {pace['streams']} paced runs at {pace['target_per_s']:g}/s: metrics/s min {pace['per_s_min']} "
+          f"median {pace['per_s_median']} (slowest {pace['share_of_pace_min']} of pace) {pace['errors']}")
+    checks = summary["gradchecks"]
+    print(f"  {checks['count']} default gradient checks {checks['statuses']}: median {checks['median_s']} s, "
+          f"max {checks['max_s']} s")
+    print(f"  stop to ended: {summary['stop_s']} s")
+
+
 MODES = {"starts": (measure_starts, report_starts), "adversarial": (measure_adversarial, report_adversarial),
-         "heavy": (measure_heavy, report_heavy)}
+         "heavy": (measure_heavy, report_heavy), "fairness": (measure_fairness, report_fairness)}
 
 
 if __name__ == "__main__":

@@ -28,8 +28,11 @@ class ConfigLimits:
     max_patience: int = 10000
     max_epochs_per_second: float = 1000.0
     #: One epoch's work (``server.engine.cost.epoch_work``): what one run may
-    #: ask of a training host, and the longest piece of it a host cannot cut.
-    max_multiply_adds_per_epoch: int = 1_000_000_000
+    #: ask of a training host per epoch (about 0.6 s of one core here) ...
+    max_multiply_adds_per_epoch: int = 2_000_000_000
+    #: ... and the largest piece of it a host cannot interrupt to let other
+    #: runs have their turn (``uncut_work``: a step, or an evaluation; ~60 ms).
+    max_uncut_multiply_adds: int = 200_000_000
 
 
 @dataclass(frozen=True)

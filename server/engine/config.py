@@ -358,7 +358,7 @@ def _cross_field_problems(config: RunConfig) -> list[dict[str, str]]:
     return _work_problems(config)
 
 
-def _work_problems(config: RunConfig, loc: str = "model.hidden") -> list[dict[str, str]]:
+def _work_problems(config: RunConfig, loc: str | None = None) -> list[dict[str, str]]:
     from server.engine.cost import work_problems  # it reads this module's RunConfig
 
     return work_problems(config, loc)

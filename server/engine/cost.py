@@ -1,23 +1,25 @@
-"""What a run costs, counted in multiply-adds: the schema's bound on a run, and the slices hosts share out.
+"""What a run costs, counted in multiply-adds: the schema's bounds on a run, and the slices hosts share out.
 
 A training host computes the runs of many learners, one piece of work at a
-time.  Two numbers keep that fair:
+time.  Three numbers keep that fair (``server.limits.ConfigLimits`` holds
+the first two):
 
-- the bound on one run: ``epoch_work(config)``, the multiply-adds of one
-  epoch, may be at most ``ConfigLimits.max_multiply_adds_per_epoch`` (a
-  config asking for more gets a 400 naming ``model.hidden``, or
-  ``training.batch_size`` for a live update).  Every piece of a run that
-  cannot be cut smaller (one mini-batch step, one evaluation of a split,
-  one decision-boundary grid) is part of an epoch, so the bound bounds
-  those too;
-- the slice: a host trains a run for ``DEFAULT_SLICE_WORK`` multiply-adds
+- ``max_multiply_adds_per_epoch`` (2e9, about 0.6 s of one core here):
+  ``epoch_work(config)``, one epoch's work, may not exceed it;
+- ``max_uncut_multiply_adds`` (2e8, about 60 ms): ``uncut_work(config)``,
+  the largest piece a host cannot interrupt (one step of a full mini-batch,
+  one evaluation of a split or of the decision-boundary grid), may not
+  exceed it either.  A config over either bound gets a 400 detail at
+  ``model.hidden``, or at ``training.batch_size`` when a smaller batch
+  would fit (a live update of the batch size is checked the same way);
+- ``DEFAULT_SLICE_WORK`` (2e7, a few ms): a host trains a run for that much
   (whole mini-batches, at least one) before it turns to the next run.
 
 Counting, for a network of ``W`` weights and ``P`` parameters:
 
 - a mini-batch step of ``m`` rows: ``3 m W`` (the forward pass, and the
   backward pass's two products per layer) plus ``UPDATE_WORK_PER_PARAMETER
-  * P`` for the optimizer's update of every parameter, plus
+  * P`` for the element-wise passes over every parameter, plus
   ``STEP_OVERHEAD_WORK`` for the Python calls around a step, whatever the
   network: a step of a tiny network at batch size 1 is mostly those;
 - an evaluation of ``n`` rows: ``n W`` (forward only);
@@ -25,21 +27,26 @@ Counting, for a network of ``W`` weights and ``P`` parameters:
   splits and, for 2-D data with boundary pictures, of the
   ``BOUNDARY_GRID_POINTS`` of the grid (as if every epoch were reported).
 
-Measured here with one BLAS thread, large products run at 3-18 billion
-multiply-adds a second, so the bound (1e9) keeps any one piece under about
-0.3 s and typically under 0.1 s, and the largest lesson preset needs 2e7.
+The largest lesson or search preset needs 4e7 an epoch and 7e6 uncut, a
+fiftieth and a thirtieth of the bounds.  The schema's largest network (16
+x 512) is refused whatever the data: its parameters alone are 8e8 of
+element-wise work a step.  About the largest admitted: 3 x 512 units on
+20-odd examples, 2 x 256 units on 5,000 examples at batch size 64, or
+2 x 48 units on 5,000 examples at batch size 1.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from server.engine.config import RunConfig, split_sizes
+from server.engine.config import DATASETS_2D, ConfigError, RunConfig, split_sizes
 from server.limits import CONFIG_LIMITS
 
-#: The optimizer's element-wise work per parameter and step, as multiply-adds
-#: (Adam's update is about a dozen array operations over every parameter).
-UPDATE_WORK_PER_PARAMETER = 16
+#: The element-wise work per parameter and step, as multiply-adds: Adam's
+#: update (about a dozen array operations) and the backward pass's writes to
+#: the gradient vector.  Measured here: 30-90 ns a parameter, where the
+#: products of a step run at about 0.3 ns a multiply-add.
+UPDATE_WORK_PER_PARAMETER = 200
 #: The Python calls around one step, as multiply-adds (about 40 µs here).
 STEP_OVERHEAD_WORK = 40_000
 #: Points of the grid a ``boundary`` event evaluates (``Dataset.grid``'s 40 x 40).
@@ -82,39 +89,82 @@ def network_size(sizes: list[int], batch_norm: list[bool]) -> NetworkSize:
 
 
 def config_network_size(config: RunConfig) -> NetworkSize:
-    # Imported here: the data module imports the config module, which calls this module.
-    from server.engine.data import data_shape
     from server.engine.model import output_units
 
-    n_features, n_classes = data_shape(config.data.dataset)
+    n_features, n_classes = _data_shape(config)
     hidden = config.model.hidden
     sizes = [n_features, *(layer.units for layer in hidden), output_units(n_classes)]
     return network_size(sizes, [layer.batch_norm for layer in hidden] + [False])
 
 
-def epoch_work(config: RunConfig) -> int:
-    """Multiply-adds of one epoch of ``config`` (see the module docstring)."""
+def _data_shape(config: RunConfig) -> tuple[int, int]:
+    # Imported here: the data module imports the config module, which calls this module.
     from server.engine.data import data_shape
 
+    return data_shape(config.data.dataset, config.data.features)
+
+
+def epoch_work(config: RunConfig) -> int:
+    """Multiply-adds of one epoch of ``config`` (see the module docstring)."""
     data, training = config.data, config.training
     size = config_network_size(config)
     sizes = split_sizes(data.n_samples, data.split)
     batch = min(training.batch_size, sizes.train)
     full_batches, last_rows = divmod(sizes.train, batch)
     work = full_batches * size.step_work(batch) + (size.step_work(last_rows) if last_rows else 0)
-    evaluated = sizes.train + sizes.dev + sizes.train_dev
-    two_d = data_shape(data.dataset)[0] == 2
-    if two_d and training.boundary_every:
-        evaluated += BOUNDARY_GRID_POINTS
+    evaluated = sizes.train + sizes.dev + sizes.train_dev + _grid_points(config)
     return work + size.forward_work(evaluated)
 
 
-def work_problems(config: RunConfig, loc: str = "model.hidden") -> list[dict[str, str]]:
-    """A ``ConfigError`` detail (at ``loc``) when an epoch of ``config`` costs more than the bound."""
-    bound = CONFIG_LIMITS.max_multiply_adds_per_epoch
-    work = epoch_work(config)
-    if work <= bound:
+def uncut_work(config: RunConfig) -> int:
+    """Multiply-adds of the largest piece of a run that a host cannot interrupt: one step of a
+    full mini-batch, or one evaluation of a split or of the boundary grid."""
+    size = config_network_size(config)
+    sizes = split_sizes(config.data.n_samples, config.data.split)
+    step = size.step_work(min(config.training.batch_size, sizes.train))
+    return max(step, size.forward_work(max(*sizes, _grid_points(config))))
+
+
+def _grid_points(config: RunConfig) -> int:
+    """The boundary grid's points when the run draws boundaries (2-D data, as ``prepare_data`` decides)."""
+    from server.engine.data import is_upload
+
+    dataset = config.data.dataset
+    two_d = dataset in DATASETS_2D or (is_upload(dataset) and _data_shape(config) == (2, 2))
+    return BOUNDARY_GRID_POINTS if two_d and config.training.boundary_every else 0
+
+
+def work_problems(config: RunConfig, loc: str | None = None) -> list[dict[str, str]]:
+    """``ConfigError`` details when ``config`` asks more of a host than ``ConfigLimits`` allows.
+
+    Located at ``model.hidden`` (the network is the usual cause), or at
+    ``training.batch_size`` when a smaller batch would make the steps fit;
+    at ``loc`` when given (a live update names its own field).
+    """
+    per_epoch, uncut = CONFIG_LIMITS.max_multiply_adds_per_epoch, CONFIG_LIMITS.max_uncut_multiply_adds
+    try:
+        piece = uncut_work(config)
+    except ConfigError:
+        # An upload this process does not hold (a training host given only the run's own
+        # arrays): the web process, which holds it, has checked the config already.
         return []
-    return [{"loc": loc, "msg": (
-        f"an epoch of this run would take about {work:.2g} multiply-adds; at most {bound:.2g} are "
-        "allowed: use fewer or narrower hidden layers, fewer samples or a larger batch size")}]
+    problems = []
+    if piece > uncut:
+        size = config_network_size(config)
+        smaller_batch = size.step_work(1) <= uncut and size.forward_work(_largest_evaluation(config)) <= uncut
+        problems.append({"loc": loc or ("training.batch_size" if smaller_batch else "model.hidden"), "msg": (
+            f"one piece of this run (a training step or an evaluation) would take about {piece:.2g} "
+            f"multiply-adds, and a training process does at most {uncut:.2g} for one run before it "
+            "turns to the others: use "
+            + ("a smaller batch size" if smaller_batch
+               else "fewer or narrower hidden layers, fewer samples, or boundary_every 0"))})
+    work = epoch_work(config)
+    if work > per_epoch:
+        problems.append({"loc": loc or "model.hidden", "msg": (
+            f"an epoch of this run would take about {work:.2g} multiply-adds; at most {per_epoch:.2g} "
+            "are allowed: use fewer or narrower hidden layers, fewer samples or a larger batch size")})
+    return problems[:1]
+
+
+def _largest_evaluation(config: RunConfig) -> int:
+    return max(*split_sizes(config.data.n_samples, config.data.split), _grid_points(config))

@@ -73,6 +73,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from server.engine.messages import Message
+
 __all__ = ["diagnose", "Setup", "Progress", "progress_from_history", "MIN_TOLERANCE",
            "BAYES_FRACTION", "SAMPLING_SLACK", "VERDICTS", "CAUSES"]
 
@@ -298,59 +300,64 @@ def _cause(setup: Setup, progress: Progress | None) -> str | None:
     return None
 
 
-_NOT_LEARNING_HEAD = ("Not learning: training accuracy is at chance and the loss has not moved "
-                      "from a constant guess's. No amount of data, regularization or network size "
-                      "helps a network that does not train.")
+_NOT_LEARNING_HEAD = Message(
+    "Not learning: training accuracy is at chance and the loss has not moved "
+    "from a constant guess's. No amount of data, regularization or network size "
+    "helps a network that does not train.")
 _CAUSE_ADVICE = {
     "zero_init": [
-        "The weights start at zero, so every unit of a layer computes the same thing and gets the "
-        "same gradient (with ReLU or tanh exactly zero): the symmetry is never broken.",
-        "Initialize the weights randomly: He for ReLU, Xavier for tanh.",
+        Message("The weights start at zero, so every unit of a layer computes the same thing and gets the "
+                "same gradient (with ReLU or tanh exactly zero): the symmetry is never broken."),
+        Message("Initialize the weights randomly: He for ReLU, Xavier for tanh."),
     ],
     "unnormalized_inputs": [
-        "The inputs are not normalized: features on large, uneven scales make the cost a long, "
-        "narrow valley that gradient descent is thrown out of.",
-        "Center and scale the inputs (subtract the training mean, divide by the standard "
-        "deviation); the same learning rate then trains.",
+        Message("The inputs are not normalized: features on large, uneven scales make the cost a long, "
+                "narrow valley that gradient descent is thrown out of."),
+        Message("Center and scale the inputs (subtract the training mean, divide by the standard "
+                "deviation); the same learning rate then trains."),
     ],
     "vanishing_gradients": [
-        "Vanishing gradients: the first layer's gradient is under a thousandth of the last "
-        "layer's, because every sigmoid or tanh layer shrinks the backward signal.",
-        "Use ReLU with He initialization, turn on batch norm, or use fewer layers.",
+        Message("Vanishing gradients: the first layer's gradient is under a thousandth of the last "
+                "layer's, because every sigmoid or tanh layer shrinks the backward signal."),
+        Message("Use ReLU with He initialization, turn on batch norm, or use fewer layers."),
     ],
     "learning_rate_too_large": [
-        "The learning rate is too large: the first steps overshoot, the loss rose above its start "
-        "or every gradient is now exactly zero (dead ReLUs).",
-        "Lower the learning rate α ({lower:g} is a tenth of it) and train again.",
+        Message("The learning rate is too large: the first steps overshoot, the loss rose above its start "
+                "or every gradient is now exactly zero (dead ReLUs)."),
     ],
     "learning_rate_too_small": [
-        "The learning rate is too small: each update changes the weights by less than 0.01% of "
-        "their size.",
-        "Raise the learning rate α (try {higher:g}).",
+        Message("The learning rate is too small: each update changes the weights by less than 0.01% of "
+                "their size."),
     ],
     None: [
-        "Check the learning rate (try ten times smaller and ten times larger) and the "
-        "initialization (He for ReLU, Xavier for tanh).",
+        Message("Check the learning rate (try ten times smaller and ten times larger) and the "
+                "initialization (He for ReLU, Xavier for tanh)."),
     ],
 }
 
 
-def _exploded_start_advice(setup: Setup, progress: Progress | None) -> str | None:
+def _exploded_start_advice(setup: Setup, progress: Progress | None) -> Message | None:
     """Words for a first loss far above a constant guess's (weights initialized far too large)."""
     start = progress.first_loss() if progress else None
     guess = math.log(setup.n_classes)
     if start is None or start <= EXPLODED_START_FACTOR * guess:
         return None
-    return (f"The loss started at {start:.3g}, {start / guess:.0f} times a constant guess's: the "
-            "initial weights are far too large, so activations and gradients explode layer by "
-            "layer. Initialize with He (ReLU) or Xavier (tanh) weights.")
+    return Message("The loss started at {start}, {ratio} times a constant guess's: the "
+                   "initial weights are far too large, so activations and gradients explode layer by "
+                   "layer. Initialize with He (ReLU) or Xavier (tanh) weights.",
+                   start=format(start, ".3g"), ratio=format(start / guess, ".0f"))
 
 
-def _not_learning_advice(cause: str | None, setup: Setup, progress: Progress | None) -> list[str]:
+def _not_learning_advice(cause: str | None, setup: Setup, progress: Progress | None) -> list[Message]:
     rate = setup.learning_rate
-    lines = [line.format(lower=rate / 10, higher=rate * 10) for line in _CAUSE_ADVICE[cause]]
+    lines = list(_CAUSE_ADVICE[cause])
+    if cause == "learning_rate_too_large":
+        lines.append(Message("Lower the learning rate α ({lower} is a tenth of it) and train again.",
+                             lower=format(rate / 10, "g")))
+    if cause == "learning_rate_too_small":
+        lines.append(Message("Raise the learning rate α (try {higher}).", higher=format(rate * 10, "g")))
     if cause == "learning_rate_too_small" and setup.optimizer == "gd":
-        lines.append("Or use Adam, which scales each step to the size of its gradients.")
+        lines.append(Message("Or use Adam, which scales each step to the size of its gradients."))
     exploded = _exploded_start_advice(setup, progress)
     if exploded and cause in ("learning_rate_too_large", None):
         lines.append(exploded)
@@ -374,102 +381,117 @@ def _training_loss_drop(progress: Progress | None) -> float | None:
     return (before - last) / before if before > 0 else None
 
 
-def _bias_advice(setup: Setup, progress: Progress | None) -> list[str]:
-    advice = ["High avoidable bias: the network does not fit even the training set as well as it could."]
+def _bias_advice(setup: Setup, progress: Progress | None) -> list[Message]:
+    advice = [Message("High avoidable bias: the network does not fit even the training set as well as "
+                      "it could.")]
     # Weights that start far too large are the problem to fix, not the network's size.
     exploded = _exploded_start_advice(setup, progress)
     drop = _training_loss_drop(progress)
     if setup.optimizer == "adam":
-        train_longer = "Train longer, or tune the learning rate."
+        train_longer = Message("Train longer, or tune the learning rate.")
     else:
-        train_longer = "Train longer, or use a better optimizer (momentum, RMSprop, Adam) or learning rate."
+        train_longer = Message(
+            "Train longer, or use a better optimizer (momentum, RMSprop, Adam) or learning rate.")
     if exploded:
         advice += [exploded, train_longer]
     elif drop is not None and drop > STILL_LEARNING_DROP and not (progress and progress.stopped_early):
         # The accuracy may have levelled off while the loss still falls: the network has not
         # had enough updates yet, and a bigger one would only need more of them.
-        advice.append(f"Still learning: the training loss fell {100 * drop:.0f}% over the latest reports. "
-                      "Train longer before you change the network.")
+        advice.append(Message("Still learning: the training loss fell {percent}% over the latest reports. "
+                              "Train longer before you change the network.",
+                              percent=format(100 * drop, ".0f")))
         if setup.batch_size > 1:
-            advice.append("Take more updates per epoch: smaller mini-batches.")
+            advice.append(Message("Take more updates per epoch: smaller mini-batches."))
         if setup.optimizer != "adam":
-            advice.append("Use a faster optimizer: momentum, RMSprop or Adam.")
-        advice.append("If the loss levels off and the bias stays, train a bigger network: "
-                      "more hidden units or more layers.")
+            advice.append(Message("Use a faster optimizer: momentum, RMSprop or Adam."))
+        advice.append(Message("If the loss levels off and the bias stays, train a bigger network: "
+                              "more hidden units or more layers."))
     else:
-        advice += ["Train a bigger network: more hidden units or more layers.", train_longer]
+        advice += [Message("Train a bigger network: more hidden units or more layers."), train_longer]
     return advice + _loosen_advice(setup)
 
 
-def _loosen_advice(setup: Setup) -> list[str]:
+def _loosen_advice(setup: Setup) -> list[Message]:
+    # Names and values, the same in every language.
     regularizers = [text for text, active in (
         (f"L2 λ {setup.l2:g}", setup.l2 > 0), (f"L1 λ {setup.l1:g}", setup.l1 > 0),
         (f"keep_prob {setup.keep_prob:g}", setup.keep_prob < 1), ("augmentation", setup.augment))
         if active]
     if regularizers:
-        return [f"You are regularizing ({', '.join(regularizers)}): loosen it."]
+        return [Message("You are regularizing ({regularizers}): loosen it.",
+                        regularizers=", ".join(regularizers))]
     return []
 
 
-def _data_advice(setup: Setup) -> str:
+def _data_advice(setup: Setup) -> Message:
     if setup.augment:
-        return "Augmentation is already on: augment more strongly, or get more training data."
-    return "Get more training data, or augment the data you have."
+        return Message("Augmentation is already on: augment more strongly, or get more training data.")
+    return Message("Get more training data, or augment the data you have.")
 
 
-def _regularization_advice(setup: Setup) -> str:
+def _regularization_advice(setup: Setup) -> Message:
     if setup.l2 >= STRONG_L2:
         levers = []
     else:
-        levers = [f"raise L2's λ above {setup.l2:g}" if setup.l2 > 0 else "add L2 regularization"]
+        levers = [Message("raise L2's λ above {l2}", l2=format(setup.l2, "g")) if setup.l2 > 0
+                  else Message("add L2 regularization")]
     if setup.keep_prob >= 1:
-        levers.append("add dropout (keep_prob 0.5 to 0.8)")
+        levers.append(Message("add dropout (keep_prob 0.5 to 0.8)"))
     elif setup.keep_prob > STRONG_KEEP_PROB:
-        levers.append(f"lower keep_prob below {setup.keep_prob:g}")
+        levers.append(Message("lower keep_prob below {keep_prob}", keep_prob=format(setup.keep_prob, "g")))
     if not setup.early_stopping:
-        levers.append("stop early")
+        levers.append(Message("stop early"))
     notes = []
     if setup.l2 >= STRONG_L2:
-        notes.append(f"L2 is already strong (λ {setup.l2:g}): raise it no further.")
+        notes.append(Message("L2 is already strong (λ {l2}): raise it no further.", l2=format(setup.l2, "g")))
     if setup.keep_prob <= STRONG_KEEP_PROB:
-        notes.append(f"Dropout is already strong (keep_prob {setup.keep_prob:g}): lower it no further.")
+        notes.append(Message("Dropout is already strong (keep_prob {keep_prob}): lower it no further.",
+                             keep_prob=format(setup.keep_prob, "g")))
     if not levers:
-        return " ".join(notes + ["More training data is the lever left."])
-    listed = levers[0] if len(levers) == 1 else ", ".join(levers[:-1]) + " or " + levers[-1]
-    return " ".join([f"Regularize more: {listed}.", *notes])
+        return _sentences([*notes, Message("More training data is the lever left.")])
+    return _sentences([Message("Regularize more: {levers}.", levers=levers), *notes])
 
 
-def _variance_advice(setup: Setup) -> list[str]:
+def _sentences(messages: list[Message]) -> Message:
+    """One advice line of several sentences."""
+    joined = messages[0]
+    for message in messages[1:]:
+        joined = Message("{first} {second}", first=joined, second=message)
+    return joined
+
+
+def _variance_advice(setup: Setup) -> list[Message]:
     return [
-        "High variance: the network does much better on the training set than on data it has not seen.",
+        Message("High variance: the network does much better on the training set than on data it has "
+                "not seen."),
         _data_advice(setup),
         _regularization_advice(setup),
-        "Try another architecture or other hyperparameters.",
+        Message("Try another architecture or other hyperparameters."),
     ]
 
 
 _MISMATCH_ADVICE = [
-    "Data mismatch: the dev error is well above the train-dev error, so the dev data differs from "
-    "the training distribution. This gap is not variance: regularization will not close it.",
-    "Look at the dev examples the network gets wrong and how they differ from the training data.",
-    "Make the training data more like dev and test (collect or synthesize such examples), or "
-    "choose dev and test sets that reflect the data you expect to get.",
+    Message("Data mismatch: the dev error is well above the train-dev error, so the dev data differs from "
+            "the training distribution. This gap is not variance: regularization will not close it."),
+    Message("Look at the dev examples the network gets wrong and how they differ from the training data."),
+    Message("Make the training data more like dev and test (collect or synthesize such examples), or "
+            "choose dev and test sets that reflect the data you expect to get."),
 ]
 _GOOD_ADVICE = [
-    "Train and dev errors are both close to the Bayes error: neither bias nor variance stands out.",
-    "Check the test set once to confirm, or make the task harder (more noise, fewer samples).",
+    Message("Train and dev errors are both close to the Bayes error: neither bias nor variance stands out."),
+    Message("Check the test set once to confirm, or make the task harder (more noise, fewer samples)."),
 ]
-_BOTH_FIRST = ("Fix the bias first: a network that cannot fit the training set gains nothing from "
-               "regularization.")
-_BELOW_BAYES_ADVICE = (
+_BOTH_FIRST = Message("Fix the bias first: a network that cannot fit the training set gains nothing from "
+                      "regularization.")
+_BELOW_BAYES_ADVICE = Message(
     "The training error is below the Bayes error: the network is memorizing the noise of "
     "its training examples, which is a form of overfitting."
 )
-_TOO_EARLY = "The curves are still moving: wait until they settle before acting on this."
+_TOO_EARLY = Message("The curves are still moving: wait until they settle before acting on this.")
 
 
 def _verdict(gaps: dict[str, float], over: dict[str, bool], setup: Setup,
-             progress: Progress | None) -> tuple[str, str | None, list[str]]:
+             progress: Progress | None) -> tuple[str, str | None, list[Message]]:
     """(verdict, focus, advice) from the bias, variance and mismatch gaps and which exceed tolerance."""
     if over["data_mismatch"] and all(gaps["data_mismatch"] >= gaps[name]
                                      for name in ("avoidable_bias", "variance") if over[name]):
@@ -496,7 +518,8 @@ def diagnose(train_accuracy: float, dev_accuracy: float, bayes_error: float, *,
     Returns ``train_error``, ``dev_error``, ``train_dev_error`` and
     ``data_mismatch`` (None without a train-dev set), ``bayes_error``,
     ``avoidable_bias``, ``variance``, ``verdict``, ``cause``, ``focus``,
-    ``settled``, ``advice`` (list of str) and ``thresholds``.
+    ``settled``, ``advice`` (list of str), ``advice_messages`` (the same advice as
+    ``{"id", "params"}`` for translation: ``server.engine.messages``) and ``thresholds``.
     """
     setup = setup or Setup()
     train_error = 1.0 - _fraction("train_accuracy", train_accuracy)
@@ -535,6 +558,8 @@ def diagnose(train_accuracy: float, dev_accuracy: float, bayes_error: float, *,
         "train_error": train_error, "dev_error": dev_error, "train_dev_error": train_dev_error,
         "bayes_error": bayes_error, "avoidable_bias": gaps["avoidable_bias"],
         "variance": gaps["variance"], "data_mismatch": gaps["data_mismatch"] if has_train_dev else None,
-        "verdict": verdict, "cause": cause, "focus": focus, "settled": settled, "advice": advice,
+        "verdict": verdict, "cause": cause, "focus": focus, "settled": settled,
+        "advice": [str(message) for message in advice],
+        "advice_messages": [message.json() for message in advice],
         "thresholds": thresholds,
     }

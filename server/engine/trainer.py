@@ -52,10 +52,11 @@ not finite.  No event ever contains NaN or infinity.
 Pacing is not done here: the engine runs as fast as it can and the caller
 sleeps between events if it wants a watchable pace.
 
-Slices: ``Trainer.slices(work)`` yields the same events with None after
-every slice of training of about ``work`` multiply-adds, so that a host of
-many runs can take turns between runs inside an epoch; a stop request then
-ends the run at the next slice instead of the next epoch boundary.
+Slices: ``Trainer.slices(work)`` yields the same events with a None
+wherever the run has trained for about ``work`` multiply-adds since it last
+yielded, so that a host of many runs can take turns between runs inside an
+epoch; a stop request then ends the run at the next None instead of the
+next epoch boundary.
 """
 
 from __future__ import annotations
@@ -204,6 +205,7 @@ class Trainer:
         self._stop = threading.Event()
         self._started = False
         self._slice_work: float | None = None  # set by ``slices``
+        self._turn_work = 0  # multiply-adds trained since ``slices`` last yielded
         self._size = network_size(self.network.sizes, self.network.batch_norm)
         self._cut_short = False  # a stop ended an epoch part way
         self._grid = dataset.grid() if dataset.is_2d else None
@@ -255,21 +257,29 @@ class Trainer:
         return self._run()
 
     def slices(self, slice_work: float = DEFAULT_SLICE_WORK) -> Iterator[dict | None]:
-        """The run's events, with None after every slice of about ``slice_work`` multiply-adds of
-        training (whole mini-batches, at least one; ``server.engine.cost`` counts them).
+        """The run's events, with a None wherever the run has trained for ``slice_work``
+        multiply-adds (whole mini-batches, at least one; ``server.engine.cost`` counts them)
+        since it last yielded anything.
 
-        A host of many runs turns to the next one at each None, so none holds
-        it for longer than a slice.  Without the Nones these are exactly the
-        events of ``events()``.  A stop request also takes effect at a slice:
-        the epoch in progress ends there (its steps so far stay in the
-        weights and in ``iteration``; ``epoch`` counts whole epochs only), and
-        the closing events follow.
+        A host of many runs turns to another one at each None and at each
+        event, so none holds it for much longer than a slice.  Without the
+        Nones these are exactly the events of ``events()``.  A stop request
+        also takes effect at a None: the epoch in progress ends there (its
+        steps so far stay in the weights and in ``iteration``; ``epoch``
+        counts whole epochs only), and the closing events follow.
         """
         if slice_work <= 0:
             raise ValueError(f"slice_work must be positive, got {slice_work!r}")
-        if not self._started:
-            self._slice_work = slice_work
-        return self.events()
+        if self._started:
+            raise RuntimeError("this run has already been started; make a new Trainer")
+        self._slice_work = slice_work
+        return self._turns(self.events())
+
+    def _turns(self, items: Iterator[dict | None]) -> Iterator[dict | None]:
+        """``items``, counting the work of each turn from the last thing yielded."""
+        for item in items:
+            yield item
+            self._turn_work = 0
 
     def _run(self) -> Iterator[dict | None]:
         started = time.perf_counter()
@@ -383,8 +393,9 @@ class Trainer:
     def _train_epoch(self, learning_rate: float) -> Generator[None, None, bool]:
         """One pass over the reshuffled training set in mini-batches (the last one partial).
 
-        When slicing, yields None after each slice of steps, and returns False
-        when a stop request cut the epoch short there; True when it is complete.
+        When slicing, yields None before a step that the turn's work budget has
+        no room for, and returns False when a stop request cut the epoch short
+        there; True when it is complete.
         """
         rng = self._rng
         augment = self.dataset.augment if self.config.data.augment.enabled else None
@@ -401,10 +412,19 @@ class Trainer:
         starts = range(0, m, batch)
         costs = np.empty(len(starts))
         sliced = self._slice_work is not None
-        per_slice = self._size.steps_per_slice(batch, self._slice_work) if sliced else len(starts)
-        for first in range(0, len(starts), per_slice):
+        first = 0
+        while first < len(starts):
+            steps = len(starts)
+            if sliced:
+                if self._turn_work >= self._slice_work:
+                    yield None  # the host's turn passes to another run
+                    if self._stop.is_set():
+                        self._cut_short = True
+                        return False
+                steps = self._size.steps_per_slice(batch, self._slice_work - self._turn_work)
+            last = min(first + steps, len(starts))
             with np.errstate(all="ignore"):
-                for index in range(first, min(first + per_slice, len(starts))):
+                for index in range(first, last):
                     start = starts[index]
                     X_batch = X_epoch[start:start + batch]
                     if augment is not None:
@@ -412,13 +432,10 @@ class Trainer:
                     costs[index] = compute_gradients(X_batch, targets_epoch[start:start + batch], rng,
                                                        with_loss=True)
                     step(params, grads, learning_rate)
-            if not sliced:
-                continue
-            self._count_steps(costs[first:index + 1])
-            yield None
-            if self._stop.is_set() and index + 1 < len(starts):
-                self._cut_short = True
-                return False
+            if sliced:
+                self._count_steps(costs[first:last])
+                self._turn_work += (last - first) * self._size.step_work(batch)
+            first = last
         if not sliced:
             self._count_steps(costs)
         return True

@@ -14,10 +14,10 @@ the host applies to the trainer between two slices.
 
 Fair turns: a host trains each run through ``Trainer.slices``, so the runs
 that asked for an event take turns (``SliceScheduler``), one slice of at most
-``slice_work`` multiply-adds each (``server.engine.cost``): however large
-one run's epoch, another run's next event waits for at most one slice of
-each run ahead of it.  A run asked to stop goes to the front of the turn and
-ends at its next slice.
+``slice_work`` multiply-adds each (``server.engine.cost``), the least served
+run first: however large one run's epoch, a paced run's next event waits
+for the slice in progress and little more.  A run asked to stop goes first
+and ends at its next slice.
 
 Gradient checks run in a host of their own (the *checker*), at a priority
 between the web process's and the training hosts', so a check never waits
@@ -56,7 +56,6 @@ import os
 import queue
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterator
 
 from server.child import Child, connect_to_parent
@@ -118,7 +117,7 @@ class _Host:
         self.alive = True
         self.failure: str | None = None
         self.ready = threading.Event()
-        self.last_heard = time.monotonic()
+        self._unanswered_since: float | None = None  # the first ping since the host last spoke
         self.send(("configure", 0, {"niceness": niceness}))
         self._reader = threading.Thread(target=self._read_forever, name=f"{name}-reader", daemon=True)
         self._reader.start()
@@ -189,14 +188,17 @@ class _Host:
                 raise HostGone(HOST_GONE) from error
 
     def ping(self) -> None:
+        if self._unanswered_since is None:
+            self._unanswered_since = time.monotonic()
         try:
             self.send(("ping", next(self._pings)))
         except HostGone:
             pass  # the reader reports it
 
     def silent_for(self) -> float:
-        """Seconds since the host last said anything (a reply, an event, a pong)."""
-        return time.monotonic() - self.last_heard
+        """Seconds since the first ping that the host has not answered (nor said anything since)."""
+        since = self._unanswered_since
+        return 0.0 if since is None else time.monotonic() - since
 
     def fail(self, reason: str) -> None:
         """Give the host up: its trainers and calls end with ``reason``, and the process is killed."""
@@ -227,7 +229,7 @@ class _Host:
                 message = self._connection.recv()
             except (EOFError, OSError):
                 break
-            self.last_heard = time.monotonic()
+            self._unanswered_since = None  # any message shows the host is there
             if message[0] == "ready":
                 self.ready.set()
                 continue
@@ -380,12 +382,19 @@ class TrainerProcessPool:
             return problems
 
     def _watch_forever(self) -> None:
-        """Ping the hosts; give up and replace one that stays silent for ``heartbeat_timeout`` s."""
+        """Ping the hosts; give up and replace one that stays silent for ``heartbeat_timeout`` s.
+
+        When this thread itself woke up late (this process was stalled, and
+        with it the readers of the hosts' answers), it only pings that round.
+        """
+        woke = time.monotonic()
         while not self._closed.wait(self.heartbeat_interval):
+            late = time.monotonic() - woke > 2 * self.heartbeat_interval
+            woke = time.monotonic()
             with self._lock:
                 hosts = [host for host in self._started_hosts() if host.alive and host.ready.is_set()]
             for host in hosts:
-                if host.silent_for() <= self.heartbeat_timeout:
+                if late or host.silent_for() <= self.heartbeat_timeout:
                     host.ping()
                 else:
                     host.fail(HOST_UNRESPONSIVE)  # and ``_host_lost`` replaces it
@@ -462,20 +471,32 @@ def _pids(hosts: list[_Host | None]) -> list[int]:
 class SliceScheduler:
     """The trainers of one host, and whose turn it is.
 
-    A trainer that asked for an event (``want``) waits in a queue; each turn
-    (``run_slice``) gives the one at the front one slice of training, or its
-    next event, and a trainer with more to compute goes to the back.  A
-    trainer asked to stop goes to the front.  Problems (a config that does
-    not build, an update that does not apply) are answered at its next turn.
+    A trainer that asked for an event (``want``) waits for a turn; each turn
+    (``run_slice``) gives one waiting trainer one slice of training, or its
+    next event.  The turn goes to a trainer asked to stop, else to the one
+    whose turns have taken the least of this process's time (``clock``), so
+    that a run that trains a little and then waits (a paced run) goes ahead of
+    one that trains without pause, and busy runs share the time equally.  A
+    trainer that starts waiting again is given at most ``wake_credit`` of
+    time ahead of the least served waiting trainer: a run paused for an hour
+    does not get the host to itself for the next hour.  Problems (a config
+    that does not build, an update that does not apply) are answered at the
+    trainer's next turn.
     """
 
-    def __init__(self, trainer_class):
+    def __init__(self, trainer_class, clock: Callable[[], float] = time.thread_time,
+                 wake_credit: float = 0.05):
         self._trainer_class = trainer_class
+        self._clock = clock
+        self._wake_credit = wake_credit
         self._trainers: dict = {}
         self._streams: dict[int, Iterator] = {}
         self._slices: dict[int, int] = {}
+        self._used: dict[int, float] = {}
+        self._least_used = 0.0  # never decreases: the least time used among the waiting
         self._failures: dict[int, str] = {}
-        self._waiting: deque[int] = deque()
+        self._waiting: list[int] = []  # in the order they asked
+        self._stopping: set[int] = set()
         self._uploads: dict[int, GivenUpload] = {}
 
     @property
@@ -486,7 +507,10 @@ class SliceScheduler:
     @property
     def next_in_turn(self) -> int | None:
         """The key of the trainer whose turn is next."""
-        return self._waiting[0] if self._waiting else None
+        if not self._waiting:
+            return None
+        stopping = [key for key in self._waiting if key in self._stopping]
+        return stopping[0] if stopping else min(self._waiting, key=lambda key: self._used.get(key, 0.0))
 
     def start(self, key: int, config: dict, slice_work: float, upload: tuple | None = None) -> None:
         if upload is not None:
@@ -504,14 +528,14 @@ class SliceScheduler:
 
     def want(self, key: int) -> None:
         if key not in self._waiting:
+            used = self._used.get(key, 0.0)
+            self._used[key] = max(used, self._least_used - self._wake_credit)
             self._waiting.append(key)
 
     def stop(self, key: int) -> None:
         if key in self._trainers:
             self._trainers[key].request_stop()
-            if key in self._waiting:
-                self._waiting.remove(key)
-                self._waiting.appendleft(key)
+            self._stopping.add(key)
 
     def update(self, key: int, changes: dict) -> None:
         if key in self._trainers:
@@ -524,9 +548,9 @@ class SliceScheduler:
         source = self._uploads.pop(key, None)
         if source is not None:
             remove_upload_source(source)
-        self._trainers.pop(key, None)
-        self._failures.pop(key, None)
-        self._slices.pop(key, None)
+        for table in (self._trainers, self._failures, self._slices, self._used):
+            table.pop(key, None)
+        self._stopping.discard(key)
         if key in self._waiting:
             self._waiting.remove(key)
         stream = self._streams.pop(key, None)
@@ -535,20 +559,26 @@ class SliceScheduler:
 
     def run_slice(self) -> tuple | None:
         """The front trainer's turn: its reply when it has one, None when it only trained a slice."""
-        if not self._waiting:
+        key = self.next_in_turn
+        if key is None:
             return None
-        key = self._waiting.popleft()
+        self._waiting.remove(key)
+        self._least_used = max(self._least_used, min(self._used.get(waiting, 0.0)
+                                                      for waiting in (key, *self._waiting)))
         if key in self._failures:
             return ("error", key, self._failures.pop(key))
         stream = self._streams.get(key)
         if stream is None:
             return ("error", key, "no such trainer in this process")
+        began = self._clock()
         try:
             item = next(stream)
         except StopIteration:
             return ("end", key)
         except Exception as error:
             return ("error", key, _error_text(error))
+        finally:
+            self._used[key] = self._used.get(key, 0.0) + self._clock() - began
         if item is None:
             self._slices[key] += 1
             self._waiting.append(key)

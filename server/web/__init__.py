@@ -130,10 +130,11 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     app.extensions["run_manager"] = app.config["RUN_MANAGER"] or _run_manager(app, limits)
 
-    from server.web import api, clients, datasets, downloads, errors, lessons, pages, searches
+    from server.web import api, clients, datasets, downloads, errors, i18n, lessons, pages, searches
 
     errors.init_app(app)
     clients.init_app(app)
+    i18n.init_app(app)
     app.after_request(_security_headers)
     for module in (api, datasets, downloads, pages, lessons, searches):
         module.init_app(app)

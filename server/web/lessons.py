@@ -31,6 +31,7 @@ from server.lessons.presets import PRESETS, TOPICS, preset_json
 from server.runs.events import LoggedEvent, to_json
 from server.web.clients import CLIENT_PARAMETER, current_client
 from server.web.errors import ApiError, json_response
+from server.web.i18n import localized_preset, localized_surface
 from server.web.sse import requested_last_id, stream_response
 
 bp = Blueprint("lessons", __name__)
@@ -45,7 +46,7 @@ LAB_PAGES = {
 
 @bp.get("/api/presets")
 def list_presets():
-    return json_response([preset_json(preset) for preset in PRESETS.values()])
+    return json_response([localized_preset(preset_json(preset)) for preset in PRESETS.values()])
 
 
 @bp.get("/api/presets/<preset_id>")
@@ -54,13 +55,13 @@ def get_preset(preset_id: str):
     if preset is None:
         raise ApiError(404, f"no preset named {preset_id!r}",
                        [{"loc": "id", "msg": f"known presets: {', '.join(PRESETS)}"}])
-    return json_response(preset_json(preset))
+    return json_response(localized_preset(preset_json(preset)))
 
 
 @bp.get("/api/labs/surfaces")
 def list_surfaces():
     return json_response({
-        "surfaces": [surface.summary() for surface in labs.SURFACES.values()],
+        "surfaces": [localized_surface(surface.summary()) for surface in labs.SURFACES.values()],
         "optimizers": list(labs.OPTIMIZER_NAMES),
         "defaults": labs.OptimizerLabSettings().model_dump(exclude={"learning_rate", "steps", "x0", "y0"}),
         "max_steps": labs.MAX_LAB_STEPS,
@@ -178,7 +179,7 @@ def _race_events(settings: labs.OptimizerLabSettings, per_frame: int) -> Iterato
     values = settings.resolved()
     trajectories = labs.optimizer_race(settings)
     steps = values["steps"]
-    yield "surface", {**surface.summary(), **surface.grid(), "settings": values,
+    yield "surface", {**localized_surface(surface.summary()), **surface.grid(), "settings": values,
                       "optimizers": list(trajectories)}
     for first in range(0, steps + 1, per_frame):
         last = min(steps, first + per_frame - 1)

@@ -18,6 +18,7 @@ from flask import Blueprint, Flask, Response, abort, render_template, request, s
 
 from server.engine.config import DATASETS_2D, ConfigError, RunConfig, config_schema, parse_config
 from server.limits import CONFIG_LIMITS
+from server.web.i18n import localized_schema
 
 bp = Blueprint("pages", __name__)
 
@@ -54,7 +55,7 @@ def _page_settings(embed: bool) -> dict:
         "preset": preset if _PRESET_ID.fullmatch(preset) else "",
         "hide": [name for name in hide if name in PANELS],
         "autoplay": request.args.get("autoplay", "") in ("1", "true", "yes"),
-        "schema": schema,
+        "schema": localized_schema(schema),
         "defaults": defaults,
         "pageDefaults": {"training.epochs_per_second": PAGE_DEFAULT_EPOCHS_PER_SECOND},
         "limits": {"max_hidden_layers": CONFIG_LIMITS.max_hidden_layers,

@@ -1,5 +1,6 @@
 // The HTTP API (CONTRACT section 4) and the run's event stream (section 3).
 
+import { pageLanguage, t } from "./i18n.js";
 import { CLIENT_HEADER, clientToken, withClientToken } from "./client_token.js";
 
 /** A non-2xx answer: ``details`` lists ``{loc, msg}`` for 400s, ``retryAfter`` is set for 429s. */
@@ -14,11 +15,11 @@ export class ApiError extends Error {
 
 function describeFailure(status, body, retryAfter) {
   if (status === 429) {
-    const wait = retryAfter ? ` Try again in ${retryAfter} s.` : "";
-    return `The server is training as many models as it can right now.${wait}`;
+    const wait = retryAfter ? t(" Try again in {seconds} s.", { seconds: retryAfter }) : "";
+    return t("The server is training as many models as it can right now.") + wait;
   }
-  if (status === 0) return "The server cannot be reached.";
-  return body?.error ? String(body.error) : `The server answered ${status}.`;
+  if (status === 0) return t("The server cannot be reached.");
+  return body?.error ? String(body.error) : t("The server answered {status}.", { status });
 }
 
 async function request(method, url, body) {
@@ -44,7 +45,8 @@ export const api = {
   createRun: (config) => request("POST", "/api/runs", config),
   control: (runId, body) => request("POST", `/api/runs/${encodeURIComponent(runId)}/control`, body),
   gradcheck: (config, injectBug) => request("POST", "/api/gradcheck", { config, inject_bug: injectBug }),
-  presets: () => request("GET", "/api/presets"),
+  // The page's language explicitly: an embedded page may not get its cookie.
+  presets: () => request("GET", pageLanguage() === "en" ? "/api/presets" : `/api/presets?lang=${pageLanguage()}`),
   preview: (config) => request("POST", "/api/preview", config),
 };
 
@@ -103,7 +105,7 @@ export function followRun(eventsUrl, { onEvent, onLost, parseLater = new Set() }
       failures += 1;
       if (failures > MAX_RECONNECTS) {
         close();
-        onLost("Lost the connection to the run.");
+        onLost(t("Lost the connection to the run."));
       } else if (source.readyState === EventSource.CLOSED) {
         timer = setTimeout(open, Math.min(4000, 250 * 2 ** failures));
       }

@@ -4,6 +4,7 @@
 // draws the run; the session talks to the server.
 
 import { percent } from "./describe.js";
+import { t } from "./i18n.js";
 import { PROPERTIES, PROPERTY_BY_KEY, clone, setPath } from "./state.js";
 
 
@@ -30,7 +31,7 @@ export class Controller {
       onError: (error, prefix) => this.errors.show(error, prefix),
     });
     preview.bind({ onShape: (answer) => this.showShape(answer), onInvalid: () => this.showShape(null) });
-    url.bindWarnings((warnings) => this.message(`Some settings in the link were not used: ${warnings.join("; ")}.`,
+    url.bindWarnings((warnings) => this.message(t("Some settings in the link were not used: {warnings}.", { warnings: warnings.join("; ") }),
       "warning"));
   }
 
@@ -66,7 +67,7 @@ export class Controller {
     try {
       this.presets = await this.api.presets();
     } catch (error) {
-      if (preset) this.message(`Could not load the lesson "${preset}": ${error.message}`, "error");
+      if (preset) this.message(t("Could not load the lesson \"{preset}\": {error}", { preset, error: error.message }), "error");
       this.presets = [];
     }
     if (!Array.isArray(this.presets)) this.presets = [];
@@ -75,7 +76,7 @@ export class Controller {
     if (preset) {
       const found = this.presets.find((candidate) => candidate.id === preset);
       if (found) this.applyPreset(found, { writeUrl: false });
-      else if (this.presets.length) this.message(`There is no lesson called "${preset}".`, "error");
+      else if (this.presets.length) this.message(t("There is no lesson called \"{preset}\".", { preset }), "error");
     }
     this.url.read(fragment);
     if (autoplay && this.status === "idle") await this.startRun();
@@ -325,7 +326,7 @@ export class Controller {
   }
 
   connectionLost(message) {
-    this.message(`${message} Reset to start again.`, "error");
+    this.message(t("{message} Reset to start again.", { message }), "error");
     this.setStatus("idle");
   }
 
@@ -339,19 +340,20 @@ export class Controller {
   onDone(data) {
     const diverged = data.reason === "diverged";
     this.setStatus(diverged ? "diverged" : "done");
-    const result = `train ${percent(data.train_accuracy)} · dev ${percent(data.dev_accuracy)}`
-      + ` · test ${percent(data.test_accuracy)}`;
+    const result = t("train {train} · dev {dev} · test {test}", {
+      train: percent(data.train_accuracy), dev: percent(data.dev_accuracy), test: percent(data.test_accuracy) });
     if (diverged) {
       const rate = this.state.get("learningRate");
       const lower = Number((rate / 10).toPrecision(2));
-      this.message(`Diverged at epoch ${data.epoch}: the loss blew up. Try a lower learning rate.`, "error",
-        { label: `Use α = ${lower}`, run: () => this.edit("learningRate", lower, "suggestion") });
+      this.message(t("Diverged at epoch {epoch}: the loss blew up. Try a lower learning rate.", { epoch: data.epoch }),
+        "error", { label: t("Use α = {rate}", { rate: lower }), run: () => this.edit("learningRate", lower, "suggestion") });
     } else if (data.reason === "early_stopped") {
-      this.message(`Stopped early at epoch ${data.epoch}; best dev loss at epoch ${data.best_epoch}. ${result}`, "info");
+      this.message(t("Stopped early at epoch {epoch}; best dev loss at epoch {best}. {result}",
+        { epoch: data.epoch, best: data.best_epoch, result }), "info");
     } else if (data.reason === "stopped") {
-      this.message(`Stopped at epoch ${data.epoch}. ${result}`, "info");
+      this.message(t("Stopped at epoch {epoch}. {result}", { epoch: data.epoch, result }), "info");
     } else {
-      this.message(`Done: ${data.epoch} epochs. ${result}`, "info");
+      this.message(t("Done: {epoch} epochs. {result}", { epoch: data.epoch, result }), "info");
     }
     this.finishedRun = {
       config: this.session.run.config, label: this.runGhostLabel, ...this.dashboard.snapshot(),
@@ -359,8 +361,8 @@ export class Controller {
     };
     if (this.runGhostLabel) {
       this.reset();
-      this.message(`The twin run (${this.runGhostLabel}) is kept as a ghost: train the lesson to see the difference. `
-        + result, "info");
+      this.message(t("The twin run ({label}) is kept as a ghost: train the lesson to see the difference. {result}",
+        { label: this.runGhostLabel, result }), "info");
       return;
     }
     this.dashboard.renderProgress();
@@ -369,7 +371,7 @@ export class Controller {
   onError(data) {
     this.session.close();
     this.setStatus("idle");
-    this.message(`The run failed: ${data.message ?? "unknown error"}`, "error");
+    this.message(t("The run failed: {error}", { error: data.message ?? t("unknown error") }), "error");
   }
 
   retireFinishedRun() {

@@ -2,6 +2,7 @@
 // readouts (epoch counter, progress, diagnosis) at a readable pace.  What it
 // does per event is kept small: an unpaced run sends hundreds a second.
 
+import { t } from "./i18n.js";
 import { accuracySeries, layerSeries, lossSeries } from "./charts/series.js";
 import { describeChanges } from "./describe.js";
 
@@ -50,7 +51,7 @@ export class Dashboard {
     boundary.reset(this.idlePoints ?? null, { wait: waiting });
     this.charts.neurons.clear();
     this.refreshVisibility();
-    this.views.diagnosis.clear(waiting ? "Waiting for the first diagnosis…" : undefined);
+    this.views.diagnosis.clear(waiting ? t("Waiting for the first diagnosis…") : undefined);
   }
 
   /** Multi-class data: the confusion matrix instead of the decision boundary. */
@@ -217,7 +218,7 @@ export class Dashboard {
     this.epoch = data.epoch ?? this.epoch;
     const earlyStopping = this.config?.training.early_stopping.patience > 0;
     if (earlyStopping && Number.isInteger(data.best_epoch)) {
-      const label = `best dev loss · epoch ${data.best_epoch}`;
+      const label = t("best dev loss · epoch {epoch}", { epoch: data.best_epoch });
       for (const chart of [this.charts.loss, this.charts.accuracy]) chart.addMarker(data.best_epoch, label, "best");
     }
   }

@@ -1,6 +1,7 @@
 // Words for what changed: the label of a live-change marker ("α 0.05") and the
 // name of a ghost run by what sets it apart from the current settings ("Adam, α 0.1").
 
+import { t } from "./i18n.js";
 import { PROPERTIES, getPath } from "./state.js";
 import { labelFor } from "./views/form.js";
 
@@ -41,13 +42,13 @@ function formatProperty(property, value, symbols) {
   const { key } = property;
   if (key === "optimizer") return labelFor(value);
   if (key === "layers") {
-    if (value.length === 0) return "no hidden layer";
+    if (value.length === 0) return t("no hidden layer");
     return `layers ${value.map((layer) => `${layer.units}${layer.batch_norm ? "bn" : ""}`
       + `${layer.keep_prob < 1 ? `·k${layer.keep_prob}` : ""}`).join("-")} ${labelFor(value[0].activation)}`;
   }
   if (key === "dataset" || key === "init" || key === "schedule") return labelFor(value);
   const short = symbols.get(property.path) ?? { labelNoise: "label noise", trainDev: "train-dev" }[key] ?? key;
-  return `${short} ${value === null ? "off" : value}`;
+  return `${short} ${value === null ? t("off") : value}`;
 }
 
 /** What sets ``config`` apart from ``reference``, in a few words ("Adam, α 0.1"); ``symbols`` as above. */
@@ -60,6 +61,6 @@ export function describeDifference(config, reference, symbols) {
       parts.push(formatProperty(property, mine, symbols));
     }
   }
-  if (parts.length === 0) return "same settings";
+  if (parts.length === 0) return t("same settings");
   return parts.length > 3 ? `${parts.slice(0, 3).join(", ")} +${parts.length - 3}` : parts.join(", ");
 }

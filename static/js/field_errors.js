@@ -1,6 +1,8 @@
 // A 400's field errors placed next to their fields, and what happened said in the message bar.
 
 import { ApiError } from "./api.js";
+import { t } from "./i18n.js";
+import { detailMessage } from "./validation_messages.js";
 import { PROPERTY_BY_PATH } from "./state.js";
 
 export class FieldErrors {
@@ -20,12 +22,13 @@ export class FieldErrors {
     if (error.status === 400 && error.details.length) {
       const strip = (loc) => (loc.startsWith(prefix) ? loc.slice(prefix.length) : loc);
       let first = null;
-      for (const { loc, msg } of error.details) {
-        const key = this.place(strip(loc), msg);
+      for (const detail of error.details) {
+        const key = this.place(strip(detail.loc), detailMessage(detail));
         if (key && !first) first = key;
       }
-      const summary = error.details.map(({ loc, msg }) => `${strip(loc)}: ${msg}`);
-      this.toolbar.showMessage(`The server did not accept these settings. ${summary.join("; ")}`, "error");
+      const summary = error.details.map((detail) => `${strip(detail.loc)}: ${detailMessage(detail)}`);
+      this.toolbar.showMessage(t("The server did not accept these settings. {problems}",
+        { problems: summary.join("; ") }), "error");
       if (first) this.form.focus(first);
       return;
     }

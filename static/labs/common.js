@@ -1,4 +1,6 @@
 // Shared helpers of the lab pages: fetching JSON, reporting errors, chart styling.
+import { t } from "../js/i18n.js";
+import { detailMessage } from "../js/validation_messages.js";
 import { NUMBER_TEMPLATE } from "./plotting.js";
 
 export const OPTIMIZER_STYLE = {
@@ -31,8 +33,9 @@ export async function getJson(url, options = {}) {
 
 /** One sentence from an API error body: `"learning_rate: Input should be greater than 0"`. */
 export function describeError(body, status) {
-  if (!body) return `The server answered ${status}.`;
-  const details = (body.details || []).map((detail) => (detail.loc ? `${detail.loc}: ${detail.msg}` : detail.msg));
+  if (!body) return t("The server answered {status}.", { status });
+  const details = (body.details || []).map((detail) => (detail.loc ? `${detail.loc}: ${detailMessage(detail)}`
+    : detailMessage(detail)));
   return details.length ? `${body.error}: ${details.join("; ")}` : body.error;
 }
 

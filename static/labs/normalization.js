@@ -1,4 +1,5 @@
 // Normalization lab: the server computes both cost surfaces and gradient descent's paths; this draws them.
+import { t } from "../js/i18n.js";
 import { BASE_LAYOUT, drawChart, fetchLabData, fillForm, formParameters, formatNumber, setStatus } from "./common.js";
 
 const DATA_URL = "/api/labs/normalization";
@@ -47,7 +48,8 @@ function drawPanel(panel, data, labels) {
   chart.dataset.points = String(path.length);
   readout(panel, "condition", formatNumber(data.condition_number, 1));
   readout(panel, "stable-rate", formatNumber(data.largest_stable_learning_rate, 4));
-  readout(panel, "steps", data.diverged ? "diverged" : data.steps_to_converge === null ? `not within ${path.length - 1}` : String(data.steps_to_converge));
+  readout(panel, "steps", data.diverged ? t("diverged") : data.steps_to_converge === null
+    ? t("not within {steps}", { steps: path.length - 1 }) : String(data.steps_to_converge));
   readout(panel, "cost", `${formatNumber(data.costs[data.costs.length - 1])} (${formatNumber(data.optimal_cost)})`);
   const figure = document.querySelector(`[data-testid="panel-${panel}"]`);
   figure.dataset.converged = String(data.steps_to_converge !== null);

@@ -4,6 +4,7 @@
 // trajectories: extending a Plotly trace redraws its whole chart, and
 // recomputing the contour lines at every frame would cost more than the race.
 // Incoming batches are buffered and drawn at most once per animation frame.
+import { t } from "../js/i18n.js";
 import {
   BASE_LAYOUT, OPTIMIZER_STYLE, PLOT_CONFIG, describeError, drawChart, fillForm, formParameters, formatNumber,
   getJson, setStatus as showStatus, showMessage,
@@ -62,7 +63,7 @@ function axes(data, withLabels) {
 }
 
 function drawSurface(data) {
-  document.getElementById("surface-caption").textContent = `${data.title}: ${data.formula} (○ start, ★ minimum)`;
+  document.getElementById("surface-caption").textContent = t("{title}: {formula} (○ start, ★ minimum)", data);
   document.getElementById("surface-title").textContent = data.title;
   document.getElementById("surface-formula").textContent = data.formula;
   document.getElementById("surface-lesson").textContent = data.lesson;
@@ -148,12 +149,12 @@ function formatCoordinate(value) {
 }
 
 function verdict(outcome, surface) {
-  if (outcome.diverged) return "diverged";
-  if (outcome.reached_minimum) return "reached the minimum";
+  if (outcome.diverged) return t("diverged");
+  if (outcome.reached_minimum) return t("reached the minimum");
   const diagonal = Math.hypot(surface.x_range[1] - surface.x_range[0], surface.y_range[1] - surface.y_range[0]);
-  if (outcome.distance_moved < 0.01 * diagonal) return "crawled: barely left the start";
-  if (outcome.gradient_norm < 1e-2) return "stalled where the gradient vanishes";
-  return `${formatNumber(outcome.distance_to_minimum, 2)} from the minimum`;
+  if (outcome.distance_moved < 0.01 * diagonal) return t("crawled: barely left the start");
+  if (outcome.gradient_norm < 1e-2) return t("stalled where the gradient vanishes");
+  return t("{distance} from the minimum", { distance: formatNumber(outcome.distance_to_minimum, 2) });
 }
 
 function showOutcomes(outcomes, surface) {
@@ -183,9 +184,9 @@ async function explainFailure(url) {
   const controller = new AbortController();
   try {
     const answer = await getJson(url, { signal: controller.signal });
-    showMessage(message, answer.ok ? "The connection to the server was lost." : describeError(answer.body, answer.status));
+    showMessage(message, answer.ok ? t("The connection to the server was lost.") : describeError(answer.body, answer.status));
   } catch {
-    showMessage(message, "The server cannot be reached.");
+    showMessage(message, t("The server cannot be reached."));
   } finally {
     controller.abort();
   }

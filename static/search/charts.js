@@ -3,11 +3,12 @@
 // hyperparameter.  Each redraw is a whole Plotly.react of at most a few
 // hundred points; the page calls it at most once per animation frame.
 
+import { N_, t } from "../js/i18n.js";
 import { NUMBER_TEMPLATE, drawChart } from "../labs/plotting.js";
 import { formatValue } from "./params.js";
 
 const LOG_DISTRIBUTIONS = new Set(["log_uniform", "int_log_uniform"]);
-export const OBJECTIVE_LABEL = { dev_accuracy: "dev accuracy", dev_loss: "dev loss" };
+export const OBJECTIVE_LABEL = { dev_accuracy: N_("dev accuracy"), dev_loss: N_("dev loss") };
 // What breaks ties in each objective (as the server ranks: docs/search.md, Ranking).
 export const TIE_BREAK = { dev_accuracy: "dev_loss", dev_loss: "dev_accuracy" };
 const LAYOUT = {
@@ -76,7 +77,7 @@ export class SearchCharts {
     const best = results.best;
     const round = earlier.length + 1;
     const text = (trial, owner = results) => `trial ${trial.index}<br>`
-      + `${OBJECTIVE_LABEL[objective]} ${formatValue(trial[objective])}<br>`
+      + `${t(OBJECTIVE_LABEL[objective])} ${formatValue(trial[objective])}<br>`
       + Object.entries(trial.config).map(([path, value]) => `${path} = ${formatValue(value, owner.kindOf(path))}`)
         .join("<br>");
     // The rounds this one zoomed from stay on the chart, under it, on the same axes.
@@ -110,7 +111,7 @@ export class SearchCharts {
     if (broken.length) {
       const worst = !values.length ? 0 : objective === "dev_loss" ? Math.max(...values) : Math.min(...values);
       traces.push({
-        type: "scatter", mode: "markers", name: "diverged or failed",
+        type: "scatter", mode: "markers", name: t("diverged or failed"),
         x: broken.map((trial) => trial.config[axis.path]), y: broken.map(() => worst),
         text: broken.map((trial) => `${text(trial)}<br>${trial.status}${trial.message ? `: ${trial.message}` : ""}`),
         hoverinfo: "text", marker: { size: 10, color: "#b3261e", symbol: "x" },
@@ -119,11 +120,14 @@ export class SearchCharts {
     const layout = {
       ...LAYOUT,
       xaxis: { title: { text: axis.path }, type: axis.log ? "log" : "linear" },
-      yaxis: { title: { text: OBJECTIVE_LABEL[objective] }, ...objectiveRange(objective, values) },
+      yaxis: { title: { text: t(OBJECTIVE_LABEL[objective]) }, ...objectiveRange(objective, values) },
       shapes: round > 1 ? zoomedBand(results.definition.space[axis.path]) : [],
     };
-    this.titleNode.textContent = `${OBJECTIVE_LABEL[objective]} against ${axis.path}${axis.log ? " (log axis)" : ""}`
-      + (round > 1 ? `: round ${round} over the earlier ${round === 2 ? "round" : "rounds"}` : "");
+    const title = { objective: t(OBJECTIVE_LABEL[objective]), path: axis.path, round };
+    this.titleNode.textContent = (axis.log ? t("{objective} against {path} (log axis)", title)
+      : t("{objective} against {path}", title))
+      + (round === 2 ? t(": round {round} over the earlier round", title)
+        : round > 2 ? t(": round {round} over the earlier rounds", title) : "");
     drawChart(this.scatterNode, traces, layout);
     this.scatterNode.dataset.points = String(scored.length);
     this.scatterNode.dataset.rounds = String(round);
@@ -144,7 +148,7 @@ export class SearchCharts {
     const dimensions = Object.entries(space).map(([path, distribution]) => parcoordsDimension(path, distribution,
       scored));
     const values = scored.map((trial) => trial[objective]);
-    dimensions.push({ label: OBJECTIVE_LABEL[objective], values, range: paddedRange(values) });
+    dimensions.push({ label: t(OBJECTIVE_LABEL[objective]), values, range: paddedRange(values) });
     if (this.webgl !== false) {
       const trace = {
         type: "parcoords", dimensions,

@@ -1,6 +1,7 @@
 // The search page's composition root: the form, the stream, the charts and
 // the table, wired to the searches API.
 
+import { t } from "../js/i18n.js";
 import { ApiError } from "../js/api.js";
 import { CLIENT_HEADER, clientToken } from "../js/client_token.js";
 import { OBJECTIVE_LABEL, SearchCharts, TIE_BREAK } from "./charts.js";
@@ -63,7 +64,7 @@ class SearchPage {
     try {
       definition = this.form.read();
     } catch (error) {
-      if (error instanceof FormError) return this.showError("Check the form", error.details);
+      if (error instanceof FormError) return this.showError(t("Check the form"), error.details);
       throw error;
     }
     await this.launch(() => postJson("/api/searches", definition));
@@ -140,10 +141,11 @@ class SearchPage {
     this.node("search-stop").disabled = !active;
     this.node("search-zoom").disabled = results.scored.length === 0;
     this.node("search-progress").textContent = results.definition
-      ? `${results.finished.length} of ${results.planned} trials finished` : "";
+      ? t("{finished} of {planned} trials finished", { finished: results.finished.length, planned: results.planned }) : "";
     const topK = results.parent?.top_k;
     this.node("search-lineage").textContent = !results.parent ? ""
-      : `zoomed in around the best ${topK === 1 ? "trial" : `${topK} trials`} of the previous search`;
+      : topK === 1 ? t("zoomed in around the best trial of the previous search")
+        : t("zoomed in around the best {count} trials of the previous search", { count: topK });
     this.renderBest();
     this.table.draw(results);
     this.charts.draw(results, this.rounds);
@@ -158,9 +160,9 @@ class SearchPage {
     const values = Object.entries(best.config)
       .map(([path, value]) => `${path} = ${formatValue(value, this.results.kindOf(path))}`);
     const tieBreak = TIE_BREAK[objective];
-    this.node("best-summary").textContent = `trial ${best.index}: ${OBJECTIVE_LABEL[objective]}`
-      + ` ${formatValue(best[objective])} (${OBJECTIVE_LABEL[tieBreak]} ${formatValue(best[tieBreak])}, which breaks ties)`
-      + ` with ${values.join(", ")}`;
+    this.node("best-summary").textContent = t("trial {index}: {objective} {value} ({tieBreak} {tieValue}, which breaks ties) with {values}", {
+      index: best.index, objective: t(OBJECTIVE_LABEL[objective]), value: formatValue(best[objective]),
+      tieBreak: t(OBJECTIVE_LABEL[tieBreak]), tieValue: formatValue(best[tieBreak]), values: values.join(", ") });
     const link = this.node("best-open");
     link.href = playgroundHref(this.results.runConfig(best));
     link.dataset.index = String(best.index);
@@ -206,6 +208,6 @@ try {
   document.body.dataset.ready = "true";
 } catch (error) {
   const box = document.getElementById("search-error");
-  box.textContent = `The page could not load the config schema: ${error.message}`;
+  box.textContent = t("The page could not load the config schema: {error}", { error: error.message });
   box.hidden = false;
 }

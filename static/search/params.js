@@ -7,29 +7,30 @@
 // rate above 0, a beta below 1) or a 0 that a log scale cannot reach.  The
 // server checks every value against the same schema.
 
+import { N_ } from "../js/i18n.js";
 import { allowedValues, fieldSchema } from "../js/schema.js";
 
 /** kind: float | beta | int | choice; scale: the default scale; low, high: the default range. */
 const OFFERED = [
-  { path: "optimizer.learning_rate", label: "Learning rate α", kind: "float", scale: "log",
+  { path: "optimizer.learning_rate", label: N_("Learning rate α"), kind: "float", scale: "log",
     low: 1e-4, high: 1, floor: 1e-6, enabled: true },
-  { path: "optimizer.beta1", label: "Adam β1", kind: "beta", scale: "log",
+  { path: "optimizer.beta1", label: N_("Adam β1"), kind: "beta", scale: "log",
     low: 0.8, high: 0.99, ceiling: 0.9999, enabled: false },
-  { path: "optimizer.beta2", label: "Adam β2", kind: "beta", scale: "log",
+  { path: "optimizer.beta2", label: N_("Adam β2"), kind: "beta", scale: "log",
     low: 0.99, high: 0.9999, ceiling: 0.99999, enabled: false },
-  { path: "optimizer.beta", label: "Momentum / RMSprop β", kind: "beta", scale: "log",
+  { path: "optimizer.beta", label: N_("Momentum / RMSprop β"), kind: "beta", scale: "log",
     low: 0.8, high: 0.999, ceiling: 0.9999, enabled: false },
-  { path: "optimizer.epsilon", label: "Adam / RMSprop ε", kind: "float", scale: "log",
+  { path: "optimizer.epsilon", label: N_("Adam / RMSprop ε"), kind: "float", scale: "log",
     low: 1e-8, high: 1e-4, floor: 1e-10, enabled: false },
-  { path: "regularization.l2", label: "L2 λ", kind: "float", scale: "log",
+  { path: "regularization.l2", label: N_("L2 λ"), kind: "float", scale: "log",
     low: 1e-4, high: 1, floor: 1e-6, enabled: false },
-  { path: "model.hidden.0.units", label: "Units in layer 1", kind: "int", scale: "log",
+  { path: "model.hidden.0.units", label: N_("Units in layer 1"), kind: "int", scale: "log",
     low: 2, high: 64, enabled: false },
-  { path: "model.hidden.0.keep_prob", label: "Keep prob, layer 1", kind: "float", scale: "lin",
+  { path: "model.hidden.0.keep_prob", label: N_("Keep prob, layer 1"), kind: "float", scale: "lin",
     low: 0.5, high: 1, floor: 0.05, enabled: false },
-  { path: "training.batch_size", label: "Mini-batch size", kind: "int", scale: "log",
+  { path: "training.batch_size", label: N_("Mini-batch size"), kind: "int", scale: "log",
     low: 8, high: 256, enabled: false },
-  { path: "optimizer.name", label: "Optimizer", kind: "choice", chosen: ["momentum", "adam"], enabled: false },
+  { path: "optimizer.name", label: N_("Optimizer"), kind: "choice", chosen: ["momentum", "adam"], enabled: false },
 ];
 
 /** The schema's path of a search path: list positions dropped ("model.hidden.0.units" -> "model.hidden.units"). */

@@ -3,6 +3,7 @@
 // config.  It reads itself into a search definition and can load one back
 // (a preset, or the narrowed space of a zoom).
 
+import { t } from "../js/i18n.js";
 import { distributionName, formatValue, fromScale, keyOf, offeredParameters, scaleOf, toScale } from "./params.js";
 
 const SLIDER_STEPS = 1000;
@@ -27,18 +28,18 @@ class RangeRow {
     const key = keyOf(parameter.path);
     this.enable = element("input", { type: "checkbox", id: `param-${key}`, "data-testid": `param-enable-${key}` });
     this.enable.checked = parameter.enabled;
-    this.lowInput = element("input", { type: "number", step: "any", "aria-label": `${parameter.label}: low`,
+    this.lowInput = element("input", { type: "number", step: "any", "aria-label": t("{name}: low", { name: t(parameter.label) }),
       "data-testid": `param-low-${key}` });
-    this.highInput = element("input", { type: "number", step: "any", "aria-label": `${parameter.label}: high`,
+    this.highInput = element("input", { type: "number", step: "any", "aria-label": t("{name}: high", { name: t(parameter.label) }),
       "data-testid": `param-high-${key}` });
     this.lowSlider = element("input", { type: "range", min: "0", max: String(SLIDER_STEPS),
-      "aria-label": `${parameter.label}: low slider`, "data-testid": `param-low-slider-${key}` });
+      "aria-label": t("{name}: low slider", { name: t(parameter.label) }), "data-testid": `param-low-slider-${key}` });
     this.highSlider = element("input", { type: "range", min: "0", max: String(SLIDER_STEPS),
-      "aria-label": `${parameter.label}: high slider`, "data-testid": `param-high-slider-${key}` });
+      "aria-label": t("{name}: high slider", { name: t(parameter.label) }), "data-testid": `param-high-slider-${key}` });
     this.scaleButton = element("button", { type: "button", class: "scale", "data-testid": `param-scale-${key}`,
-      title: "Sampling scale: log spreads trials evenly over decades" });
+      title: t("Sampling scale: log spreads trials evenly over decades") });
     this.node = element("div", { class: "param-row", "data-path": parameter.path }, [
-      element("label", { class: "param-name", for: this.enable.id }, [this.enable, ` ${parameter.label}`]),
+      element("label", { class: "param-name", for: this.enable.id }, [this.enable, ` ${t(parameter.label)}`]),
       element("span", { class: "range" }, [this.lowInput, this.lowSlider, this.highInput, this.highSlider]),
       this.scaleButton,
     ]);
@@ -111,7 +112,7 @@ class ChoiceRow {
       return box;
     });
     this.node = element("div", { class: "param-row", "data-path": parameter.path }, [
-      element("label", { class: "param-name", for: this.enable.id }, [this.enable, ` ${parameter.label}`]),
+      element("label", { class: "param-name", for: this.enable.id }, [this.enable, ` ${t(parameter.label)}`]),
       element("span", { class: "choices" },
         this.boxes.map((box) => element("label", {}, [box, ` ${box.value}`]))),
     ]);
@@ -145,7 +146,7 @@ export class SpaceForm {
     this.baseJson = root.querySelector("#base-json");
     this.trials.max = String(maxTrials);
     this.workers.max = String(maxWorkers);
-    this.workers.placeholder = `one per core (${maxWorkers})`;
+    this.workers.placeholder = t("one per core ({count})", { count: maxWorkers });
     this.dataset.replaceChildren(...datasets.map((name) => element("option", { value: name, text: name })));
     this.loadBase(defaultBase);
     // The quick fields mirror the JSON they are written over, so an edit of
@@ -173,7 +174,7 @@ export class SpaceForm {
     try {
       base = this.baseJson.value.trim() ? JSON.parse(this.baseJson.value) : {};
     } catch (error) {
-      throw new FormError([{ loc: "base", msg: `the base config is not valid JSON: ${error.message}` }]);
+      throw new FormError([{ loc: "base", msg: t("the base config is not valid JSON: {error}", { error: error.message }) }]);
     }
     if (typeof base !== "object" || base === null || Array.isArray(base)) {
       throw new FormError([{ loc: "base", msg: "the base config must be a JSON object" }]);
@@ -188,7 +189,7 @@ export class SpaceForm {
     const space = Object.fromEntries(this.rows.filter((row) => row.enable.checked)
       .map((row) => [row.path, row.read()]));
     if (Object.keys(space).length === 0) {
-      throw new FormError([{ loc: "space", msg: "tick at least one hyperparameter to search" }]);
+      throw new FormError([{ loc: "space", msg: t("tick at least one hyperparameter to search") }]);
     }
     const workers = this.workers.value.trim() === "" ? null : Number(this.workers.value);
     return { base: this.readBase(), space, strategy: this.strategy.value, trials: Number(this.trials.value),

@@ -10,6 +10,7 @@ from server.engine.cost import (
     UPDATE_WORK_PER_PARAMETER,
     config_network_size,
     epoch_work,
+    uncut_work,
 )
 from server.engine.data import data_shape
 from server.engine.model import parameter_count
@@ -18,6 +19,7 @@ from server.limits import CONFIG_LIMITS
 from server.search.presets import presets as search_presets
 
 BOUND = CONFIG_LIMITS.max_multiply_adds_per_epoch
+UNCUT = CONFIG_LIMITS.max_uncut_multiply_adds
 WIDEST_LAYER = {"units": CONFIG_LIMITS.max_units}
 LARGEST_NETWORK = {"model": {"hidden": [WIDEST_LAYER] * CONFIG_LIMITS.max_hidden_layers}}
 
@@ -48,6 +50,14 @@ def test_the_parameters_counted_are_the_networks(hidden):
     assert size.weights == Trainer(config).network.n_weights
 
 
+def test_engineered_features_are_inputs_the_network_counts():
+    features = ["x1", "x2", "x1_squared", "x2_squared", "x1_x2", "sin_x1", "sin_x2"]
+    config = parse_config({"data": {"features": features}, "model": {"hidden": [{"units": 4}]}})
+    assert config_network_size(config).weights == 7 * 4 + 4 * 1
+    assert config_network_size(config).weights == Trainer(config).network.n_weights
+    assert epoch_work(config) > epoch_work(parse_config({"model": {"hidden": [{"units": 4}]}}))
+
+
 def test_the_grid_counted_is_the_one_a_boundary_event_draws():
     assert len(Trainer({}).dataset.grid()[2]) == BOUNDARY_GRID_POINTS
 
@@ -63,20 +73,45 @@ def every_preset_config():
 
 @pytest.mark.parametrize(("name", "config"), list(every_preset_config()))
 def test_every_lesson_and_search_preset_fits_with_room_to_spare(name, config):
-    assert epoch_work(parse_config(config)) < BOUND / 20, name
+    config = parse_config(config)
+    assert epoch_work(config) < BOUND / 20 and uncut_work(config) < UNCUT / 20, name
 
 
-def test_the_largest_network_the_schema_allows_is_refused_on_most_data():
+def test_the_largest_network_the_schema_allows_is_refused_whatever_the_data():
     with pytest.raises(ConfigError) as refused:
-        parse_config({**LARGEST_NETWORK, "data": {"n_samples": 5000}, "training": {"batch_size": 1}})
+        parse_config({**LARGEST_NETWORK, "data": {"n_samples": 20}, "training": {"boundary_every": 0}})
     (detail,) = refused.value.details
     assert detail["loc"] == "model.hidden"
-    assert "multiply-adds" in detail["msg"] and f"{BOUND:.2g}" in detail["msg"]
+    assert "multiply-adds" in detail["msg"] and f"{UNCUT:.2g}" in detail["msg"]
 
 
-def test_the_largest_network_still_trains_on_a_handful_of_examples():
-    config = parse_config({**LARGEST_NETWORK, "data": {"n_samples": 20}, "training": {"boundary_every": 0}})
-    assert epoch_work(config) <= BOUND
+def test_an_epoch_over_the_bound_is_refused_naming_the_network():
+    config = {"data": {"n_samples": 5000}, "model": {"hidden": [{"units": 128}] * 2},
+              "training": {"batch_size": 1}}
+    assert uncut_work(parse_config({**config, "data": {"n_samples": 600}})) <= UNCUT
+    with pytest.raises(ConfigError) as refused:
+        parse_config(config)
+    assert [detail["loc"] for detail in refused.value.details] == ["model.hidden"]
+    assert f"{BOUND:.2g}" in refused.value.details[0]["msg"]
+
+
+def test_a_full_batch_step_too_large_to_leave_uncut_is_refused_naming_the_batch_size():
+    network = {"model": {"hidden": [{"units": 256}] * 2}, "data": {"n_samples": 5000}}
+    with pytest.raises(ConfigError) as refused:
+        parse_config({**network, "training": {"batch_size": 5000}})
+    (detail,) = refused.value.details
+    assert detail["loc"] == "training.batch_size" and "smaller batch" in detail["msg"]
+    assert epoch_work(parse_config({**network, "training": {"batch_size": 64}})) <= BOUND
+
+
+def test_a_boundary_grid_too_large_to_leave_uncut_is_refused_naming_the_network():
+    network = {"model": {"hidden": [{"units": 256}] * 3}, "data": {"n_samples": 200}}
+    with pytest.raises(ConfigError) as refused:
+        parse_config({**network, "training": {"batch_size": 32}})
+    (detail,) = refused.value.details
+    assert detail["loc"] == "model.hidden" and "boundary_every 0" in detail["msg"]
+    unpictured = parse_config({**network, "training": {"batch_size": 32, "boundary_every": 0}})
+    assert uncut_work(unpictured) <= UNCUT
 
 
 def test_a_live_batch_size_that_would_exceed_the_bound_is_refused_at_its_field():

@@ -35,8 +35,8 @@ def test_slices_carry_exactly_the_events_of_events(config):
     assert without_timing(events) == without_timing(Trainer(config).events())
 
 
-@pytest.mark.parametrize(("steps_per_slice", "slices_per_epoch"), [(1, 10), (3, 4), (10, 1), (25, 1)])
-def test_an_epoch_takes_as_many_slices_as_its_steps_fill(steps_per_slice, slices_per_epoch):
+@pytest.mark.parametrize(("steps_per_slice", "turns_given_up"), [(1, 9), (3, 3), (10, 0), (25, 0)])
+def test_an_epoch_gives_up_its_turn_whenever_a_slice_is_full(steps_per_slice, turns_given_up):
     trainer = Trainer(TEN_STEPS)
     between, gaps = 0, []
     for item in trainer.slices(step_work(trainer) * steps_per_slice):
@@ -45,7 +45,8 @@ def test_an_epoch_takes_as_many_slices_as_its_steps_fill(steps_per_slice, slices
         elif item["event"] == "metrics":
             gaps.append(between)
             between = 0
-    assert gaps == [0] + [slices_per_epoch] * 4  # epoch 0 is the untrained network: no training
+    # Ten steps: full slices, each but the last followed by a None (the last by the epoch's events).
+    assert gaps == [0] + [turns_given_up] * 4
 
 
 def test_a_stop_is_honoured_at_the_next_slice_not_the_end_of_the_epoch():
@@ -76,6 +77,16 @@ def test_without_slicing_a_stop_still_waits_for_the_epoch_boundary():
             break
     done = list(events)[-1]["data"]
     assert done["reason"] == "stopped" and done["epoch"] == 1 and done["iteration"] == 10
+
+
+def test_epochs_without_events_share_one_budget():
+    reported_every_third = {**TEN_STEPS, "training": {**TEN_STEPS["training"], "report_every": 3,
+                                                      "boundary_every": 0, "epochs": 6}}
+    trainer = Trainer(reported_every_third)
+    items = list(trainer.slices(step_work(trainer) * 4))
+    metrics = [index for index, item in enumerate(items) if item is not None and item["event"] == "metrics"]
+    # Thirty steps between two reports, four a slice: seven full slices, then two steps and the events.
+    assert [items[a + 1:b].count(None) for a, b in zip(metrics, metrics[1:], strict=False)] == [7, 7]
 
 
 def test_a_slice_needs_some_work():

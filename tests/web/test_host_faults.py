@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 
 import pytest
 
@@ -24,7 +25,7 @@ HEARTBEAT = {"heartbeat_interval": 0.1, "heartbeat_timeout": 1.0}
 ENDLESS = {"seed": 1, "data": {"n_samples": 100}, "training": {"epochs": 10000, "batch_size": 25}}
 PACED = {**ENDLESS, "training": {**ENDLESS["training"], "epochs_per_second": 20}}
 # A network large enough that its gradient check (along random directions) takes a while.
-SLOW_CHECK = {"data": {"n_samples": 20}, "model": {"hidden": [{"units": 512}] * 8},
+SLOW_CHECK = {"data": {"n_samples": 20}, "model": {"hidden": [{"units": 512}] * 3},
               "training": {"boundary_every": 0}}
 
 
@@ -75,6 +76,15 @@ def test_a_stopped_host_fails_its_trainers_is_killed_and_replaced(pool):
     assert replacement != [frozen]
     short = parse_config({**ENDLESS, "training": {"epochs": 2}})
     assert list(pool.trainer(short).events())[-1]["event"] == "done"
+
+
+def test_silence_counts_from_an_unanswered_ping_so_a_watchdog_held_up_fails_nobody(pool):
+    hosts = pool.host_pids() + pool.checker_pids()
+    with pool._lock:  # the watchdog can neither ping nor judge: the condition under test
+        time.sleep(10 * HEARTBEAT["heartbeat_timeout"])
+    time.sleep(5 * HEARTBEAT["heartbeat_interval"])  # a few rounds of pings and answers after it
+    assert pool.host_pids() + pool.checker_pids() == hosts and all(alive(pid) for pid in hosts)
+    assert pool.revive() == []
 
 
 def checking_in_a_thread(pool, config):

@@ -9,6 +9,7 @@
 // with at most MAX_DRAWN_POINTS points (every stride-th, the stride doubling as
 // the run grows), so a 10,000-epoch run costs as much to draw as a short one.
 
+import { t } from "../i18n.js";
 import { COLORS } from "./colors.js";
 import { LineCanvas, extent, grownXMax, grownYRange, nearestIndex } from "./line_canvas.js";
 import { logTicks } from "./log_ticks.js";
@@ -296,7 +297,7 @@ export class CurveChart extends StreamingChart {
     }));
     // An idle chart still has its axes; the hint says what will come.
     if (this.epochs.length === 0 && this.ghostLines.length === 0) {
-      layout.annotations.push({ text: "Train to draw the curves", xref: "paper", yref: "paper", x: 0.5, y: 0.5,
+      layout.annotations.push({ text: t("Train to draw the curves"), xref: "paper", yref: "paper", x: 0.5, y: 0.5,
         showarrow: false, font: { size: 12, color: "#9aa3af" }, name: "idle-hint" });
     }
     return layout;

@@ -4,6 +4,7 @@
 // in the chart's coordinates, which the config's training statistics turn
 // back into the file's units), and the page switches to it.
 
+import { t } from "../i18n.js";
 import { CLIENT_HEADER, clientToken } from "../client_token.js";
 import { axisRanges, plotArea } from "../charts/plotly_adapter.js";
 
@@ -63,10 +64,10 @@ export class AddPointsView {
         body: JSON.stringify({ config, points: [point] }),
       });
       const body = await response.json().catch(() => null);
-      if (!response.ok) throw new Error(body?.details?.[0]?.msg ?? body?.error ?? `The server answered ${response.status}.`);
+      if (!response.ok) throw new Error(body?.details?.[0]?.msg ?? body?.error ?? t("The server answered {status}.", { status: response.status }));
       return body;
     } catch (error) {
-      this.status.textContent = `The point was not added: ${error.message}`;
+      this.status.textContent = t("The point was not added: {error}", { error: error.message });
       this.status.hidden = false;
       return null;
     } finally {

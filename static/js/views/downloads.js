@@ -6,6 +6,8 @@
 // the caption, Plotly's image of the axes and every canvas of the card, in page
 // order (the order they stack in), at their places on the card.
 
+import { t } from "../i18n.js";
+
 const EXPORTABLE = new Set(["done", "stopped"]);
 
 function setLink(link, href) {
@@ -90,7 +92,7 @@ export class DownloadsView {
     button.type = "button";
     button.className = "png-button";
     button.textContent = "PNG";
-    button.title = "Download this chart as a PNG image";
+    button.title = t("Download this chart as a PNG image");
     button.dataset.testid = `png-${name}`;
     button.addEventListener("click", async () => {
       button.disabled = true;

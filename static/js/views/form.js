@@ -5,17 +5,18 @@
 
 import { PROPERTY_BY_KEY, getPath } from "../state.js";
 import { bounds } from "../schema.js";
+import { N_, t } from "../i18n.js";
 
 const LABELS = {
-  circles: "Circles", moons: "Moons", xor: "XOR", spiral: "Spiral", gaussian: "Gaussian blobs", digits: "Digits (8×8)",
-  relu: "ReLU", leaky_relu: "Leaky ReLU", tanh: "tanh", sigmoid: "sigmoid", linear: "linear",
-  zeros: "Zeros", random: "Random × scale", xavier: "Xavier", he: "He",
-  gd: "Gradient descent", momentum: "Momentum", rmsprop: "RMSprop", adam: "Adam",
-  constant: "Constant", inverse_time: "1/(1 + decay·t)", exponential: "Exponential", inverse_sqrt: "k/√(t+1)",
-  step: "Step",
+  circles: N_("Circles"), moons: N_("Moons"), xor: N_("XOR"), spiral: N_("Spiral"), gaussian: N_("Gaussian blobs"), digits: N_("Digits (8×8)"),
+  relu: N_("ReLU"), leaky_relu: N_("Leaky ReLU"), tanh: N_("tanh"), sigmoid: N_("sigmoid"), linear: N_("linear"),
+  zeros: N_("Zeros"), random: N_("Random × scale"), xavier: N_("Xavier"), he: N_("He"),
+  gd: N_("Gradient descent"), momentum: N_("Momentum"), rmsprop: N_("RMSprop"), adam: N_("Adam"),
+  constant: N_("Constant"), inverse_time: N_("1/(1 + decay·t)"), exponential: N_("Exponential"), inverse_sqrt: N_("k/√(t+1)"),
+  step: N_("Step"),
 };
 
-export const labelFor = (value) => LABELS[value] ?? String(value);
+export const labelFor = (value) => (LABELS[value] ? t(LABELS[value]) : String(value));
 
 export const SPEEDS = [1, 3, 10, 30, 100, 300, 1000];
 const paceLabel = (speed) => `${speed} epoch${Number(speed) === 1 ? "" : "s"}/s`;
@@ -53,7 +54,7 @@ export class FormView {
       } else if (property.key === "batchSize") {
         fillOptions(control, [
           ...BATCH_SIZES.map((size) => [String(size), size === 1 ? "1 (stochastic)" : String(size)]),
-          [String(this.fullBatchSize), "full batch"],
+          [String(this.fullBatchSize), t("full batch")],
         ]);
       } else {
         fillOptions(control, (allowed.get(property.path) ?? []).map((value) => [value, labelFor(value)]));

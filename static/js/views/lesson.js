@@ -1,5 +1,7 @@
 // Lesson presets: the picker, the lesson text, and the data-set thumbnails.
 
+import { t } from "../i18n.js";
+
 // Preset texts may name these fields differently as lessons grow; the first present wins.
 const LOOK_AT_FIELDS = ["look_at", "what_to_look_at", "watch", "look_for"];
 const NEXT_FIELDS = ["try_next", "next", "what_to_change", "change_next"];
@@ -28,7 +30,7 @@ export class LessonView {
     if (!this.picker) return;
     const groups = new Map();
     for (const preset of presets) {
-      const name = preset.lesson_title ?? "Lessons";
+      const name = preset.lesson_title ?? t("Lessons");
       if (!groups.has(name)) {
         const group = document.createElement("optgroup");
         group.label = name;
@@ -36,7 +38,7 @@ export class LessonView {
       }
       groups.get(name).append(new Option(preset.title ?? preset.id, preset.id));
     }
-    this.picker.replaceChildren(new Option("Free play", ""), ...groups.values());
+    this.picker.replaceChildren(new Option(t("Free play"), ""), ...groups.values());
   }
 
   /** Show ``preset``'s lesson text, or hide the box for free play. */
@@ -56,7 +58,8 @@ export class LessonView {
     this.next.hidden = this.nextLabel.hidden = !next;
     const twin = preset.counterfactual;
     this.counterfactual.textContent = twin?.label ?? "";
-    this.counterfactual.title = twin?.difference ? `Train the twin run (${twin.difference}) and keep it as a ghost` : "";
+    this.counterfactual.title = twin?.difference
+      ? t("Train the twin run ({difference}) and keep it as a ghost", { difference: twin.difference }) : "";
     this.counterfactual.hidden = !twin?.label;
     this.box.hidden = false;
   }

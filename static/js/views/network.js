@@ -2,6 +2,7 @@
 // (network_diagram.js) of inputs -> hidden layers -> output that redraws as the
 // network is built.
 
+import { t } from "../i18n.js";
 import { fillOptions, labelFor } from "./form.js";
 
 export class NetworkView {
@@ -48,9 +49,10 @@ export class NetworkView {
   setShape(io) {
     const layers = this.layers ?? [];
     const depth = layers.length === 0
-      ? "no hidden layer: logistic regression"
-      : `${layers.length} hidden layer${layers.length === 1 ? "" : "s"}`;
-    this.count.textContent = io?.parameters ? `${depth} · ${io.parameters.toLocaleString("en")} parameters` : depth;
+      ? t("no hidden layer: logistic regression")
+      : layers.length === 1 ? t("1 hidden layer") : t("{count} hidden layers", { count: layers.length });
+    this.count.textContent = io?.parameters
+      ? t("{depth} · {count} parameters", { depth, count: io.parameters.toLocaleString("en") }) : depth;
     this.io = io;
     if (io) this.diagram.setStructure(layers, io, io.is2d ? this.features : null);
   }
@@ -75,7 +77,7 @@ export class NetworkView {
     const title = document.createElement("span");
     title.className = "layer-name";
     title.textContent = `${index + 1}`;
-    title.title = `Hidden layer ${index + 1}`;
+    title.title = t("Hidden layer {number}", { number: index + 1 });
     row.append(title);
 
     const field = (labelText, control, suffix) => {
@@ -91,14 +93,14 @@ export class NetworkView {
       return control;
     };
 
-    const units = field("Units", document.createElement("input"), "units");
+    const units = field(t("Units"), document.createElement("input"), "units");
     Object.assign(units, { type: "number", step: "1", value: String(layer.units) });
     units.min = String(this.unitBounds.min ?? 1);
     units.max = String(this.unitBounds.max ?? 512);
     units.disabled = this.lockedField("units");
     units.addEventListener("change", () => this.edit(index, { units: units.value === "" ? NaN : Number(units.value) }));
 
-    const activation = field("Activation", document.createElement("select"), "activation");
+    const activation = field(t("Activation"), document.createElement("select"), "activation");
     fillOptions(activation, this.activations.map((value) => [value, labelFor(value)]));
     activation.value = layer.activation;
     activation.disabled = this.lockedField("activation");
@@ -107,7 +109,7 @@ export class NetworkView {
     const keep = field("keep_prob", document.createElement("input"), "keep-prob");
     Object.assign(keep, { type: "number", step: "0.05", min: "0.05", max: "1", value: String(layer.keep_prob) });
     keep.disabled = this.lockedField("keep_prob");
-    keep.title = "Dropout: probability of keeping a unit (1 = no dropout)";
+    keep.title = t("Dropout: probability of keeping a unit (1 = no dropout)");
     keep.addEventListener("change", () => this.edit(index, { keep_prob: keep.value === "" ? NaN : Number(keep.value) }));
 
     const batchNorm = document.createElement("input");
@@ -115,7 +117,7 @@ export class NetworkView {
     field("BN", batchNorm, "batch-norm").parentElement.classList.add("check");
     batchNorm.checked = layer.batch_norm;
     batchNorm.disabled = this.lockedField("batch_norm");
-    batchNorm.title = "Batch normalization of Z before the activation";
+    batchNorm.title = t("Batch normalization of Z before the activation");
     batchNorm.addEventListener("change", () => this.edit(index, { batch_norm: batchNorm.checked }));
 
     const error = document.createElement("p");

@@ -3,6 +3,7 @@
 // norms, boundary or confusion matrix), notes on what a chart cannot show, the
 // misclassified examples.
 
+import { t } from "../i18n.js";
 import { renderMisclassified } from "./panels.js";
 
 export class OutputsView {
@@ -34,13 +35,12 @@ export class OutputsView {
     if (layers.length === 0) {
       this.gradientsNote.textContent = "";
     } else if (layers.length === count) {
-      this.gradientsNote.textContent = "Every gradient norm is exactly 0, and a log axis cannot draw 0: nothing "
-        + "flows back. Zero initialization makes every unit compute the same thing, and ReLUs that output 0 pass "
-        + "no gradient.";
+      this.gradientsNote.textContent = t("Every gradient norm is exactly 0, and a log axis cannot draw 0: nothing flows back. Zero initialization makes every unit compute the same thing, and ReLUs that output 0 pass no gradient.");
     } else {
       const names = layers.map((layer) => `‖dW[${layer}]‖`).join(", ");
-      this.gradientsNote.textContent = `${names} ${layers.length === 1 ? "is" : "are"} exactly 0 (not drawn on `
-        + "a log axis): no gradient reaches those weights, as with dead ReLUs or zero initialization.";
+      this.gradientsNote.textContent = layers.length === 1
+        ? t("{names} is exactly 0 (not drawn on a log axis): no gradient reaches those weights, as with dead ReLUs or zero initialization.", { names })
+        : t("{names} are exactly 0 (not drawn on a log axis): no gradient reaches those weights, as with dead ReLUs or zero initialization.", { names });
     }
   }
 
@@ -51,8 +51,10 @@ export class OutputsView {
    */
   showGap(missed) {
     this.gapNote.hidden = missed === 0;
-    this.gapNote.textContent = missed === 0 ? "" : `${missed} event${missed === 1 ? " was" : "s were"} dropped from `
-      + "the server's log before this page could read them: the curves skip those epochs.";
+    const params = { count: missed };
+    this.gapNote.textContent = missed === 0 ? "" : missed === 1
+      ? t("{count} event was dropped from the server's log before this page could read them: the curves skip those epochs.", params)
+      : t("{count} events were dropped from the server's log before this page could read them: the curves skip those epochs.", params);
   }
 
   showSmoothing(beta) { this.smoothingValue.textContent = beta.toFixed(2); }
@@ -64,7 +66,8 @@ export class OutputsView {
     this.misclassified.hidden = !multiClass;
     this.multiClass = multiClass;
     this.caption.textContent = multiClass
-      ? "Dev confusion matrix and misclassified digits" : `Decision boundary (train ●, dev ✕${this.withTest ? ", test ○" : ""})`;
+      ? t("Dev confusion matrix and misclassified digits")
+      : this.withTest ? t("Decision boundary (train ●, dev ✕, test ○)") : t("Decision boundary (train ●, dev ✕)");
   }
 
   showTestLegend(flag) {

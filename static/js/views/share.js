@@ -1,5 +1,7 @@
 // Sharing: a link that reproduces the experiment, and an iframe snippet for course pages.
 
+import { t } from "../i18n.js";
+
 export function iframeSnippet(origin, fragment) {
   const source = `${origin}/embed#${fragment}`.replace(/&/g, "&amp;").replace(/"/g, "&quot;");
   return `<iframe src="${source}" title="Tuning Playground" width="100%" height="600" `
@@ -15,9 +17,9 @@ export class ShareView {
   setFullPageLink(href) { if (this.fullPageLink) this.fullPageLink.href = href; }
 
   /** ``handler()`` returns the text to copy. */
-  bindLink(handler) { this.linkButton?.addEventListener("click", () => this.offer("Link", handler())); }
+  bindLink(handler) { this.linkButton?.addEventListener("click", () => this.offer(t("Link"), handler())); }
 
-  bindEmbed(handler) { this.embedButton?.addEventListener("click", () => this.offer("Iframe", handler())); }
+  bindEmbed(handler) { this.embedButton?.addEventListener("click", () => this.offer(t("Iframe"), handler())); }
 
   async offer(kind, value) {
     this.label.textContent = kind;
@@ -26,10 +28,10 @@ export class ShareView {
     this.text.select();
     try {
       await navigator.clipboard.writeText(value);
-      this.note.textContent = "Copied.";
+      this.note.textContent = t("Copied.");
     } catch {
       // Clipboard access is refused in some frames and browsers: the selected text is the fallback.
-      this.note.textContent = "Press Ctrl+C (⌘C) to copy.";
+      this.note.textContent = t("Press Ctrl+C (⌘C) to copy.");
     }
   }
 }

@@ -1,5 +1,7 @@
 // What the settings amount to, in words: split sizes and what the batch size means.
 
+import { t } from "../i18n.js";
+
 export class SummaryView {
   constructor({ splitSizes, batchMode }) { Object.assign(this, { splitSizes, batchMode }); }
 
@@ -10,13 +12,13 @@ export class SummaryView {
       this.batchMode.textContent = "";
       return;
     }
-    const trainDev = sizes.train_dev ? ` · ${sizes.train_dev} train-dev` : "";
-    this.splitSizes.textContent = `${sizes.train} train · ${sizes.dev} dev · ${sizes.test} test${trainDev}`;
+    const trainDev = sizes.train_dev ? t(" · {count} train-dev", { count: sizes.train_dev }) : "";
+    this.splitSizes.textContent = t("{train} train · {dev} dev · {test} test", sizes) + trainDev;
     const steps = Math.ceil(sizes.train / Math.max(1, batchSize));
     this.batchMode.textContent = batchSize >= sizes.train
-      ? "Full batch: one update per epoch (batch gradient descent)."
+      ? t("Full batch: one update per epoch (batch gradient descent).")
       : batchSize === 1
-        ? `Stochastic: ${sizes.train} updates per epoch, one example each.`
-        : `Mini-batch: ${steps} updates per epoch.`;
+        ? t("Stochastic: {count} updates per epoch, one example each.", { count: sizes.train })
+        : t("Mini-batch: {count} updates per epoch.", { count: steps });
   }
 }

@@ -3,6 +3,7 @@
 // the data-set list, ``upload:<id>``, which the URL state keeps like a built-in
 // name.  A link naming an upload asks the server what it is (or that it expired).
 
+import { t } from "../i18n.js";
 import { CLIENT_HEADER, clientToken } from "../client_token.js";
 
 const UPLOAD = /^upload:([A-Za-z0-9_-]{16,64})$/;
@@ -13,7 +14,7 @@ async function answer(response) {
   const text = await response.text();
   let body = null;
   try { body = text ? JSON.parse(text) : null; } catch { body = { error: text.slice(0, 200) }; }
-  if (!response.ok) throw new Error(body?.error ?? `The server answered ${response.status}.`);
+  if (!response.ok) throw new Error(body?.error ?? t("The server answered {status}.", { status: response.status }));
   return body;
 }
 
@@ -62,11 +63,12 @@ export class UploadView {
   nameOf(dataset) { return this.names.get(dataset) ?? "uploaded data"; }
 
   async send(file) {
-    this.say(`Reading ${file.name}…`, "busy");
+    this.say(t("Reading {name}…", { name: file.name }), "busy");
     try {
       const info = await uploadCsv(file);
       this.remember(info, file.name);
-      this.say(`${file.name}: ${info.n_samples} rows, ${info.n_features} features, ${info.n_classes} classes.`, "ok");
+      this.say(t("{name}: {rows} rows, {features} features, {classes} classes.", {
+        name: file.name, rows: info.n_samples, features: info.n_features, classes: info.n_classes }), "ok");
       this.onUploaded(info);
     } catch (error) {
       this.say(`${file.name}: ${error.message}`, "error");
@@ -85,7 +87,8 @@ export class UploadView {
       this.remember(info, "uploaded data");
     } catch (error) {
       this.known.delete(dataset);
-      this.say(`The uploaded data set of this link is no longer kept (${error.message}); upload it again.`, "error");
+      this.say(t("The uploaded data set of this link is no longer kept ({error}); upload it again.", { error: error.message }),
+        "error");
     }
   }
 
@@ -118,8 +121,8 @@ export class UploadView {
       return row;
     });
     table.append(head, ...rows);
-    const counts = cell("p", `Classes: ${info.classes.map((label, index) => `${label} × ${info.class_counts[index]}`)
-      .join(", ")}`);
+    const counts = cell("p", t("Classes: {counts}", { counts: info.classes
+      .map((label, index) => `${label} × ${info.class_counts[index]}`).join(", ") }));
     counts.dataset.testid = "upload-classes";
     this.preview.replaceChildren(table, counts);
     this.preview.hidden = false;
