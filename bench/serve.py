@@ -566,6 +566,12 @@ def measure_adversarial(args) -> dict:
     return summary
 
 
+def print_pace(pace: dict) -> None:
+    """One line for the paced streams measured beside an adversarial or heavy load."""
+    print(f"  {pace['streams']} paced runs at {pace['target_per_s']:g}/s: metrics/s min {pace['per_s_min']} "
+          f"median {pace['per_s_median']} (slowest {pace['share_of_pace_min']} of pace) {pace['errors']}")
+
+
 def report_adversarial(summary: dict) -> None:
     print(f"adversarial: worker {summary['worker_class']}, {summary['idle']} idle + {summary['half_sent']} "
           f"half-sent connections held for {summary['seconds']:g} s ({machine(summary)})")
@@ -578,8 +584,7 @@ def report_adversarial(summary: dict) -> None:
           f"(median age {summary['age_at_close_s_median']} s), still open at the end "
           f"{summary['held_open_at_end']}, failed connects {summary['failed_connects']}")
     pace = summary["paced_runs"]
-    print(f"  {pace['streams']} paced runs at {pace['target_per_s']:g}/s: metrics/s min {pace['per_s_min']} "
-          f"median {pace['per_s_median']} (slowest {pace['share_of_pace_min']} of pace) {pace['errors']}")
+    print_pace(pace)
     lab = summary["lab_streams"]
     print(f"  {lab['streams']} lab streams at 10 frames/s: min {lab['frames_per_s_min']} "
           f"median {lab['frames_per_s_median']} {lab['errors']}")
@@ -662,8 +667,7 @@ def report_heavy(summary: dict) -> None:
     print(f"heavy: {summary['heavy']} beside paced runs, worker {summary['worker_class']} "
           f"({machine(summary)})")
     pace = summary["paced_runs"]
-    print(f"  {pace['streams']} paced runs at {pace['target_per_s']:g}/s: metrics/s min {pace['per_s_min']} "
-          f"median {pace['per_s_median']} (slowest {pace['share_of_pace_min']} of pace) {pace['errors']}")
+    print_pace(pace)
     print(f"  POST /api/gradcheck {{}}: {summary['gradcheck_status']} in {summary['gradcheck_s']} s; "
           f"stop to ended: {summary['stop_s']} s")
 
@@ -721,8 +725,7 @@ def report_fairness(summary: dict) -> None:
     print(f"fairness: {summary['heavy']} training ({summary['cpus']} CPUs, load average "
           f"{summary['load_average_before'][0]:.2f} before, {summary['load_average_after'][0]:.2f} after)")
     pace = summary["paced_runs"]
-    print(f"  {pace['streams']} paced runs at {pace['target_per_s']:g}/s: metrics/s min {pace['per_s_min']} "
-          f"median {pace['per_s_median']} (slowest {pace['share_of_pace_min']} of pace) {pace['errors']}")
+    print_pace(pace)
     checks = summary["gradchecks"]
     print(f"  {checks['count']} default gradient checks {checks['statuses']}: median {checks['median_s']} s, "
           f"max {checks['max_s']} s")
