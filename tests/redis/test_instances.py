@@ -196,19 +196,6 @@ def test_a_run_failed_before_its_first_event_streams_that_error_and_is_never_tra
     assert client.get(queued["status_url"]).get_json()["last_event_id"] == 1
 
 
-def test_a_run_that_outlives_its_time_limit_without_its_worker_is_failed(backend):
-    client = backend.app(LIMITS={"max_run_seconds": 1000}).test_client()
-    backend.worker(concurrency=1)
-    blocker = start(client, slow())
-    queued = start(client, slow())  # never taken: the only slot stays busy
-    started = backend.store.keys.started
-    backend.store.client.zadd(started, {queued["id"]: 0})  # as if it had started long ago
-    events = read_all(client, queued["events_url"])
-    assert [m.event for m in events] == ["error"]
-    assert events[0].data["message"] == "the run outlived its time limit without a worker to end it"
-    assert client.get(blocker["status_url"]).get_json()["status"] == "running"
-
-
 def test_a_gradient_check_is_computed_by_a_worker_not_the_web_instance(backend, monkeypatch):
     from server.runs import redis_worker
 
