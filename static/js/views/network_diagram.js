@@ -6,7 +6,7 @@
 // event); the diagram repaints at most every ``redrawIntervalMs`` from the
 // newest, like a chart, so a fast run costs it a few repaints a second.
 
-import { decodeMaps, paintMap } from "../charts/heatmap.js";
+import { decodeMap, decodeMaps, mapLevels, paintLevels, paintMap } from "../charts/heatmap.js";
 import { labelFor } from "./form.js";
 
 const SVG = "http://www.w3.org/2000/svg";
@@ -31,11 +31,16 @@ function svgElement(name, attributes) {
   return element;
 }
 
-/** Whether maps ``a`` and ``b`` of ``layer`` (their values ``first`` and ``second``) are the same picture. */
-function sameMap(layer, a, b, first, second) {
+/** Whether maps ``a`` and ``b`` of ``layer`` (its ``levels``, ``cells`` a map) are the same picture. */
+function sameMap(layer, levels, a, b, cells) {
   if (layer.lo[a] !== layer.lo[b] || layer.hi[a] !== layer.hi[b]) return false;
-  for (let cell = 0; cell < first.length; cell += 1) if (first[cell] !== second[cell]) return false;
+  for (let cell = 0; cell < cells; cell += 1) if (levels[a * cells + cell] !== levels[b * cells + cell]) return false;
   return true;
+}
+
+/** Set ``element``'s attribute only when it changes: a write, even of the same value, costs a style pass. */
+function setAttributeIfChanged(element, name, value) {
+  if (element.getAttribute(name) !== value) element.setAttribute(name, value);
 }
 
 const largest = (encoded) => Math.max(0, ...encoded.lo.map(Math.abs), ...encoded.hi.map(Math.abs));
@@ -269,10 +274,11 @@ export class NetworkDiagram {
 
   neuronMap(layerIndex, unit, name) {
     const layer = this.current?.layers?.[layerIndex];
-    const decoded = this.decoded?.[layerIndex];
-    if (!layer || !decoded?.[unit]) return { label: `${name}: no picture yet`, values: null };
-    return { label: `${name} (${labelFor(this.structure.layers[layerIndex].activation)})`, values: decoded[unit],
-      size: this.current.size, range: largest(layer) };
+    const levels = this.levels?.[layerIndex];
+    if (!layer || !levels || unit >= layer.lo.length) return { label: `${name}: no picture yet`, values: null };
+    const { size } = this.current;
+    return { label: `${name} (${labelFor(this.structure.layers[layerIndex].activation)})`,
+      values: decodeMap(layer, levels, unit, size), size, range: largest(layer) };
   }
 
   linkColumns(columns, svg) {
@@ -312,35 +318,45 @@ export class NetworkDiagram {
 
   /** Every drawn neuron's map, the marks of dead and identical neurons, the links' weights. */
   paintNeurons(neurons) {
-    this.decoded = neurons.layers.map((layer) => decodeMaps(layer, neurons.size));
+    const cells = neurons.size * neurons.size;
+    this.levels = neurons.layers.map((layer) => mapLevels(layer));
     for (const column of this.neurons) {
       const layer = neurons.layers[column.layerIndex];
-      const decoded = this.decoded[column.layerIndex];
-      if (!layer || !decoded) continue;
+      const levels = this.levels[column.layerIndex];
+      if (!layer || !levels) continue;
       const range = largest(layer);
       for (const node of column.nodes) {
-        const values = decoded[node.unit];
-        if (!values) continue;
-        paintMap(node.canvas, values, neurons.size, range);
+        if (node.unit >= layer.lo.length) continue;
+        paintLevels(node.canvas, layer, levels, node.unit, neurons.size, range);
         const dead = column.layer.activation === "relu" && layer.lo[node.unit] === 0 && layer.hi[node.unit] === 0;
-        const twins = decoded.some((other, unit) => unit !== node.unit && sameMap(layer, unit, node.unit, other, values));
-        node.canvas.classList.toggle("dead", dead);
-        node.canvas.classList.toggle("identical", twins && !dead);
-        const notes = [dead ? "dead: outputs 0 everywhere" : "", twins ? "identical to another neuron" : ""].filter(Boolean);
-        node.canvas.title = [node.canvas.getAttribute("aria-label"), ...notes].join(" · ");
+        const twins = layer.lo.some((_, unit) => unit !== node.unit && sameMap(layer, levels, unit, node.unit, cells));
+        this.mark(node, { dead, identical: twins && !dead });
       }
     }
     this.paintLinks(neurons.weights ?? []);
     this.element.dataset.epoch = String(this.current?.epoch ?? "");
   }
 
+  /** A neuron's marks as classes and in its tooltip, written only when they change. */
+  mark(node, { dead, identical }) {
+    const { canvas } = node;
+    canvas.classList.toggle("dead", dead);
+    canvas.classList.toggle("identical", identical);
+    const notes = [dead ? "dead: outputs 0 everywhere" : "", identical ? "identical to another neuron" : ""];
+    setAttributeIfChanged(canvas, "title", [canvas.getAttribute("aria-label"), ...notes.filter(Boolean)].join(" · "));
+  }
+
+  /** Links' colour, width and opacity by weight, in steps the eye tells apart: a link is restyled only when its step changes. */
   paintLinks(weights) {
     let scale = 0;
     for (const block of weights) for (const row of block) for (const value of row) scale = Math.max(scale, Math.abs(value));
     for (const link of this.links) {
       const value = weights[link.layer]?.[link.row]?.[link.column];
       if (value === undefined || scale === 0) continue;
-      const strength = Math.min(1, Math.abs(value) / scale);
+      const strength = Math.round(20 * Math.min(1, Math.abs(value) / scale)) / 20;
+      const look = value >= 0 ? strength : -strength;
+      if (link.look === look) continue;
+      link.look = look;
       // Inline styles: the stylesheet's idle grey would win over presentation attributes.
       const style = link.line.style;
       style.stroke = value >= 0 ? POSITIVE : NEGATIVE;
