@@ -116,6 +116,9 @@ class Network:
         self.n_layers = len(self.sizes) - 1
         self.batch_norm = [layer.batch_norm for layer in hidden] + [False]
         self.keep_probs = [float(layer.keep_prob) for layer in hidden]
+        # Per hidden layer, the dropout mask of one example (the first) of the latest training
+        # step, None without dropout: what the diagram shows as dropped units.
+        self.dropout_rows: list[np.ndarray | None] = [None] * len(hidden)
         self.l2 = 0.0
         self.l1 = 0.0
         self._activations = [ACTIVATIONS[layer.activation] for layer in hidden]
@@ -230,6 +233,8 @@ class Network:
             mask = None
             if rng is not None and training and self.keep_probs[index] < 1.0:
                 a, mask = dropout_forward(a, self.keep_probs[index], rng)
+            if rng is not None and training:
+                self.dropout_rows[index] = None if mask is None else mask[0]
             caches.append((affine_cache, bn_cache, act_cache, mask))
         logits, affine_cache = affine_forward(a, self.weights[last], self.biases[last])
         caches.append((affine_cache, None, None, None))

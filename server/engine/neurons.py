@@ -15,6 +15,12 @@ row-major with rows going up the plane like the boundary's ``z``.  Only the
 first ``MAX_MAPPED_UNITS`` neurons of a layer are mapped: a diagram has room
 for no more, and the payload stays a few kilobytes.
 
+A layer with dropout also says which of its mapped units the latest training
+step dropped for one example (inverted dropout draws a mask per example; the
+first of the step's mini-batch is shown): ``dropped``, their indices, or None
+for a layer without dropout or before its first step.  The maps themselves are
+evaluation-mode pictures, with every unit on.
+
 ``weights`` go with them, per weight layer (input -> layer 1, ..., last
 hidden layer -> output), between the mapped neurons only: ``weights[l][i][j]``
 is W from input (or neuron) i to neuron j, rounded to ``WEIGHT_DECIMALS``.
@@ -119,7 +125,7 @@ class NeuronMaps:
         self.shown = [min(units, max_units) for units in network.sizes]
 
     def payload(self) -> dict:
-        """``{"size", "x", "y", "layers": [{"units", "shown", "lo", "hi", "maps"}], "weights"}``."""
+        """``{"size", "x", "y", "layers": [{"units", "shown", "lo", "hi", "maps", "dropped"}], "weights"}``."""
         with np.errstate(all="ignore"):
             activations = hidden_activations(self.network, self.inputs)
         layers = []
@@ -128,13 +134,21 @@ class NeuronMaps:
             shown = self.shown[1:-1]
             lo, hi, levels = _levels(np.vstack([a[:, :k].T for a, k in zip(activations, shown, strict=True)]))
             start = 0
-            for values, k in zip(activations, shown, strict=True):
+            for index, (values, k) in enumerate(zip(activations, shown, strict=True)):
                 layers.append({"units": int(values.shape[1]), "shown": k,
-                               **_encoded(lo[start:start + k], hi[start:start + k], levels[start:start + k])})
+                               **_encoded(lo[start:start + k], hi[start:start + k], levels[start:start + k]),
+                               "dropped": self._dropped(index, k)})
                 start += k
         weights = [np.round(_finite(W[:self.shown[index], :self.shown[index + 1]]), WEIGHT_DECIMALS).tolist()
                    for index, W in enumerate(self.network.weights)]
         return {"size": self.size, **self.extent, "layers": layers, "weights": weights}
+
+    def _dropped(self, layer: int, shown: int) -> list[int] | None:
+        """The mapped units of ``layer`` the latest training step dropped for one example."""
+        row = self.network.dropout_rows[layer]
+        if row is None or self.network.keep_probs[layer] >= 1.0:
+            return None
+        return np.flatnonzero(row[:shown] == 0).tolist()
 
 
 def input_maps(dataset: Dataset, size: int = NEURON_GRID) -> dict | None:

@@ -154,6 +154,26 @@ def test_dead_and_identical_neurons_are_marked(page, live_server):
     expect(page.get_by_test_id("neuron-map").first).to_have_attribute("title", re.compile("dead"))
 
 
+DROPPED_UNITS = ("() => [...document.querySelectorAll('[data-testid=neuron-map].dropped')]"
+                 ".map((map) => map.dataset.unit).join(',')")
+
+
+def test_units_dropped_by_dropout_are_crossed_out_and_change_as_it_trains(page, live_server):
+    open_playground(page, live_server, "samples=200&epochs=5000&speed=30&boundaryEvery=1&layers=8-tanh-k0.5")
+    dropped = page.locator("[data-testid=neuron-map].dropped")
+    expect(dropped).to_have_count(0)  # no training step has dropped anything yet
+    page.get_by_test_id("start").click()
+    page.wait_for_function(f"() => ({DROPPED_UNITS})() !== ''")
+    first = page.evaluate(DROPPED_UNITS)
+    # a new mask at every step: another example's units are crossed out a few events later
+    page.wait_for_function(f"(first) => ({DROPPED_UNITS})() !== first", arg=first)
+    page.wait_for_function(f"() => ({DROPPED_UNITS})() !== ''")
+    expect(dropped.first).to_have_attribute("title", re.compile("dropped for one example in the latest step"))
+    expect(page.locator("#network-diagram .tag.drop")).to_have_attribute("title", re.compile("dropped for one example"))
+    page.get_by_test_id("start").click()
+    assert page.console_errors == []
+
+
 def test_wide_and_deep_networks_are_summarized(page, live_server):
     layers = ",".join(["16-relu"] * 9)
     open_playground(page, live_server, f"samples=200&layers={layers}")

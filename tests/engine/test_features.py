@@ -190,6 +190,46 @@ def test_a_dead_relu_has_a_constant_zero_map():
     assert maps[0].any() or maps[2].any()
 
 
+DROPPING = {"data": {"dataset": "circles", "n_samples": 200},
+            "model": {"hidden": [{"units": 8, "activation": "tanh", "keep_prob": 0.5},
+                                 {"units": 4, "activation": "relu"}]},
+            "training": {"epochs": 200, "batch_size": 32, "boundary_every": 1}}
+
+
+def test_a_dropout_layer_names_the_units_the_latest_step_dropped_for_one_example():
+    trainer, pictures, _ = boundaries(DROPPING)
+    untrained, *trained = pictures
+    assert untrained["neurons"]["layers"][0]["dropped"] is None  # no training step yet
+    assert all(picture["neurons"]["layers"][1]["dropped"] is None for picture in pictures)  # keep_prob 1
+    drops = [picture["neurons"]["layers"][0]["dropped"] for picture in trained]
+    assert all(dropped == sorted(set(dropped)) and set(dropped) <= set(range(8)) for dropped in drops)
+    # 200 steps x 8 units, each dropped with probability 1 - keep_prob: 1,600 draws, sd 0.0125
+    fraction = sum(map(len, drops)) / (8 * len(drops))
+    assert abs(fraction - 0.5) < 0.05
+    assert len({tuple(dropped) for dropped in drops}) > 50  # resampled at every step
+    # the last event's units are the zeros of the last step's mask for its first example
+    row = trainer.network.dropout_rows[0]
+    assert drops[-1] == np.flatnonzero(row[:8] == 0).tolist()
+    assert set(np.unique(row)) <= {0.0, 2.0}  # inverted dropout: kept units scaled by 1 / keep_prob
+
+
+def test_evaluation_passes_drop_nothing_and_leave_the_latest_mask_alone():
+    trainer, _, _ = boundaries({**DROPPING, "training": {**DROPPING["training"], "epochs": 2}})
+    network = trainer.network
+    row = network.dropout_rows[0]
+    X = trainer.dataset.X_train
+    first, _ = network.forward(X, False)
+    second, _ = network.forward(X, False)
+    np.testing.assert_array_equal(first, second)  # no mask drawn in evaluation
+    network.forward(X, True, None, update_running=False)  # a gradient check's pass: no generator, no dropout
+    assert network.dropout_rows[0] is row
+
+
+def test_without_dropout_no_layer_names_dropped_units():
+    _, pictures, _ = boundaries(MAPPED)
+    assert all(layer["dropped"] is None for picture in pictures for layer in picture["neurons"]["layers"])
+
+
 def test_logistic_regression_sends_its_weights_and_no_layers():
     _, pictures, _ = boundaries({**MAPPED, "model": {"hidden": []}})
     neurons = pictures[-1]["neurons"]

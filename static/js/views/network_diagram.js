@@ -43,6 +43,23 @@ function setAttributeIfChanged(element, name, value) {
   if (element.getAttribute(name) !== value) element.setAttribute(name, value);
 }
 
+// Inverted dropout draws a mask per example: the marks are one example's, not the layer's for good.
+const DROPPED_NOTE = "dropped for one example in the latest step";
+
+/** Two strokes corner to corner over a neuron's map. */
+function crossOut(canvas) {
+  const context = canvas.getContext("2d");
+  const { width, height } = canvas;
+  context.strokeStyle = "#b91c1c";
+  context.lineWidth = width / 8;
+  context.beginPath();
+  context.moveTo(0, 0);
+  context.lineTo(width, height);
+  context.moveTo(width, 0);
+  context.lineTo(0, height);
+  context.stroke();
+}
+
 const largest = (encoded) => Math.max(0, ...encoded.lo.map(Math.abs), ...encoded.hi.map(Math.abs));
 
 /** Which hidden layers to draw: all, or the first and last few around the ones left out. */
@@ -156,6 +173,7 @@ export class NetworkDiagram {
         tag.style.left = `${((100 * c + 50) / width) * 100}%`;
         tag.style.top = `${row * 10}px`;
         tag.textContent = text;
+        if (text.startsWith("keep")) tag.title = `Dropout: crossed-out units are ${DROPPED_NOTE}`;
         board.append(tag);
       });
       const label = document.createElement("span");
@@ -330,19 +348,22 @@ export class NetworkDiagram {
         paintLevels(node.canvas, layer, levels, node.unit, neurons.size, range);
         const dead = column.layer.activation === "relu" && layer.lo[node.unit] === 0 && layer.hi[node.unit] === 0;
         const twins = layer.lo.some((_, unit) => unit !== node.unit && sameMap(layer, levels, unit, node.unit, cells));
-        this.mark(node, { dead, identical: twins && !dead });
+        this.mark(node, { dead, identical: twins && !dead, dropped: Boolean(layer.dropped?.includes(node.unit)) });
       }
     }
     this.paintLinks(neurons.weights ?? []);
     this.element.dataset.epoch = String(this.current?.epoch ?? "");
   }
 
-  /** A neuron's marks as classes and in its tooltip, written only when they change. */
-  mark(node, { dead, identical }) {
+  /** A neuron's marks as classes and in its tooltip, written only when they change; a dropped unit is crossed out. */
+  mark(node, { dead, identical, dropped }) {
     const { canvas } = node;
     canvas.classList.toggle("dead", dead);
     canvas.classList.toggle("identical", identical);
-    const notes = [dead ? "dead: outputs 0 everywhere" : "", identical ? "identical to another neuron" : ""];
+    canvas.classList.toggle("dropped", dropped);
+    if (dropped) crossOut(canvas);
+    const notes = [dead ? "dead: outputs 0 everywhere" : "", identical ? "identical to another neuron" : "",
+      dropped ? DROPPED_NOTE : ""];
     setAttributeIfChanged(canvas, "title", [canvas.getAttribute("aria-label"), ...notes.filter(Boolean)].join(" · "));
   }
 
