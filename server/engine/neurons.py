@@ -125,7 +125,8 @@ class NeuronMaps:
         self.shown = [min(units, max_units) for units in network.sizes]
 
     def payload(self) -> dict:
-        """``{"size", "x", "y", "layers": [{"units", "shown", "lo", "hi", "maps", "dropped"}], "weights"}``."""
+        """``{"size", "x", "y", "layers": [{"units", "shown", "lo", "hi", "maps", "dropped"}],
+        "weights"}``."""
         with np.errstate(all="ignore"):
             activations = hidden_activations(self.network, self.inputs)
         layers = []

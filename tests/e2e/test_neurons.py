@@ -169,7 +169,8 @@ def test_units_dropped_by_dropout_are_crossed_out_and_change_as_it_trains(page, 
     page.wait_for_function(f"(first) => ({DROPPED_UNITS})() !== first", arg=first)
     page.wait_for_function(f"() => ({DROPPED_UNITS})() !== ''")
     expect(dropped.first).to_have_attribute("title", re.compile("dropped for one example in the latest step"))
-    expect(page.locator("#network-diagram .tag.drop")).to_have_attribute("title", re.compile("dropped for one example"))
+    tag = page.locator("#network-diagram .tag.drop")
+    expect(tag).to_have_attribute("title", re.compile("dropped for one example"))
     page.get_by_test_id("start").click()
     assert page.console_errors == []
 
