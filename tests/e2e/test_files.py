@@ -134,14 +134,14 @@ def test_a_click_on_the_boundary_adds_a_point_of_the_chosen_class(page, live_ser
     expect(page.get_by_test_id("upload-status")).to_contain_text(f"{ROWS} rows")
     first = page.get_by_test_id("dataset").input_value()
     points = page.get_by_test_id("boundary-points")
-    expect(points).to_have_attribute("data-points", "96")  # 72 train and 24 dev of 120
+    expect(points).to_have_attribute("data-points", "72")  # the 72 train points of 120
     page.get_by_test_id("add-points").check()
     page.get_by_test_id("add-points-class").select_option(label="in")
     page.get_by_test_id("boundary-chart").click(position={"x": 200, "y": 150})
     selected = page.get_by_test_id("dataset").locator("option:checked")
     expect(selected).to_have_text(f"mine.csv ({ROWS + 1} rows)")
     expect(page.locator("#f-samples")).to_have_value(str(ROWS + 1))
-    expect(points).to_have_attribute("data-points", "97")
+    expect(points).to_have_attribute("data-points", "73")
     assert page.get_by_test_id("dataset").input_value() != first
     expect(page.get_by_test_id("dataset").locator("option")).to_have_count(7)  # six built-ins and this one
     page.get_by_test_id("start").click()

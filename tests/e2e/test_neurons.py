@@ -73,17 +73,20 @@ def test_hovering_or_focusing_a_neuron_shows_it_large_and_names_it(page, live_se
 def test_the_data_are_on_the_plane_before_training_and_follow_the_data_settings(page, live_server):
     open_playground(page, live_server, "samples=200")
     points = page.get_by_test_id("boundary-points")
-    expect(points).to_have_attribute("data-points", "160")  # 120 train + 40 dev, before any run
+    expect(points).to_have_attribute("data-points", "120")  # the 120 train points alone, before any run
+    caption = page.locator("#boundary-caption")
+    expect(caption).to_have_text("Decision boundary (train ●)")
     expect(page.get_by_test_id("status")).to_have_text("idle")
     page.get_by_test_id("show-test-data").check()
-    expect(points).to_have_attribute("data-points", "200")
-    expect(page.locator("#boundary-caption")).to_contain_text("test ○")
+    expect(points).to_have_attribute("data-points", "200")  # and the 40 dev and 40 test points
+    expect(caption).to_contain_text("dev ✕, test ○")
     samples = page.locator("[data-prop=samples]")
     samples.fill("300")
     samples.press("Tab")
     expect(points).to_have_attribute("data-points", "300")
     page.get_by_test_id("show-test-data").uncheck()
-    expect(points).to_have_attribute("data-points", "240")
+    expect(points).to_have_attribute("data-points", "180")
+    expect(caption).to_have_text("Decision boundary (train ●)")
     assert page.console_errors == []
 
 
@@ -186,6 +189,21 @@ def test_wide_and_deep_networks_are_summarized(page, live_server):
     assert box["height"] < 300
 
 
+def test_the_diagram_speaks_korean(page, live_server):
+    layers = ",".join(["16-relu-k0.8-bn"] * 9)
+    open_playground(page, live_server, f"samples=200&layers={layers}", path="/?lang=ko")
+    diagram = page.get_by_test_id("network-diagram")
+    first = page.get_by_test_id("neuron-map").first
+    expect(first).to_have_attribute("aria-label", "layer 1, neuron 1 (ReLU)")
+    expect(diagram).to_contain_text("+3개 layer")
+    expect(diagram.locator(".diagram-label .more").first).to_have_text(" +8개")
+    expect(diagram.locator(".tag.drop").first).to_have_attribute("title", re.compile("X 표시된 unit 은"))
+    expect(page.get_by_test_id("features").locator("[data-feature=x1]")).to_have_attribute(
+        "aria-label", "입력 feature x₁: 사용 중")
+    expect(page.locator("#boundary-caption")).to_have_text("Decision boundary (train ●)")
+    assert page.console_errors == []
+
+
 def test_digits_go_back_to_the_default_features_and_draw_their_pixels_as_one_input(page, live_server):
     open_playground(page, live_server, "samples=400&features=x1_squared&epochs=2&speed=1000")
     page.get_by_test_id("dataset").select_option("digits")
@@ -201,7 +219,7 @@ def test_digits_go_back_to_the_default_features_and_draw_their_pixels_as_one_inp
 def test_regenerating_the_data_draws_new_points_and_keeps_the_network(page, live_server):
     open_playground(page, live_server, "samples=200&layers=5-tanh")
     points = page.get_by_test_id("boundary-points")
-    expect(points).to_have_attribute("data-points", "160")
+    expect(points).to_have_attribute("data-points", "120")
     before = canvas_pixels(page, points)
     page.get_by_test_id("regenerate-data").click()
     page.wait_for_function("() => /dataSeed=\\d+/.test(location.hash)")

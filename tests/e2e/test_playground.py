@@ -92,21 +92,30 @@ def test_a_run_advances_both_loss_curves_to_done_with_smoothing_over_the_raw_cur
     assert page.console_errors == []
 
 
-def test_the_boundary_draws_train_and_dev_points_and_names_the_one_under_the_pointer(page, live_server):
+def test_the_boundary_draws_the_train_points_and_names_the_one_under_the_pointer(page, live_server):
     open_playground(page, live_server, FAST)
     page.get_by_test_id("start").click()
     expect(page.get_by_test_id("status")).to_have_text("done")
     points = page.get_by_test_id("boundary-points")
-    expect(points).to_have_attribute("data-points", "160")  # of 200 samples: 120 train, 40 dev (not test)
+    expect(points).to_have_attribute("data-points", "120")  # of 200 samples: the 120 train points
     tooltip = page.get_by_test_id("boundary-chart-tooltip")
     expect(tooltip).to_be_hidden()
     area = points.bounding_box()
-    seen = set()
-    for step in range(41):  # a pointer crossing the plot diagonally passes over points of the ring
-        page.mouse.move(area["x"] + area["width"] * step / 40, area["y"] + area["height"] * step / 40)
-        if tooltip.is_visible():
-            seen.add(tooltip.text_content())
-    assert seen and all(re.fullmatch(r"(train|dev): class [01]", text) for text in seen), seen
+
+    def names_under_a_diagonal() -> set:
+        seen = set()
+        for step in range(41):  # a pointer crossing the plot diagonally passes over points of the ring
+            page.mouse.move(area["x"] + area["width"] * step / 40, area["y"] + area["height"] * step / 40)
+            if tooltip.is_visible():
+                seen.add(tooltip.text_content())
+        return seen
+
+    seen = names_under_a_diagonal()
+    assert seen and all(re.fullmatch(r"train: class [01]", text) for text in seen), seen
+    page.get_by_test_id("show-test-data").check()  # the held-out points too: dev and test
+    expect(points).to_have_attribute("data-points", "200")
+    seen = names_under_a_diagonal()
+    assert seen and all(re.fullmatch(r"(train|dev|test): class [01]", text) for text in seen), seen
     page.mouse.move(area["x"] - 40, area["y"] - 40)
     expect(tooltip).to_be_hidden()
     assert page.console_errors == []

@@ -62,7 +62,7 @@ export class BoundaryChart extends StreamingChart {
     element.after(this.label);
   }
 
-  /** Whether the test points are drawn too (as rings). */
+  /** Whether the held-out points are drawn too: dev as crosses, test as rings (train alone otherwise). */
   setShowTest(flag) {
     this.showTest = flag;
     this.paintPoints();
@@ -208,7 +208,7 @@ export class BoundaryChart extends StreamingChart {
     };
   }
 
-  /** Train points as white-rimmed dots, dev points as crosses, coloured by class. */
+  /** Train points as white-rimmed dots and, with the test data shown, dev as crosses and test as rings, by class. */
   paintPoints() {
     const area = this.pointArea();
     const canvas = this.pointsCanvas;
@@ -220,7 +220,7 @@ export class BoundaryChart extends StreamingChart {
     context.setTransform(ratio, 0, 0, ratio, 0, 0);
     context.clearRect(0, 0, area.width, area.height);
     const train = this.points?.train;
-    const dev = this.points?.dev;
+    const dev = this.showTest ? this.points?.dev : null;
     const test = this.showTest ? this.points?.test : null;
     // One path per split and class: the points of a path share its colours.
     const trace = (points, label, mark) => {
@@ -280,7 +280,7 @@ export class BoundaryChart extends StreamingChart {
     const pointerY = event.clientY - box.top - frame.clientTop - area.top;
     let best = null;
     let bestDistance = POINT_HOVER_PX ** 2;
-    for (const split of this.showTest ? ["train", "dev", "test"] : ["train", "dev"]) {
+    for (const split of this.showTest ? ["train", "dev", "test"] : ["train"]) {
       const points = this.points[split];
       if (!points) continue;
       points.x.forEach((x, index) => {

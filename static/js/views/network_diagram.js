@@ -7,6 +7,7 @@
 // newest, like a chart, so a fast run costs it a few repaints a second.
 
 import { decodeMap, decodeMaps, mapLevels, paintLevels, paintMap } from "../charts/heatmap.js";
+import { N_, t } from "../i18n.js";
 import { labelFor } from "./form.js";
 
 const SVG = "http://www.w3.org/2000/svg";
@@ -44,7 +45,7 @@ function setAttributeIfChanged(element, name, value) {
 }
 
 // Inverted dropout draws a mask per example: the marks are one example's, not the layer's for good.
-const DROPPED_NOTE = "dropped for one example in the latest step";
+const DROPPED_NOTE = N_("dropped for one example in the latest step");
 
 /** Two strokes corner to corner over a neuron's map. */
 function crossOut(canvas) {
@@ -59,6 +60,8 @@ function crossOut(canvas) {
   context.lineTo(0, height);
   context.stroke();
 }
+
+const neuronLabel = (name, activation) => t("{neuron} ({activation})", { neuron: name, activation: labelFor(activation) });
 
 const largest = (encoded) => Math.max(0, ...encoded.lo.map(Math.abs), ...encoded.hi.map(Math.abs));
 
@@ -157,7 +160,7 @@ export class NetworkDiagram {
       if (column.kind === "input" && column.testid) {
         layer.dataset.testid = column.testid;
         layer.setAttribute("role", "group");
-        layer.setAttribute("aria-label", "Input features: click to add or remove");
+        layer.setAttribute("aria-label", t("Input features: click to add or remove"));
       }
       column.nodes.forEach((node, row) => {
         node.x = 100 * c + 50;
@@ -167,26 +170,30 @@ export class NetworkDiagram {
         layer.append(node.element);
       });
       board.append(layer);
-      this.tags(column).forEach((text, row) => {
+      this.tags(column).forEach(({ text, dropout }, row) => {
         const tag = document.createElement("span");
-        tag.className = `tag${text.startsWith("keep") ? " drop" : ""}`;
+        tag.className = `tag${dropout ? " drop" : ""}`;
         tag.style.left = `${((100 * c + 50) / width) * 100}%`;
         tag.style.top = `${row * 10}px`;
         tag.textContent = text;
-        if (text.startsWith("keep")) tag.title = `Dropout: crossed-out units are ${DROPPED_NOTE}`;
+        if (dropout) tag.title = t("Dropout: crossed-out units are {note}", { note: t(DROPPED_NOTE) });
         board.append(tag);
       });
       const label = document.createElement("span");
       label.className = "diagram-label";
       label.style.left = `${((100 * c + 50) / width) * 100}%`;
       label.textContent = column.label;
-      if (column.more) label.append(Object.assign(document.createElement("b"), { className: "more", textContent: ` +${column.more}` }));
+      if (column.more) {
+        const more = t("+{count}", { count: column.more });
+        label.append(Object.assign(document.createElement("b"), { className: "more", textContent: ` ${more}` }));
+      }
       board.append(label);
     });
     this.links = this.linkColumns(columns, svg);
     this.neurons = columns.filter((column) => column.kind === "hidden");
     this.element.replaceChildren(board);
-    this.element.setAttribute("aria-label", `Network: ${columns.map((column) => column.label).join(" → ")}`);
+    const path = columns.map((column) => column.label).join(" → ");
+    this.element.setAttribute("aria-label", t("Network: {columns}", { columns: path }));
     this.paintInputs();
     if (this.current) this.paintNeurons(this.current);
   }
@@ -194,16 +201,17 @@ export class NetworkDiagram {
   tags(column) {
     const layer = column.layer;
     if (!layer) return [];
-    return [...(layer.batch_norm ? ["BN"] : []), ...(layer.keep_prob < 1 ? [`keep ${layer.keep_prob}`] : [])];
+    return [...(layer.batch_norm ? [{ text: t("BN") }] : []),
+      ...(layer.keep_prob < 1 ? [{ text: t("keep {value}", { value: layer.keep_prob }), dropout: true }] : [])];
   }
 
   columns(layers, io, selected) {
     const columns = [this.inputColumn(io, selected)];
     for (const drawn of drawnLayers(layers.length)) {
       if (drawn.skipped) {
-        const node = this.node("skipped", `${drawn.skipped} more hidden layers`);
+        const node = this.node("skipped", t("{count} more hidden layers", { count: drawn.skipped }));
         node.element.textContent = "⋯";
-        columns.push({ kind: "skipped", label: `+${drawn.skipped} layers`, nodes: [node] });
+        columns.push({ kind: "skipped", label: t("+{count} layers", { count: drawn.skipped }), nodes: [node] });
         continue;
       }
       const layer = layers[drawn.index];
@@ -215,15 +223,16 @@ export class NetworkDiagram {
     const outputs = io.outputs === 2 ? 1 : Math.min(io.outputs, MAX_DRAWN_UNITS);
     columns.push({ kind: "output", label: io.outputs === 2 ? "σ" : "softmax",
       more: io.outputs === 2 ? 0 : io.outputs - outputs,
-      nodes: Array.from({ length: outputs }, (_, unit) => this.node("output", `Output ${unit + 1}`)) });
+      nodes: Array.from({ length: outputs },
+        (_, unit) => this.node("output", t("Output {number}", { number: unit + 1 }))) });
     return columns;
   }
 
   inputColumn(io, selected) {
     if (!selected) {
-      const node = this.node("input pixels", `${io.inputs} inputs`);
+      const node = this.node("input pixels", t("{count} inputs", { count: io.inputs }));
       node.element.textContent = io.inputs;
-      return { kind: "input", label: `${io.inputs} pixels`, nodes: [node], weightRows: [0] };
+      return { kind: "input", label: t("{count} pixels", { count: io.inputs }), nodes: [node], weightRows: [0] };
     }
     const nodes = this.features.map((name) => this.featureNode(name, selected.includes(name)));
     // A link leaves each feature in use, from the row of W[1] that feature feeds.
@@ -244,8 +253,11 @@ export class NetworkDiagram {
     button.className = `diagram-node feature${active ? " active" : ""}`;
     button.dataset.feature = name;
     button.setAttribute("aria-pressed", String(active));
-    button.setAttribute("aria-label", `Input feature ${FEATURE_LABELS[name]}: ${active ? "in use" : "not used"}`);
-    button.title = `${FEATURE_LABELS[name]}: click to ${active ? "remove" : "add"} this input`;
+    const feature = { name: FEATURE_LABELS[name] };
+    button.setAttribute("aria-label",
+      active ? t("Input feature {name}: in use", feature) : t("Input feature {name}: not used", feature));
+    button.title = active
+      ? t("{name}: click to remove this input", feature) : t("{name}: click to add this input", feature);
     const canvas = document.createElement("canvas");
     canvas.setAttribute("aria-hidden", "true");
     const label = document.createElement("span");
@@ -259,14 +271,14 @@ export class NetworkDiagram {
 
   neuronNode(layer, layerIndex, unit) {
     const canvas = document.createElement("canvas");
-    const name = `Layer ${layerIndex + 1}, neuron ${unit + 1}`;
+    const name = t("Layer {layer}, neuron {unit}", { layer: layerIndex + 1, unit: unit + 1 });
     canvas.className = `diagram-node neuron${layer.keep_prob < 1 ? " dropout" : ""}`;
     canvas.dataset.testid = "neuron-map";
     canvas.dataset.layer = String(layerIndex + 1);
     canvas.dataset.unit = String(unit + 1);
     canvas.tabIndex = 0;
     canvas.setAttribute("role", "img");
-    canvas.setAttribute("aria-label", `${name} (${labelFor(layer.activation)})`);
+    canvas.setAttribute("aria-label", neuronLabel(name, layer.activation));
     canvas.title = canvas.getAttribute("aria-label");
     const node = { element: canvas, canvas, name, unit };
     this.hoverable(canvas, () => this.neuronMap(layerIndex, unit, name));
@@ -286,16 +298,18 @@ export class NetworkDiagram {
     const maps = this.inputMaps;
     if (!maps) return null;
     const index = maps.names.indexOf(name);
-    return { label: `Input ${FEATURE_LABELS[name]}`, values: this.inputValues[index], size: maps.size,
+    return { label: t("Input {name}", { name: FEATURE_LABELS[name] }), values: this.inputValues[index], size: maps.size,
       range: Math.max(Math.abs(maps.lo[index]), Math.abs(maps.hi[index])) };
   }
 
   neuronMap(layerIndex, unit, name) {
     const layer = this.current?.layers?.[layerIndex];
     const levels = this.levels?.[layerIndex];
-    if (!layer || !levels || unit >= layer.lo.length) return { label: `${name}: no picture yet`, values: null };
+    if (!layer || !levels || unit >= layer.lo.length) {
+      return { label: t("{neuron}: no picture yet", { neuron: name }), values: null };
+    }
     const { size } = this.current;
-    return { label: `${name} (${labelFor(this.structure.layers[layerIndex].activation)})`,
+    return { label: neuronLabel(name, this.structure.layers[layerIndex].activation),
       values: decodeMap(layer, levels, unit, size), size, range: largest(layer) };
   }
 
@@ -362,8 +376,8 @@ export class NetworkDiagram {
     canvas.classList.toggle("identical", identical);
     canvas.classList.toggle("dropped", dropped);
     if (dropped) crossOut(canvas);
-    const notes = [dead ? "dead: outputs 0 everywhere" : "", identical ? "identical to another neuron" : "",
-      dropped ? DROPPED_NOTE : ""];
+    const notes = [dead ? t("dead: outputs 0 everywhere") : "", identical ? t("identical to another neuron") : "",
+      dropped ? t(DROPPED_NOTE) : ""];
     setAttributeIfChanged(canvas, "title", [canvas.getAttribute("aria-label"), ...notes.filter(Boolean)].join(" · "));
   }
 

@@ -67,7 +67,7 @@ export class OutputsView {
     this.multiClass = multiClass;
     this.caption.textContent = multiClass
       ? t("Dev confusion matrix and misclassified digits")
-      : this.withTest ? t("Decision boundary (train ●, dev ✕, test ○)") : t("Decision boundary (train ●, dev ✕)");
+      : this.withTest ? t("Decision boundary (train ●, dev ✕, test ○)") : t("Decision boundary (train ●)");
   }
 
   showTestLegend(flag) {
