@@ -41,9 +41,9 @@ def test_every_hidden_neuron_is_a_named_live_map(page, live_server):
         arg=first)
     assert canvas_pixels(page, maps.nth(0)) != drawn  # it keeps changing as the network trains
     # the links follow the weights: colours and widths set, not the idle grey
-    widths = page.evaluate("() => new Set([...document.querySelectorAll('#network-diagram line.edge')]"
-                           ".map((line) => getComputedStyle(line).strokeWidth)).size")
-    assert widths > 3
+    looks = page.get_by_test_id("diagram-links").get_attribute("data-looks").split(",")
+    assert "" not in looks and len({abs(float(look)) for look in looks}) > 3
+    assert any(look.startswith("-") for look in looks) and not all(look.startswith("-") for look in looks)
     page.get_by_test_id("start").click()
     assert page.console_errors == []
 

@@ -8,9 +8,9 @@
 
 import { decodeMap, decodeMaps, mapLevels, paintLevels, paintMap } from "../charts/heatmap.js";
 import { N_, t } from "../i18n.js";
+import { DiagramLinks } from "./diagram_links.js";
 import { labelFor } from "./form.js";
 
-const SVG = "http://www.w3.org/2000/svg";
 const MAX_DRAWN_UNITS = 8;
 // Deeper networks show their first and last layers around a "+k layers" column.
 const MAX_DRAWN_LAYERS = 6;
@@ -19,18 +19,10 @@ const ROW_PX = 26;
 const LABEL_PX = 30;
 // Room above the nodes for a layer's "BN" and "keep 0.8" tags.
 const TAG_PX = 22;
-const POSITIVE = "#2f6db5";
-const NEGATIVE = "#e8833a";
 
 export const FEATURE_LABELS = {
   x1: "x₁", x2: "x₂", x1_squared: "x₁²", x2_squared: "x₂²", x1_x2: "x₁x₂", sin_x1: "sin x₁", sin_x2: "sin x₂",
 };
-
-function svgElement(name, attributes) {
-  const element = document.createElementNS(SVG, name);
-  for (const [key, value] of Object.entries(attributes)) element.setAttribute(key, String(value));
-  return element;
-}
 
 /** Whether maps ``a`` and ``b`` of ``layer`` (its ``levels``, ``cells`` a map) are the same picture. */
 function sameMap(layer, levels, a, b, cells) {
@@ -86,7 +78,7 @@ export class NetworkDiagram {
     this.read = null;
     this.inputMaps = null;
     this.neurons = [];
-    this.links = [];
+    this.links = null;
   }
 
   bindToggleFeature(handler) { this.onToggleFeature = handler; }
@@ -147,11 +139,11 @@ export class NetworkDiagram {
     const tallest = Math.max(...columns.map((column) => column.nodes.length), 1);
     const height = tallest * ROW_PX + LABEL_PX + TAG_PX + 8;
     const width = 100 * columns.length;
-    const svg = svgElement("svg", { viewBox: `0 0 ${width} ${height}`, preserveAspectRatio: "none", "aria-hidden": "true" });
     const board = document.createElement("div");
     board.className = "diagram-board";
     board.style.height = `${height}px`;
-    board.append(svg);
+    this.links?.disconnect();
+    this.links = new DiagramLinks(board, width);
     columns.forEach((column, c) => {
       const top = TAG_PX + (height - TAG_PX - LABEL_PX - column.nodes.length * ROW_PX) / 2 + (ROW_PX - NODE_PX) / 2;
       // Each column a layer over the whole board, so that a test or a screen reader finds its nodes together.
@@ -189,7 +181,7 @@ export class NetworkDiagram {
       }
       board.append(label);
     });
-    this.links = this.linkColumns(columns, svg);
+    this.linkColumns(columns);
     this.neurons = columns.filter((column) => column.kind === "hidden");
     this.element.replaceChildren(board);
     const path = columns.map((column) => column.label).join(" → ");
@@ -313,13 +305,12 @@ export class NetworkDiagram {
       values: decodeMap(layer, levels, unit, size), size, range: largest(layer) };
   }
 
-  linkColumns(columns, svg) {
-    const links = [];
+  linkColumns(columns) {
     for (let c = 1; c < columns.length; c += 1) {
       const from = columns[c - 1];
       const to = columns[c];
       if (from.kind === "skipped" || to.kind === "skipped") {
-        for (const a of from.nodes) for (const b of to.nodes) svg.append(svgElement("line", { x1: a.x, y1: a.y, x2: b.x, y2: b.y, class: "edge skipped" }));
+        for (const a of from.nodes) for (const b of to.nodes) this.links.add(a, b, null);
         continue;
       }
       const weightLayer = to.kind === "output" ? this.structure.layers.length : to.layerIndex;
@@ -327,13 +318,10 @@ export class NetworkDiagram {
         const row = from.kind === "input" ? from.weightRows[i] : i;
         if (row < 0) return;
         to.nodes.forEach((b, j) => {
-          const line = svgElement("line", { x1: a.x, y1: a.y, x2: b.x, y2: b.y, class: "edge" });
-          svg.append(line);
-          links.push({ line, layer: weightLayer, row, column: j });
+          this.links.add(a, b, { layer: weightLayer, row, column: j });
         });
       });
     }
-    return links;
   }
 
   paintInputs() {
@@ -365,7 +353,7 @@ export class NetworkDiagram {
         this.mark(node, { dead, identical: twins && !dead, dropped: Boolean(layer.dropped?.includes(node.unit)) });
       }
     }
-    this.paintLinks(neurons.weights ?? []);
+    this.links.setWeights(neurons.weights ?? []);
     this.element.dataset.epoch = String(this.current?.epoch ?? "");
   }
 
@@ -379,24 +367,5 @@ export class NetworkDiagram {
     const notes = [dead ? t("dead: outputs 0 everywhere") : "", identical ? t("identical to another neuron") : "",
       dropped ? t(DROPPED_NOTE) : ""];
     setAttributeIfChanged(canvas, "title", [canvas.getAttribute("aria-label"), ...notes.filter(Boolean)].join(" · "));
-  }
-
-  /** Links' colour, width and opacity by weight, in steps the eye tells apart: a link is restyled only when its step changes. */
-  paintLinks(weights) {
-    let scale = 0;
-    for (const block of weights) for (const row of block) for (const value of row) scale = Math.max(scale, Math.abs(value));
-    for (const link of this.links) {
-      const value = weights[link.layer]?.[link.row]?.[link.column];
-      if (value === undefined || scale === 0) continue;
-      const strength = Math.round(20 * Math.min(1, Math.abs(value) / scale)) / 20;
-      const look = value >= 0 ? strength : -strength;
-      if (link.look === look) continue;
-      link.look = look;
-      // Inline styles: the stylesheet's idle grey would win over presentation attributes.
-      const style = link.line.style;
-      style.stroke = value >= 0 ? POSITIVE : NEGATIVE;
-      style.strokeWidth = (0.3 + 3.2 * strength).toFixed(2);
-      style.strokeOpacity = (0.25 + 0.75 * strength).toFixed(2);
-    }
   }
 }
