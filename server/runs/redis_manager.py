@@ -39,6 +39,7 @@ from server.runs.manager import (
     client_full_message,
     service_full_message,
 )
+from server.runs.models import state_from_bytes
 from server.runs.redis_log import StreamFollower, read_events
 from server.runs.redis_store import (
     UNAVAILABLE,
@@ -51,6 +52,7 @@ from server.runs.redis_store import (
 from server.runs.redis_store import (
     worker_settings as load_worker_settings,
 )
+from server.runs.redis_uploads import RedisUploads, UploadBudget, bytes_client
 from server.runs.run import ACTIONS, ACTIVE_STATUSES, LATEST_KINDS, NothingMore, RunConflict
 from server.settings import serving_settings
 
@@ -84,6 +86,7 @@ class RedisRunManager:
         except UNAVAILABLE as error:
             logger.warning("Redis is unreachable at start-up (%s); runs wait for it", error)
         self._follower = StreamFollower(store)
+        self._bytes = bytes_client(store.client)
         self._janitor = threading.Thread(target=self._clean_forever, name="redis-janitor", daemon=True)
         self._janitor.start()
 
@@ -196,6 +199,18 @@ class RedisRunManager:
         if not workers:
             return "no training worker is alive (start one with python -m server.worker)", {"workers": 0}
         return None, {"workers": workers}
+
+    def model(self, run_id: str) -> dict | None:
+        """The finished run's trained network, kept in Redis by its worker; None if none was kept."""
+        with _reachable():
+            self._state(run_id)
+            blob = self._bytes.get(self.store.keys.model(run_id))
+        return None if blob is None else state_from_bytes(blob)
+
+    def upload_store(self, ttl_seconds: float, per_client: int, bytes_per_client: int,
+                     bytes_total: int) -> RedisUploads:
+        """Uploaded data sets in Redis, where every instance and worker finds them."""
+        return RedisUploads(self.store, UploadBudget(ttl_seconds, per_client, bytes_per_client, bytes_total))
 
     def gradient_check(self, config: dict, **options) -> dict:
         """``server.engine.gradient_check`` in a worker, keeping its seconds of work off the web tier."""

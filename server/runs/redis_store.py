@@ -12,6 +12,8 @@ workers (``server.worker``).  Every key starts with a prefix (``TUNING_REDIS_PRE
   events, last event id, paused and stop flags, times).
 - ``run:<id>:events``: the event log, a stream whose entry ``N-0`` is SSE id N.
 - ``run:<id>:control``: the controls sent to the run, a stream its owner follows.
+- ``run:<id>:model``: the finished run's trained network, for export.
+- ``upload:<id>`` and ``uploads...``: uploaded data sets (``server.runs.redis_uploads``).
 - ``active``: a sorted set of active run ids, scored by when each should end
   (for ``Retry-After``); ``client:<address>``: the active runs of one client.
   Both change only inside the scripts below, so capacity is one count.
@@ -105,6 +107,10 @@ class Keys:
     def control(self, run_id: str) -> str:
         return f"{self.prefix}run:{run_id}:control"
 
+    def model(self, run_id: str) -> str:
+        """The finished run's trained network (``server.runs.models.state_to_bytes``), for export."""
+        return f"{self.prefix}run:{run_id}:model"
+
     def client(self, client: str) -> str:
         return f"{self.prefix}client:{client}"
 
@@ -170,7 +176,7 @@ local function finish(run_id, status, now, retention_ms, keep, prefix)
   if excess > 0 then
     for _, old in ipairs(redis.call('ZRANGE', KEYS[5], 0, excess - 1)) do
       local run = prefix .. 'run:' .. old
-      redis.call('DEL', run, run .. ':events', run .. ':control')
+      redis.call('DEL', run, run .. ':events', run .. ':control', run .. ':model')
     end
     redis.call('ZREMRANGEBYRANK', KEYS[5], 0, excess - 1)
   end
