@@ -36,11 +36,13 @@ from server.runs.manager import (
     CapacityExceeded,
     RunsUnavailable,
     UnknownRun,
+    address_full_message,
     client_full_message,
     service_full_message,
 )
 from server.runs.models import state_from_bytes
 from server.runs.redis_log import StreamFollower, read_events
+from server.runs.redis_slots import StreamLeases
 from server.runs.redis_store import (
     UNAVAILABLE,
     Keys,
@@ -87,12 +89,19 @@ class RedisRunManager:
             logger.warning("Redis is unreachable at start-up (%s); runs wait for it", error)
         self._follower = StreamFollower(store)
         self._bytes = bytes_client(store.client)
+        #: Open event streams, counted for every instance (``server.web.sse.SharedStreamSlots``).
+        self.stream_leases = StreamLeases(store)
         self._janitor = threading.Thread(target=self._clean_forever, name="redis-janitor", daemon=True)
         self._janitor.start()
 
     # --- the RunManager interface ---------------------------------------------
 
-    def start(self, config: RunConfig, client: str) -> dict:
+    #: ``start`` counts the runs of each network address too (``server.web.clients.start_run``).
+    counts_addresses = True
+
+    def start(self, config: RunConfig, client: str, address: str | None = None) -> dict:
+        """Start a run for ``client`` (of ``address``: the client itself unless given), counted centrally."""
+        address = client if address is None else address
         with _reachable():
             if self._closed.is_set():
                 raise CapacityExceeded("the service is shutting down", retry_after=30)
@@ -102,22 +111,30 @@ class RedisRunManager:
             now = time.time()
             pace = config.training.epochs_per_second
             expected_end = now + (config.training.epochs / pace if pace else 1.0)
-            state = {"status": "running", "client": client, "config": config.model_dump_json(), "epoch": "0",
-                     "last_id": "0", "paused": "0", "stop_requested": "0", "epochs_per_second": to_json(pace),
-                     "started_at": repr(now), "last_activity": repr(now)}
+            state = {"status": "running", "client": client, "address": address,
+                     "config": config.model_dump_json(), "epoch": "0", "last_id": "0", "paused": "0",
+                     "stop_requested": "0", "epochs_per_second": to_json(pace), "started_at": repr(now),
+                     "last_activity": repr(now)}
             keys = self.store.keys
             code, soonest = self.store.start_script(
-                keys=[keys.active, keys.client(client), keys.run(run_id), keys.jobs, keys.started],
+                keys=[keys.active, keys.client(client), keys.run(run_id), keys.jobs, keys.started,
+                      keys.address(address)],
                 args=[self.limits.max_concurrent_runs, self.limits.max_runs_per_client, run_id,
                       repr(expected_end), json.dumps({"limits": self._run_limits()}), self._lifetime_bound(),
-                      repr(now),
+                      repr(now), self.limits.max_runs_per_address,
                       *[item for pair in state.items() for item in pair]])
-        if code == 1:
-            raise CapacityExceeded(service_full_message(self.limits), _retry_after(soonest, now))
-        if code == 2:
-            raise CapacityExceeded(client_full_message(self.limits.max_runs_per_client, self.limits),
-                                   _retry_after(soonest, now))
+        if code:
+            raise CapacityExceeded(self._refusal(code), _retry_after(soonest, now))
         return snapshot(run_id, state)
+
+    def _refusal(self, code: int) -> str:
+        """What the start script's refusal ``code`` says: the service, the client or its address is full."""
+        limits = self.limits
+        if code == 1:
+            return service_full_message(limits)
+        if code == 2:
+            return client_full_message(limits.max_runs_per_client, limits)
+        return address_full_message(limits.max_runs_per_address, limits.max_runs_per_address)
 
     def events_since(self, run_id: str, last_id: int, timeout: float) -> list[LoggedEvent]:
         key = self.store.keys.events(run_id)
@@ -238,6 +255,7 @@ class RedisRunManager:
         """Stop following streams.  The runs go on in their workers: other instances serve them."""
         self._closed.set()
         self._follower.close()
+        self.stream_leases.close()
         self._janitor.join(timeout)
 
     def clean(self) -> None:

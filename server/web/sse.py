@@ -237,16 +237,55 @@ class StreamSlots:
 
     def _refusal(self, client: str, kind: str, source_id: str | None, address: str) -> str | None:
         if source_id is not None and self._by_source[source_id] >= self.per_source:
-            return f"this {kind} already has {self.per_source} open streams"
+            return self.refusal("source", kind)
         if self._by_client[client] >= self.per_client:
-            return (f"you already have {self.per_client} open event streams, the most one client "
-                    "may have; close one or try again shortly")
+            return self.refusal("client", kind)
         if self._by_address[address] >= self.per_address:
-            return (f"your network address already has {self.per_address} open event streams, the most "
-                    "one address may have; close one or try again shortly")
+            return self.refusal("address", kind)
         if self._open >= self.total:
-            return f"the service has its maximum of {self.total} open event streams; try again shortly"
+            return self.refusal("total", kind)
         return None
+
+    def refusal(self, scope: str, kind: str) -> str:
+        """The 429's message when ``scope`` (source, client, address, total) is at its cap."""
+        return {
+            "source": f"this {kind} already has {self.per_source} open streams",
+            "client": (f"you already have {self.per_client} open event streams, the most one client "
+                       "may have; close one or try again shortly"),
+            "address": (f"your network address already has {self.per_address} open event streams, the most "
+                        "one address may have; close one or try again shortly"),
+            "total": f"the service has its maximum of {self.total} open event streams; try again shortly",
+        }[scope]
+
+
+class SharedStreamSlots(StreamSlots):
+    """The caps of ``StreamSlots`` counted for every web instance together, in ``leases``.
+
+    ``leases`` is the Redis backend's ``server.runs.redis_slots.StreamLeases``;
+    ``open`` counts the streams this instance holds.
+    """
+
+    def __init__(self, leases, per_source: int, per_client: int, total: int, per_address: int | None = None):
+        super().__init__(per_source, per_client, total, per_address)
+        self.leases = leases
+
+    @property
+    def open(self) -> int:
+        return self.leases.held
+
+    def take(self, client: str, kind: str, source_id: str | None = None,
+             address: str | None = None) -> Callable[[], None]:
+        from server.runs.redis_slots import ScopeFull
+
+        address = client if address is None else address
+        scopes = [("source", f"source:{source_id}", self.per_source)] if source_id is not None else []
+        scopes += [("client", f"client:{client}", self.per_client),
+                   ("address", f"address:{address}", self.per_address), ("total", "total", self.total)]
+        try:
+            return self.leases.take([(name, limit) for _, name, limit in scopes])
+        except ScopeFull as full:
+            raise ApiError(429, self.refusal(scopes[full.index][0], kind),
+                           headers={"Retry-After": str(STREAM_RETRY_AFTER_SECONDS)}) from None
 
 
 def _decrement(counts: Counter[str], key: str) -> None:
