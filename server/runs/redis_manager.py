@@ -25,6 +25,7 @@ import math
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from functools import partial
 
 import redis
@@ -74,8 +75,11 @@ class StreamInterrupted(LookupError):
 
 class RedisRunManager:
     def __init__(self, store: Store, limits: RuntimeLimits | None = None, *, max_log_bytes: int,
-                 max_retained_runs: int, worker_settings: WorkerSettings | None = None):
+                 max_retained_runs: int, worker_settings: WorkerSettings | None = None,
+                 clock: Callable[[], float] = time.time):
         self.limits = limits or RuntimeLimits()
+        #: Wall-clock seconds (shared by every machine): when runs start, and which are overdue.
+        self.clock = clock
         self.store = store
         self.max_log_bytes = max_log_bytes
         self.max_retained_runs = max_retained_runs
@@ -108,7 +112,7 @@ class RedisRunManager:
             if not self.store.live_workers():
                 raise RunsUnavailable("no training worker is running; try again shortly", retry_after=10)
             run_id = secrets.token_urlsafe(16)
-            now = time.time()
+            now = self.clock()
             pace = config.training.epochs_per_second
             expected_end = now + (config.training.epochs / pace if pace else 1.0)
             state = {"status": "running", "client": client, "address": address,
@@ -264,7 +268,7 @@ class RedisRunManager:
         One process does it for all in each interval (``Store.take_turn``), the workers included.
         """
         fail_lost_work(self.store, "web-janitor", self.worker_settings.lost_after_seconds)
-        cutoff = time.time() - self.limits.max_run_seconds - OVERDUE_GRACE_SECONDS
+        cutoff = self.clock() - self.limits.max_run_seconds - OVERDUE_GRACE_SECONDS
         for run_id in self.store.client.zrangebyscore(self.store.keys.started, "-inf", cutoff):
             if not self.store.fail_run(run_id, "the run outlived its time limit without a worker to end it",
                                        self.limits.finished_retention_seconds, self.max_retained_runs):

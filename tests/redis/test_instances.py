@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 
 import pytest
 
+from server.runs.redis_manager import OVERDUE_GRACE_SECONDS
+from server.runs.redis_store import GROUP
 from tests.waiting import wait_until
 from tests.web.api_client import control, epoch_of, start
 from tests.web.sse_client import StreamReader
@@ -194,6 +197,29 @@ def test_a_run_failed_before_its_first_event_streams_that_error_and_is_never_tra
     control(client, blocker, "stop")  # frees the worker, which must skip the failed run
     wait_until(lambda: client.get("/healthz").get_json()["runs"] == 0, "both runs ended")
     assert client.get(queued["status_url"]).get_json()["last_event_id"] == 1
+
+
+def test_a_run_that_outlives_its_time_limit_with_no_live_worker_is_failed_by_the_web_side(backend):
+    """Deterministic by construction: this test's key prefix has no worker at all (none can take the
+    queued run), a heartbeat written by hand lets the start through, and the time limit passes on the
+    manager's clock, not the machine's."""
+    app = backend.app(LIMITS={"max_run_seconds": 60})
+    client, manager, keys = app.test_client(), app.extensions["run_manager"], backend.store.keys
+    redis = backend.store.client
+    redis.zadd(keys.workers, {"gone": time.time() + 3600})  # a worker that was alive at the start ...
+    run = start(client, slow())
+    redis.zrem(keys.workers, "gone")  # ... and is gone before taking any work
+    assert redis.xinfo_consumers(keys.jobs, GROUP) == []  # nobody ever read the jobs stream
+    manager.clean()
+    assert client.get(run["status_url"]).get_json()["status"] == "running"  # within its limit
+    started_at = manager.clock()
+    manager.clock = lambda: started_at + 60 + OVERDUE_GRACE_SECONDS + 1
+    manager.clean()
+    events = read_all(client, run["events_url"])
+    assert [(m.id, m.event) for m in events] == [(1, "error")]
+    assert events[0].data["message"] == "the run outlived its time limit without a worker to end it"
+    assert client.get(run["status_url"]).get_json()["status"] == "error"
+    assert manager.load()["runs"] == 0  # its capacity released
 
 
 def test_a_gradient_check_is_computed_by_a_worker_not_the_web_instance(backend, monkeypatch):
