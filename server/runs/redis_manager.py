@@ -66,6 +66,8 @@ logger = logging.getLogger(__name__)
 OVERDUE_GRACE_SECONDS = 30.0
 #: Seconds a request waits for a worker to answer a call (a gradient check takes a few at most).
 CALL_TIMEOUT_SECONDS = 60
+#: Seconds of one wait for the answer (below the client's socket timeout), between looks at the workers.
+CALL_POLL_SECONDS = 1
 FLAGS_BY_ACTION = {"pause": {"paused": "1"}, "resume": {"paused": "0"}, "stop": {"stop_requested": "1"}}
 
 
@@ -242,16 +244,36 @@ class RedisRunManager:
             if not self.store.live_workers():
                 raise RunsUnavailable("no training worker is running; try again shortly", retry_after=10)
             entry_id = self.store.client.xadd(keys.jobs, {"call": json.dumps(call)})
-            answer = self.store.client.blpop([reply], timeout=CALL_TIMEOUT_SECONDS)
-            if answer is None:
-                self.store.client.xdel(keys.jobs, entry_id)
-                raise RunsUnavailable("no training worker answered in time; try again shortly")
-        outcome = json.loads(answer[1])
+            outcome = json.loads(self._await_reply(reply, entry_id))
         if "lost" in outcome:
             raise RunsUnavailable(outcome["lost"])
         if "error" in outcome:
             raise RuntimeError(outcome["error"])
         return outcome["result"]
+
+    def _await_reply(self, reply: str, entry_id: str) -> str:
+        """The answer to a call, waited for in short reads (each within the client's socket timeout).
+
+        A worker that dies with the call is noticed by the upkeep, which answers ``lost``; when no
+        worker is alive at all (the only one died before taking it), the call is withdrawn at once.
+        """
+        client = self.store.client
+        deadline = time.monotonic() + CALL_TIMEOUT_SECONDS
+        while True:
+            answer = client.blpop([reply], timeout=CALL_POLL_SECONDS)
+            if answer is not None:
+                return answer[1]
+            if not self.store.live_workers():
+                message = "no training worker is running; try again shortly"
+            elif time.monotonic() >= deadline:
+                message = "no training worker answered in time; try again shortly"
+            else:
+                continue
+            pipe = client.pipeline(transaction=True)
+            pipe.xdel(self.store.keys.jobs, entry_id)
+            pipe.delete(reply)
+            pipe.execute()
+            raise RunsUnavailable(message, retry_after=10)
 
     # --- lifecycle -------------------------------------------------------------
 

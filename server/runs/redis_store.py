@@ -323,7 +323,11 @@ def _owner_if_alive(store: Store, fields: dict) -> str | None:
 
 def _fail_entry(store: Store, fields: dict) -> None:
     if "call" in fields:
-        store.client.lpush(json.loads(fields["call"])["reply"], json.dumps({"lost": LOST_CALL_MESSAGE}))
+        reply = json.loads(fields["call"])["reply"]
+        pipe = store.client.pipeline(transaction=True)
+        pipe.lpush(reply, json.dumps({"lost": LOST_CALL_MESSAGE}))
+        pipe.expire(reply, 300)  # read at once, or never (the caller gave up)
+        pipe.execute()
         return
     if "run" in fields:
         limits = json.loads(fields["job"])["limits"]

@@ -54,3 +54,17 @@ class RedisBackend:
         keys = list(client.scan_iter(match=self.prefix + "*", count=1000))
         if keys:
             client.delete(*keys)
+
+
+def stop_heartbeat(worker: Worker) -> None:
+    """Make ``worker`` look dead to Redis, as a killed or frozen one does: its heartbeat stops and is gone.
+
+    Its threads go on (a test ends what they are doing); only its signs of life stop.
+    """
+    worker._closed.set()  # the heartbeat loop's stop signal
+    worker._loops[1].join(5.0)
+    keys = worker.store.keys
+    pipe = worker.store.client.pipeline(transaction=False)
+    pipe.delete(keys.worker(worker.id))
+    pipe.zrem(keys.workers, worker.id)
+    pipe.execute()

@@ -10,6 +10,7 @@ import pytest
 
 from server.runs.redis_manager import OVERDUE_GRACE_SECONDS
 from server.runs.redis_store import GROUP
+from tests.redis.support import stop_heartbeat
 from tests.waiting import wait_until
 from tests.web.api_client import control, epoch_of, start
 from tests.web.sse_client import StreamReader
@@ -244,6 +245,43 @@ def test_a_gradient_check_is_computed_by_a_worker_not_the_web_instance(backend, 
     sound = client.post("/api/gradcheck", json=config)
     assert sound.status_code == 200 and sound.get_json()["verdict"] in ("great", "ok")
     assert len(computed_in) == 2 and all(name.startswith("worker-task") for name in computed_in)
+
+
+def test_a_gradient_check_whose_worker_dies_while_checking_answers_503(backend, monkeypatch):
+    from server.runs import redis_worker
+
+    client = backend.app().test_client()
+    dying = backend.worker()
+    entered, release = threading.Event(), threading.Event()
+
+    def dies_while_checking(*args, **options):
+        entered.set()
+        release.wait(30)  # the thread of a dead worker: nothing it does reaches anyone
+        return {}
+
+    monkeypatch.setitem(redis_worker.WORKER_CALLS, "gradient_check", dies_while_checking)
+    answers = []
+    asking = threading.Thread(target=lambda: answers.append(client.post("/api/gradcheck", json={})))
+    asking.start()
+    assert entered.wait(30)
+    backend.worker()  # another worker lives on: the upkeep, not the lack of workers, ends the call
+    stop_heartbeat(dying)
+    asking.join(30)
+    release.set()
+    assert answers[0].status_code == 503
+    assert answers[0].get_json()["error"] == "the training worker doing it stopped responding"
+    assert "Retry-After" in answers[0].headers
+
+
+def test_a_gradient_check_sent_as_the_only_worker_died_answers_503_and_is_withdrawn(backend):
+    client = backend.app().test_client()
+    keys, redis = backend.store.keys, backend.store.client
+    # The last heartbeat of a worker killed a moment ago: alive for one more second, taking nothing.
+    redis.zadd(keys.workers, {"killed": time.time() + 1})
+    response = client.post("/api/gradcheck", json={})
+    assert response.status_code == 503
+    assert response.get_json()["error"] == "no training worker is running; try again shortly"
+    assert redis.xlen(keys.jobs) == 0  # no worker started later computes it for nobody
 
 
 def test_controls_sent_back_to_back_through_both_instances_all_apply_in_order(two):
