@@ -35,6 +35,9 @@ def test_an_upload_to_one_instance_is_trained_by_a_worker_process_and_exported_f
         reader = StreamReader(first.get(run["events_url"]))
         events = reader.events()
         reader.close()
+        small = {"data": config["data"], "model": {"hidden": [{"units": 3}]}}
+        check = first.post("/api/gradcheck", json=small)  # computed by the worker, on the upload
+        assert check.status_code == 200 and check.get_json()["verdict"] in ("great", "ok")
     assert events[-1].event == "done", events[-1].data
     metrics = [m.data for m in events if m.event == "metrics"]
     assert [row["epoch"] for row in metrics] == list(range(7))
