@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from dataclasses import replace
 
@@ -45,11 +46,16 @@ class RedisBackend:
         return worker
 
     def close(self) -> None:
-        for worker in self.workers:
-            worker.shutdown(timeout=5.0)
-        for app in self.apps:
-            app.extensions["run_manager"].shutdown(timeout=5.0)
-            app.extensions["search_manager"].shutdown(timeout=5.0)
+        """Stop every worker and app made here (all of them, even if one fails), then drop the keys."""
+        with contextlib.ExitStack() as stack:
+            stack.callback(self._delete_keys)  # last
+            for app in self.apps:
+                stack.callback(app.extensions["search_manager"].shutdown, timeout=5.0)
+                stack.callback(app.extensions["run_manager"].shutdown, timeout=5.0)
+            for worker in self.workers:  # first: no worker takes anything after its test
+                stack.callback(worker.shutdown, timeout=5.0)
+
+    def _delete_keys(self) -> None:
         client = self.store.client
         keys = list(client.scan_iter(match=self.prefix + "*", count=1000))
         if keys:
