@@ -329,7 +329,7 @@ def main(argv: list[str] | None = None) -> dict:
 
 def measure_starts(args) -> dict:
     env = {"TUNING_MAX_CONCURRENT_RUNS": str(max(args.runs, 48)),
-           "TUNING_MAX_RUNS_PER_CLIENT": str(args.runs)}
+           "TUNING_MAX_RUNS_PER_CLIENT": str(args.runs), "TUNING_MAX_RUNS_PER_ADDRESS": str(args.runs)}
     if args.run_processes is not None:
         env["TUNING_RUN_PROCESSES"] = str(args.run_processes)
     with served(env, args.worker_class) as (port, pids):
