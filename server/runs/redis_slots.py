@@ -1,7 +1,7 @@
 """Open event streams counted in Redis, so that a stream cap means the same on every web instance.
 
 ``StreamLeases.take`` checks a list of scopes (one run's streams, one
-client's, one address's, all of them), each a sorted set
+client's, one address's), each a sorted set
 ``streams:<scope>`` of the slots held in it, in one script: it takes a slot
 in every scope, or none, and says which scope was full.  A slot is a lease:
 scored by when it expires, renewed every third of ``lease_seconds`` by the

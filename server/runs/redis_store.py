@@ -18,7 +18,7 @@ workers (``server.worker``).  Every key starts with a prefix (``TUNING_REDIS_PRE
   (for ``Retry-After``); ``client:<client>``: the active runs of one client;
   ``address:<address>``: those of one network address (all its clients).
   They change only inside the scripts below, so capacity is one count.
-- ``streams:...``: the open event streams (``server.runs.redis_slots``).
+- ``streams:...``: the open event streams per run, client and address (``server.runs.redis_slots``).
 - ``finished``: finished run ids by end time (the oldest beyond the retained
   maximum are dropped); ``workers`` and ``worker:<id>``: heartbeats.
 

@@ -214,7 +214,7 @@ class StreamSlots:
         with self._lock:
             refusal = self._refusal(client, kind, source_id, address)
             if refusal is not None:
-                raise ApiError(429, refusal, headers={"Retry-After": str(STREAM_RETRY_AFTER_SECONDS)})
+                raise self._refused(refusal)
             self._open += 1
             self._by_client[client] += 1
             self._by_address[address] += 1
@@ -246,6 +246,10 @@ class StreamSlots:
             return self.refusal("total", kind)
         return None
 
+    @staticmethod
+    def _refused(message: str) -> ApiError:
+        return ApiError(429, message, headers={"Retry-After": str(STREAM_RETRY_AFTER_SECONDS)})
+
     def refusal(self, scope: str, kind: str) -> str:
         """The 429's message when ``scope`` (source, client, address, total) is at its cap."""
         return {
@@ -259,19 +263,17 @@ class StreamSlots:
 
 
 class SharedStreamSlots(StreamSlots):
-    """The caps of ``StreamSlots`` counted for every web instance together, in ``leases``.
+    """The caps of ``StreamSlots`` per source, client and address counted for every instance together.
 
-    ``leases`` is the Redis backend's ``server.runs.redis_slots.StreamLeases``;
-    ``open`` counts the streams this instance holds.
+    ``leases`` (the Redis backend's ``server.runs.redis_slots.StreamLeases``)
+    holds those counts, so that their 429 means the same on every instance.
+    ``total`` stays a cap of this process: it protects its connections and
+    threads, whatever the other instances serve.
     """
 
     def __init__(self, leases, per_source: int, per_client: int, total: int, per_address: int | None = None):
         super().__init__(per_source, per_client, total, per_address)
         self.leases = leases
-
-    @property
-    def open(self) -> int:
-        return self.leases.held
 
     def take(self, client: str, kind: str, source_id: str | None = None,
              address: str | None = None) -> Callable[[], None]:
@@ -280,12 +282,32 @@ class SharedStreamSlots(StreamSlots):
         address = client if address is None else address
         scopes = [("source", f"source:{source_id}", self.per_source)] if source_id is not None else []
         scopes += [("client", f"client:{client}", self.per_client),
-                   ("address", f"address:{address}", self.per_address), ("total", "total", self.total)]
+                   ("address", f"address:{address}", self.per_address)]
         try:
-            return self.leases.take([(name, limit) for _, name, limit in scopes])
+            give_back = self.leases.take([(name, limit) for _, name, limit in scopes])
         except ScopeFull as full:
-            raise ApiError(429, self.refusal(scopes[full.index][0], kind),
-                           headers={"Retry-After": str(STREAM_RETRY_AFTER_SECONDS)}) from None
+            raise self._full(scopes[full.index][0], kind) from None
+        with self._lock:
+            room = self._open < self.total
+            if room:
+                self._open += 1
+        if not room:
+            give_back()
+            raise self._full("total", kind)
+        released = threading.Event()
+
+        def release() -> None:
+            with self._lock:
+                if released.is_set():
+                    return
+                released.set()
+                self._open -= 1
+            give_back()
+
+        return release
+
+    def _full(self, scope: str, kind: str) -> ApiError:
+        return self._refused(self.refusal(scope, kind))
 
 
 def _decrement(counts: Counter[str], key: str) -> None:

@@ -68,6 +68,24 @@ def test_a_runs_stream_cap_counts_streams_on_every_instance(two_instances):
     assert first.application.extensions["stream_slots"].open == 0
 
 
+def test_the_total_cap_protects_each_instance_and_is_not_shared(backend):
+    backend.worker()
+    caps = {"SSE_STREAMS_TOTAL": 1, "SSE_STREAMS_PER_CLIENT": 1}
+    first, second = (backend.app(**caps).test_client() for _ in range(2))
+    run = start(first, SLOW, **as_client("a"))
+    readers = [StreamReader(client.get(run["events_url"], **as_client(token)))
+               for client, token in ((first, "a"), (second, "b"))]  # one on each instance
+    refused = first.get(run["events_url"], **as_client("c"))
+    assert refused.status_code == 429
+    assert refused.get_json()["error"].startswith("the service has its maximum of 1 open event streams")
+    assert first.application.extensions["stream_slots"].open == 1
+    readers[1].close()
+    # The refused stream gave its client's slot back: that client may open one elsewhere.
+    readers.append(StreamReader(second.get(run["events_url"], **as_client("c"))))
+    for reader in readers:
+        reader.close()
+
+
 def test_a_slot_lives_while_its_instance_renews_it_and_expires_after_the_instance_dies(two_instances):
     first, second = two_instances
     run = start(first, SLOW, **as_client("a"))
