@@ -220,20 +220,16 @@ class StreamSlots:
             self._by_address[address] += 1
             if source_id is not None:
                 self._by_source[source_id] += 1
-        released = threading.Event()
 
         def release() -> None:
             with self._lock:
-                if released.is_set():
-                    return
-                released.set()
                 self._open -= 1
                 _decrement(self._by_client, client)
                 _decrement(self._by_address, address)
                 if source_id is not None:
                     _decrement(self._by_source, source_id)
 
-        return release
+        return _once(release)
 
     def _refusal(self, client: str, kind: str, source_id: str | None, address: str) -> str | None:
         if source_id is not None and self._by_source[source_id] >= self.per_source:
@@ -294,20 +290,31 @@ class SharedStreamSlots(StreamSlots):
         if not room:
             give_back()
             raise self._full("total", kind)
-        released = threading.Event()
 
         def release() -> None:
             with self._lock:
-                if released.is_set():
-                    return
-                released.set()
                 self._open -= 1
             give_back()
 
-        return release
+        return _once(release)
 
     def _full(self, scope: str, kind: str) -> ApiError:
         return self._refused(self.refusal(scope, kind))
+
+
+def _once(action: Callable[[], None]) -> Callable[[], None]:
+    """``action``, done the first time the returned function is called and never again."""
+    done = threading.Event()
+    lock = threading.Lock()
+
+    def at_most_once() -> None:
+        with lock:
+            if done.is_set():
+                return
+            done.set()
+        action()
+
+    return at_most_once
 
 
 def _decrement(counts: Counter[str], key: str) -> None:
