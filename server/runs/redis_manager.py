@@ -28,8 +28,6 @@ import time
 from collections.abc import Callable
 from functools import partial
 
-import redis
-
 from server.engine.config import RunConfig, parse_update
 from server.limits import RuntimeLimits
 from server.runs.events import LoggedEvent, to_json
@@ -51,6 +49,7 @@ from server.runs.redis_store import (
     WorkerSettings,
     connect,
     fail_lost_work,
+    reachable,
 )
 from server.runs.redis_store import (
     worker_settings as load_worker_settings,
@@ -108,7 +107,7 @@ class RedisRunManager:
     def start(self, config: RunConfig, client: str, address: str | None = None) -> dict:
         """Start a run for ``client`` (of ``address``: the client itself unless given), counted centrally."""
         address = client if address is None else address
-        with _reachable():
+        with reachable():
             if self._closed.is_set():
                 raise CapacityExceeded("the service is shutting down", retry_after=30)
             if not self.store.live_workers():
@@ -168,7 +167,7 @@ class RedisRunManager:
         if action not in ACTIONS:
             raise ValueError(f"unknown action {action!r}; one of {', '.join(ACTIONS)}")
         keys = self.store.keys
-        with _reachable():
+        with reachable():
             state = self._state(run_id)
             status = snapshot_status(state)
             if status not in ACTIVE_STATUSES:
@@ -194,13 +193,13 @@ class RedisRunManager:
         return snapshot(run_id, state)
 
     def status(self, run_id: str) -> dict:
-        with _reachable():
+        with reachable():
             state = self._state(run_id)
             self._touch(run_id)
         return snapshot(run_id, state)
 
     def progress(self, run_id: str) -> tuple[str, int]:
-        with _reachable():
+        with reachable():
             status, paused, last_id = self.store.client.hmget(self.store.keys.run(run_id),
                                                               ["status", "paused", "last_id"])
             if status is None:
@@ -209,7 +208,7 @@ class RedisRunManager:
         return snapshot_status({"status": status, "paused": paused}), int(last_id)
 
     def load(self) -> dict:
-        with _reachable():
+        with reachable():
             runs = self.store.client.zcard(self.store.keys.active)
         return {"runs": runs, "capacity": self.limits.max_concurrent_runs}
 
@@ -225,7 +224,7 @@ class RedisRunManager:
 
     def model(self, run_id: str) -> dict | None:
         """The finished run's trained network, kept in Redis by its worker; None if none was kept."""
-        with _reachable():
+        with reachable():
             self._state(run_id)
             blob = self._bytes.get(self.store.keys.model(run_id))
         return None if blob is None else state_from_bytes(blob)
@@ -240,7 +239,7 @@ class RedisRunManager:
         keys = self.store.keys
         reply = keys.reply(secrets.token_urlsafe(12))
         call = {"name": "gradient_check", "args": [config], "kwargs": options, "reply": reply}
-        with _reachable():
+        with reachable():
             if not self.store.live_workers():
                 raise RunsUnavailable("no training worker is running; try again shortly", retry_after=10)
             entry_id = self.store.client.xadd(keys.jobs, {"call": json.dumps(call)})
@@ -340,20 +339,6 @@ class RedisRunManager:
             self._touched = {key: at for key, at in self._touched.items() if now - at < self._touch_every}
         self._touched[run_id] = now
         self.store.touch_script(keys=[self.store.keys.run(run_id)], args=[repr(time.time())])
-
-
-class _reachable:
-    """Turns "Redis is unavailable" into ``RunsUnavailable`` (HTTP 503) for the block it wraps."""
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, kind, error, traceback):
-        if kind is not None and issubclass(kind, redis.exceptions.OutOfMemoryError):
-            raise RunsUnavailable("the run store is full (its maxmemory); try again shortly", 30) from error
-        if kind is not None and issubclass(kind, UNAVAILABLE):
-            raise RunsUnavailable(f"the run store is unavailable: {error}") from error
-        return False
 
 
 def snapshot_status(state: dict) -> str:

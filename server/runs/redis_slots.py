@@ -18,8 +18,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from server.runs.manager import RunsUnavailable
-from server.runs.redis_store import UNAVAILABLE, Store
+from server.runs.redis_store import UNAVAILABLE, Store, reachable
 
 logger = logging.getLogger(__name__)
 
@@ -80,11 +79,9 @@ class StreamLeases:
         keys = [f"{self.store.keys.prefix}streams:{name}" for name, _ in scopes]
         token = secrets.token_hex(8)
         now = self.clock()
-        try:
+        with reachable():
             full = self._take(keys=keys, args=[repr(now), repr(now + self.lease_seconds), token,
                                                self._lease_ms(), *[limit for _, limit in scopes]])
-        except UNAVAILABLE as error:
-            raise RunsUnavailable(f"the run store is unavailable: {error}") from error
         if full:
             raise ScopeFull(full - 1)
         with self._lock:

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 
 import redis
 
+from server.runs.manager import RunsUnavailable
 from server.runs.run import STATUS_BY_DONE_REASON
 from server.settings import settings_from_env
 
@@ -49,6 +50,20 @@ LOST_CALL_MESSAGE = "the training worker doing it stopped responding"
 #: full (``maxmemory`` with ``noeviction``: writes are refused, nothing is evicted), or a read-only replica.
 UNAVAILABLE = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError,
                redis.exceptions.OutOfMemoryError, redis.exceptions.ReadOnlyError)
+
+
+class reachable:
+    """Turns "Redis is unavailable" into ``RunsUnavailable`` (HTTP 503) for the block it wraps."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, error, traceback):
+        if kind is not None and issubclass(kind, redis.exceptions.OutOfMemoryError):
+            raise RunsUnavailable("the run store is full (its maxmemory); try again shortly", 30) from error
+        if kind is not None and issubclass(kind, UNAVAILABLE):
+            raise RunsUnavailable(f"the run store is unavailable: {error}") from error
+        return False
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ import numpy as np
 import redis
 
 from server.engine.uploads import UploadedData
-from server.runs.redis_store import Store
+from server.runs.redis_store import Store, reachable
 
 # Drops one upload and its bookkeeping.  ARGV[1] is always the key prefix.
 _DROP_FUNCTION = """
@@ -145,14 +145,16 @@ class RedisUploads:
         meta = {"shape": list(data.X.shape), "classes": list(data.classes), "features": list(data.features),
                 "client": client, "ttl_ms": ttl_ms}
         arrays = [np.ascontiguousarray(data.X, dtype="<f8").tobytes(), data.y.astype(np.uint8).tobytes()]
-        self._put(args=[self._prefix, key, repr(self._clock()), ttl_ms, client, data.nbytes,
-                        budget.per_client, budget.bytes_per_client, budget.bytes_total,
-                        *arrays, json.dumps(meta)])
+        with reachable():
+            self._put(args=[self._prefix, key, repr(self._clock()), ttl_ms, client, data.nbytes,
+                            budget.per_client, budget.bytes_per_client, budget.bytes_total,
+                            *arrays, json.dumps(meta)])
         return key
 
     def get(self, upload_id: str) -> UploadedData | None:
         """The upload, its last use now; None when unknown or expired."""
-        found = self._get(args=[self._prefix, upload_id, repr(self._clock())])
+        with reachable():
+            found = self._get(args=[self._prefix, upload_id, repr(self._clock())])
         if not found:
             return None
         x_bytes, y_bytes, meta_json = found

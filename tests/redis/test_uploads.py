@@ -102,3 +102,21 @@ def test_all_clients_together_keep_within_the_total_budget(backend):
     assert store.get(keys[0]) is None
     assert store.get(keys[1]) is not None and store.get(keys[2]) is not None
     assert int(backend.store.client.get(backend.store.keys.prefix + "uploads:bytes")) == 2 * data.nbytes
+
+
+def test_a_full_or_unreachable_redis_answers_an_upload_with_503_not_500(backend):
+    client = backend.app().test_client()
+    text, _ = table(rows=40)
+    admin = backend.store.client
+    limit = admin.config_get("maxmemory")["maxmemory"]
+    admin.config_set("maxmemory", 1)  # below what it holds: every write is refused (noeviction)
+    try:
+        refused = upload(client, text)
+    finally:
+        admin.config_set("maxmemory", limit)
+    assert refused.status_code == 503 and "Retry-After" in refused.headers
+    assert refused.get_json()["error"] == "the run store is full (its maxmemory); try again shortly"
+    away = backend.app(REDIS_URL="redis://127.0.0.1:1/0").test_client()  # nothing listens on port 1
+    response = away.get("/api/datasets/" + "x" * 22)
+    assert response.status_code == 503
+    assert response.get_json()["error"].startswith("the run store is unavailable")
