@@ -92,6 +92,26 @@ def test_a_run_advances_both_loss_curves_to_done_with_smoothing_over_the_raw_cur
     assert page.console_errors == []
 
 
+def test_a_falling_curve_grows_its_y_range_downwards_in_a_few_steps_and_keeps_its_top(page, live_server):
+    open_playground(page, live_server)
+    changes, final = page.evaluate("""async () => {
+        const { grownYRange } = await import('/static/js/charts/line_canvas.js');
+        let range = null, changes = 0, low = Infinity, high = -Infinity;
+        for (let epoch = 0; epoch < 600; epoch += 1) {  // a loss falling from 0.71 to 0.02, jittering
+            const value = 0.69 * Math.exp(-epoch / 150) + 0.02 + 0.01 * Math.sin(epoch * 1.7);
+            low = Math.min(low, value);
+            high = Math.max(high, value);
+            const next = grownYRange(range, [low, high]);
+            if (next !== range) changes += 1;
+            range = next;
+        }
+        return [changes, range];
+    }""")
+    assert changes <= 12  # each change is a Plotly relayout of 10 to 40 ms
+    assert 0.71 < final[1] < 0.8  # growing the bottom leaves the top where the first points put it
+    assert final[0] == 0  # and a loss's axis stops at 0
+
+
 def test_the_boundary_draws_the_train_points_and_names_the_one_under_the_pointer(page, live_server):
     open_playground(page, live_server, FAST)
     page.get_by_test_id("start").click()

@@ -30,22 +30,34 @@ export function extent(arrays, log) {
   return low <= high ? [low, high] : null;
 }
 
+// How far a linear range that must grow goes past the data, in spans: each growth is a
+// Plotly relayout (10 to 40 ms), so a falling loss or a rising accuracy grows in a few long steps.
+const GROWTH = 0.2;
+
 /**
  * The y range (in axis units: log10 on a log axis) that holds ``dataExtent``:
  * ``current`` when it already does, otherwise grown with headroom so that the
- * next points rarely need another relayout.  Null while there is nothing to hold.
+ * next points rarely need another relayout (a linear range grows only on the
+ * side the data left, and not below 0 for data that are not negative, beyond
+ * the first fit's 8 %).  Null while there is nothing to hold.
  */
 export function grownYRange(current, dataExtent, { log = false, fromZero = false } = {}) {
   if (!dataExtent) return current;
   let [low, high] = log ? dataExtent.map(Math.log10) : dataExtent;
   if (fromZero && !log) low = Math.min(0, low);
   if (current && current[0] <= low && current[1] >= high) return current;
-  if (current) { low = Math.min(low, current[0]); high = Math.max(high, current[1]); }
-  if (log) return [Math.floor(low * 2 - 0.3) / 2, Math.ceil(high * 2 + 0.3) / 2];
-  const span = high - low || Math.abs(high) || 1;
-  const padded = [low - 0.08 * span, high + 0.08 * span];
-  if (fromZero && low >= 0) padded[0] = 0;
-  return padded;
+  if (log) {
+    if (current) { low = Math.min(low, current[0]); high = Math.max(high, current[1]); }
+    return [Math.floor(low * 2 - 0.3) / 2, Math.ceil(high * 2 + 0.3) / 2];
+  }
+  const span = Math.max(high, current?.[1] ?? high) - Math.min(low, current?.[0] ?? low) || Math.abs(high) || 1;
+  const fitted = [low - 0.08 * span, high + 0.08 * span];
+  if (fromZero && low >= 0) fitted[0] = 0;
+  if (!current) return fitted;
+  const grown = current.slice();
+  if (low < current[0]) grown[0] = low >= 0 ? Math.max(low - GROWTH * span, Math.min(0, fitted[0])) : low - GROWTH * span;
+  if (high > current[1]) grown[1] = high + GROWTH * span;
+  return grown;
 }
 
 /** Index of the value of sorted ``values`` nearest to ``target``. */
