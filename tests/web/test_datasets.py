@@ -196,6 +196,28 @@ def test_a_many_feature_multiclass_upload_gets_a_confusion_matrix_without_exampl
     assert messages[-1].event == "done" and messages[-1].data["reason"] == "completed"
 
 
+def test_a_two_feature_three_class_upload_streams_class_regions_and_a_confusion_matrix(engine_client):
+    rows = ["u,v,label"] + [f"{(-1) ** i * (i % 7)},{(i % 3) * 10 + (i % 5) * 0.3},{'abc'[i % 3]}"
+                            for i in range(90)]
+    info = uploaded(engine_client, "\n".join(rows) + "\n")
+    assert (info["n_features"], info["n_classes"]) == (2, 3)
+    config = {"data": {"dataset": info["dataset"], "n_samples": 90},
+              "training": {"epochs": 10, "boundary_every": 5}}
+    reader = StreamReader(engine_client.get(start(engine_client, config)["events_url"]))
+    messages = reader.events()
+    reader.close()
+    assert messages[0].data["points"]["train"]["label"] and messages[-1].event == "done"
+    boundaries = [message.data for message in messages if message.event == "boundary"]
+    assert [boundary["epoch"] for boundary in boundaries] == [0, 5, 10]
+    last = boundaries[-1]
+    assert last["classes"] == 3 and "z" not in last and last["neurons"]["layers"]
+    cells = [value for row in last["predicted"] for value in row]
+    assert len(cells) == len(last["x"]) * len(last["y"]) and set(cells) <= {0, 1, 2}
+    assert all(1 / 3 - 1e-3 <= value <= 1 for row in last["confidence"] for value in row)
+    confusion = [message.data for message in messages if message.event == "confusion"]
+    assert confusion and len(confusion[-1]["matrix"]) == 3
+
+
 def test_an_upload_is_split_and_normalized_with_the_training_statistics(engine_client):
     info = uploaded(engine_client, table(rows=100, features=3)[0])
     config = parse_config({"data": {"dataset": info["dataset"], "n_samples": 100}})
