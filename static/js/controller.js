@@ -202,8 +202,8 @@ export class Controller {
     });
   }
 
-  /** Whether the previewed data have more than two classes (the run's config event says it for sure). */
-  multiClass() { return (this.shape?.data.n_classes ?? 2) > 2; }
+  /** Whether the previewed data have no boundary picture (not 2-D; the run's config event says it for sure). */
+  withoutBoundary() { return this.shape ? !this.shape.data.is_2d : false; }
 
   /** The config ghosts are compared with: the run's while one is followed, else the form's. */
   reference() { return this.session.run?.config ?? this.state.config; }
@@ -290,7 +290,7 @@ export class Controller {
     this.retireFinishedRun();
     this.runGhostLabel = ghostLabel;
     this.views.toolbar.setRunId(created.id);
-    this.dashboard.prepare(config, { waiting: true, multiClass: this.multiClass() });
+    this.dashboard.prepare(config, { waiting: true, withoutBoundary: this.withoutBoundary() });
     this.ghosts.refresh(this.reference());
     this.busy = false;
     this.setStatus("running");
@@ -318,7 +318,7 @@ export class Controller {
     this.views.toolbar.setRunId(null);
     this.retireFinishedRun();
     this.setStatus("idle");
-    this.dashboard.prepare(this.state.config, { multiClass: this.multiClass() });
+    this.dashboard.prepare(this.state.config, { withoutBoundary: this.withoutBoundary() });
     this.ghosts.refresh(this.reference());
     this.views.diagnosis.clear();
     this.errors.clear();

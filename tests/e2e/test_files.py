@@ -90,6 +90,56 @@ def test_a_dropped_file_is_taken_and_a_bad_one_is_told_where_it_is_wrong(page, l
     expect(page.get_by_test_id("dataset").locator("option:checked")).to_have_text("dropped.csv (80 rows)")
 
 
+def three_class_csv(rows: int = 150) -> str:
+    """Two features, three classes in blobs at three corners of a triangle."""
+    corners = {"north": (0.0, 3.0), "west": (-3.0, -1.5), "east": (3.0, -1.5)}
+    lines = ["u,v,label"]
+    for index in range(rows):
+        name = list(corners)[index % 3]
+        cx, cy = corners[name]
+        spread = index // 3
+        lines.append(f"{cx + (spread % 7 - 3) / 6:.2f},{cy + (spread * 5 % 11 - 5) / 8:.2f},{name}")
+    return "\n".join(lines) + "\n"
+
+
+# The share of the map's pixels in each 30-degree hue sector (near-white pixels left out).
+MAP_HUES = """(canvas) => {
+    const { data } = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height);
+    const sectors = new Array(12).fill(0);
+    for (let at = 0; at < data.length; at += 4) {
+        const [r, g, b] = [data[at], data[at + 1], data[at + 2]];
+        const high = Math.max(r, g, b), low = Math.min(r, g, b);
+        if (high - low < 20) continue;
+        const span = high - low;
+        let hue = high === r ? (g - b) / span : high === g ? 2 + (b - r) / span : 4 + (r - g) / span;
+        hue = ((hue * 60) + 360) % 360;
+        sectors[Math.floor(hue / 30)] += 1;
+    }
+    return sectors.map((count) => count / (data.length / 4));
+}"""
+
+
+def test_a_three_class_two_feature_upload_draws_class_regions_with_a_legend(page, live_server):
+    open_playground(page, live_server,
+                    "epochs=60&speed=1000&boundaryEvery=10&optimizer=adam&learningRate=0.03")
+    choose_file(page, three_class_csv(), "blobs.csv")
+    expect(page.get_by_test_id("upload-status")).to_have_text("blobs.csv: 150 rows, 2 features, 3 classes.")
+    expect(page.get_by_test_id("boundary-chart")).to_be_visible()
+    expect(page.get_by_test_id("confusion-chart")).to_be_hidden()
+    expect(page.get_by_test_id("boundary-legend").locator("li")).to_have_text(["east", "north", "west"])
+    expect(page.get_by_test_id("boundary-points")).to_have_attribute("data-points", "120")  # train and dev
+    page.get_by_test_id("start").click()
+    expect(page.get_by_test_id("status")).to_have_text("done")
+    expect(page.get_by_test_id("neuron-map").first).to_be_visible()
+    board = page.get_by_test_id("boundary-map")
+    expect(board).to_have_attribute("data-epoch", "60")
+    expect(board).to_have_attribute("data-classes", "3")
+    expect(board).to_be_visible()
+    hues = board.evaluate(MAP_HUES)
+    # Orange, blue and green regions, each a good part of the plane.
+    assert sum(share > 0.08 for share in hues) >= 3, hues
+
+
 def downloaded(page, testid: str) -> tuple[str, bytes]:
     with page.expect_download() as info:
         page.get_by_test_id(testid).click()
