@@ -103,7 +103,7 @@ def main(args) -> dict:
     url = f"redis://127.0.0.1:{redis_port}/0"
     runs_at_once = max(args.runs, args.paced_runs)
     env = {**os.environ, "TUNING_REDIS_URL": url, "TUNING_MAX_CONCURRENT_RUNS": str(max(runs_at_once, 48)),
-           "TUNING_MAX_RUNS_PER_CLIENT": str(runs_at_once)}
+           "TUNING_MAX_RUNS_PER_CLIENT": str(runs_at_once), "TUNING_MAX_RUNS_PER_ADDRESS": str(runs_at_once)}
     worker = [sys.executable, "-m", "server.worker", "--nice", "19",
               "--concurrency", str(runs_at_once // WORKERS + 8)]
     web = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "server:create_app()"]

@@ -62,6 +62,10 @@ class ServingSettings:
     #: Training host processes (``server.runs.processes``); 0 trains each run in a
     #: thread of the web process; None: one per available core (none under ``TESTING``).
     run_processes: int | None = None
+    #: How often the web process pings each training host, and how long a host
+    #: may stay silent (stopped, wedged) before its runs fail and it is replaced.
+    host_heartbeat_seconds: float = 1.0
+    host_heartbeat_timeout_seconds: float = 6.0
     #: gunicorn's control socket (gunicornc): off unless given a path.  gunicorn
     #: 25+ otherwise puts it at one path per user, where a second instance on
     #: the machine takes it over and the first, stopping, removes it.

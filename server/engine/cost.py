@@ -20,19 +20,22 @@ Counting, for a network of ``W`` weights and ``P`` parameters:
 - a mini-batch step of ``m`` rows: ``3 m W`` (the forward pass, and the
   backward pass's two products per layer) plus ``UPDATE_WORK_PER_PARAMETER
   * P`` for the element-wise passes over every parameter, plus
-  ``STEP_OVERHEAD_WORK`` for the Python calls around a step, whatever the
-  network: a step of a tiny network at batch size 1 is mostly those;
+  ``STEP_OVERHEAD_WORK`` for the Python calls around a step and
+  ``LAYER_OVERHEAD_WORK`` for each weight layer's calls (its forward,
+  activation and backward): a step of a small network at batch size 1 is
+  mostly those, and a deep one's grow with its depth;
 - an evaluation of ``n`` rows: ``n W`` (forward only);
 - an epoch: its steps, plus one evaluation of the train, dev and train-dev
   splits and, for 2-D data with boundary pictures, of the
   ``BOUNDARY_GRID_POINTS`` of the grid (as if every epoch were reported).
 
-The largest lesson or search preset needs 4e7 an epoch and 7e6 uncut, a
-fiftieth and a thirtieth of the bounds.  The schema's largest network (16
+The largest lesson or search preset needs 1e8 an epoch and 7e6 uncut, a
+twentieth and a thirtieth of the bounds.  The schema's largest network (16
 x 512) is refused whatever the data: its parameters alone are 8e8 of
 element-wise work a step.  About the largest admitted: 3 x 512 units on
 20-odd examples, 2 x 256 units on 5,000 examples at batch size 64, or
-2 x 48 units on 5,000 examples at batch size 1.
+2 x 45 units on 5,000 examples at batch size 1 (at most 13 hidden layers
+there, however narrow).
 """
 
 from __future__ import annotations
@@ -47,8 +50,11 @@ from server.limits import CONFIG_LIMITS
 #: the gradient vector.  Measured here: 30-90 ns a parameter, where the
 #: products of a step run at about 0.3 ns a multiply-add.
 UPDATE_WORK_PER_PARAMETER = 200
-#: The Python calls around one step, as multiply-adds (about 40 µs here).
-STEP_OVERHEAD_WORK = 40_000
+#: The Python calls around one step, as multiply-adds (about 25 µs here).
+STEP_OVERHEAD_WORK = 80_000
+#: The Python calls of one weight layer in a step (about 12 µs here): at batch
+#: size 1 a 16-layer network of 4 units takes 240 µs a step, a 1-layer one 50.
+LAYER_OVERHEAD_WORK = 40_000
 #: Points of the grid a ``boundary`` event evaluates (``Dataset.grid``'s 40 x 40).
 BOUNDARY_GRID_POINTS = 40 * 40
 #: Multiply-adds a host spends on one run before it turns to the next: a few
@@ -58,14 +64,16 @@ DEFAULT_SLICE_WORK = 20_000_000
 
 @dataclass(frozen=True)
 class NetworkSize:
-    """Weights (what the products multiply) and parameters (what the optimizer updates) of a network."""
+    """A network's weights (what products multiply), parameters (what the optimizer updates), layers."""
 
     weights: int
     parameters: int
+    layers: int
 
     def step_work(self, rows: int) -> int:
         """Multiply-adds of one training step on a mini-batch of ``rows`` examples."""
-        return 3 * rows * self.weights + UPDATE_WORK_PER_PARAMETER * self.parameters + STEP_OVERHEAD_WORK
+        return (3 * rows * self.weights + UPDATE_WORK_PER_PARAMETER * self.parameters
+                + STEP_OVERHEAD_WORK + LAYER_OVERHEAD_WORK * self.layers)
 
     def forward_work(self, rows: int) -> int:
         """Multiply-adds of evaluating ``rows`` examples."""
@@ -85,7 +93,7 @@ def network_size(sizes: list[int], batch_norm: list[bool]) -> NetworkSize:
     weights = sum(inputs * outputs for inputs, outputs in zip(sizes[:-1], sizes[1:], strict=True))
     per_unit = sum(outputs * (2 if normalized else 1)
                    for outputs, normalized in zip(sizes[1:], batch_norm, strict=True))
-    return NetworkSize(weights, weights + per_unit)
+    return NetworkSize(weights, weights + per_unit, len(sizes) - 1)
 
 
 def config_network_size(config: RunConfig) -> NetworkSize:

@@ -34,9 +34,10 @@
   lock; 0 trains each run in its own thread of this process.  Default: the
   ``TUNING_RUN_PROCESSES`` environment variable, else one per available core,
   but 0 when ``TESTING`` (test suites create many short-lived apps; each would
-  otherwise start its own processes).  ``HOST_HEARTBEAT_SECONDS`` (1) and
-  ``HOST_HEARTBEAT_TIMEOUT_SECONDS`` (6): how often the hosts are pinged, and
-  how long one may stay silent before its runs fail and it is replaced.
+  otherwise start its own processes).  ``HOST_HEARTBEAT_SECONDS`` and
+  ``HOST_HEARTBEAT_TIMEOUT_SECONDS`` (default ``TUNING_HOST_HEARTBEAT_SECONDS``,
+  1, and ``TUNING_HOST_HEARTBEAT_TIMEOUT_SECONDS``, 6): how often the hosts are
+  pinged, and how long one may stay silent before its runs fail and it is replaced.
 - ``TRAINER_FACTORY``: ``config -> trainer``, replacing the engine's trainers
   (tests use a fake); ``RUN_MANAGER``: a ready ``RunManager`` replacing the
   in-process one.
@@ -94,8 +95,8 @@ DEFAULTS = {
     "MAX_LOG_BYTES_TOTAL": DEFAULT_MAX_TOTAL_LOG_BYTES,
     "MAX_LOG_BYTES_PER_CLIENT": DEFAULT_MAX_CLIENT_LOG_BYTES,
     "RUN_PROCESSES": None,
-    "HOST_HEARTBEAT_SECONDS": 1.0,
-    "HOST_HEARTBEAT_TIMEOUT_SECONDS": 6.0,
+    "HOST_HEARTBEAT_SECONDS": None,
+    "HOST_HEARTBEAT_TIMEOUT_SECONDS": None,
     "TRAINER_FACTORY": None,
     "RUN_MANAGER": None,
     "REDIS_URL": None,
@@ -179,11 +180,13 @@ def _in_process_manager(app: Flask, limits: RuntimeLimits):
     if trainer_factory is None and processes != 0:
         from server.runs.processes import TrainerProcessPool
 
+        serving = serving_settings()
+        interval, timeout = app.config["HOST_HEARTBEAT_SECONDS"], app.config["HOST_HEARTBEAT_TIMEOUT_SECONDS"]
         # One checker process per gradient check allowed at once: a check never waits behind another.
         pool = app.extensions["trainer_pool"] = TrainerProcessPool(
             processes, checkers=app.config["GRADCHECK_CONCURRENCY"],
-            heartbeat_interval=app.config["HOST_HEARTBEAT_SECONDS"],
-            heartbeat_timeout=app.config["HOST_HEARTBEAT_TIMEOUT_SECONDS"])
+            heartbeat_interval=serving.host_heartbeat_seconds if interval is None else interval,
+            heartbeat_timeout=serving.host_heartbeat_timeout_seconds if timeout is None else timeout)
         atexit.register(pool.shutdown, 2.0)
         trainer_factory = pool.trainer
     manager = InProcessRunManager(trainer_factory or _engine_trainer, limits,

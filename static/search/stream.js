@@ -3,7 +3,7 @@
 
 import { t } from "../js/i18n.js";
 import { withClientToken } from "../js/client_token.js";
-import { followEvents } from "./event-stream.js";
+import { followEvents } from "../js/event_stream.js";
 
 export const SEARCH_EVENTS = ["search", "trial", "best", "done"];
 

@@ -6,6 +6,7 @@ from server.engine import ConfigError, Trainer, parse_config
 from server.engine.config import parse_update
 from server.engine.cost import (
     BOUNDARY_GRID_POINTS,
+    LAYER_OVERHEAD_WORK,
     STEP_OVERHEAD_WORK,
     UPDATE_WORK_PER_PARAMETER,
     config_network_size,
@@ -25,11 +26,13 @@ LARGEST_NETWORK = {"model": {"hidden": [WIDEST_LAYER] * CONFIG_LIMITS.max_hidden
 
 
 def test_an_epoch_is_counted_as_the_docstring_says():
-    # circles (2 inputs), 8 and 4 units, one output: W = 2*8 + 8*4 + 4*1 = 52, P = 52 + 8 + 4 + 1 = 65.
+    # circles (2 inputs), 8 and 4 units, one output: W = 2*8 + 8*4 + 4*1 = 52, P = 52 + 8 + 4 + 1 = 65,
+    # three weight layers.
     config = parse_config({"data": {"n_samples": 100, "split": {"train": 0.5, "dev": 0.3, "test": 0.2}},
                            "model": {"hidden": [{"units": 8}, {"units": 4}]},
                            "training": {"batch_size": 20, "boundary_every": 5}})
-    step = lambda rows: 3 * rows * 52 + UPDATE_WORK_PER_PARAMETER * 65 + STEP_OVERHEAD_WORK  # noqa: E731
+    step = lambda rows: (3 * rows * 52 + UPDATE_WORK_PER_PARAMETER * 65  # noqa: E731
+                         + STEP_OVERHEAD_WORK + 3 * LAYER_OVERHEAD_WORK)
     # 50 training examples: two steps of 20 and one of 10; evaluated: 50 + 30 and the grid.
     assert epoch_work(config) == 2 * step(20) + step(10) + 52 * (80 + BOUNDARY_GRID_POINTS)
 
@@ -123,3 +126,22 @@ def test_a_live_batch_size_that_would_exceed_the_bound_is_refused_at_its_field()
         parse_update({"training": {"batch_size": 1}}, config)
     assert [detail["loc"] for detail in refused.value.details] == ["config.training.batch_size"]
     assert parse_update({"training": {"batch_size": 300}}, config) == {"training": {"batch_size": 300}}
+
+
+def test_each_weight_layer_adds_its_calls_to_a_step():
+    def step(depth: int) -> int:
+        config = parse_config({"model": {"hidden": [{"units": 4}] * depth}})
+        return config_network_size(config).step_work(1)
+
+    # Four more layers of 4 units: 4 * (16 weights * 3 + 20 parameters' updates) and their calls.
+    assert step(5) - step(1) == 4 * (3 * 16 + UPDATE_WORK_PER_PARAMETER * 20 + LAYER_OVERHEAD_WORK)
+
+
+def test_a_deep_narrow_network_at_batch_size_one_on_many_samples_is_refused():
+    deepest = [{"units": 4}] * CONFIG_LIMITS.max_hidden_layers
+    deep = {"data": {"n_samples": 5000}, "model": {"hidden": deepest},
+            "training": {"batch_size": 1}}
+    with pytest.raises(ConfigError) as refused:
+        parse_config(deep)
+    assert [detail["loc"] for detail in refused.value.details] == ["model.hidden"]
+    assert epoch_work(parse_config({**deep, "training": {"batch_size": 8}})) <= BOUND

@@ -1,7 +1,5 @@
 """The trial function on the real engine, in this process."""
 
-import threading
-
 from server.search.presets import QUICK_BASE
 from server.search.worker import execute, execution_config, train_trial
 
@@ -38,15 +36,12 @@ def test_a_diverging_trial_is_recorded_as_diverged():
 
 
 def test_a_trial_stops_at_the_next_epoch_when_asked():
-    stop = threading.Event()
-    config = quick(training={"epochs": 10000})
-    timer = threading.Timer(0.3, stop.set)
-    timer.start()
-    outcome = execute(train_trial, {"config": config}, stop.is_set)
-    timer.cancel()
+    # Asked from the first poll on: the trial ends at an epoch boundary, whatever the machine's speed,
+    # long before the 10,000 epochs it was given (seconds of training).
+    outcome = execute(train_trial, {"config": quick(training={"epochs": 10000})}, lambda: True)
     assert outcome["status"] == "stopped"
     assert outcome["message"] == "the search was stopped"
-    assert 0 < outcome["epochs_run"] < 10000
+    assert outcome["epochs_run"] < 10000
 
 
 def test_a_trial_stops_at_its_time_limit():

@@ -43,6 +43,20 @@ def test_create_app_takes_the_run_processes_from_the_environment(monkeypatch):
     try:
         pool = app.extensions["trainer_pool"]
         assert pool.processes == 2 and pool.host_pids() == []
+        assert (pool.heartbeat_interval, pool.heartbeat_timeout) == (1.0, 6.0)
+    finally:
+        app.extensions["run_manager"].shutdown()
+        pool.shutdown()
+
+
+def test_create_app_takes_the_host_heartbeat_from_the_environment(monkeypatch):
+    monkeypatch.setenv("TUNING_RUN_PROCESSES", "1")
+    monkeypatch.setenv("TUNING_HOST_HEARTBEAT_SECONDS", "0.5")
+    monkeypatch.setenv("TUNING_HOST_HEARTBEAT_TIMEOUT_SECONDS", "3")
+    app = create_app({"TESTING": True})
+    pool = app.extensions["trainer_pool"]
+    try:
+        assert (pool.heartbeat_interval, pool.heartbeat_timeout) == (0.5, 3.0)
     finally:
         app.extensions["run_manager"].shutdown()
         pool.shutdown()

@@ -1,6 +1,6 @@
-// A reconnecting EventSource for this server's streams (runs, searches, labs):
-// every message has an increasing `id`, and a stream reopened with
-// `?since=<id>` replays every later event, none twice.
+// A reconnecting EventSource for this server's streams (runs, searches): every
+// message has an increasing `id`, and a stream reopened with `?since=<id>`
+// replays every later event, none twice.
 //
 // The browser reconnects by itself and sends Last-Event-ID; when it gives up
 // (the server answered with an error status) the stream is reopened here with
@@ -12,11 +12,19 @@ const DEFAULT_RECONNECTS = 8;
 
 /**
  * Follow `eventsUrl`, listening to the event names in `events`.  A name in
- * `finalEvents` closes the stream once delivered.  Returns `{ close() }`.
+ * `finalEvents` closes the stream once delivered.  An `"error"` in `events`
+ * is the stream's own event of that name (a message with data), told apart
+ * from the connection failures EventSource reports under the same name.
+ *
+ * For the names in `parseLater`, `data` is a function that parses the
+ * event's JSON when called (null if it does not parse): a reader that keeps
+ * only the newest of those events parses just the ones it uses.  Data that
+ * is not JSON arrives as `{message: <the text>}`.  Returns `{ close() }`.
  */
 export function followEvents(eventsUrl, { events, finalEvents = [], onEvent, onLost,
-  maxReconnects = DEFAULT_RECONNECTS }) {
+  parseLater = new Set(), maxReconnects = DEFAULT_RECONNECTS }) {
   const final = new Set(finalEvents);
+  const ownErrors = events.includes("error");
   let lastId = null;
   let source = null;
   let failures = 0;
@@ -38,14 +46,20 @@ export function followEvents(eventsUrl, { events, finalEvents = [], onEvent, onL
     }
     failures = 0;
     if (final.has(name)) close();
-    onEvent(name, JSON.parse(message.data));
+    onEvent(name, parseLater.has(name) ? () => parse(message.data, null) : parse(message.data));
   };
 
   const open = () => {
     const separator = eventsUrl.includes("?") ? "&" : "?";
     source = new EventSource(lastId === null ? eventsUrl : `${eventsUrl}${separator}since=${lastId}`);
-    for (const name of events) source.addEventListener(name, (message) => deliver(name, message));
-    source.addEventListener("error", () => {
+    for (const name of events) {
+      if (name !== "error") source.addEventListener(name, (message) => deliver(name, message));
+    }
+    source.addEventListener("error", (event) => {
+      if (event instanceof MessageEvent && event.data) {
+        if (ownErrors) deliver("error", event);
+        return;
+      }
       if (closed) return;
       failures += 1;
       if (failures > maxReconnects) {
@@ -59,4 +73,8 @@ export function followEvents(eventsUrl, { events, finalEvents = [], onEvent, onL
 
   open();
   return { close };
+}
+
+function parse(text, fallback = { message: String(text) }) {
+  try { return JSON.parse(text); } catch { return fallback; }
 }
