@@ -90,6 +90,16 @@ def test_a_dropped_file_is_taken_and_a_bad_one_is_told_where_it_is_wrong(page, l
     expect(page.get_by_test_id("dataset").locator("option:checked")).to_have_text("dropped.csv (80 rows)")
 
 
+def test_a_bad_file_is_told_in_korean_on_a_korean_page(page, live_server):
+    open_playground(page, live_server, FAST, path="/?lang=ko")
+    drop_file(page, "a,b,label\n1,2,x\n3,oops,y\n", "bad.csv")
+    status = page.get_by_test_id("upload-status")
+    expect(status).to_have_text("bad.csv: 3번째 줄, b 열: 'oops' 는 숫자가 아니다")
+    choose_file(page, "a,b,label\n" + "".join(f"{i},{i},same\n" for i in range(30)), "one.csv")
+    expect(status).to_have_text(
+        "one.csv: label 열: 모든 행의 label 이 'same' 이다. 데이터 set 에는 최소 2개의 class 가 필요하다")
+
+
 def three_class_csv(rows: int = 150) -> str:
     """Two features, three classes in blobs at three corners of a triangle."""
     corners = {"north": (0.0, 3.0), "west": (-3.0, -1.5), "east": (3.0, -1.5)}
