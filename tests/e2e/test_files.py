@@ -100,6 +100,29 @@ def test_a_bad_file_is_told_in_korean_on_a_korean_page(page, live_server):
         "one.csv: label 열: 모든 행의 label 이 'same' 이다. 데이터 set 에는 최소 2개의 class 가 필요하다")
 
 
+def test_settings_that_do_nothing_for_an_upload_are_switched_off_with_the_reason(page, live_server):
+    open_playground(page, live_server, FAST)
+    noise, reason = page.locator("#f-noise"), page.get_by_test_id("off-reason-noise")
+    regenerate = page.get_by_test_id("regenerate-data")
+    expect(noise).to_be_enabled()
+    expect(reason).to_be_hidden()
+    expect(regenerate).to_have_text("Regenerate data", use_inner_text=True)
+    choose_file(page, csv_text())
+    expect(page.get_by_test_id("dataset")).to_have_value(re.compile("^upload:"))
+    expect(noise).to_be_disabled()
+    expect(reason).to_have_text("Your own data are used as they are: no noise is added.")
+    expect(noise).to_have_attribute("aria-describedby", "o-noise")
+    expect(regenerate).to_have_text("New split", use_inner_text=True)  # a data seed reshuffles the rows
+    page.get_by_test_id("start").click()
+    expect(page.get_by_test_id("status")).to_have_text("done")
+    page.get_by_test_id("reset").click()
+    expect(noise).to_be_disabled()  # unlocking after a run keeps it off
+    page.get_by_test_id("dataset").select_option("moons")
+    expect(noise).to_be_enabled()
+    expect(reason).to_be_hidden()
+    expect(regenerate).to_have_text("Regenerate data", use_inner_text=True)
+
+
 def three_class_csv(rows: int = 150) -> str:
     """Two features, three classes in blobs at three corners of a triangle."""
     corners = {"north": (0.0, 3.0), "west": (-3.0, -1.5), "east": (3.0, -1.5)}

@@ -315,6 +315,14 @@ def test_a_three_class_two_feature_upload_gets_class_regions_neuron_maps_and_a_c
     assert of_kind(events, "done")[0]["dev_accuracy"] > 0.9
 
 
+def test_a_data_seed_splits_an_upload_anew_and_keeps_the_network():
+    config = {"seed": 2, "data": {"dataset": THREE_BLOBS, "n_samples": 180}}
+    with upload_provided(THREE_BLOBS, three_blobs()):
+        plain, split_anew = Trainer(config), Trainer({**config, "data": {**config["data"], "seed": 9}})
+    assert not np.array_equal(plain.dataset.y_dev, split_anew.dataset.y_dev)
+    np.testing.assert_array_equal(plain.network.parameters, split_anew.network.parameters)
+
+
 def test_two_class_boundaries_keep_z_alone():
     boundary = of_kind(list(train(config_with(training={"epochs": 1}))), "boundary")[-1]
     assert "z" in boundary and not {"classes", "predicted", "confidence"} & set(boundary)
