@@ -4,6 +4,7 @@ downloads of the metrics, the network (JSON and PyTorch) and the charts as PNG."
 from __future__ import annotations
 
 import ast
+import base64
 import csv
 import io
 import json
@@ -171,6 +172,9 @@ def test_a_three_class_two_feature_upload_draws_class_regions_with_a_legend(page
     hues = board.evaluate(MAP_HUES)
     # Orange, blue and green regions, each a good part of the plane.
     assert sum(share > 0.08 for share in hues) >= 3, hues
+    _, body = downloaded(page, "png-boundary-chart")
+    counts = legend_pixels(page, "boundary-legend", body, ["#e8833a", "#2f6db5", "#3a9b76"])
+    assert min(counts.values()) >= 10, counts  # three class dots and their names
 
 
 def downloaded(page, testid: str) -> tuple[str, bytes]:
@@ -208,6 +212,52 @@ def test_the_run_its_network_and_its_charts_download_as_files(page, live_server)
         name, body = downloaded(page, f"png-{chart}")
         assert name == f"{chart}.png" and body[:8] == b"\x89PNG\r\n\x1a\n"
         assert len(body) > 2000  # axes and curves, not an empty card
+
+
+# The colours of the pixels of a downloaded chart PNG inside the legend's box on the page,
+# counted to the nearest of ``colors`` (hex) or "other" (near-white background aside).
+LEGEND_PIXELS = """async ([png, legendTestid, colors]) => {
+    const legend = document.querySelector(`[data-testid="${legendTestid}"]`);
+    const card = legend.closest(".chart-card");
+    const image = new Image();
+    image.src = `data:image/png;base64,${png}`;
+    await image.decode();
+    const scale = image.width / card.getBoundingClientRect().width;
+    const canvas = document.createElement("canvas");
+    canvas.width = image.width;
+    canvas.height = image.height;
+    const context = canvas.getContext("2d");
+    context.drawImage(image, 0, 0);
+    const box = legend.getBoundingClientRect(), frame = card.getBoundingClientRect();
+    const { data } = context.getImageData(
+        Math.floor((box.left - frame.left) * scale), Math.floor((box.top - frame.top) * scale),
+        Math.ceil(box.width * scale), Math.ceil(box.height * scale));
+    const targets = colors.map((hex) => [1, 3, 5].map((at) => parseInt(hex.slice(at, at + 2), 16)));
+    const counts = Object.fromEntries([...colors, "other"].map((name) => [name, 0]));
+    for (let at = 0; at < data.length; at += 4) {
+        const pixel = [data[at], data[at + 1], data[at + 2]];
+        if (Math.min(...pixel) > 235) continue;
+        const near = targets.findIndex(
+            (rgb) => rgb.every((channel, index) => Math.abs(channel - pixel[index]) < 40));
+        counts[near >= 0 ? colors[near] : "other"] += 1;
+    }
+    return counts;
+}"""
+
+
+def legend_pixels(page, legend: str, png: bytes, colors: list[str]) -> dict:
+    return page.evaluate(LEGEND_PIXELS, [base64.b64encode(png).decode(), legend, colors])
+
+
+def test_a_chart_png_carries_the_legend_beside_the_chart(page, live_server):
+    open_playground(page, live_server, FAST)
+    page.get_by_test_id("start").click()
+    expect(page.get_by_test_id("status")).to_have_text("done")
+    expect(page.get_by_test_id("loss-chart-legend").locator("li")).to_have_count(3)
+    _, body = downloaded(page, "png-loss-chart")
+    counts = legend_pixels(page, "loss-chart-legend", body, ["#2f6db5", "#e8833a"])
+    # the train (blue) and dev (orange) swatches, and the names in dark text
+    assert counts["#2f6db5"] >= 10 and counts["#e8833a"] >= 10 and counts["other"] >= 50, counts
 
 
 def test_a_click_on_the_boundary_adds_a_point_of_the_chosen_class(page, live_server):
