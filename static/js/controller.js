@@ -6,6 +6,7 @@
 import { percent } from "./describe.js";
 import { t } from "./i18n.js";
 import { PROPERTIES, PROPERTY_BY_KEY, clone, setPath } from "./state.js";
+import { isUpload } from "./views/upload.js";
 
 
 // Settings that change what the engine's preview says (inputs, classes, split sizes, parameters).
@@ -184,6 +185,11 @@ export class Controller {
   /** An input feature clicked in the diagram: in use or not (one must stay), in the schema's order. */
   toggleFeature(name) {
     if (this.isLive() || this.busy) return;
+    if (isUpload(this.state.get("dataset"))) {
+      // The server refuses engineered features of an upload: its own columns are the inputs.
+      this.message(t("Input features are for the generated data sets: an upload's own two columns are its inputs."));
+      return;
+    }
     const current = this.state.get("features");
     const next = current.includes(name)
       ? current.filter((feature) => feature !== name)

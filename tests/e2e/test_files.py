@@ -114,6 +114,11 @@ def test_settings_that_do_nothing_for_an_upload_are_switched_off_with_the_reason
     expect(reason).to_have_text("Your own data are used as they are: no noise is added.")
     expect(noise).to_have_attribute("aria-describedby", "o-noise")
     expect(regenerate).to_have_text("New split", use_inner_text=True)  # a data seed reshuffles the rows
+    squared = page.get_by_test_id("features").locator('[data-feature="x1_squared"]')
+    squared.click()
+    expect(page.get_by_test_id("message")).to_contain_text("Input features are for the generated data sets")
+    expect(squared).to_have_attribute("aria-pressed", "false")
+    assert "x1_squared" not in page.url
     page.get_by_test_id("start").click()
     expect(page.get_by_test_id("status")).to_have_text("done")
     page.get_by_test_id("reset").click()
