@@ -58,6 +58,11 @@ def client_full_message(count: int, limits: RuntimeLimits) -> str:
             f"(at most {limits.max_runs_per_client} per client)")
 
 
+def address_full_message(count: int, max_runs: int) -> str:
+    return (f"your network address already has {count} runs going, the most one address may have "
+            f"(at most {max_runs}); stop one or wait for one to end")
+
+
 def idle_stop_message(limits: RuntimeLimits) -> str:
     return f"stopped: nobody watched or controlled the run for {limits.idle_timeout_seconds:g} s"
 

@@ -25,9 +25,8 @@ import math
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from functools import partial
-
-import redis
 
 from server.engine.config import RunConfig, parse_update
 from server.limits import RuntimeLimits
@@ -36,10 +35,13 @@ from server.runs.manager import (
     CapacityExceeded,
     RunsUnavailable,
     UnknownRun,
+    address_full_message,
     client_full_message,
     service_full_message,
 )
+from server.runs.models import state_from_bytes
 from server.runs.redis_log import StreamFollower, read_events
+from server.runs.redis_slots import StreamLeases
 from server.runs.redis_store import (
     UNAVAILABLE,
     Keys,
@@ -47,10 +49,12 @@ from server.runs.redis_store import (
     WorkerSettings,
     connect,
     fail_lost_work,
+    reachable,
 )
 from server.runs.redis_store import (
     worker_settings as load_worker_settings,
 )
+from server.runs.redis_uploads import RedisUploads, UploadBudget, bytes_client
 from server.runs.run import ACTIONS, ACTIVE_STATUSES, LATEST_KINDS, NothingMore, RunConflict
 from server.settings import serving_settings
 
@@ -61,6 +65,8 @@ logger = logging.getLogger(__name__)
 OVERDUE_GRACE_SECONDS = 30.0
 #: Seconds a request waits for a worker to answer a call (a gradient check takes a few at most).
 CALL_TIMEOUT_SECONDS = 60
+#: Seconds of one wait for the answer (below the client's socket timeout), between looks at the workers.
+CALL_POLL_SECONDS = 1
 FLAGS_BY_ACTION = {"pause": {"paused": "1"}, "resume": {"paused": "0"}, "stop": {"stop_requested": "1"}}
 
 
@@ -70,8 +76,11 @@ class StreamInterrupted(LookupError):
 
 class RedisRunManager:
     def __init__(self, store: Store, limits: RuntimeLimits | None = None, *, max_log_bytes: int,
-                 max_retained_runs: int, worker_settings: WorkerSettings | None = None):
+                 max_retained_runs: int, worker_settings: WorkerSettings | None = None,
+                 clock: Callable[[], float] = time.time):
         self.limits = limits or RuntimeLimits()
+        #: Wall-clock seconds (shared by every machine): when runs start, and which are overdue.
+        self.clock = clock
         self.store = store
         self.max_log_bytes = max_log_bytes
         self.max_retained_runs = max_retained_runs
@@ -84,37 +93,53 @@ class RedisRunManager:
         except UNAVAILABLE as error:
             logger.warning("Redis is unreachable at start-up (%s); runs wait for it", error)
         self._follower = StreamFollower(store)
+        self._bytes = bytes_client(store.client)
+        #: Open event streams, counted for every instance (``server.web.sse.SharedStreamSlots``).
+        self.stream_leases = StreamLeases(store)
         self._janitor = threading.Thread(target=self._clean_forever, name="redis-janitor", daemon=True)
         self._janitor.start()
 
     # --- the RunManager interface ---------------------------------------------
 
-    def start(self, config: RunConfig, client: str) -> dict:
-        with _reachable():
+    #: ``start`` counts the runs of each network address too (``server.web.clients.start_run``).
+    counts_addresses = True
+
+    def start(self, config: RunConfig, client: str, address: str | None = None) -> dict:
+        """Start a run for ``client`` (of ``address``: the client itself unless given), counted centrally."""
+        address = client if address is None else address
+        with reachable():
             if self._closed.is_set():
                 raise CapacityExceeded("the service is shutting down", retry_after=30)
             if not self.store.live_workers():
                 raise RunsUnavailable("no training worker is running; try again shortly", retry_after=10)
             run_id = secrets.token_urlsafe(16)
-            now = time.time()
+            now = self.clock()
             pace = config.training.epochs_per_second
             expected_end = now + (config.training.epochs / pace if pace else 1.0)
-            state = {"status": "running", "client": client, "config": config.model_dump_json(), "epoch": "0",
-                     "last_id": "0", "paused": "0", "stop_requested": "0", "epochs_per_second": to_json(pace),
-                     "started_at": repr(now), "last_activity": repr(now)}
+            state = {"status": "running", "client": client, "address": address,
+                     "config": config.model_dump_json(), "epoch": "0", "last_id": "0", "paused": "0",
+                     "stop_requested": "0", "epochs_per_second": to_json(pace), "started_at": repr(now),
+                     "last_activity": repr(now)}
             keys = self.store.keys
             code, soonest = self.store.start_script(
-                keys=[keys.active, keys.client(client), keys.run(run_id), keys.jobs, keys.started],
+                keys=[keys.active, keys.client(client), keys.run(run_id), keys.jobs, keys.started,
+                      keys.address(address)],
                 args=[self.limits.max_concurrent_runs, self.limits.max_runs_per_client, run_id,
                       repr(expected_end), json.dumps({"limits": self._run_limits()}), self._lifetime_bound(),
-                      repr(now),
+                      repr(now), self.limits.max_runs_per_address,
                       *[item for pair in state.items() for item in pair]])
-        if code == 1:
-            raise CapacityExceeded(service_full_message(self.limits), _retry_after(soonest, now))
-        if code == 2:
-            raise CapacityExceeded(client_full_message(self.limits.max_runs_per_client, self.limits),
-                                   _retry_after(soonest, now))
+        if code:
+            raise CapacityExceeded(self._refusal(code), _retry_after(soonest, now))
         return snapshot(run_id, state)
+
+    def _refusal(self, code: int) -> str:
+        """What the start script's refusal ``code`` says: the service, the client or its address is full."""
+        limits = self.limits
+        if code == 1:
+            return service_full_message(limits)
+        if code == 2:
+            return client_full_message(limits.max_runs_per_client, limits)
+        return address_full_message(limits.max_runs_per_address, limits.max_runs_per_address)
 
     def events_since(self, run_id: str, last_id: int, timeout: float) -> list[LoggedEvent]:
         key = self.store.keys.events(run_id)
@@ -142,7 +167,7 @@ class RedisRunManager:
         if action not in ACTIONS:
             raise ValueError(f"unknown action {action!r}; one of {', '.join(ACTIONS)}")
         keys = self.store.keys
-        with _reachable():
+        with reachable():
             state = self._state(run_id)
             status = snapshot_status(state)
             if status not in ACTIVE_STATUSES:
@@ -168,13 +193,13 @@ class RedisRunManager:
         return snapshot(run_id, state)
 
     def status(self, run_id: str) -> dict:
-        with _reachable():
+        with reachable():
             state = self._state(run_id)
             self._touch(run_id)
         return snapshot(run_id, state)
 
     def progress(self, run_id: str) -> tuple[str, int]:
-        with _reachable():
+        with reachable():
             status, paused, last_id = self.store.client.hmget(self.store.keys.run(run_id),
                                                               ["status", "paused", "last_id"])
             if status is None:
@@ -183,7 +208,7 @@ class RedisRunManager:
         return snapshot_status({"status": status, "paused": paused}), int(last_id)
 
     def load(self) -> dict:
-        with _reachable():
+        with reachable():
             runs = self.store.client.zcard(self.store.keys.active)
         return {"runs": runs, "capacity": self.limits.max_concurrent_runs}
 
@@ -197,25 +222,57 @@ class RedisRunManager:
             return "no training worker is alive (start one with python -m server.worker)", {"workers": 0}
         return None, {"workers": workers}
 
+    def model(self, run_id: str) -> dict | None:
+        """The finished run's trained network, kept in Redis by its worker; None if none was kept."""
+        with reachable():
+            self._state(run_id)
+            blob = self._bytes.get(self.store.keys.model(run_id))
+        return None if blob is None else state_from_bytes(blob)
+
+    def upload_store(self, ttl_seconds: float, per_client: int, bytes_per_client: int,
+                     bytes_total: int) -> RedisUploads:
+        """Uploaded data sets in Redis, where every instance and worker finds them."""
+        return RedisUploads(self.store, UploadBudget(ttl_seconds, per_client, bytes_per_client, bytes_total))
+
     def gradient_check(self, config: dict, **options) -> dict:
         """``server.engine.gradient_check`` in a worker, keeping its seconds of work off the web tier."""
         keys = self.store.keys
         reply = keys.reply(secrets.token_urlsafe(12))
         call = {"name": "gradient_check", "args": [config], "kwargs": options, "reply": reply}
-        with _reachable():
+        with reachable():
             if not self.store.live_workers():
                 raise RunsUnavailable("no training worker is running; try again shortly", retry_after=10)
             entry_id = self.store.client.xadd(keys.jobs, {"call": json.dumps(call)})
-            answer = self.store.client.blpop([reply], timeout=CALL_TIMEOUT_SECONDS)
-            if answer is None:
-                self.store.client.xdel(keys.jobs, entry_id)
-                raise RunsUnavailable("no training worker answered in time; try again shortly")
-        outcome = json.loads(answer[1])
+            outcome = json.loads(self._await_reply(reply, entry_id))
         if "lost" in outcome:
             raise RunsUnavailable(outcome["lost"])
         if "error" in outcome:
             raise RuntimeError(outcome["error"])
         return outcome["result"]
+
+    def _await_reply(self, reply: str, entry_id: str) -> str:
+        """The answer to a call, waited for in short reads (each within the client's socket timeout).
+
+        A worker that dies with the call is noticed by the upkeep, which answers ``lost``; when no
+        worker is alive at all (the only one died before taking it), the call is withdrawn at once.
+        """
+        client = self.store.client
+        deadline = time.monotonic() + CALL_TIMEOUT_SECONDS
+        while True:
+            answer = client.blpop([reply], timeout=CALL_POLL_SECONDS)
+            if answer is not None:
+                return answer[1]
+            if not self.store.live_workers():
+                message = "no training worker is running; try again shortly"
+            elif time.monotonic() >= deadline:
+                message = "no training worker answered in time; try again shortly"
+            else:
+                continue
+            pipe = client.pipeline(transaction=True)
+            pipe.xdel(self.store.keys.jobs, entry_id)
+            pipe.delete(reply)
+            pipe.execute()
+            raise RunsUnavailable(message, retry_after=10)
 
     # --- lifecycle -------------------------------------------------------------
 
@@ -223,6 +280,7 @@ class RedisRunManager:
         """Stop following streams.  The runs go on in their workers: other instances serve them."""
         self._closed.set()
         self._follower.close()
+        self.stream_leases.close()
         self._janitor.join(timeout)
 
     def clean(self) -> None:
@@ -231,7 +289,7 @@ class RedisRunManager:
         One process does it for all in each interval (``Store.take_turn``), the workers included.
         """
         fail_lost_work(self.store, "web-janitor", self.worker_settings.lost_after_seconds)
-        cutoff = time.time() - self.limits.max_run_seconds - OVERDUE_GRACE_SECONDS
+        cutoff = self.clock() - self.limits.max_run_seconds - OVERDUE_GRACE_SECONDS
         for run_id in self.store.client.zrangebyscore(self.store.keys.started, "-inf", cutoff):
             if not self.store.fail_run(run_id, "the run outlived its time limit without a worker to end it",
                                        self.limits.finished_retention_seconds, self.max_retained_runs):
@@ -281,20 +339,6 @@ class RedisRunManager:
             self._touched = {key: at for key, at in self._touched.items() if now - at < self._touch_every}
         self._touched[run_id] = now
         self.store.touch_script(keys=[self.store.keys.run(run_id)], args=[repr(time.time())])
-
-
-class _reachable:
-    """Turns "Redis is unavailable" into ``RunsUnavailable`` (HTTP 503) for the block it wraps."""
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, kind, error, traceback):
-        if kind is not None and issubclass(kind, redis.exceptions.OutOfMemoryError):
-            raise RunsUnavailable("the run store is full (its maxmemory); try again shortly", 30) from error
-        if kind is not None and issubclass(kind, UNAVAILABLE):
-            raise RunsUnavailable(f"the run store is unavailable: {error}") from error
-        return False
 
 
 def snapshot_status(state: dict) -> str:

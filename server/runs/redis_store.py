@@ -12,9 +12,13 @@ workers (``server.worker``).  Every key starts with a prefix (``TUNING_REDIS_PRE
   events, last event id, paused and stop flags, times).
 - ``run:<id>:events``: the event log, a stream whose entry ``N-0`` is SSE id N.
 - ``run:<id>:control``: the controls sent to the run, a stream its owner follows.
+- ``run:<id>:model``: the finished run's trained network, for export.
+- ``upload:<id>`` and ``uploads...``: uploaded data sets (``server.runs.redis_uploads``).
 - ``active``: a sorted set of active run ids, scored by when each should end
-  (for ``Retry-After``); ``client:<address>``: the active runs of one client.
-  Both change only inside the scripts below, so capacity is one count.
+  (for ``Retry-After``); ``client:<client>``: the active runs of one client;
+  ``address:<address>``: those of one network address (all its clients).
+  They change only inside the scripts below, so capacity is one count.
+- ``streams:...``: the open event streams per run, client and address (``server.runs.redis_slots``).
 - ``finished``: finished run ids by end time (the oldest beyond the retained
   maximum are dropped); ``workers`` and ``worker:<id>``: heartbeats.
 
@@ -31,6 +35,7 @@ from dataclasses import dataclass
 
 import redis
 
+from server.runs.manager import RunsUnavailable
 from server.runs.run import STATUS_BY_DONE_REASON
 from server.settings import settings_from_env
 
@@ -45,6 +50,20 @@ LOST_CALL_MESSAGE = "the training worker doing it stopped responding"
 #: full (``maxmemory`` with ``noeviction``: writes are refused, nothing is evicted), or a read-only replica.
 UNAVAILABLE = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError,
                redis.exceptions.OutOfMemoryError, redis.exceptions.ReadOnlyError)
+
+
+class reachable:
+    """Turns "Redis is unavailable" into ``RunsUnavailable`` (HTTP 503) for the block it wraps."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, error, traceback):
+        if kind is not None and issubclass(kind, redis.exceptions.OutOfMemoryError):
+            raise RunsUnavailable("the run store is full (its maxmemory); try again shortly", 30) from error
+        if kind is not None and issubclass(kind, UNAVAILABLE):
+            raise RunsUnavailable(f"the run store is unavailable: {error}") from error
+        return False
 
 
 @dataclass(frozen=True)
@@ -105,8 +124,15 @@ class Keys:
     def control(self, run_id: str) -> str:
         return f"{self.prefix}run:{run_id}:control"
 
+    def model(self, run_id: str) -> str:
+        """The finished run's trained network (``server.runs.models.state_to_bytes``), for export."""
+        return f"{self.prefix}run:{run_id}:model"
+
     def client(self, client: str) -> str:
         return f"{self.prefix}client:{client}"
+
+    def address(self, address: str) -> str:
+        return f"{self.prefix}address:{address}"
 
     def worker(self, worker_id: str) -> str:
         return f"{self.prefix}worker:{worker_id}"
@@ -124,29 +150,33 @@ class Keys:
         return f"{self.prefix}trials:{executor_id}:stop:{generation}"
 
 
-# KEYS: active, client set, run hash, jobs, started.  ARGV: max total, max per client,
-# run id, expected end, job JSON, the hash's lifetime bound (s), start time, then the
-# hash's field/value pairs.
+# KEYS: active, client set, run hash, jobs, started, address set.  ARGV: max total, max per
+# client, run id, expected end, job JSON, the hash's lifetime bound (s), start time, max per
+# address, then the hash's field/value pairs.
 # Returns {0} when started, {1, soonest end} when the service is full, {2, soonest end}
-# when the client is.
+# when the client is, {3, soonest end} when the client's address is.
 START_LUA = """
+local function soonest_of(ids)
+  local soonest = ''
+  for _, id in ipairs(ids) do
+    local score = redis.call('ZSCORE', KEYS[1], id)
+    if score and (soonest == '' or tonumber(score) < tonumber(soonest)) then soonest = score end
+  end
+  return soonest
+end
 if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then
   local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
   return {1, first[2] or ''}
 end
 local own = redis.call('SMEMBERS', KEYS[2])
-if #own >= tonumber(ARGV[2]) then
-  local soonest = ''
-  for _, id in ipairs(own) do
-    local score = redis.call('ZSCORE', KEYS[1], id)
-    if score and (soonest == '' or tonumber(score) < tonumber(soonest)) then soonest = score end
-  end
-  return {2, soonest}
-end
+if #own >= tonumber(ARGV[2]) then return {2, soonest_of(own)} end
+local neighbours = redis.call('SMEMBERS', KEYS[6])
+if #neighbours >= tonumber(ARGV[8]) then return {3, soonest_of(neighbours)} end
 redis.call('ZADD', KEYS[1], ARGV[4], ARGV[3])
 redis.call('SADD', KEYS[2], ARGV[3])
+redis.call('SADD', KEYS[6], ARGV[3])
 redis.call('ZADD', KEYS[5], ARGV[7], ARGV[3])
-redis.call('HSET', KEYS[3], unpack(ARGV, 8))
+redis.call('HSET', KEYS[3], unpack(ARGV, 9))
 redis.call('EXPIRE', KEYS[3], ARGV[6])
 redis.call('XADD', KEYS[4], '*', 'run', ARGV[3], 'job', ARGV[5])
 return {0, ''}
@@ -159,10 +189,12 @@ _FINISH_FUNCTION = """
 local function finish(run_id, status, now, retention_ms, keep, prefix)
   if redis.call('HGET', KEYS[1], 'finished_at') then return 0 end
   local client = redis.call('HGET', KEYS[1], 'client') or ''
+  local address = redis.call('HGET', KEYS[1], 'address')
   redis.call('HSET', KEYS[1], 'status', status, 'finished_at', now, 'stop_requested', '0')
   redis.call('ZREM', KEYS[4], run_id)
   redis.call('ZREM', KEYS[6], run_id)
   redis.call('SREM', prefix .. 'client:' .. client, run_id)
+  if address then redis.call('SREM', prefix .. 'address:' .. address, run_id) end
   for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], retention_ms) end
   redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', tonumber(now) - tonumber(retention_ms) / 1000)
   redis.call('ZADD', KEYS[5], now, run_id)
@@ -170,7 +202,7 @@ local function finish(run_id, status, now, retention_ms, keep, prefix)
   if excess > 0 then
     for _, old in ipairs(redis.call('ZRANGE', KEYS[5], 0, excess - 1)) do
       local run = prefix .. 'run:' .. old
-      redis.call('DEL', run, run .. ':events', run .. ':control')
+      redis.call('DEL', run, run .. ':events', run .. ':control', run .. ':model')
     end
     redis.call('ZREMRANGEBYRANK', KEYS[5], 0, excess - 1)
   end
@@ -306,7 +338,11 @@ def _owner_if_alive(store: Store, fields: dict) -> str | None:
 
 def _fail_entry(store: Store, fields: dict) -> None:
     if "call" in fields:
-        store.client.lpush(json.loads(fields["call"])["reply"], json.dumps({"lost": LOST_CALL_MESSAGE}))
+        reply = json.loads(fields["call"])["reply"]
+        pipe = store.client.pipeline(transaction=True)
+        pipe.lpush(reply, json.dumps({"lost": LOST_CALL_MESSAGE}))
+        pipe.expire(reply, 300)  # read at once, or never (the caller gave up)
+        pipe.execute()
         return
     if "run" in fields:
         limits = json.loads(fields["job"])["limits"]

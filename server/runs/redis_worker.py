@@ -28,11 +28,14 @@ from collections.abc import Callable
 from functools import partial
 
 from server.engine.config import RunConfig
+from server.engine.uploads import add_upload_source
 from server.limits import RuntimeLimits
 from server.runs.events import LoggedEvent, to_json
 from server.runs.manager import idle_stop_message, time_limit_stop_message
+from server.runs.models import DEFAULT_MAX_MODEL_BYTES, final_state, state_to_bytes
 from server.runs.redis_log import LogLimits, RedisEventLog, StreamMultiplexer, entry_event
 from server.runs.redis_store import GROUP, UNAVAILABLE, Store, WorkerSettings, fail_lost_work
+from server.runs.redis_uploads import RedisUploads, bytes_client
 from server.runs.run import ACTIVE_STATUSES, Run, RunConflict, TrainerFactory
 from server.runs.threads import WaitingThreads
 
@@ -133,6 +136,10 @@ class Worker:
         self._closed = threading.Event()  # set: every run here has ended; stop the heartbeat
         self._controls = _Controls(store, self._run_of)
         self._loops: list[threading.Thread] = []
+        self._bytes = bytes_client(store.client)
+        # The runs here find uploaded data sets in Redis (held weakly by the engine: kept here).
+        self._uploads = RedisUploads(store)
+        add_upload_source(self._uploads)
 
     # --- lifecycle -------------------------------------------------------------
 
@@ -252,7 +259,8 @@ class Worker:
             limits["max_events_per_run"], limits["max_log_bytes"], limits["finished_retention_seconds"],
             limits["max_retained_runs"]))
         control_key = keys.control(run_id)
-        run = WorkerRun(run_id, RunConfig.model_validate_json(config), client, self._trainer_factory, log)
+        run = WorkerRun(run_id, RunConfig.model_validate_json(config), client, self._trainer_factory, log,
+                        on_done=partial(self._keep_model, limits, run_id))
         with self._lock:
             self._runs[control_key] = (run, entry_id, limits)
         # Controls sent while the run was queued apply before its first event; later ones as they come.
@@ -263,6 +271,20 @@ class Worker:
     def _controls_after(self, control_key: str, last_id: int) -> list[LoggedEvent]:
         entries = self.store.client.xrange(control_key, min=f"{last_id + 1}-0")
         return [entry_event(*entry) for entry in entries]
+
+    def _keep_model(self, limits: dict, run_id: str, trainer, done: dict) -> None:
+        """Keep the trained network in Redis for export (before ``done`` is published), as long as the run."""
+        state = final_state(run_id, trainer, done)
+        if state is None:
+            return
+        blob = state_to_bytes(state)
+        if len(blob) > DEFAULT_MAX_MODEL_BYTES:  # the embedded backend keeps none this large either
+            return
+        retention_ms = max(int(limits["finished_retention_seconds"] * 1000), 1)
+        try:
+            self._bytes.set(self.store.keys.model(run_id), blob, px=retention_ms)
+        except UNAVAILABLE:
+            logger.warning("run %s: its trained network could not be kept for export", run_id)
 
     def _run_of(self, control_key: str) -> WorkerRun | None:
         with self._lock:

@@ -42,8 +42,9 @@
   (tests use a fake); ``RUN_MANAGER``: a ready ``RunManager`` replacing the
   in-process one.
 - ``REDIS_URL`` (default ``TUNING_REDIS_URL``) and ``REDIS_PREFIX``
-  (``TUNING_REDIS_PREFIX``): runs, logs, controls and capacity in Redis, trained
-  by ``python -m server.worker`` processes (docs/deployment.md); searches send
+  (``TUNING_REDIS_PREFIX``): runs, logs, controls, uploads and capacity (the
+  per-address ceiling and the stream caps included) in Redis, trained by
+  ``python -m server.worker`` processes (docs/deployment.md); searches send
   their trials there too.
 
 The run manager is ``app.extensions["run_manager"]``; the host processes, when

@@ -22,16 +22,16 @@ from server.runs.run import ACTIONS, ACTIVE_STATUSES
 from server.web.clients import current_client, start_run
 from server.web.errors import ApiError, RequestBody, json_body, json_response, parse_body, validate_body
 from server.web.health import unavailable_reasons
-from server.web.sse import StreamSlots, requested_last_id, stream_response
+from server.web.sse import SharedStreamSlots, StreamSlots, requested_last_id, stream_response
 
 bp = Blueprint("api", __name__)
 
 
 def init_app(app: Flask) -> None:
-    app.extensions["stream_slots"] = StreamSlots(app.config["SSE_STREAMS_PER_RUN"],
-                                                 app.config["SSE_STREAMS_PER_CLIENT"],
-                                                 app.config["SSE_STREAMS_TOTAL"],
-                                                 app.config["SSE_STREAMS_PER_ADDRESS"])
+    caps = (app.config["SSE_STREAMS_PER_RUN"], app.config["SSE_STREAMS_PER_CLIENT"],
+            app.config["SSE_STREAMS_TOTAL"], app.config["SSE_STREAMS_PER_ADDRESS"])
+    shared = getattr(app.extensions["run_manager"], "stream_leases", None)  # the Redis backend's
+    app.extensions["stream_slots"] = SharedStreamSlots(shared, *caps) if shared else StreamSlots(*caps)
     app.extensions["gradcheck_slots"] = threading.BoundedSemaphore(app.config["GRADCHECK_CONCURRENCY"])
     app.register_blueprint(bp)
 

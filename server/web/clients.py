@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from flask import Flask, current_app, request
 
 from server.engine.config import RunConfig
-from server.runs.manager import CapacityExceeded, RunManager, UnknownRun
+from server.runs.manager import CapacityExceeded, RunManager, UnknownRun, address_full_message
 from server.runs.run import ACTIVE_STATUSES
 from server.web.errors import ApiError
 
@@ -68,7 +68,13 @@ def init_app(app: Flask) -> None:
 
 
 def start_run(runs: RunManager, config: RunConfig, client: Client) -> dict:
-    """``runs.start`` for ``client``, within its address's ceiling (``CapacityExceeded`` beyond it)."""
+    """``runs.start`` for ``client``, within its address's ceiling (``CapacityExceeded`` beyond it).
+
+    A backend shared by several instances (Redis) counts the address's runs
+    itself, with the rest of its capacity, so that the ceiling is one count.
+    """
+    if getattr(runs, "counts_addresses", False):
+        return runs.start(config, client.key, address=client.address)
     ceiling: AddressCeiling = current_app.extensions["address_ceiling"]
     return ceiling.start(runs, config, client)
 
@@ -79,8 +85,8 @@ class AddressCeiling:
     It remembers the runs each address started and asks the run manager about
     them only when the address is at its ceiling; a run older than
     ``max_run_seconds`` has ended by then, so it is forgotten unasked.  It
-    works with any ``RunManager`` (in a multi-instance deployment, each
-    instance keeps its own count).
+    works with any ``RunManager`` that lives in one process (the Redis
+    backend counts addresses itself: ``start_run``).
     """
 
     def __init__(self, max_runs: int, max_run_seconds: float, clock: Callable[[], float] = time.monotonic):
@@ -99,9 +105,7 @@ class AddressCeiling:
                 for run_id in [run_id for run_id in started if not _is_active(runs, run_id)]:
                     del started[run_id]
             if len(started) >= self.max_runs:
-                raise CapacityExceeded(
-                    f"your network address already has {len(started)} runs going, the most one address "
-                    f"may have (at most {self.max_runs}); stop one or wait for one to end", 30)
+                raise CapacityExceeded(address_full_message(len(started), self.max_runs), 30)
             status = runs.start(config, client.key)
             now = self._clock()
             started[status["id"]] = now

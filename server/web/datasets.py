@@ -1,7 +1,9 @@
-"""Blueprint ``datasets``: uploaded CSV data sets, kept in memory for a while.
+"""Blueprint ``datasets``: uploaded CSV data sets, kept for a while.
 
 ``POST /api/datasets`` reads a CSV body (``server.web.csv_upload``) and keeps
-the arrays in the app's ``DatasetStore``, which the engine finds through
+the arrays in the app's ``DatasetStore`` (in memory), or in Redis with the
+Redis backend (``server.runs.redis_uploads``, so that every instance and
+training worker finds them); the engine finds them through
 ``server.engine.uploads`` when a config names ``upload:<id>``.  An upload is
 kept ``UPLOAD_TTL_SECONDS`` (24 hours) after it was last used (uploaded,
 previewed or trained on); a client keeps at most ``UPLOAD_BYTES_PER_CLIENT``
@@ -110,8 +112,10 @@ def init_app(app: Flask) -> None:
     for key, value in DEFAULTS.items():
         app.config.setdefault(key, value)
     config = app.config
-    store = DatasetStore(config["UPLOAD_TTL_SECONDS"], config["UPLOADS_PER_CLIENT"],
-                         config["UPLOAD_BYTES_PER_CLIENT"], config["UPLOAD_BYTES_TOTAL"])
+    budget = (config["UPLOAD_TTL_SECONDS"], config["UPLOADS_PER_CLIENT"], config["UPLOAD_BYTES_PER_CLIENT"],
+              config["UPLOAD_BYTES_TOTAL"])
+    shared = getattr(app.extensions["run_manager"], "upload_store", None)  # the Redis backend's
+    store = shared(*budget) if shared is not None else DatasetStore(*budget)
     app.extensions["dataset_store"] = store
     add_upload_source(store)  # held weakly: it goes with the app
     app.register_blueprint(bp)
@@ -129,7 +133,7 @@ def describe(upload_id: str, data: UploadedData) -> dict:
     }
 
 
-def _store() -> DatasetStore:
+def _store():
     return current_app.extensions["dataset_store"]
 
 

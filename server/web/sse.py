@@ -214,39 +214,107 @@ class StreamSlots:
         with self._lock:
             refusal = self._refusal(client, kind, source_id, address)
             if refusal is not None:
-                raise ApiError(429, refusal, headers={"Retry-After": str(STREAM_RETRY_AFTER_SECONDS)})
+                raise self._refused(refusal)
             self._open += 1
             self._by_client[client] += 1
             self._by_address[address] += 1
             if source_id is not None:
                 self._by_source[source_id] += 1
-        released = threading.Event()
 
         def release() -> None:
             with self._lock:
-                if released.is_set():
-                    return
-                released.set()
                 self._open -= 1
                 _decrement(self._by_client, client)
                 _decrement(self._by_address, address)
                 if source_id is not None:
                     _decrement(self._by_source, source_id)
 
-        return release
+        return _once(release)
 
     def _refusal(self, client: str, kind: str, source_id: str | None, address: str) -> str | None:
         if source_id is not None and self._by_source[source_id] >= self.per_source:
-            return f"this {kind} already has {self.per_source} open streams"
+            return self.refusal("source", kind)
         if self._by_client[client] >= self.per_client:
-            return (f"you already have {self.per_client} open event streams, the most one client "
-                    "may have; close one or try again shortly")
+            return self.refusal("client", kind)
         if self._by_address[address] >= self.per_address:
-            return (f"your network address already has {self.per_address} open event streams, the most "
-                    "one address may have; close one or try again shortly")
+            return self.refusal("address", kind)
         if self._open >= self.total:
-            return f"the service has its maximum of {self.total} open event streams; try again shortly"
+            return self.refusal("total", kind)
         return None
+
+    @staticmethod
+    def _refused(message: str) -> ApiError:
+        return ApiError(429, message, headers={"Retry-After": str(STREAM_RETRY_AFTER_SECONDS)})
+
+    def refusal(self, scope: str, kind: str) -> str:
+        """The 429's message when ``scope`` (source, client, address, total) is at its cap."""
+        return {
+            "source": f"this {kind} already has {self.per_source} open streams",
+            "client": (f"you already have {self.per_client} open event streams, the most one client "
+                       "may have; close one or try again shortly"),
+            "address": (f"your network address already has {self.per_address} open event streams, the most "
+                        "one address may have; close one or try again shortly"),
+            "total": f"the service has its maximum of {self.total} open event streams; try again shortly",
+        }[scope]
+
+
+class SharedStreamSlots(StreamSlots):
+    """The caps of ``StreamSlots`` per source, client and address counted for every instance together.
+
+    ``leases`` (the Redis backend's ``server.runs.redis_slots.StreamLeases``)
+    holds those counts, so that their 429 means the same on every instance.
+    ``total`` stays a cap of this process: it protects its connections and
+    threads, whatever the other instances serve.
+    """
+
+    def __init__(self, leases, per_source: int, per_client: int, total: int, per_address: int | None = None):
+        super().__init__(per_source, per_client, total, per_address)
+        self.leases = leases
+
+    def take(self, client: str, kind: str, source_id: str | None = None,
+             address: str | None = None) -> Callable[[], None]:
+        from server.runs.redis_slots import ScopeFull
+
+        address = client if address is None else address
+        scopes = [("source", f"source:{source_id}", self.per_source)] if source_id is not None else []
+        scopes += [("client", f"client:{client}", self.per_client),
+                   ("address", f"address:{address}", self.per_address)]
+        try:
+            give_back = self.leases.take([(name, limit) for _, name, limit in scopes])
+        except ScopeFull as full:
+            raise self._full(scopes[full.index][0], kind) from None
+        with self._lock:
+            room = self._open < self.total
+            if room:
+                self._open += 1
+        if not room:
+            give_back()
+            raise self._full("total", kind)
+
+        def release() -> None:
+            with self._lock:
+                self._open -= 1
+            give_back()
+
+        return _once(release)
+
+    def _full(self, scope: str, kind: str) -> ApiError:
+        return self._refused(self.refusal(scope, kind))
+
+
+def _once(action: Callable[[], None]) -> Callable[[], None]:
+    """``action``, done the first time the returned function is called and never again."""
+    done = threading.Event()
+    lock = threading.Lock()
+
+    def at_most_once() -> None:
+        with lock:
+            if done.is_set():
+                return
+            done.set()
+        action()
+
+    return at_most_once
 
 
 def _decrement(counts: Counter[str], key: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from dataclasses import replace
 
@@ -45,12 +46,31 @@ class RedisBackend:
         return worker
 
     def close(self) -> None:
-        for worker in self.workers:
-            worker.shutdown(timeout=5.0)
-        for app in self.apps:
-            app.extensions["run_manager"].shutdown(timeout=5.0)
-            app.extensions["search_manager"].shutdown(timeout=5.0)
+        """Stop every worker and app made here (all of them, even if one fails), then drop the keys."""
+        with contextlib.ExitStack() as stack:
+            stack.callback(self._delete_keys)  # last
+            for app in self.apps:
+                stack.callback(app.extensions["search_manager"].shutdown, timeout=5.0)
+                stack.callback(app.extensions["run_manager"].shutdown, timeout=5.0)
+            for worker in self.workers:  # first: no worker takes anything after its test
+                stack.callback(worker.shutdown, timeout=5.0)
+
+    def _delete_keys(self) -> None:
         client = self.store.client
         keys = list(client.scan_iter(match=self.prefix + "*", count=1000))
         if keys:
             client.delete(*keys)
+
+
+def stop_heartbeat(worker: Worker) -> None:
+    """Make ``worker`` look dead to Redis, as a killed or frozen one does: its heartbeat stops and is gone.
+
+    Its threads go on (a test ends what they are doing); only its signs of life stop.
+    """
+    worker._closed.set()  # the heartbeat loop's stop signal
+    worker._loops[1].join(5.0)
+    keys = worker.store.keys
+    pipe = worker.store.client.pipeline(transaction=False)
+    pipe.delete(keys.worker(worker.id))
+    pipe.zrem(keys.workers, worker.id)
+    pipe.execute()

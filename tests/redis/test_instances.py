@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 
 import pytest
 
+from server.runs.redis_manager import OVERDUE_GRACE_SECONDS
+from server.runs.redis_store import GROUP
+from tests.redis.support import stop_heartbeat
 from tests.waiting import wait_until
 from tests.web.api_client import control, epoch_of, start
 from tests.web.sse_client import StreamReader
@@ -196,6 +200,29 @@ def test_a_run_failed_before_its_first_event_streams_that_error_and_is_never_tra
     assert client.get(queued["status_url"]).get_json()["last_event_id"] == 1
 
 
+def test_a_run_that_outlives_its_time_limit_with_no_live_worker_is_failed_by_the_web_side(backend):
+    """Deterministic by construction: this test's key prefix has no worker at all (none can take the
+    queued run), a heartbeat written by hand lets the start through, and the time limit passes on the
+    manager's clock, not the machine's."""
+    app = backend.app(LIMITS={"max_run_seconds": 60})
+    client, manager, keys = app.test_client(), app.extensions["run_manager"], backend.store.keys
+    redis = backend.store.client
+    redis.zadd(keys.workers, {"gone": time.time() + 3600})  # a worker that was alive at the start ...
+    run = start(client, slow())
+    redis.zrem(keys.workers, "gone")  # ... and is gone before taking any work
+    assert redis.xinfo_consumers(keys.jobs, GROUP) == []  # nobody ever read the jobs stream
+    manager.clean()
+    assert client.get(run["status_url"]).get_json()["status"] == "running"  # within its limit
+    started_at = manager.clock()
+    manager.clock = lambda: started_at + 60 + OVERDUE_GRACE_SECONDS + 1
+    manager.clean()
+    events = read_all(client, run["events_url"])
+    assert [(m.id, m.event) for m in events] == [(1, "error")]
+    assert events[0].data["message"] == "the run outlived its time limit without a worker to end it"
+    assert client.get(run["status_url"]).get_json()["status"] == "error"
+    assert manager.load()["runs"] == 0  # its capacity released
+
+
 def test_a_gradient_check_is_computed_by_a_worker_not_the_web_instance(backend, monkeypatch):
     from server.runs import redis_worker
 
@@ -218,6 +245,43 @@ def test_a_gradient_check_is_computed_by_a_worker_not_the_web_instance(backend, 
     sound = client.post("/api/gradcheck", json=config)
     assert sound.status_code == 200 and sound.get_json()["verdict"] in ("great", "ok")
     assert len(computed_in) == 2 and all(name.startswith("worker-task") for name in computed_in)
+
+
+def test_a_gradient_check_whose_worker_dies_while_checking_answers_503(backend, monkeypatch):
+    from server.runs import redis_worker
+
+    client = backend.app().test_client()
+    dying = backend.worker()
+    entered, release = threading.Event(), threading.Event()
+
+    def dies_while_checking(*args, **options):
+        entered.set()
+        release.wait(30)  # the thread of a dead worker: nothing it does reaches anyone
+        return {}
+
+    monkeypatch.setitem(redis_worker.WORKER_CALLS, "gradient_check", dies_while_checking)
+    answers = []
+    asking = threading.Thread(target=lambda: answers.append(client.post("/api/gradcheck", json={})))
+    asking.start()
+    assert entered.wait(30)
+    backend.worker()  # another worker lives on: the upkeep, not the lack of workers, ends the call
+    stop_heartbeat(dying)
+    asking.join(30)
+    release.set()
+    assert answers[0].status_code == 503
+    assert answers[0].get_json()["error"] == "the training worker doing it stopped responding"
+    assert "Retry-After" in answers[0].headers
+
+
+def test_a_gradient_check_sent_as_the_only_worker_died_answers_503_and_is_withdrawn(backend):
+    client = backend.app().test_client()
+    keys, redis = backend.store.keys, backend.store.client
+    # The last heartbeat of a worker killed a moment ago: alive for one more second, taking nothing.
+    redis.zadd(keys.workers, {"killed": time.time() + 1})
+    response = client.post("/api/gradcheck", json={})
+    assert response.status_code == 503
+    assert response.get_json()["error"] == "no training worker is running; try again shortly"
+    assert redis.xlen(keys.jobs) == 0  # no worker started later computes it for nobody
 
 
 def test_controls_sent_back_to_back_through_both_instances_all_apply_in_order(two):
