@@ -7,8 +7,9 @@ this order:
   ``total_epochs``;
 - ``metrics`` for epoch 0 (the untrained network: ``grad_norm`` and
   ``update_ratio`` are None there, nothing has been computed yet), and a
-  ``boundary`` (2-D data, when ``boundary_every`` is not 0) or ``confusion``
-  (digits: always) for epoch 0;
+  ``boundary`` (2-D data, when ``boundary_every`` is not 0) and/or a
+  ``confusion`` (data that are not 2-D, or of more than two classes: always)
+  for epoch 0;
 - per epoch: ``update`` events for live changes applied before it, then
   ``metrics`` every ``report_every`` epochs, ``boundary`` every
   ``boundary_every`` epochs, ``diagnosis`` every ``boundary_every`` epochs
