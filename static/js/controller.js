@@ -165,6 +165,7 @@ export class Controller {
   /** The engine's preview of the current config, or null when the server refused it. */
   showShape(preview) {
     this.shape = preview;
+    this.views.form.setPreview({ is_2d: preview?.data.is_2d }, this.state.config);
     if (preview && !this.isLive()) this.dashboard.showData(preview);
     this.views.network.setShape(this.networkShape());
     this.renderSummary();

@@ -127,6 +127,15 @@ def test_settings_that_do_nothing_for_an_upload_are_switched_off_with_the_reason
     expect(noise).to_be_enabled()
     expect(reason).to_be_hidden()
     expect(regenerate).to_have_text("Regenerate data", use_inner_text=True)
+    rotation = page.locator("#f-rotation")
+    page.locator("#f-augment").check()
+    expect(rotation).to_be_enabled()
+    wide = "a,b,c,label\n" + "".join(f"{i},{i % 7},{i % 3},{i % 2}\n" for i in range(40))
+    choose_file(page, wide, "wide.csv")
+    expect(page.get_by_test_id("upload-status")).to_have_text("wide.csv: 40 rows, 3 features, 2 classes.")
+    expect(rotation).to_be_disabled()
+    expect(page.get_by_test_id("off-reason-rotation")).to_contain_text("only the jitter applies")
+    expect(page.locator("#f-jitter")).to_be_enabled()
 
 
 def three_class_csv(rows: int = 150) -> str:

@@ -4,6 +4,7 @@
 // "path!^=prefix") show only when the config matches, and the controls inside
 // an element with data-off-when are disabled while it matches, its
 // [data-off-reason] text saying why (settings that do nothing for that data).
+// Conditions may also name ``preview.is_2d``, as the engine's preview last said it.
 
 import { PROPERTY_BY_KEY, getPath } from "../state.js";
 import { bounds } from "../schema.js";
@@ -45,6 +46,7 @@ export class FormView {
     this.conditionals = [...root.querySelectorAll("[data-when]")];
     this.switchable = [...root.querySelectorAll("[data-off-when]")];
     this.switchedOff = new Set();
+    this.preview = {};
     this.locked = false;
     for (const control of this.controls) this.prepare(control, allowed);
   }
@@ -102,12 +104,19 @@ export class FormView {
     this.applyConditions(state.config);
   }
 
+  /** What the engine's preview says of the data (``{is_2d}``; unknown while it has said nothing). */
+  setPreview(facts, config) {
+    this.preview = facts;
+    this.applyConditions(config);
+  }
+
   applyConditions(config) {
+    const scope = { ...config, preview: this.preview };
     // toggleAttribute, not .hidden: MathML elements have no ``hidden`` property.
-    for (const element of this.conditionals) element.toggleAttribute("hidden", !matches(element.dataset.when, config));
+    for (const element of this.conditionals) element.toggleAttribute("hidden", !matches(element.dataset.when, scope));
     this.switchedOff.clear();
     for (const element of this.switchable) {
-      const off = matches(element.dataset.offWhen, config);
+      const off = matches(element.dataset.offWhen, scope);
       for (const reason of element.querySelectorAll("[data-off-reason]")) reason.hidden = !off;
       if (off) for (const control of element.querySelectorAll("[data-prop]")) this.switchedOff.add(control);
     }
