@@ -68,14 +68,15 @@ def cpu(pids: list[int]) -> float:
 
 def wave(ports: list[int], runs: int, config: dict, ramp_seconds: float,
          groups: dict[str, list[int]]) -> dict:
-    """``runs`` learners: run i is POSTed to instance i and streamed from instance i + 1."""
+    """``runs`` learners, each its own client token: run i is POSTed to instance i and streamed
+    from instance i + 1."""
     gate = threading.Barrier(runs)
     results = [serve.StreamResult() for _ in range(runs)]
     max_seconds = config["training"]["epochs"] / config["training"]["epochs_per_second"] * 3 + 30
     threads = [threading.Thread(target=serve.watch_run, daemon=True, kwargs={
         "port": ports[index % len(ports)], "stream_port": ports[(index + 1) % len(ports)], "config": config,
         "start_gate": gate, "delay": ramp_seconds * index / runs, "result": result,
-        "max_seconds": max_seconds})
+        "max_seconds": max_seconds, "client": f"wave-{index:04d}-bench-learner"})
         for index, result in enumerate(results)]
     before = {name: cpu(pids) for name, pids in groups.items()}
     wall = serve.run_all(threads, max_seconds + 30)

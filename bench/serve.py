@@ -202,11 +202,13 @@ def run_all(threads: list[threading.Thread], timeout: float) -> float:
 
 def run_wave(port: int, pids: list[int], runs: int, config: dict, max_seconds: float,
              ramp_seconds: float) -> dict:
-    """``runs`` learners starting together (``ramp_seconds`` 0) or evenly spread over ``ramp_seconds``."""
+    """``runs`` learners (each its own client token) starting together (``ramp_seconds`` 0) or evenly
+    spread over ``ramp_seconds``."""
     gate = threading.Barrier(runs)
     results = [StreamResult() for _ in range(runs)]
     threads = [threading.Thread(target=watch_run, daemon=True, args=(
-                   port, config, gate, ramp_seconds * index / runs, result, max_seconds))
+                   port, config, gate, ramp_seconds * index / runs, result, max_seconds,
+                   f"wave-{index:04d}-bench-learner"))
                for index, result in enumerate(results)]
     cpu_before = sum(cpu_seconds(pid) for pid in pids)
     worker_cpu_before = cpu_seconds(pids[1])

@@ -66,6 +66,12 @@ class ServingSettings:
     #: may stay silent (stopped, wedged) before its runs fail and it is replaced.
     host_heartbeat_seconds: float = 1.0
     host_heartbeat_timeout_seconds: float = 6.0
+    #: Open event streams (runs and searches) per run or search, per client, per
+    #: network address (all its clients) and in all (each web process's own).
+    sse_streams_per_run: int = 4
+    sse_streams_per_client: int = 32
+    sse_streams_per_address: int = 128
+    sse_streams_total: int = 192
     #: gunicorn's control socket (gunicornc): off unless given a path.  gunicorn
     #: 25+ otherwise puts it at one path per user, where a second instance on
     #: the machine takes it over and the first, stopping, removes it.

@@ -16,6 +16,7 @@ it to keep every log together within a ``LogBudget``.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import threading
@@ -68,6 +69,54 @@ def to_json(value: Any) -> str:
         return json.dumps(value, separators=(",", ":"), allow_nan=False)
     except (TypeError, ValueError):
         return json.dumps(_plain(value), separators=(",", ":"), allow_nan=False)
+
+
+def event_data_json(name: str, data: Any) -> str:
+    """``to_json(data)`` for an event called ``name``, the same text, faster for ``boundary`` events.
+
+    A boundary event's ``z`` is a grid of probabilities rounded to
+    ``BOUNDARY_DECIMALS`` (1,600 numbers); ``json.dumps`` writes each through
+    ``float.__repr__``, about 0.9 ms an event, a fifth of what a paced run
+    costs its worker.  The grid's texts come from a table of every rounded
+    value instead; a grid of anything else takes the common path.
+    """
+    if name != "boundary" or not isinstance(data, dict) or "z" not in data:
+        return to_json(data)
+    grid = _probability_grid_json(data["z"])
+    if grid is None:
+        return to_json(data)
+    members = (f"{json.dumps(key)}:{grid if key == 'z' else to_json(value)}" for key, value in data.items())
+    return "{" + ",".join(members) + "}"
+
+
+@functools.cache
+def _probability_texts():
+    import numpy as np
+
+    from server.engine.trainer import BOUNDARY_DECIMALS
+
+    steps = 10 ** BOUNDARY_DECIMALS
+    return steps, np.array([repr(step / steps) for step in range(steps + 1)], dtype=object)
+
+
+def _probability_grid_json(grid: Any) -> str | None:
+    """``to_json(grid)`` for rows of probabilities, each ``k / 10**BOUNDARY_DECIMALS``, else None."""
+    import numpy as np
+
+    steps, texts = _probability_texts()
+    try:
+        values = np.asarray(grid, dtype=np.float64)
+    except (TypeError, ValueError):  # ragged rows, or not numbers
+        return None
+    if values.ndim != 2 or values.size == 0:
+        return None
+    with np.errstate(invalid="ignore"):
+        index = np.rint(values * steps)
+        exact = np.array_equal(index / steps, values) and not np.signbit(values).any()
+    if not exact or index.max() > steps:
+        return None
+    rows = texts[index.astype(np.intp)]
+    return "[" + ",".join("[" + ",".join(row) + "]" for row in rows) + "]"
 
 
 class EventLog:

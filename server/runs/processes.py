@@ -69,7 +69,7 @@ from server.engine.uploads import (
     remove_upload_source,
     upload_provided,
 )
-from server.runs.events import to_json
+from server.runs.events import event_data_json
 from server.settings import available_cores
 
 HOST_GONE = "the training process ended unexpectedly"
@@ -586,7 +586,7 @@ class SliceScheduler:
         trainer = self._trainers[key]
         config = trainer.config.model_dump(mode="json") if item["event"] == "update" else None
         # Encoded here, where the work runs on its own core, not under the web process's lock.
-        encoded = {"event": item["event"], "data_json": to_json(item.get("data", {}))}
+        encoded = {"event": item["event"], "data_json": event_data_json(item["event"], item.get("data", {}))}
         final = trainer.model_state() if item["event"] == "done" else None
         return ("event", key, encoded, trainer.epochs_completed, config, self._slices[key], final)
 

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator
 from typing import Protocol
 
 from server.engine.config import RunConfig
-from server.runs.events import TERMINAL_EVENTS, EventLog, LoggedEvent, to_json
+from server.runs.events import TERMINAL_EVENTS, EventLog, LoggedEvent, event_data_json
 from server.runs.threads import WaitingThreads
 
 logger = logging.getLogger(__name__)
@@ -328,7 +328,7 @@ class Run:
                 data = {**data, "message": self._stop_message}
             text = None
         if text is None:
-            text = to_json(data)  # outside the lock: streams and controls need not wait for it
+            text = event_data_json(name, data)  # outside the lock: streams and controls need not wait for it
         with self._cond:
             logged = self.log.append(name, text)
             self.epoch = epoch

@@ -21,7 +21,9 @@
 - ``SSE_HEARTBEAT_SECONDS`` (15), ``SSE_RETRY_MS`` (2000); open streams per run or
   search ``SSE_STREAMS_PER_RUN`` (4), per client ``SSE_STREAMS_PER_CLIENT`` (32),
   per address ``SSE_STREAMS_PER_ADDRESS`` (128) and in all ``SSE_STREAMS_TOTAL``
-  (192, which also fits gunicorn's gthread worker and its 256 threads).
+  (192, which also fits gunicorn's gthread worker and its 256 threads); each
+  defaults to its ``TUNING_*`` variable (``TUNING_SSE_STREAMS_PER_ADDRESS``...),
+  as do the two heartbeat settings below (``FROM_ENVIRONMENT``).
 - ``GRADCHECK_MAX_PARAMETERS`` (None: the engine bounds a check's work by
   itself, a few seconds for the largest network) and ``GRADCHECK_CONCURRENCY``
   (2 checks at once; more get 429).
@@ -85,10 +87,10 @@ DEFAULTS = {
     "TRUSTED_PROXY_COUNT": None,
     "SSE_HEARTBEAT_SECONDS": 15.0,
     "SSE_RETRY_MS": 2000,
-    "SSE_STREAMS_PER_RUN": 4,
-    "SSE_STREAMS_PER_CLIENT": 32,
-    "SSE_STREAMS_PER_ADDRESS": 128,
-    "SSE_STREAMS_TOTAL": 192,
+    "SSE_STREAMS_PER_RUN": None,
+    "SSE_STREAMS_PER_CLIENT": None,
+    "SSE_STREAMS_PER_ADDRESS": None,
+    "SSE_STREAMS_TOTAL": None,
     "GRADCHECK_MAX_PARAMETERS": None,
     "GRADCHECK_CONCURRENCY": 2,
     "MAX_LOG_BYTES_PER_RUN": DEFAULT_MAX_LOG_BYTES,
@@ -103,6 +105,10 @@ DEFAULTS = {
     "REDIS_URL": None,
     "REDIS_PREFIX": None,
 }
+
+#: App settings that default to a ``TUNING_*`` variable (``server.settings.ServingSettings``).
+FROM_ENVIRONMENT = ("SSE_STREAMS_PER_RUN", "SSE_STREAMS_PER_CLIENT", "SSE_STREAMS_PER_ADDRESS",
+                    "SSE_STREAMS_TOTAL", "HOST_HEARTBEAT_SECONDS", "HOST_HEARTBEAT_TIMEOUT_SECONDS")
 
 __all__ = ["BLAS_THREAD_VARIABLES", "DEFAULTS", "create_app", "page_folder", "pin_blas_threads"]
 
@@ -121,6 +127,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config.from_mapping(DEFAULTS)
     if test_config:
         app.config.update(test_config)
+    serving = serving_settings()
+    for name in FROM_ENVIRONMENT:
+        if app.config[name] is None:
+            app.config[name] = getattr(serving, name.lower())
     limits = replace(runtime_limits_from_env(), **app.config["LIMITS"])
     app.config["RUNTIME_LIMITS"] = limits
     if app.config.get("MAX_CONTENT_LENGTH") is None:
@@ -181,13 +191,11 @@ def _in_process_manager(app: Flask, limits: RuntimeLimits):
     if trainer_factory is None and processes != 0:
         from server.runs.processes import TrainerProcessPool
 
-        serving = serving_settings()
-        interval, timeout = app.config["HOST_HEARTBEAT_SECONDS"], app.config["HOST_HEARTBEAT_TIMEOUT_SECONDS"]
         # One checker process per gradient check allowed at once: a check never waits behind another.
         pool = app.extensions["trainer_pool"] = TrainerProcessPool(
             processes, checkers=app.config["GRADCHECK_CONCURRENCY"],
-            heartbeat_interval=serving.host_heartbeat_seconds if interval is None else interval,
-            heartbeat_timeout=serving.host_heartbeat_timeout_seconds if timeout is None else timeout)
+            heartbeat_interval=app.config["HOST_HEARTBEAT_SECONDS"],
+            heartbeat_timeout=app.config["HOST_HEARTBEAT_TIMEOUT_SECONDS"])
         atexit.register(pool.shutdown, 2.0)
         trainer_factory = pool.trainer
     manager = InProcessRunManager(trainer_factory or _engine_trainer, limits,

@@ -239,3 +239,29 @@ def test_the_diagnosis_panel_reads_the_new_verdicts_and_waits_for_settled_curves
     assert shown["early"]["verdict"] == "Too early to tell" and shown["early"]["settled"] == "false"
     assert shown["early"]["attribute"] == "high_variance"  # the verdict so far, not shown as one
     assert "Initialize randomly." not in shown["early"]["text"]
+
+
+def test_a_long_history_keeps_a_bounded_thinned_copy_whose_smoothing_sees_every_point(state_module):
+    kept = state_module.evaluate("""async () => {
+        const { CurveChart, MAX_KEPT_POINTS } = await import('/static/js/charts/curve_chart.js');
+        const element = document.createElement('div');
+        element.dataset.testid = 'bounded-test-chart';
+        document.body.append(element);
+        const series = [{ key: 'cost', name: 'cost', color: '#000' }];
+        const chart = new CurveChart(element, { yTitle: 'cost', series });
+        chart.setSmoothing(0.5);
+        const pushed = 3 * MAX_KEPT_POINTS;
+        for (let index = 0; index < pushed; index += 1) chart.push(index, { cost: index % 2 });
+        const result = {
+            limit: MAX_KEPT_POINTS, pushed, kept: chart.epochs.length, first: chart.epochs.slice(0, 3),
+            keepEvery: chart.keepEvery, lastSmoothed: chart.smooth.cost.at(-1),
+            lastRaw: chart.raw.cost.at(-1),
+        };
+        element.remove();
+        return result;
+    }""")
+    assert kept["kept"] <= kept["limit"] < kept["pushed"]
+    assert kept["first"] == [0, kept["keepEvery"], 2 * kept["keepEvery"]]  # evenly spaced over the run
+    assert kept["keepEvery"] == 4
+    # Kept points are the even ones (raw 0), but their average still counts the odd ones between them.
+    assert kept["lastRaw"] == 0 and 0.3 < kept["lastSmoothed"] < 0.4

@@ -62,6 +62,16 @@ def test_create_app_takes_the_host_heartbeat_from_the_environment(monkeypatch):
         pool.shutdown()
 
 
+def test_stream_caps_come_from_the_environment_unless_the_app_config_sets_them(monkeypatch):
+    monkeypatch.setenv("TUNING_SSE_STREAMS_PER_ADDRESS", "1000")
+    app = create_app({"TESTING": True, "SSE_STREAMS_TOTAL": 7})
+    try:
+        assert (app.config["SSE_STREAMS_PER_ADDRESS"], app.config["SSE_STREAMS_TOTAL"]) == (1000, 7)
+        assert app.config["SSE_STREAMS_PER_CLIENT"] == 32
+    finally:
+        app.extensions["run_manager"].shutdown()
+
+
 def test_one_blas_thread_keeps_the_operators_choice_unless_forced():
     environ = {"OMP_NUM_THREADS": "4"}
     one_blas_thread(environ)

@@ -8,6 +8,9 @@
 // current) but are not drawn (``visible: "legendonly"``).  Each trace is drawn
 // with at most MAX_DRAWN_POINTS points (every stride-th, the stride doubling as
 // the run grows), so a 10,000-epoch run costs as much to draw as a short one.
+// Past MAX_KEPT_POINTS the history itself keeps every other point (and from
+// then on one point in two, four ...): a long stochastic run's mini-batch
+// costs (up to 256 a report) stay a few megabytes, in its ghost too.
 
 import { t } from "../i18n.js";
 import { COLORS } from "./colors.js";
@@ -21,6 +24,7 @@ import { Smoother, smoothSeries } from "./smoothing.js";
 import { StreamingChart } from "./streaming_chart.js";
 
 export const MAX_DRAWN_POINTS = 600;
+export const MAX_KEPT_POINTS = 2 ** 17;
 
 const toNumber = (value) => (value === undefined || value === null || !Number.isFinite(value) ? NaN : value);
 
@@ -60,6 +64,8 @@ export class CurveChart extends StreamingChart {
     this.smooth = Object.fromEntries(this.options.series.map((series) => [series.key, []]));
     this.smoothers = Object.fromEntries(this.options.series.map((series) => [series.key, new Smoother(this.smoothing)]));
     this.stride = 1;
+    this.keepEvery = 1;  // points pushed per point kept
+    this.pushed = 0;
     this.markers = [];
     this.xRange = null;
     this.yRange = null;
@@ -77,17 +83,37 @@ export class CurveChart extends StreamingChart {
 
   push(epoch, values) {
     if (this.epochs.length === 0) this.needsRebuild = true;  // the idle hint goes
-    this.epochs.push(epoch);
+    // Every value goes through the smoother, so a kept point's smoothed value
+    // is the average of everything before it, kept or not.
+    const kept = this.pushed % this.keepEvery === 0;
+    this.pushed += 1;
+    if (kept) this.epochs.push(epoch);
     for (const series of this.options.series) {
       // A missing value is NaN, never null: arrays of numbers only keep their
       // doubles unboxed, so a long run's history is not thousands of heap
       // objects for the garbage collector to walk.  Plotly and the canvas skip NaN.
       const number = toNumber(values[series.key]);
+      const smoothed = this.smoothers[series.key].push(number);
+      if (!kept) continue;
       this.raw[series.key].push(number);
-      this.smooth[series.key].push(this.smoothers[series.key].push(number));
+      this.smooth[series.key].push(smoothed);
     }
+    if (this.epochs.length > MAX_KEPT_POINTS) this.thin();
     if (this.epochs.length > this.stride * MAX_DRAWN_POINTS) this.stride *= 2;
     this.dirty = true;
+  }
+
+  /** Keep every other point of the history, and from now on one of twice as many pushed. */
+  thin() {
+    const everyOther = (values) => values.filter((_, index) => index % 2 === 0);
+    this.epochs = everyOther(this.epochs);
+    for (const series of this.options.series) {
+      this.raw[series.key] = everyOther(this.raw[series.key]);
+      this.smooth[series.key] = everyOther(this.smooth[series.key]);
+    }
+    this.keepEvery *= 2;
+    this.stride = Math.max(1, this.stride / 2);
+    this.needsRebuild = true;  // the Plotly traces hold the old arrays
   }
 
   /** The epochs the run will train (null: unknown); the x axis spans them. */
@@ -107,8 +133,10 @@ export class CurveChart extends StreamingChart {
   setSmoothing(beta) {
     if (!this.options.smoothable || beta === this.smoothing) return;
     this.smoothing = beta;
+    // A kept point stands for ``keepEvery`` pushed ones: smoothing over kept
+    // points by beta ** keepEvery weighs the past as beta did over all of them.
     for (const series of this.options.series) {
-      this.smooth[series.key] = smoothSeries(this.raw[series.key], beta);
+      this.smooth[series.key] = smoothSeries(this.raw[series.key], beta ** this.keepEvery);
       const smoother = new Smoother(beta);
       for (const value of this.raw[series.key]) smoother.push(value);
       this.smoothers[series.key] = smoother;
