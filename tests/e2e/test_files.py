@@ -34,8 +34,10 @@ def csv_text(rows: int = ROWS) -> str:
 
 
 def choose_file(page, text: str, name: str = "mine.csv") -> None:
-    page.get_by_test_id("upload-file").set_input_files(
-        {"name": name, "mimeType": "text/csv", "buffer": text.encode()})
+    """Click the page's own file button, as a person does, and pick the file in the chooser."""
+    with page.expect_file_chooser() as chooser:
+        page.get_by_test_id("upload-choose").click()
+    chooser.value.set_files({"name": name, "mimeType": "text/csv", "buffer": text.encode()})
 
 
 def drop_file(page, text: str, name: str) -> None:
@@ -93,6 +95,8 @@ def test_a_dropped_file_is_taken_and_a_bad_one_is_told_where_it_is_wrong(page, l
 
 def test_a_bad_file_is_told_in_korean_on_a_korean_page(page, live_server):
     open_playground(page, live_server, FAST, path="/?lang=ko")
+    # The page's own file button, not the browser's (which speaks the browser's language).
+    expect(page.get_by_test_id("upload-choose")).to_have_text("CSV 파일 선택")
     drop_file(page, "a,b,label\n1,2,x\n3,oops,y\n", "bad.csv")
     status = page.get_by_test_id("upload-status")
     expect(status).to_have_text("bad.csv: 3번째 줄, b 열: 'oops' 는 숫자가 아니다")
