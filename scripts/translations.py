@@ -7,10 +7,10 @@
 Two domains (``server/web/i18n.py``): ``messages`` from the templates' ``_()``,
 the Python code's ``_()``/``gettext()`` and the texts kept as data (lesson
 presets, lab titles and surfaces, the config schema's descriptions); ``client`` from the ES
-modules' ``t("...")`` and ``N_("...")`` and the engine's ``Message("...")``
-templates.  ``update`` rewrites ``server/translations/<lang>/LC_MESSAGES/<domain>.po``
-with the current strings (new ones untranslated, vanished ones dropped);
-translate the empty ``msgstr`` entries, then ``compile``.
+modules' ``t("...")`` and ``N_("...")`` and the ``Message("...")`` templates of
+the engine and the web layer (an upload's problems).  ``update`` rewrites
+``server/translations/<lang>/LC_MESSAGES/<domain>.po`` with the current strings
+(new ones untranslated, vanished ones dropped); translate the empty ``msgstr`` entries, then ``compile``.
 """
 
 from __future__ import annotations
@@ -37,7 +37,8 @@ SOURCES = {
     "messages": [("templates", [("**.html", JINJA)], {"gettext", "_", "ngettext"}),
                  ("server/web", [("**.py", "python")], {"gettext", "_", "lazy_gettext"})],
     CLIENT_DOMAIN: [("static", [("**.js", "javascript")], {"t", "N_"}),
-                    ("server/engine", [("**.py", "python")], {"Message"})],
+                    ("server/engine", [("**.py", "python")], {"Message"}),
+                    ("server/web", [("**.py", "python")], {"Message"})],
 }
 
 

@@ -475,7 +475,7 @@ def _prepare_data(config: RunConfig, rng: np.random.Generator) -> Dataset:
     n_like_train = n_train + n_train_dev
     generated = data.dataset in _GENERATORS_2D
     X, y, n_classes = _draw_rows(data, rng)
-    is_2d = generated or (is_upload(data.dataset) and X.shape[1] == 2 and n_classes == 2)
+    is_2d = generated or (is_upload(data.dataset) and X.shape[1] == 2)
 
     bounds = np.cumsum((0, n_train, n_train_dev, n_dev, n_test))
     flip_priority = rng.random(data.n_samples)

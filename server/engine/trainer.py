@@ -7,13 +7,15 @@ this order:
   ``total_epochs``;
 - ``metrics`` for epoch 0 (the untrained network: ``grad_norm`` and
   ``update_ratio`` are None there, nothing has been computed yet), and a
-  ``boundary`` (2-D data, when ``boundary_every`` is not 0) or ``confusion``
-  (digits: always) for epoch 0;
+  ``boundary`` (2-D data, when ``boundary_every`` is not 0) and/or a
+  ``confusion`` (data that are not 2-D, or of more than two classes: always)
+  for epoch 0;
 - per epoch: ``update`` events for live changes applied before it, then
   ``metrics`` every ``report_every`` epochs, ``boundary`` every
   ``boundary_every`` epochs, ``diagnosis`` every ``boundary_every`` epochs
   (every ``DIAGNOSIS_EVERY_REPORTS`` reports when ``boundary_every`` is 0),
-  and ``confusion`` with the diagnosis, whatever ``boundary_every`` is;
+  and ``confusion`` (data without a boundary, or with more than two classes)
+  with the diagnosis, whatever ``boundary_every`` is;
 - (the ``config`` event's ``input_maps`` and each ``boundary``'s ``neurons``
   are the diagram's pictures: see ``server.engine.neurons``);
 - at the end a ``boundary``/``confusion`` and a ``diagnosis`` of the final
@@ -64,7 +66,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 
 import numpy as np
 
@@ -218,9 +220,12 @@ class Trainer:
         training = config.training
         self._report_every = training.report_every
         self._diagnosis_every = training.boundary_every or training.report_every * DIAGNOSIS_EVERY_REPORTS
-        # A confusion matrix is small, so data without a boundary picture always gets one.
-        self._picture_every = training.boundary_every if dataset.is_2d else self._diagnosis_every
-        self._last_picture_epoch: int | None = None
+        # Pictures and their cadences: the boundary for 2-D data, a confusion matrix (small, so
+        # whatever boundary_every is) for data without a boundary or with more than two classes.
+        self._picture_every = {"boundary": training.boundary_every if dataset.is_2d else 0,
+                               "confusion": self._diagnosis_every
+                               if not dataset.is_2d or dataset.n_classes > 2 else 0}
+        self._last_picture_epoch: dict[str, int] = {}
         self._last_diagnosis_epoch: int | None = None
         # The metrics payloads so far, oldest first, without their iteration
         # costs (up to 256 floats each would make a long run's history heavy).
@@ -313,8 +318,7 @@ class Trainer:
         train_eval, dev_eval = self._evaluate_splits()
         first_rate = learning_rate_at(self._schedule, self._base_rate, 0)
         yield self._metrics_event(0, first_rate, train_eval, dev_eval, started, with_norms=False)
-        if self._picture_every:
-            yield self._picture_event(0)
+        yield from self._picture_events(0)
 
     def _epoch_events(self, learning_rate: float, started: float) -> Generator[dict, None, str | None]:
         """The events of the epoch just trained; returns ``diverged`` or ``early_stopped`` to end
@@ -333,8 +337,7 @@ class Trainer:
                 dev_eval = self.network.evaluate(self.dataset.X_dev, self.dataset.y_dev)
         if dev_eval is not None:
             self._early_stopping.observe(epoch, dev_eval.loss, self.network)
-        if self._picture_every and epoch % self._picture_every == 0:
-            yield self._picture_event(epoch)
+        yield from self._picture_events(epoch, lambda kind, every: epoch % every == 0)
         if epoch % self._diagnosis_every == 0:
             yield from self._diagnosis_events(epoch, train_eval, dev_eval)
         return "early_stopped" if self._early_stopping.should_stop(epoch) else None
@@ -346,8 +349,8 @@ class Trainer:
         if reason != "diverged":
             # Weights that changed since the epoch's own events (restored, or a part epoch) get new ones.
             changed = restored or self._cut_short
-            if self._picture_every and (changed or self._last_picture_epoch != epoch):
-                yield self._picture_event(epoch)
+            yield from self._picture_events(
+                epoch, lambda kind, every: changed or self._last_picture_epoch.get(kind) != epoch)
             if changed or self._last_diagnosis_epoch != epoch:
                 yield from self._diagnosis_events(epoch, None, None)
         yield self._done_event(reason, self._early_stopping.best_epoch, restored, started)
@@ -484,19 +487,34 @@ class Trainer:
         payload["iteration_costs"] = self._iteration_costs.take()
         return self._event("metrics", payload)
 
-    def _picture_event(self, epoch: int) -> dict:
-        self._last_picture_epoch = epoch
-        return self._boundary_event(epoch) if self.dataset.is_2d else self._confusion_event(epoch)
+    def _picture_events(self, epoch: int,
+                        due: Callable[[str, int], bool] = lambda kind, every: True) -> Iterator[dict]:
+        """The pictures (``boundary``, ``confusion``) this data set gets whose ``due(kind, every)`` holds."""
+        for kind, every in self._picture_every.items():
+            if every and due(kind, every):
+                self._last_picture_epoch[kind] = epoch
+                yield self._boundary_event(epoch) if kind == "boundary" else self._confusion_event(epoch)
 
     def _boundary_event(self, epoch: int) -> dict:
+        """Two classes: ``z``, the probability of class 1 per grid cell.  More: ``classes`` (C), and
+        per cell the ``predicted`` class and its probability, ``confidence`` (rounded like ``z``)."""
         xs, ys, _ = self._grid
+        n_classes = self.dataset.n_classes
         with np.errstate(all="ignore"):
-            probabilities = self.network.probabilities(self._grid_inputs).reshape(len(ys), len(xs))
-        probabilities = np.round(np.nan_to_num(probabilities, nan=0.5), BOUNDARY_DECIMALS)
-        return self._event("boundary", {
-            "epoch": epoch, "x": np.round(xs, GRID_DECIMALS).tolist(),
-            "y": np.round(ys, GRID_DECIMALS).tolist(), "z": probabilities.tolist(),
-            "neurons": self._neuron_maps.payload()})
+            probabilities = self.network.probabilities(self._grid_inputs)
+        probabilities = np.nan_to_num(probabilities, nan=1.0 / n_classes)
+        payload = {"epoch": epoch, "x": np.round(xs, GRID_DECIMALS).tolist(),
+                   "y": np.round(ys, GRID_DECIMALS).tolist()}
+        shape = (len(ys), len(xs))
+        if n_classes == 2:
+            payload["z"] = np.round(probabilities.reshape(shape), BOUNDARY_DECIMALS).tolist()
+        else:
+            predicted = probabilities.argmax(axis=1)
+            confidence = probabilities[np.arange(len(predicted)), predicted]
+            payload.update(classes=n_classes, predicted=predicted.reshape(shape).tolist(),
+                           confidence=np.round(confidence.reshape(shape), BOUNDARY_DECIMALS).tolist())
+        payload["neurons"] = self._neuron_maps.payload()
+        return self._event("boundary", payload)
 
     def _confusion_event(self, epoch: int) -> dict:
         dataset = self.dataset

@@ -7,6 +7,10 @@ Commas separate the values; a file whose header has semicolons and no comma
 is read as semicolon-separated, where a decimal comma (``1,5``) is accepted
 too.  Blank lines are skipped.  Line numbers count physical lines from 1,
 the header included, as a text editor shows them.
+
+Each problem is a ``Message`` (``server.engine.messages``): the API's
+``error`` is its English, and the 400's detail carries it as ``message``
+(``{"id", "params"}``) for the page to say in its own language.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from collections import Counter
 
 import numpy as np
 
+from server.engine.messages import Message
 from server.engine.uploads import UploadedData
 from server.limits import CONFIG_LIMITS
 
@@ -32,14 +37,26 @@ LABEL_COLUMN = "label"
 class CsvProblem(ValueError):
     """What is wrong with the file, and where: ``line`` (1-based) and ``column`` (a name), or None."""
 
-    def __init__(self, message: str, line: int | None = None, column: str | None = None):
-        self.line, self.column, self.problem = line, column, message
-        where = ", ".join(part for part in (
-            f"line {line}" if line is not None else "", f"column {column}" if column else "") if part)
-        super().__init__(f"{where}: {message}" if where else message)
+    def __init__(self, problem: Message, line: int | None = None, column: str | None = None):
+        self.line, self.column = line, column
+        self.message = located(problem, line, column)
+        super().__init__(str(self.message))
 
     def detail(self) -> dict:
-        return {"loc": "body", "msg": str(self), "line": self.line, "column": self.column}
+        return {"loc": "body", "msg": str(self), "line": self.line, "column": self.column,
+                "message": self.message.json()}
+
+
+def located(problem: Message, line: int | None, column: str | None) -> Message:
+    """``problem`` after the place it names: "line 3, column x2: ...", "line 3: ...", "column label: ..."."""
+    if line is not None and column:
+        return Message("line {line}, column {column}: {problem}", line=str(line), column=column,
+                       problem=problem)
+    if line is not None:
+        return Message("line {line}: {problem}", line=str(line), problem=problem)
+    if column:
+        return Message("column {column}: {problem}", column=column, problem=problem)
+    return problem
 
 
 def read_csv_upload(body: bytes) -> UploadedData:
@@ -47,9 +64,10 @@ def read_csv_upload(body: bytes) -> UploadedData:
     try:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        raise CsvProblem(f"the file is not UTF-8 text (byte {error.start + 1} cannot be read)") from None
+        raise CsvProblem(Message("the file is not UTF-8 text (byte {byte} cannot be read)",
+                                 byte=str(error.start + 1))) from None
     if not text.strip():
-        raise CsvProblem("the file is empty")
+        raise CsvProblem(Message("the file is empty"))
     delimiter = _delimiter(text)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, skipinitialspace=True)
     header = _header(reader)
@@ -60,11 +78,13 @@ def read_csv_upload(body: bytes) -> UploadedData:
         if not any(cell.strip() for cell in row):
             continue
         if len(labels) == MAX_ROWS:
-            raise CsvProblem(f"the file has more than {MAX_ROWS} data rows", reader.line_num)
+            raise CsvProblem(Message("the file has more than {limit} data rows", limit=str(MAX_ROWS)),
+                             reader.line_num)
         columns.append(_row_values(row, header, reader.line_num, delimiter))
         labels.append(row[-1].strip())
     if len(labels) < MIN_ROWS:
-        raise CsvProblem(f"the file has {len(labels)} data rows; a data set needs at least {MIN_ROWS}")
+        raise CsvProblem(Message("the file has {rows} data rows; a data set needs at least {limit}",
+                                 rows=str(len(labels)), limit=str(MIN_ROWS)))
     classes, y = _classes(labels)
     X = np.array(columns, dtype=np.float64).reshape(len(labels), len(features))
     return UploadedData(X=X, y=y, classes=classes, features=tuple(features))
@@ -80,44 +100,47 @@ def _header(reader) -> list[str]:
         if any(cell.strip() for cell in row):
             break
     else:  # pragma: no cover - the caller has checked that the text is not blank
-        raise CsvProblem("the file is empty")
+        raise CsvProblem(Message("the file is empty"))
     line = reader.line_num
     header = [cell.strip() for cell in row]
     if all(_is_number(cell, ",") for cell in header):
-        raise CsvProblem("the first row must be a header naming the columns; it holds numbers", line)
+        raise CsvProblem(Message("the first row must be a header naming the columns; it holds numbers"), line)
     if len(header) < 2:
-        raise CsvProblem("the header names one column; a data set needs feature columns and a last "
-                         "column 'label' (values separated by commas)", line)
+        raise CsvProblem(Message("the header names one column; a data set needs feature columns and a last "
+                                 "column 'label' (values separated by commas)"), line)
     if header[-1].lower() != LABEL_COLUMN:
-        raise CsvProblem(f"the last column must be named '{LABEL_COLUMN}', not '{header[-1]}'", line)
+        raise CsvProblem(Message("the last column must be named 'label', not '{name}'",
+                                 name=_shown(header[-1])), line)
     if len(header) - 1 > MAX_FEATURES:
-        raise CsvProblem(f"the header has {len(header) - 1} feature columns; at most {MAX_FEATURES}", line)
+        raise CsvProblem(Message("the header has {count} feature columns; at most {limit}",
+                                 count=str(len(header) - 1), limit=str(MAX_FEATURES)), line)
     seen: set[str] = set()
     for index, name in enumerate(header):
         if not name:
-            raise CsvProblem(f"column {index + 1} has no name", line)
+            raise CsvProblem(Message("column {index} has no name", index=str(index + 1)), line)
         if name in seen:
-            raise CsvProblem(f"the column name '{name}' appears twice", line)
+            raise CsvProblem(Message("the column name '{name}' appears twice", name=_shown(name)), line)
         seen.add(name)
     return header
 
 
 def _row_values(row: list[str], header: list[str], line: int, delimiter: str) -> list[float]:
     if len(row) != len(header):
-        raise CsvProblem(f"{len(row)} values, but the header has {len(header)} columns", line)
+        raise CsvProblem(Message("{count} values, but the header has {columns} columns",
+                                 count=str(len(row)), columns=str(len(header))), line)
     values = []
     for name, cell in zip(header[:-1], row[:-1], strict=True):
         text = cell.strip()
         if not text:
-            raise CsvProblem("the value is missing", line, name)
+            raise CsvProblem(Message("the value is missing"), line, name)
         number = _number(text, delimiter)
         if number is None:
-            raise CsvProblem(f"'{_shown(text)}' is not a number", line, name)
+            raise CsvProblem(Message("'{value}' is not a number", value=_shown(text)), line, name)
         if not math.isfinite(number):
-            raise CsvProblem(f"'{_shown(text)}' is not a finite number", line, name)
+            raise CsvProblem(Message("'{value}' is not a finite number", value=_shown(text)), line, name)
         values.append(number)
     if not row[-1].strip():
-        raise CsvProblem("the label is missing", line, header[-1])
+        raise CsvProblem(Message("the label is missing"), line, header[-1])
     return values
 
 
@@ -142,15 +165,16 @@ def _classes(labels: list[str]) -> tuple[tuple, np.ndarray]:
     """Classes in order (numeric when every label is an integer, else alphabetical) and y (m,)."""
     counts = Counter(labels)
     if len(counts) < MIN_CLASSES:
-        raise CsvProblem(f"every row has the label '{_shown(labels[0])}'; a data set needs at least "
-                         f"{MIN_CLASSES} classes", column=LABEL_COLUMN)
-    if len(counts) > MAX_CLASSES:
-        raise CsvProblem(f"{len(counts)} different labels; at most {MAX_CLASSES} classes",
+        raise CsvProblem(Message("every row has the label '{label}'; a data set needs at least "
+                                 "{limit} classes", label=_shown(labels[0]), limit=str(MIN_CLASSES)),
                          column=LABEL_COLUMN)
+    if len(counts) > MAX_CLASSES:
+        raise CsvProblem(Message("{count} different labels; at most {limit} classes",
+                                 count=str(len(counts)), limit=str(MAX_CLASSES)), column=LABEL_COLUMN)
     integers = {label: _integer(label) for label in counts}
     if all(value is not None for value in integers.values()):
         if len(set(integers.values())) < len(integers):
-            raise CsvProblem("two labels write the same integer differently (such as 1 and 01)",
+            raise CsvProblem(Message("two labels write the same integer differently (such as 1 and 01)"),
                              column=LABEL_COLUMN)
         ordered = sorted(counts, key=lambda label: integers[label])
         classes = tuple(integers[label] for label in ordered)

@@ -25,6 +25,7 @@ from flask import Blueprint, Flask, current_app, request
 
 from server.engine.config import parse_config
 from server.engine.data import prepare_data
+from server.engine.messages import Message
 from server.engine.uploads import UPLOAD_PREFIX, UploadedData, add_upload_source
 from server.web.clients import current_client
 from server.web.csv_upload import MAX_ROWS, CsvProblem, read_csv_upload
@@ -143,16 +144,21 @@ def upload_dataset():
     limit = current_app.config["UPLOAD_MAX_BYTES"]
     request.max_content_length = limit  # above the app's limit for JSON bodies
     if request.content_length is not None and request.content_length > limit:
-        raise ApiError(413, f"the file is larger than the limit of {limit} bytes")
+        raise _too_large(limit)
     body = request.stream.read(limit + 1)
     if len(body) > limit:
-        raise ApiError(413, f"the file is larger than the limit of {limit} bytes")
+        raise _too_large(limit)
     try:
         data = read_csv_upload(body)
     except CsvProblem as problem:
         raise ApiError(400, str(problem), [problem.detail()]) from None
     upload_id = _store().put(data, current_client().key)
     return json_response(describe(upload_id, data), 201)
+
+
+def _too_large(limit: int) -> ApiError:
+    message = Message("the file is larger than the limit of {limit} bytes", limit=str(limit))
+    return ApiError(413, str(message), [{"loc": "body", "msg": str(message), "message": message.json()}])
 
 
 @bp.get("/api/datasets/<upload_id>")

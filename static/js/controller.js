@@ -6,6 +6,7 @@
 import { percent } from "./describe.js";
 import { t } from "./i18n.js";
 import { PROPERTIES, PROPERTY_BY_KEY, clone, setPath } from "./state.js";
+import { isUpload } from "./views/upload.js";
 
 
 // Settings that change what the engine's preview says (inputs, classes, split sizes, parameters).
@@ -164,6 +165,7 @@ export class Controller {
   /** The engine's preview of the current config, or null when the server refused it. */
   showShape(preview) {
     this.shape = preview;
+    this.views.form.setPreview({ is_2d: preview?.data.is_2d }, this.state.config);
     if (preview && !this.isLive()) this.dashboard.showData(preview);
     this.views.network.setShape(this.networkShape());
     this.renderSummary();
@@ -184,6 +186,11 @@ export class Controller {
   /** An input feature clicked in the diagram: in use or not (one must stay), in the schema's order. */
   toggleFeature(name) {
     if (this.isLive() || this.busy) return;
+    if (isUpload(this.state.get("dataset"))) {
+      // The server refuses engineered features of an upload: its own columns are the inputs.
+      this.message(t("Input features are for the generated data sets: an upload's own two columns are its inputs."));
+      return;
+    }
     const current = this.state.get("features");
     const next = current.includes(name)
       ? current.filter((feature) => feature !== name)
@@ -202,8 +209,8 @@ export class Controller {
     });
   }
 
-  /** Whether the previewed data have more than two classes (the run's config event says it for sure). */
-  multiClass() { return (this.shape?.data.n_classes ?? 2) > 2; }
+  /** Whether the previewed data have no boundary picture (not 2-D; the run's config event says it for sure). */
+  withoutBoundary() { return this.shape ? !this.shape.data.is_2d : false; }
 
   /** The config ghosts are compared with: the run's while one is followed, else the form's. */
   reference() { return this.session.run?.config ?? this.state.config; }
@@ -290,7 +297,7 @@ export class Controller {
     this.retireFinishedRun();
     this.runGhostLabel = ghostLabel;
     this.views.toolbar.setRunId(created.id);
-    this.dashboard.prepare(config, { waiting: true, multiClass: this.multiClass() });
+    this.dashboard.prepare(config, { waiting: true, withoutBoundary: this.withoutBoundary() });
     this.ghosts.refresh(this.reference());
     this.busy = false;
     this.setStatus("running");
@@ -318,7 +325,7 @@ export class Controller {
     this.views.toolbar.setRunId(null);
     this.retireFinishedRun();
     this.setStatus("idle");
-    this.dashboard.prepare(this.state.config, { multiClass: this.multiClass() });
+    this.dashboard.prepare(this.state.config, { withoutBoundary: this.withoutBoundary() });
     this.ghosts.refresh(this.reference());
     this.views.diagnosis.clear();
     this.errors.clear();

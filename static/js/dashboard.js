@@ -24,7 +24,7 @@ export class Dashboard {
   }
 
   /** Empty charts for a run of ``config``; ``waiting`` when a run is about to stream. */
-  prepare(config, { waiting = false, multiClass = false } = {}) {
+  prepare(config, { waiting = false, withoutBoundary = false } = {}) {
     const { loss, accuracy, iteration, gradients, weights, lr, boundary, confusion } = this.charts;
     const trainDev = config.data.split.train_dev > 0;
     this.config = config;
@@ -42,8 +42,8 @@ export class Dashboard {
     this.views.outputs.showGap(0);
     this.views.outputs.showZeroGradients([], 0);
     this.setTotal(config.training.epochs);
-    this.showClassCharts(multiClass);
-    if (multiClass) {
+    this.showClassCharts(withoutBoundary);
+    if (withoutBoundary) {
       confusion.reset();
       this.views.outputs.renderMisclassified([]);
     }
@@ -54,11 +54,11 @@ export class Dashboard {
     this.views.diagnosis.clear(waiting ? t("Waiting for the first diagnosis…") : undefined);
   }
 
-  /** Multi-class data: the confusion matrix instead of the decision boundary. */
-  showClassCharts(multiClass) {
-    if (multiClass === this.multiClass) return;
-    this.multiClass = multiClass;
-    this.views.outputs.showClassCharts(multiClass);
+  /** Data that are not 2-D: the confusion matrix instead of the decision boundary. */
+  showClassCharts(withoutBoundary) {
+    if (withoutBoundary === this.withoutBoundary) return;
+    this.withoutBoundary = withoutBoundary;
+    this.views.outputs.showClassCharts(withoutBoundary);
     this.refreshVisibility();
   }
 
@@ -114,7 +114,7 @@ export class Dashboard {
     if (examples && batch) {
       this.charts.iteration.planEpochs(this.totalEpochs * Math.ceil(examples / Math.min(batch, examples)));
     }
-    if (data.data?.n_classes) this.showClassCharts(data.data.n_classes > 2);
+    if (data.points !== undefined) this.showClassCharts(!data.points);
     if (data.points) this.charts.boundary.reset(data.points);
     if (data.input_maps !== undefined) this.charts.neurons.setInputMaps(data.input_maps);
     const layers = data.config?.model?.hidden?.length;

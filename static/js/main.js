@@ -69,10 +69,10 @@ function buildCharts() {
 }
 
 /**
- * Uploads select themselves (with all their rows), and a click on the boundary chart can add a
- * point to a 2-D one; the download links follow the run and its status.
+ * Uploads select themselves (with all their rows), the boundary chart names a 2-D one's classes,
+ * and a click on it can add a point to one; the download links follow the run and its status.
  */
-function wireFiles(state, controller, session) {
+function wireFiles(state, controller, session, boundary) {
   const uploads = new UploadView({
     input: byId("upload-file"), drop: byId("upload-drop"), status: byId("upload-status"),
     preview: byId("upload-preview"), select: byTestId("dataset"),
@@ -88,7 +88,11 @@ function wireFiles(state, controller, session) {
     state.notify(["samples", "features"], "upload");
   };
   uploads.bindUploaded((info) => { if (!controller.isLive()) use(info); });
-  const showAdding = () => adding.render(uploads.known.get(state.get("dataset")) ?? null);
+  const showAdding = () => {
+    const info = uploads.known.get(state.get("dataset")) ?? null;
+    adding.render(info);
+    boundary.setClassNames(info?.n_features === 2 ? info.classes : null);
+  };
   uploads.bindKnown(showAdding);
   state.onChange((keys) => {
     if (!keys.includes("dataset")) return;
@@ -175,7 +179,7 @@ function main() {
     state, settings, api, views, scheduler, live, dashboard, session, ghosts,
     url: new UrlSync({ state, shareView: views.share }), preview: new Preview({ api }), errors: new FieldErrors(views),
   });
-  wireFiles(state, controller, session);
+  wireFiles(state, controller, session, charts.boundary);
   diagram.bindShowMap((map) => charts.boundary.showMap(map));
   diagram.bindToggleFeature((name) => controller.toggleFeature(name));
   byId("regenerate-data").addEventListener("click", () => controller.regenerateData());

@@ -13,6 +13,7 @@ from server.engine.data import bayes_error_floor
 from server.engine.diagnosis import VERDICTS
 from server.engine.layers import targets_from_labels
 from server.engine.trainer import EarlyStopping, IterationCosts
+from server.engine.uploads import UploadedData, upload_provided
 
 SMALL = {"seed": 3, "data": {"dataset": "moons", "n_samples": 200},
          "model": {"hidden": [{"units": 6}, {"units": 4, "activation": "tanh"}]},
@@ -274,6 +275,58 @@ def test_digits_get_a_confusion_matrix_even_without_boundary_pictures(report_eve
 def test_2d_data_without_boundary_pictures_gets_neither_picture():
     events = list(train(config_with(training={"epochs": 12, "boundary_every": 0})))
     assert of_kind(events, "boundary") == of_kind(events, "confusion") == []
+
+
+THREE_BLOBS = "upload:" + "three2dblobs" * 2
+
+
+def three_blobs(rows: int = 180) -> UploadedData:
+    """Two features, three classes: blobs around three corners of a triangle, in units of 10."""
+    rng = np.random.default_rng(5)
+    y = np.arange(rows) % 3
+    centers = np.array([[0.0, 20.0], [-20.0, -10.0], [20.0, -10.0]])
+    return UploadedData(X=centers[y] + rng.normal(0.0, 4.0, size=(rows, 2)), y=y,
+                        classes=("north", "west", "east"), features=("u", "v"))
+
+
+def test_a_three_class_two_feature_upload_gets_class_regions_neuron_maps_and_a_confusion_matrix():
+    config = {"seed": 2, "data": {"dataset": THREE_BLOBS, "n_samples": 180},
+              "model": {"hidden": [{"units": 8, "activation": "tanh"}]},
+              "optimizer": {"name": "adam", "learning_rate": 0.02},
+              "training": {"epochs": 40, "boundary_every": 20, "batch_size": 32}}
+    with upload_provided(THREE_BLOBS, three_blobs()):
+        events = list(train(config))
+    assert events[0]["data"]["points"] is not None and events[0]["data"]["input_maps"] is not None
+    boundaries = of_kind(events, "boundary")
+    assert [b["epoch"] for b in boundaries] == [0, 20, 40]
+    final = boundaries[-1]
+    assert "z" not in final and final["classes"] == 3
+    predicted, confidence = np.array(final["predicted"]), np.array(final["confidence"])
+    assert predicted.shape == confidence.shape == (len(final["y"]), len(final["x"]))
+    assert set(np.unique(predicted)) == {0, 1, 2}  # a trained network carves out all three regions
+    assert confidence.min() >= 1 / 3 - 1e-3 and confidence.max() <= 1
+    assert np.array_equal(confidence, np.round(confidence, 3))
+    # Rows go up the plane: the top row is the north blob's, the bottom corners the others'.
+    assert predicted[-1, len(final["x"]) // 2] == 0
+    assert (predicted[0, 0], predicted[0, -1]) == (1, 2)
+    assert len(final["neurons"]["layers"]) == 1 and final["neurons"]["layers"][0]["shown"] == 8
+    assert [c["epoch"] for c in of_kind(events, "confusion")] == [0, 20, 40]
+    assert np.array(of_kind(events, "confusion")[-1]["matrix"]).shape == (3, 3)
+    assert of_kind(events, "done")[0]["dev_accuracy"] > 0.9
+
+
+def test_a_data_seed_splits_an_upload_anew_and_keeps_the_network():
+    config = {"seed": 2, "data": {"dataset": THREE_BLOBS, "n_samples": 180}}
+    with upload_provided(THREE_BLOBS, three_blobs()):
+        plain, split_anew = Trainer(config), Trainer({**config, "data": {**config["data"], "seed": 9}})
+    assert not np.array_equal(plain.dataset.y_dev, split_anew.dataset.y_dev)
+    np.testing.assert_array_equal(plain.network.parameters, split_anew.network.parameters)
+
+
+def test_two_class_boundaries_keep_z_alone():
+    boundary = of_kind(list(train(config_with(training={"epochs": 1}))), "boundary")[-1]
+    assert "z" in boundary and not {"classes", "predicted", "confidence"} & set(boundary)
+    assert of_kind(list(train(config_with(training={"epochs": 1}))), "confusion") == []
 
 
 @pytest.mark.parametrize(("data", "bayes"), [

@@ -96,6 +96,39 @@ def test_a_bad_file_is_a_400_naming_where(client, text, expected):
     assert problem(client, text).startswith(expected)
 
 
+def rendered(message) -> str:
+    """A detail's ``message`` ({"id", "params"}) filled in as the page does with no translation."""
+    params = {name: rendered(value) if isinstance(value, dict) else value
+              for name, value in message["params"].items()}
+    return message["id"].format(**params)
+
+
+def test_a_bad_file_says_its_problem_as_a_message_id_and_parameters_for_the_page(problem_body):
+    body = problem_body(GOOD_HEADER + "1,2,0\n3,oops,1\n")
+    message = body["details"][0]["message"]
+    not_a_number = {"id": "'{value}' is not a number", "params": {"value": "oops"}}
+    assert message == {"id": "line {line}, column {column}: {problem}",
+                       "params": {"line": "3", "column": "x2", "problem": not_a_number}}
+    assert rendered(message) == body["error"] == "line 3, column x2: 'oops' is not a number"
+
+
+@pytest.mark.parametrize("text", [
+    "", "1,2,3\n4,5,6\n", GOOD_HEADER + "1,2\n", "x1,x2,label\n" + "1,2,a\n" * 30,
+    GOOD_HEADER + "1,nan,0\n", "x,x,label\n1,2,0\n", b"x1,label\n\xff,1\n"])
+def test_every_problem_message_renders_to_the_english_error(problem_body, text):
+    body = problem_body(text)
+    assert rendered(body["details"][0]["message"]) == body["error"]
+
+
+@pytest.fixture(name="problem_body")
+def _problem_body(client):
+    def answer(text):
+        response = upload(client, text)
+        assert response.status_code == 400
+        return response.get_json()
+    return answer
+
+
 def test_too_many_rows_and_columns_and_not_utf8_are_400s(client):
     assert problem(client, GOOD_HEADER + "1,2,0\n" * 5001) == (
         "line 5002: the file has more than 5000 data rows")
@@ -117,6 +150,8 @@ def test_a_body_over_the_upload_limit_is_413_and_a_json_body_415(make_app):
     response = upload(client, text)
     assert response.status_code == 413
     assert response.get_json()["error"] == "the file is larger than the limit of 1000 bytes"
+    assert response.get_json()["details"][0]["message"] == {
+        "id": "the file is larger than the limit of {limit} bytes", "params": {"limit": "1000"}}
     assert client.post("/api/datasets", json={"x": 1}).status_code == 415
 
 
@@ -194,6 +229,28 @@ def test_a_many_feature_multiclass_upload_gets_a_confusion_matrix_without_exampl
     assert confusion and len(confusion[-1]["matrix"]) == 3 and confusion[-1]["misclassified"] == []
     assert "boundary" not in {message.event for message in messages}
     assert messages[-1].event == "done" and messages[-1].data["reason"] == "completed"
+
+
+def test_a_two_feature_three_class_upload_streams_class_regions_and_a_confusion_matrix(engine_client):
+    rows = ["u,v,label"] + [f"{(-1) ** i * (i % 7)},{(i % 3) * 10 + (i % 5) * 0.3},{'abc'[i % 3]}"
+                            for i in range(90)]
+    info = uploaded(engine_client, "\n".join(rows) + "\n")
+    assert (info["n_features"], info["n_classes"]) == (2, 3)
+    config = {"data": {"dataset": info["dataset"], "n_samples": 90},
+              "training": {"epochs": 10, "boundary_every": 5}}
+    reader = StreamReader(engine_client.get(start(engine_client, config)["events_url"]))
+    messages = reader.events()
+    reader.close()
+    assert messages[0].data["points"]["train"]["label"] and messages[-1].event == "done"
+    boundaries = [message.data for message in messages if message.event == "boundary"]
+    assert [boundary["epoch"] for boundary in boundaries] == [0, 5, 10]
+    last = boundaries[-1]
+    assert last["classes"] == 3 and "z" not in last and last["neurons"]["layers"]
+    cells = [value for row in last["predicted"] for value in row]
+    assert len(cells) == len(last["x"]) * len(last["y"]) and set(cells) <= {0, 1, 2}
+    assert all(1 / 3 - 1e-3 <= value <= 1 for row in last["confidence"] for value in row)
+    confusion = [message.data for message in messages if message.event == "confusion"]
+    assert confusion and len(confusion[-1]["matrix"]) == 3
 
 
 def test_an_upload_is_split_and_normalized_with_the_training_statistics(engine_client):

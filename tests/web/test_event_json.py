@@ -28,12 +28,32 @@ def test_a_boundary_event_is_the_text_to_json_writes(config):
         assert event_data_json("boundary", data) == to_json(data)
 
 
-def test_the_grid_takes_the_fast_path(monkeypatch):
-    (data, *_) = boundary_events({"training": {"epochs": 1}})
+def three_class_boundary() -> dict:
+    """A boundary event of three classes: ``predicted`` and ``confidence`` in place of ``z``."""
+    rng = np.random.default_rng(0)
+    confidence = np.round(rng.uniform(0.34, 1.0, (40, 40)), BOUNDARY_DECIMALS)
+    return {"epoch": 4, "x": [0.0, 1.0], "y": [0.0, 1.0], "classes": 3,
+            "predicted": rng.integers(0, 3, (40, 40)).tolist(), "confidence": confidence.tolist()}
+
+
+def test_a_three_class_boundary_event_is_the_text_to_json_writes():
+    data = three_class_boundary()
+    assert event_data_json("boundary", data) == to_json(data)
+
+
+def two_class_boundary() -> dict:
+    return boundary_events({"training": {"epochs": 1}})[0]
+
+
+@pytest.mark.parametrize("make", [two_class_boundary, three_class_boundary])
+def test_the_grid_takes_the_fast_path(monkeypatch, make):
+    data = make()
 
     def refuse_the_grid(value):
-        if (isinstance(value, dict) and "z" in value) or (isinstance(value, list) and value
-                                                          and isinstance(value[0], list)):
+        # A grid of floats (probabilities); ``predicted``'s grid of classes is ints.
+        grid = isinstance(value, list) and value and isinstance(value[0], list) \
+            and isinstance(value[0][0], float)
+        if (isinstance(value, dict) and ("z" in value or "confidence" in value)) or grid:
             pytest.fail(f"to_json called for {value!r:.60}")
         return to_json(value)
 

@@ -1,4 +1,5 @@
-// Probability of class 1 over the plane, with the train and dev points on top.
+// Probability of class 1 over the plane (for more than two classes: the predicted
+// class's region, lighter where it is less sure), with the train and dev points on top.
 // The axes are a Plotly plot drawn once per run, with no traces.  Under its
 // transparent plot area lie two canvases: the probability map, a small canvas
 // repainted pixel by pixel for each ``boundary`` event (a fraction of a
@@ -7,10 +8,12 @@
 // draw).  Hovering names the nearest point's split and class.  The map can also
 // show one neuron's activation instead (``showMap``, from the network diagram),
 // with a label naming it, and the probability as two colours (``setDiscretize``).
+// With class names (an upload's labels) a legend under the plot names each colour.
 
-import { BOUNDARY_TABLE, COLORS, COLOR_STEPS, MISSING_ENTRY } from "./colors.js";
+import { BOUNDARY_TABLE, CLASS_COLORS, CLASS_STEPS, CLASS_TABLES, COLOR_STEPS, MISSING_ENTRY } from "./colors.js";
 import { PLOT_CONFIG, axisRanges, baseLayout, draw, isPlotted, onPlotEvent, plotArea } from "./plotly_adapter.js";
 import { paintMap } from "./heatmap.js";
+import { t } from "../i18n.js";
 import { StreamingChart } from "./streaming_chart.js";
 
 // How long a new run's boundary waits for its first grid before drawing the points alone.
@@ -28,6 +31,17 @@ function paddedExtent(values, fraction) {
   if (!(low <= high)) return [-1, 1];
   const pad = (high - low || 1) * fraction;
   return [low - pad, high + pad];
+}
+
+const classColor = (label) => CLASS_COLORS[label % CLASS_COLORS.length];
+
+/** The class labels of the points, 0 up to the largest (two at least). */
+function classesOf(points) {
+  let largest = 1;
+  for (const split of Object.values(points ?? {})) {
+    for (const label of split?.label ?? []) if (label > largest) largest = label;
+  }
+  return Array.from({ length: largest + 1 }, (_, label) => label);
 }
 
 function makeCanvas(name) {
@@ -60,7 +74,29 @@ export class BoundaryChart extends StreamingChart {
     this.label.dataset.testid = "boundary-label";
     this.label.hidden = true;
     element.after(this.label);
+    this.legend = document.createElement("ul");
+    this.legend.className = "chart-legend boundary-legend";
+    this.legend.dataset.testid = "boundary-legend";
+    this.legend.hidden = true;
+    this.label.after(this.legend);
+    this.classNames = null;
   }
+
+  /** The classes' names (an upload's labels, in class-index order) for the legend and the tooltip; null: none. */
+  setClassNames(names) {
+    this.classNames = names?.length ? names.map(String) : null;
+    this.legend.hidden = !this.classNames;
+    this.legend.replaceChildren(...(this.classNames ?? []).map((name, index) => {
+      const item = document.createElement("li");
+      const swatch = document.createElement("span");
+      swatch.className = "swatch dot";
+      swatch.style.backgroundColor = classColor(index);
+      item.append(swatch, name);
+      return item;
+    }));
+  }
+
+  className(label) { return this.classNames?.[label] ?? t("class {label}", { label }); }
 
   /** Whether the held-out points are drawn too: dev as crosses, test as rings (train alone otherwise). */
   setShowTest(flag) {
@@ -150,7 +186,7 @@ export class BoundaryChart extends StreamingChart {
   }
 
   paint() {
-    const { x, y, z, epoch } = this.grid;
+    const { x, y, epoch } = this.grid;
     const width = x.length;
     const height = y.length;
     if (this.canvas.width !== width || this.canvas.height !== height) {
@@ -161,13 +197,26 @@ export class BoundaryChart extends StreamingChart {
     if (this.image?.width !== width || this.image?.height !== height) this.image = context.createImageData(width, height);
     // Colours come from a table and go straight into the pixel buffer: a paint allocates nothing,
     // so streaming grids make no garbage for the collector to stop the page for.
+    // Canvas rows run top to bottom, the grid's rows up the plane.
+    const rowOrder = y[height - 1] > y[0] ? (row) => height - 1 - row : (row) => row;
+    if (this.grid.classes) this.paintClasses(rowOrder);
+    else this.paintProbability(rowOrder);
+    context.putImageData(this.image, 0, 0);
+    this.canvas.dataset.epoch = String(epoch);
+    this.canvas.dataset.classes = String(this.grid.classes ?? 2);
+    this.canvas.dataset.discretized = String(this.discretize);
+    this.canvas.hidden = false;
+  }
+
+  /** Two classes: the probability of class 1 on the orange-white-blue scale. */
+  paintProbability(rowOrder) {
     const pixels = this.image.data;
-    const ascending = y[height - 1] > y[0];
+    const { z } = this.grid;
     const { discretize } = this;
     let at = 0;
-    for (let row = 0; row < height; row += 1) {
-      const values = z[ascending ? height - 1 - row : row];  // canvas rows run top to bottom
-      for (let column = 0; column < width; column += 1) {
+    for (let row = 0; row < z.length; row += 1) {
+      const values = z[rowOrder(row)];
+      for (let column = 0; column < values.length; column += 1) {
         const value = values[column];
         const shade = discretize ? (value >= 0.5 ? 0.9 : 0.1) : Math.min(1, Math.max(0, value));
         const entry = value === null ? MISSING_ENTRY : 3 * Math.round(shade * COLOR_STEPS);
@@ -178,10 +227,32 @@ export class BoundaryChart extends StreamingChart {
         at += 4;
       }
     }
-    context.putImageData(this.image, 0, 0);
-    this.canvas.dataset.epoch = String(epoch);
-    this.canvas.dataset.discretized = String(discretize);
-    this.canvas.hidden = false;
+  }
+
+  /**
+   * More classes: each cell in its predicted class's colour, from faint where the
+   * network is no surer than a guess (1 / classes) to full where it is certain.
+   */
+  paintClasses(rowOrder) {
+    const pixels = this.image.data;
+    const { predicted, confidence, classes } = this.grid;
+    const guess = 1 / classes;
+    const scale = CLASS_STEPS / (1 - guess);
+    const { discretize } = this;
+    let at = 0;
+    for (let row = 0; row < predicted.length; row += 1) {
+      const labels = predicted[rowOrder(row)];
+      const sureness = confidence[rowOrder(row)];
+      for (let column = 0; column < labels.length; column += 1) {
+        const table = CLASS_TABLES[labels[column] % CLASS_TABLES.length];
+        const step = discretize ? CLASS_STEPS : Math.min(CLASS_STEPS, Math.max(0, Math.round((sureness[column] - guess) * scale)));
+        pixels[at] = table[3 * step];
+        pixels[at + 1] = table[3 * step + 1];
+        pixels[at + 2] = table[3 * step + 2];
+        pixels[at + 3] = 255;
+        at += 4;
+      }
+    }
   }
 
   /** Put both canvases exactly under Plotly's plot area (map cell centres on the grid's coordinates). */
@@ -229,11 +300,11 @@ export class BoundaryChart extends StreamingChart {
         if (points.label[index] === label) mark(area.px(x), area.py(points.y[index]));
       });
     };
-    const classColor = (label) => (label === 1 ? COLORS.class1 : COLORS.class0);
+    const labels = classesOf(this.points);
     if (train) {
       context.lineWidth = 0.6;
       context.strokeStyle = "#ffffff";
-      for (const label of [0, 1]) {
+      for (const label of labels) {
         context.fillStyle = classColor(label);
         trace(train, label, (cx, cy) => {
           context.moveTo(cx + 2.5, cy);
@@ -246,7 +317,7 @@ export class BoundaryChart extends StreamingChart {
     // Dev and test points are outlines in their class's colour.
     const outline = (points, lineWidth, mark) => {
       context.lineWidth = lineWidth;
-      for (const label of [0, 1]) {
+      for (const label of labels) {
         context.strokeStyle = classColor(label);
         trace(points, label, mark);
         context.stroke();
@@ -294,7 +365,7 @@ export class BoundaryChart extends StreamingChart {
       });
     }
     if (!best) { this.hideTooltip(); return; }
-    this.showTooltip([[null, `${best.split}: class ${best.label}`]],
+    this.showTooltip([[null, `${best.split}: ${this.className(best.label)}`]],
       { left: `${area.left + best.x + 10}px`, top: `${area.top + best.y + 10}px` });
   }
 

@@ -1,4 +1,4 @@
-// Click to add points: on a two-feature, two-class upload, a click on the
+// Click to add points: on a two-feature upload (of any number of classes), a click on the
 // boundary chart adds a point of the chosen class where it lands.  The server
 // makes a new upload of the old rows plus the point (POST /api/datasets/<id>/points,
 // in the chart's coordinates, which the config's training statistics turn
@@ -45,7 +45,7 @@ export class AddPointsView {
 
   /** The upload the page trains on (its server description), or null: the box shows for 2-D uploads. */
   render(info) {
-    const usable = Boolean(info) && info.n_features === 2 && info.n_classes === 2;
+    const usable = Boolean(info) && info.n_features === 2;
     this.info = usable ? info : null;
     this.box.hidden = !usable;
     this.chart.classList.toggle("adding-points", usable && this.toggle.checked);

@@ -4,7 +4,8 @@
 // A chart is a Plotly plot (axes) with canvases laid over or under its plot
 // area (curves, the probability map, the points), so its PNG is composed here:
 // the caption, Plotly's image of the axes and every canvas of the card, in page
-// order (the order they stack in), at their places on the card.
+// order (the order they stack in), at their places on the card, then the HTML
+// legends beside the plots: each entry's swatch and name drawn where it sits.
 
 import { t } from "../i18n.js";
 
@@ -62,7 +63,58 @@ export async function chartPng(card) {
       context.drawImage(await loadImage(url), x, y, place.width, place.height);
     }
   }
+  for (const legend of card.querySelectorAll(".chart-legend")) {
+    if (!legend.closest("[hidden]")) drawLegend(context, legend, box);
+  }
   return new Promise((resolve) => canvas.toBlob(resolve, "image/png"));
+}
+
+/** A legend's entries at their places in ``box``: line swatches (solid, dashed, dotted), dot swatches, names. */
+function drawLegend(context, legend, box) {
+  for (const item of legend.querySelectorAll("li")) {
+    for (const swatch of item.querySelectorAll(".swatch")) drawSwatch(context, swatch, box);
+    const style = getComputedStyle(item);
+    context.font = `${style.fontWeight} ${style.fontSize} ${style.fontFamily}`;
+    context.fillStyle = style.color;
+    context.textBaseline = "middle";
+    for (const node of item.childNodes) {
+      const text = node.nodeType === Node.TEXT_NODE ? node.textContent.trim() : "";
+      if (!text) continue;
+      const range = document.createRange();
+      range.selectNodeContents(node);
+      const place = range.getBoundingClientRect();
+      context.fillText(text, place.left - box.left, place.top - box.top + place.height / 2);
+    }
+  }
+}
+
+const LINE_DASHES = { dashed: [4, 2], dotted: [1, 2] };
+
+function drawSwatch(context, swatch, box) {
+  const place = swatch.getBoundingClientRect();
+  const style = getComputedStyle(swatch);
+  const x = place.left - box.left;
+  const y = place.top - box.top;
+  const lineWidth = parseFloat(style.borderTopWidth) || 0;
+  if (style.borderTopStyle !== "none" && lineWidth > 0) {
+    context.strokeStyle = style.borderTopColor;
+    context.lineWidth = lineWidth;
+    context.setLineDash(LINE_DASHES[style.borderTopStyle] ?? []);
+    context.beginPath();
+    context.moveTo(x, y + lineWidth / 2);
+    context.lineTo(x + place.width, y + lineWidth / 2);
+    context.stroke();
+    context.setLineDash([]);
+  } else {
+    context.fillStyle = style.backgroundColor;
+    context.beginPath();
+    if (parseFloat(style.borderTopLeftRadius) > 0) {
+      context.arc(x + place.width / 2, y + place.height / 2, Math.min(place.width, place.height) / 2, 0, 2 * Math.PI);
+    } else {
+      context.rect(x, y, place.width, place.height);
+    }
+    context.fill();
+  }
 }
 
 function save(blob, filename) {

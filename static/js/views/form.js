@@ -1,7 +1,10 @@
 // The form: every [data-prop] control bound to one property of the state table.
 // Controls for settings that cannot change mid-run are locked while a run is
-// live; elements with data-when="path=a|b" (or "path!=a") show only when the
-// config matches.
+// live; elements with data-when="path=a|b" (or "path!=a", "path^=prefix",
+// "path!^=prefix") show only when the config matches, and the controls inside
+// an element with data-off-when are disabled while it matches, its
+// [data-off-reason] text saying why (settings that do nothing for that data).
+// Conditions may also name ``preview.is_2d``, as the engine's preview last said it.
 
 import { PROPERTY_BY_KEY, getPath } from "../state.js";
 import { bounds } from "../schema.js";
@@ -41,6 +44,9 @@ export class FormView {
     this.fullBatchSize = fullBatchSize;
     this.controls = [...root.querySelectorAll("[data-prop]")];
     this.conditionals = [...root.querySelectorAll("[data-when]")];
+    this.switchable = [...root.querySelectorAll("[data-off-when]")];
+    this.switchedOff = new Set();
+    this.preview = {};
     this.locked = false;
     for (const control of this.controls) this.prepare(control, allowed);
   }
@@ -98,17 +104,36 @@ export class FormView {
     this.applyConditions(state.config);
   }
 
+  /** What the engine's preview says of the data (``{is_2d}``; unknown while it has said nothing). */
+  setPreview(facts, config) {
+    this.preview = facts;
+    this.applyConditions(config);
+  }
+
   applyConditions(config) {
+    const scope = { ...config, preview: this.preview };
     // toggleAttribute, not .hidden: MathML elements have no ``hidden`` property.
-    for (const element of this.conditionals) element.toggleAttribute("hidden", !matches(element.dataset.when, config));
+    for (const element of this.conditionals) element.toggleAttribute("hidden", !matches(element.dataset.when, scope));
+    this.switchedOff.clear();
+    for (const element of this.switchable) {
+      const off = matches(element.dataset.offWhen, scope);
+      for (const reason of element.querySelectorAll("[data-off-reason]")) reason.hidden = !off;
+      if (off) for (const control of element.querySelectorAll("[data-prop]")) this.switchedOff.add(control);
+    }
+    this.applyDisabled();
   }
 
   /** While a run is live only the live-editable settings stay enabled. */
   setLocked(locked) {
     this.locked = locked;
+    this.applyDisabled();
+  }
+
+  applyDisabled() {
     for (const control of this.controls) {
       const property = PROPERTY_BY_KEY.get(control.dataset.prop);
-      if (property.scope === "config" && !this.live.has(property.path)) control.disabled = locked;
+      if (property.scope !== "config") continue;
+      control.disabled = (this.locked && !this.live.has(property.path)) || this.switchedOff.has(control);
     }
   }
 
@@ -134,13 +159,13 @@ export class FormView {
   }
 }
 
-/** ``"optimizer.name=adam|rmsprop"`` or ``"data.dataset!=digits"`` against a config. */
+/** ``"optimizer.name=adam|rmsprop"``, ``"data.dataset!=digits"`` or ``"data.dataset^=upload:"`` against a config. */
 export function matches(condition, config) {
   return condition.split(";").every((clause) => {
-    const negate = clause.includes("!=");
-    const [path, values] = clause.split(negate ? "!=" : "=");
-    const actual = String(getPath(config, path.trim()));
-    const hit = values.split("|").some((value) => value.trim() === actual);
-    return negate ? !hit : hit;
+    const [, path, operator, values] = /^\s*([^!^=]+?)\s*(!?\^?=)(.*)$/.exec(clause);
+    const actual = String(getPath(config, path));
+    const prefix = operator.includes("^");
+    const hit = values.split("|").some((value) => (prefix ? actual.startsWith(value.trim()) : value.trim() === actual));
+    return operator.startsWith("!") ? !hit : hit;
   });
 }

@@ -59,20 +59,23 @@ export class OutputsView {
 
   showSmoothing(beta) { this.smoothingValue.textContent = beta.toFixed(2); }
 
-  /** Multi-class data: the dev confusion matrix and misclassified examples instead of the boundary. */
-  showClassCharts(multiClass) {
-    this.boundary.hidden = multiClass;
-    this.confusion.hidden = !multiClass;
-    this.misclassified.hidden = !multiClass;
-    this.multiClass = multiClass;
-    this.caption.textContent = multiClass
+  /**
+   * Data that are not 2-D: the dev confusion matrix and misclassified examples instead of the
+   * boundary (2-D data of more than two classes get the boundary's class regions).
+   */
+  showClassCharts(withoutBoundary) {
+    this.boundary.hidden = withoutBoundary;
+    this.confusion.hidden = !withoutBoundary;
+    this.misclassified.hidden = !withoutBoundary;
+    this.withoutBoundary = withoutBoundary;
+    this.caption.textContent = withoutBoundary
       ? t("Dev confusion matrix and misclassified digits")
       : this.withTest ? t("Decision boundary (train ●, dev ✕, test ○)") : t("Decision boundary (train ●)");
   }
 
   showTestLegend(flag) {
     this.withTest = flag;
-    this.showClassCharts(this.multiClass ?? false);
+    this.showClassCharts(this.withoutBoundary ?? false);
   }
 
   renderMisclassified(examples) { renderMisclassified(this.misclassified, examples); }

@@ -3,18 +3,24 @@
 // the data-set list, ``upload:<id>``, which the URL state keeps like a built-in
 // name.  A link naming an upload asks the server what it is (or that it expired).
 
-import { t } from "../i18n.js";
+import { t, translateMessage } from "../i18n.js";
 import { CLIENT_HEADER, clientToken } from "../client_token.js";
 
 const UPLOAD = /^upload:([A-Za-z0-9_-]{16,64})$/;
 
 export const isUpload = (dataset) => UPLOAD.test(String(dataset));
 
+/** An error body's sentence in the page's language: a file's problem comes as a message id and its parameters. */
+function problemText(body) {
+  const message = body?.details?.[0]?.message;
+  return message ? translateMessage(message) : body?.error;
+}
+
 async function answer(response) {
   const text = await response.text();
   let body = null;
   try { body = text ? JSON.parse(text) : null; } catch { body = { error: text.slice(0, 200) }; }
-  if (!response.ok) throw new Error(body?.error ?? t("The server answered {status}.", { status: response.status }));
+  if (!response.ok) throw new Error(problemText(body) ?? t("The server answered {status}.", { status: response.status }));
   return body;
 }
 
