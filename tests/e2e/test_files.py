@@ -179,7 +179,7 @@ def test_a_three_class_two_feature_upload_draws_class_regions_with_a_legend(page
     expect(page.get_by_test_id("boundary-chart")).to_be_visible()
     expect(page.get_by_test_id("confusion-chart")).to_be_hidden()
     expect(page.get_by_test_id("boundary-legend").locator("li")).to_have_text(["east", "north", "west"])
-    expect(page.get_by_test_id("boundary-points")).to_have_attribute("data-points", "90")  # the 90 train points
+    expect(page.get_by_test_id("boundary-points")).to_have_attribute("data-points", "90")  # the train points
     page.get_by_test_id("start").click()
     expect(page.get_by_test_id("status")).to_have_text("done")
     expect(page.get_by_test_id("neuron-map").first).to_be_visible()
