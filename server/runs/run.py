@@ -31,6 +31,12 @@ from server.runs.threads import WaitingThreads
 
 logger = logging.getLogger(__name__)
 
+#: How late a paced epoch may be and still keep its run's schedule (the next
+#: epochs then go at once until it is met again): jitter of a busy machine is
+#: absorbed, so a run asked for 60 epochs/s shows 60; a longer delay (a slow
+#: epoch, a pause) starts a new schedule instead of a burst.
+CATCH_UP_SECONDS = 0.1
+
 ACTIONS = ("pause", "resume", "step", "stop", "update")
 
 # The status of a finished run follows the reason of its ``done`` event.
@@ -308,8 +314,9 @@ class Run:
                 interval = epochs / self._epochs_per_second
                 due = self._last_epoch_at + interval
                 if now >= due:
-                    # On schedule: keep the schedule; far behind it: start a new one, never burst.
-                    self._last_epoch_at = due if now - due < interval else now
+                    # A little late (a busy core): keep the schedule, so the next epochs catch up and
+                    # the pace holds on average; far behind it: start a new one, never a long burst.
+                    self._last_epoch_at = due if now - due < max(interval, CATCH_UP_SECONDS) else now
                     return
                 self._cond.wait(due - now)
 

@@ -163,6 +163,21 @@ def test_the_epoch_gate_starts_a_new_schedule_after_a_slow_epoch_instead_of_a_bu
     assert clock.waits == pytest.approx([0.05] * 3)  # then one interval each, not five at once
 
 
+def test_the_epoch_gate_catches_up_a_little_lateness_so_the_pace_holds(gated_run):
+    build, clock = gated_run
+    run = build(epochs_per_second=60)
+    run._wait_for_turn(1)
+    start = clock.now
+    run._wait_for_turn(1)
+    clock.now += 3 / 60  # a busy core: the next epoch comes three intervals late (50 ms)
+    for _ in range(9):
+        run._wait_for_turn(1)
+    # Ten epochs after the first: on a 60/s schedule, still, as if nothing had been late.
+    assert clock.now - start == pytest.approx(10 / 60)
+    # One wait before the late epoch, none for the three that caught up, then one an epoch.
+    assert clock.waits == pytest.approx([1 / 60] * 7)
+
+
 def test_the_epoch_gate_uses_a_new_pace_from_the_next_epoch(gated_run):
     build, clock = gated_run
     run = build(epochs_per_second=2)
