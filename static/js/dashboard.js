@@ -56,9 +56,11 @@ export class Dashboard {
 
   /** Data that are not 2-D: the confusion matrix instead of the decision boundary. */
   showClassCharts(withoutBoundary) {
-    if (withoutBoundary === this.withoutBoundary) return;
+    const images = this.config?.data.dataset === "digits";
+    if (withoutBoundary === this.withoutBoundary && images === this.images) return;
     this.withoutBoundary = withoutBoundary;
-    this.views.outputs.showClassCharts(withoutBoundary);
+    this.images = images;
+    this.views.outputs.showClassCharts(withoutBoundary, images);
     this.refreshVisibility();
   }
 

@@ -195,6 +195,20 @@ def test_a_three_class_two_feature_upload_draws_class_regions_with_a_legend(page
     assert min(counts.values()) >= 10, counts  # three class dots and their names
 
 
+def test_an_upload_of_more_than_two_features_gets_the_confusion_matrix_named_for_it(page, live_server):
+    open_playground(page, live_server, FAST)
+    rows = "".join(f"{i % 7},{i % 5},{i % 3},{'a' if i % 7 < 3 else 'b'}\n" for i in range(90))
+    choose_file(page, "u,v,w,label\n" + rows, "three.csv")
+    expect(page.get_by_test_id("upload-status")).to_have_text("three.csv: 90 rows, 3 features, 2 classes.")
+    page.get_by_test_id("start").click()
+    expect(page.get_by_test_id("status")).to_have_text("done")
+    expect(page.get_by_test_id("confusion-chart")).to_be_visible()
+    expect(page.get_by_test_id("boundary-chart")).to_be_hidden()
+    # A table's rows are not pictures: no "misclassified digits" for an upload.
+    expect(page.locator("#boundary-caption")).to_have_text("Dev confusion matrix")
+    expect(page.get_by_test_id("misclassified")).to_be_hidden()
+
+
 def downloaded(page, testid: str) -> tuple[str, bytes]:
     with page.expect_download() as info:
         page.get_by_test_id(testid).click()

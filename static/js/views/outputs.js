@@ -63,14 +63,20 @@ export class OutputsView {
    * Data that are not 2-D: the dev confusion matrix and misclassified examples instead of the
    * boundary (2-D data of more than two classes get the boundary's class regions).
    */
-  showClassCharts(withoutBoundary) {
+  showClassCharts(withoutBoundary, images = this.images ?? true) {
     this.boundary.hidden = withoutBoundary;
     this.confusion.hidden = !withoutBoundary;
-    this.misclassified.hidden = !withoutBoundary;
+    // Only images can be shown as the examples they are (an uploaded table has none to show).
+    this.misclassified.hidden = !withoutBoundary || !images;
     this.withoutBoundary = withoutBoundary;
-    this.caption.textContent = withoutBoundary
-      ? t("Dev confusion matrix and misclassified digits")
-      : this.withTest ? t("Decision boundary (train ●, dev ✕, test ○)") : t("Decision boundary (train ●)");
+    this.images = images;
+    let caption;
+    if (withoutBoundary) {
+      caption = images ? t("Dev confusion matrix and misclassified digits") : t("Dev confusion matrix");
+    } else {
+      caption = this.withTest ? t("Decision boundary (train ●, dev ✕, test ○)") : t("Decision boundary (train ●)");
+    }
+    this.caption.textContent = caption;
   }
 
   showTestLegend(flag) {
