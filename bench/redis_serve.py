@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 
 import serve
 
@@ -79,8 +80,10 @@ def wave(ports: list[int], runs: int, config: dict, ramp_seconds: float,
         "max_seconds": max_seconds, "client": f"wave-{index:04d}-bench-learner"})
         for index, result in enumerate(results)]
     before = {name: cpu(pids) for name, pids in groups.items()}
+    clients_before = time.process_time()  # this process: the learners' threads, on the same cores
     wall = serve.run_all(threads, max_seconds + 30)
     spent = {name: cpu(pids) - before[name] for name, pids in groups.items()}
+    spent["bench clients"] = time.process_time() - clients_before
     firsts = [r.first_event_s for r in results if r.first_event_s is not None]
     rates = [r.metrics_per_second for r in results if r.metrics_per_second is not None]
     run_epochs = runs * config["training"]["epochs"]

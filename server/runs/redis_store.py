@@ -234,6 +234,24 @@ if #ARGV > 3 then redis.call('HSET', KEYS[1], unpack(ARGV, 4)) end
 return n
 """
 
+# An event of a run that goes on (not its first, not its last), in one command: XADD, the run
+# hash's fields, and the run's controls after a cursor.  KEYS: event stream, run hash, control
+# stream.  ARGV: event id, name, JSON text, the stream's new MINID or '', the controls' first id
+# or '', the hash field that keeps this kind's latest text or '', then field/value pairs.
+# Returns the controls' entries (XRANGE's reply), or an empty list.
+APPEND_LUA = """
+local xadd = {KEYS[1]}
+if ARGV[4] ~= '' then xadd[#xadd + 1] = 'MINID'; xadd[#xadd + 1] = ARGV[4] end
+xadd[#xadd + 1] = ARGV[1] .. '-0'
+xadd[#xadd + 1] = 'e'; xadd[#xadd + 1] = ARGV[2]
+xadd[#xadd + 1] = 'd'; xadd[#xadd + 1] = ARGV[3]
+redis.call('XADD', unpack(xadd))
+if ARGV[6] ~= '' then redis.call('HSET', KEYS[2], ARGV[6], ARGV[3]) end
+if #ARGV > 6 then redis.call('HSET', KEYS[2], unpack(ARGV, 7)) end
+if ARGV[5] ~= '' then return redis.call('XRANGE', KEYS[3], ARGV[5], '+') end
+return {}
+"""
+
 # Touch a run that still exists (a plain HSET would recreate an expired one).
 TOUCH_LUA = """
 if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'last_activity', ARGV[1]) end
@@ -251,6 +269,7 @@ class Store:
         self.fail_script = client.register_script(FAIL_LUA)
         self.touch_script = client.register_script(TOUCH_LUA)
         self.control_script = client.register_script(CONTROL_LUA)
+        self.append_script = client.register_script(APPEND_LUA)
 
     def ensure_group(self) -> None:
         """Create the workers' consumer group (and the jobs stream) unless it exists."""
