@@ -40,6 +40,8 @@ READ_COUNT = 2000
 #: each reply spent most of a web instance's CPU packing the same 100 arguments.
 #: A stream's events reach their readers at most this much later.
 READ_COALESCE_SECONDS = 0.02
+#: ``CLIENT LIST`` names a run's own connection (its worker publishes on it) this and its id.
+RUN_CONNECTION_NAME = "tuning-run-"
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,14 @@ class RedisEventLog:
         self._staged: dict[str, str] = {}
         self._controls_after: Callable[[], int] | None = None
         self._controls: list[LoggedEvent] = []
+        # A connection of its own while the run lasts: through the shared pool every append
+        # also took and gave back a connection under the pool's lock, beside the worker's
+        # other runs doing the same.
+        pool = store.client.connection_pool
+        self._client = type(store.client)(connection_pool=type(pool)(
+            connection_class=pool.connection_class,
+            **{**pool.connection_kwargs, "client_name": f"{RUN_CONNECTION_NAME}{run_id}"}),
+            single_connection_client=True)
 
     def follow_controls(self, cursor: Callable[[], int]) -> None:
         self._controls_after = cursor
@@ -100,15 +110,23 @@ class RedisEventLog:
         self._staged.clear()
         self.last_id = event_id
         self.finished = self.finished or terminal
+        if terminal:
+            self.close()
         return LoggedEvent(event_id, event, text)
 
+    def close(self) -> None:
+        """Close the run's connection (the log may still end the run through the shared pool)."""
+        self._client.close()
+        self._client.connection_pool.disconnect()  # the pool is this log's own: close() only parks it
+
     def _append_in_script(self, event_id: int, event: str, text: str, fields: dict[str, str]) -> None:
-        """The common case in one command: a pipeline of four costs this process three times the CPU."""
+        """The common case: one script call on the run's own connection, not a transaction of four."""
         keys = self._store.keys
         cursor = "" if self._controls_after is None else f"{self._controls_after() + 1}-0"
         pairs = [item for pair in fields.items() for item in pair]
+        run_keys = [keys.events(self._run_id), keys.run(self._run_id), keys.control(self._run_id)]
         entries = self._store.append_script(
-            keys=[keys.events(self._run_id), keys.run(self._run_id), keys.control(self._run_id)],
+            client=self._client, keys=run_keys,
             args=[str(event_id), event, text, self._trim(event_id, len(text)) or "", cursor,
                   f"latest:{event}" if event in LATEST_KINDS else "", *pairs])
         if self._controls_after is not None:
@@ -123,7 +141,7 @@ class RedisEventLog:
             fields["first"], fields["first_event"] = text, event
         if event in LATEST_KINDS:
             fields[f"latest:{event}"] = text
-        pipe = self._store.client.pipeline(transaction=True)
+        pipe = self._store.client.pipeline(transaction=True)  # a pipeline takes a pool's connection
         pipe.xadd(keys.events(self._run_id), {"e": event, "d": text}, id=f"{event_id}-0",
                   minid=self._trim(event_id, len(text)), approximate=False)
         pipe.hset(keys.run(self._run_id), mapping=fields)
@@ -141,6 +159,7 @@ class RedisEventLog:
         self._finish_in(pipe, status)
         pipe.execute()
         self.finished = True
+        self.close()
 
     def _finish_in(self, pipe, status: str) -> None:
         limits = self.limits

@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from server.runs.redis_log import RUN_CONNECTION_NAME
 from server.runs.redis_manager import OVERDUE_GRACE_SECONDS
 from server.runs.redis_store import GROUP
 from tests.redis.support import stop_heartbeat
@@ -296,3 +297,21 @@ def test_controls_sent_back_to_back_through_both_instances_all_apply_in_order(tw
                if m.event == "update"]
     reader.close()
     assert [m.data["changes"]["optimizer"]["learning_rate"] for m in updates] == rates
+
+
+def test_a_finished_run_closes_the_connection_it_published_on(backend):
+    client = backend.app().test_client()
+    backend.worker()
+
+    def run_connections() -> list[str]:
+        return [entry["name"] for entry in backend.store.client.client_list()
+                if entry.get("name", "").startswith(RUN_CONNECTION_NAME)]
+
+    running = start(client, slow())
+    wait_until(lambda: run_connections(), what="the run's connection")
+    assert run_connections() == [f"{RUN_CONNECTION_NAME}{running['id']}"]  # one, its own
+    control(client, running, "stop")
+    runs = [start(client, {"training": {"epochs": 3}}) for _ in range(5)]
+    for run in [running, *runs]:
+        assert read_all(client, run["events_url"])[-1].event == "done"
+    wait_until(lambda: run_connections() == [], what="every run's connection closed", timeout=5)
