@@ -108,8 +108,10 @@ def main(args) -> dict:
     runs_at_once = max(args.runs, args.paced_runs)
     env = {**os.environ, "TUNING_REDIS_URL": url, "TUNING_MAX_CONCURRENT_RUNS": str(max(runs_at_once, 48)),
            "TUNING_MAX_RUNS_PER_CLIENT": str(runs_at_once), "TUNING_MAX_RUNS_PER_ADDRESS": str(runs_at_once)}
+    # Each worker takes its share and no more: one that took more than its share would hold
+    # more runs than its one core (the interpreter lock) trains at pace.
     worker = [sys.executable, "-m", "server.worker", "--nice", "19",
-              "--concurrency", str(runs_at_once // WORKERS + 8)]
+              "--concurrency", str(-(-runs_at_once // WORKERS))]
     web = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "server:create_app()"]
     load_before = os.getloadavg()
     with contextlib.ExitStack() as stack:
