@@ -212,7 +212,8 @@ def main() -> None:
                         help="run the server at this CPU niceness (0: compete with the browser as an equal)")
     parser.add_argument("--versus", metavar="PATH",
                         help="a built TF Playground checkout: measure both pages side by side")
-    parser.add_argument("--window", type=float, default=8.0, help="--versus: seconds measured per run")
+    # 20 s: in 8 s windows one Plotly relayout or a late start moved a row more than the pages differ.
+    parser.add_argument("--window", type=float, default=20.0, help="--versus: seconds measured per run")
     parser.add_argument("--boundary-every", type=int, default=2,
                         help="--versus: epochs between boundary (and neuron map) events, paced")
     parser.add_argument("--boundary-every-max", type=int, default=5,
