@@ -135,10 +135,13 @@ export class CurveChart extends StreamingChart {
     this.smoothing = beta;
     // A kept point stands for ``keepEvery`` pushed ones: smoothing over kept
     // points by beta ** keepEvery weighs the past as beta did over all of them.
+    // One pass gives the curve and the smoother that goes on from its end,
+    // which then takes every pushed value by beta, as if it had seen them all.
     for (const series of this.options.series) {
-      this.smooth[series.key] = smoothSeries(this.raw[series.key], beta ** this.keepEvery);
-      const smoother = new Smoother(beta);
-      for (const value of this.raw[series.key]) smoother.push(value);
+      const smoother = new Smoother(beta ** this.keepEvery);
+      this.smooth[series.key] = Array.from(this.raw[series.key], (value) => smoother.push(value));
+      smoother.beta = beta;
+      smoother.count *= this.keepEvery;
       this.smoothers[series.key] = smoother;
     }
     this.ghostLines = this.makeGhostLines();
