@@ -44,7 +44,8 @@ LESSON_PACES = (1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 30.0, 50.0, 100.0)
 
 # What the page shows a lesson with unless the preset says otherwise: raw curves
 # (smoothing hides the truth a lesson is about), one point per epoch, no weights.
-DEFAULT_VIEW = {"smoothing": 0, "chart": "epoch", "weights": False}
+#: ``test_data``: the boundary chart shows the dev and test points too ("Show test data").
+DEFAULT_VIEW = {"smoothing": 0, "chart": "epoch", "weights": False, "test_data": False}
 
 
 @dataclass(frozen=True)
@@ -342,6 +343,7 @@ _PRESET_LIST = [
         try_next="Clear 'Dev/test noise' (blank: the same distribution as train) and the gap disappears.",
         counterfactual=Counterfactual("Run it with dev and test like train", {"data": {"dev_noise": None}},
                                       "dev/test noise as train's"),
+        view={"test_data": True},  # the mismatch, seen on the plane: noisy dev points over clean train
     ),
     Preset(
         id="normalizing-inputs", title="Normalizing inputs", topic="normalization",

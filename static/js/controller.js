@@ -233,6 +233,7 @@ export class Controller {
     const hints = preset.view ?? {};
     this.state.replaceConfig(preset.config ?? {}, "preset", {
       smoothing: hints.smoothing ?? 0, chart: hints.chart ?? "epoch", weights: hints.weights ?? false,
+      showTestData: hints.test_data ?? false,
     });
     this.activePreset = preset;
     this.views.lesson.show(preset);

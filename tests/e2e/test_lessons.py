@@ -265,9 +265,20 @@ def test_a_lessons_counterfactual_trains_its_twin_and_keeps_it_as_a_ghost_named_
     assert twin["data"] == lesson["data"] and twin["optimizer"] == lesson["optimizer"]
 
 
+def test_only_the_mismatch_lesson_turns_on_the_held_out_points(page, live_server):
+    open_page(page, live_server)
+    toggle = page.get_by_test_id("show-test-data")
+    page.get_by_test_id("preset-picker").select_option("mismatched-dev-test")
+    expect(toggle).to_be_checked()
+    page.get_by_test_id("preset-picker").select_option("dropout")
+    expect(toggle).not_to_be_checked()
+
+
 def test_the_mismatch_lesson_draws_train_dev_and_ends_in_data_mismatch_not_variance(page, live_server):
     open_page(page, live_server)
     page.get_by_test_id("preset-picker").select_option("mismatched-dev-test")
+    # The mismatch is on the plane too: the lesson turns on the dev and test points.
+    expect(page.get_by_test_id("show-test-data")).to_be_checked()
     page.get_by_test_id("speed").select_option("max")
     page.get_by_test_id("start").click()
     expect(page.get_by_test_id("status")).to_have_text("done")

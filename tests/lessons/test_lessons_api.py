@@ -47,7 +47,7 @@ def test_presets_carry_their_counterfactual_and_view_hints(client):
         "config": {"model": {"hidden": [{"units": 64, "activation": "relu"}] * 2}},
         "difference": "keep_prob 1",
     }
-    assert preset["view"] == {"smoothing": 0, "chart": "epoch", "weights": False}
+    assert preset["view"] == {"smoothing": 0, "chart": "epoch", "weights": False, "test_data": False}
     mini = client.get("/api/presets/mini-batch-gradient-descent").get_json()
     assert mini["view"]["chart"] == "iteration"
     # The twin is a config the run endpoint takes as it is, once merged over the preset's.
