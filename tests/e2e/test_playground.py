@@ -112,6 +112,68 @@ def test_a_falling_curve_grows_its_y_range_downwards_in_a_few_steps_and_keeps_it
     assert final[0] == 0  # and a loss's axis stops at 0
 
 
+def test_a_falling_log_curve_grows_only_the_bottom_of_its_range(page, live_server):
+    open_playground(page, live_server)
+    ranges = page.evaluate("""async () => {
+        const { grownYRange } = await import('/static/js/charts/line_canvas.js');
+        let range = null, low = Infinity, high = -Infinity;
+        const ranges = [];
+        for (let epoch = 0; epoch < 2000; epoch += 1) {  // a gradient norm falling four decades, jittering
+            const value = 2 * 10 ** (-epoch / 500) * (1 + 0.3 * Math.sin(epoch * 1.3));
+            low = Math.min(low, value);
+            high = Math.max(high, value);
+            const next = grownYRange(range, [low, high], { log: true });
+            if (next !== range) ranges.push(next);
+            range = next;
+        }
+        return ranges;
+    }""")
+    tops = {top for _, top in ranges}
+    assert tops == {ranges[0][1]}  # the top stays where the first points put it
+    assert ranges[-1][0] <= math.log10(2 * 10 ** -4 * 0.7)  # the bottom holds the lowest value
+    assert all(low * 2 == round(low * 2) for low, _ in ranges)  # whole half-decades
+    assert len(ranges) <= 6  # four decades in a few steps: each is a Plotly relayout
+
+
+def test_a_log_axis_relayout_sends_new_ticks_only_when_they_change(page, live_server):
+    """A relayout with ticks redraws every axis of the chart; one with a range alone, the axis that moved."""
+    open_playground(page, live_server)
+    relayouts = page.evaluate("""async () => {
+        const { CurveChart } = await import('/static/js/charts/curve_chart.js');
+        const frame = document.createElement('div');
+        frame.style.cssText = 'position: relative; width: 500px; height: 300px';
+        const element = document.createElement('div');
+        element.dataset.testid = 'probe-chart';
+        element.style.cssText = 'width: 500px; height: 260px';
+        frame.append(element);
+        document.body.prepend(frame);
+        const chart = new CurveChart(element, { yTitle: 'norm', logY: true, decadeTicks: true,
+            smoothable: false, series: [{ key: 'norm', name: 'norm', color: '#000' }] });
+        chart.planEpochs(400);
+        const relayouts = [];
+        const relayout = Plotly.relayout;
+        Plotly.relayout = (gd, update) => {
+            if (gd === element) relayouts.push({ update, shown: (gd.layout.yaxis.tickvals ?? []).slice() });
+            return relayout(gd, update);
+        };
+        for (let epoch = 0; epoch <= 400; epoch += 1) {
+            chart.push(epoch, { norm: 10 ** (-epoch / 80) });  // five decades down
+            if (epoch % 10 === 0) { chart.flush(); await new Promise(requestAnimationFrame); }
+        }
+        Plotly.relayout = relayout;
+        const axes = element._fullLayout;
+        return { relayouts, overflow: [axes.xaxis.ticklabeloverflow, axes.yaxis.ticklabeloverflow] };
+    }""")
+    updates = relayouts["relayouts"]
+    assert updates and all("yaxis.range" in entry["update"] for entry in updates)
+    with_ticks = [entry for entry in updates if "yaxis.tickvals" in entry["update"]]
+    assert all(entry["update"]["yaxis.tickvals"] != entry["shown"] for entry in with_ticks)
+    assert len(with_ticks) < len(updates)  # some growths keep the ticks: the range goes alone
+    # Plotly's default ("hide past div") measures every tick label on each relayout.
+    assert relayouts["overflow"] == ["allow", "allow"]
+    assert page.console_errors == []
+
+
 def test_the_boundary_draws_the_train_points_and_names_the_one_under_the_pointer(page, live_server):
     open_playground(page, live_server, FAST)
     page.get_by_test_id("start").click()

@@ -15,9 +15,10 @@
 import { t } from "../i18n.js";
 import { COLORS } from "./colors.js";
 import { LineCanvas, extent, grownXMax, grownYRange, nearestIndex } from "./line_canvas.js";
-import { logTicks } from "./log_ticks.js";
+import { lastingLogTicks } from "./log_ticks.js";
 import {
   axisRanges, baseLayout, draw, isPlotted, onPlotEvent, plotArea, plottedTraces, relayout, replaceTraceData,
+  yTickValues,
 } from "./plotly_adapter.js";
 import { recordDrawn, recordRebuild } from "./probes.js";
 import { Smoother, smoothSeries } from "./smoothing.js";
@@ -258,8 +259,11 @@ export class CurveChart extends StreamingChart {
     if (!same(current?.x, xRange)) update["xaxis.range"] = xRange.slice();
     if (!same(current?.y, yRange)) {
       update["yaxis.range"] = yRange.slice();
-      if (this.logY) {
-        const { tickvals, ticktext } = this.logTicks(yRange);
+      // New ticks make Plotly redraw every axis, a range only the axis that moved:
+      // the ticks go with the range only when they change (see ``lastingLogTicks``).
+      const { tickvals, ticktext } = this.logY ? this.logTicks(yRange) : {};
+      const shown = yTickValues(this.element);
+      if (tickvals && !(shown && shown.length === tickvals.length && shown.every((value, i) => value === tickvals[i]))) {
         Object.assign(update, { "yaxis.tickvals": tickvals, "yaxis.ticktext": ticktext });
       }
     }
@@ -274,9 +278,9 @@ export class CurveChart extends StreamingChart {
     return [this.xRange, this.yRange ?? (this.logY ? [-1, 1] : [0, 1])];
   }
 
-  /** The log axis's ticks for ``range``; ``decadeTicks`` charts always write exponents. */
+  /** The log axis's ticks for ``range`` (kept as the range grows); ``decadeTicks`` charts always write exponents. */
   logTicks(range) {
-    return { tickmode: "array", ...logTicks(range, { exponent: Boolean(this.options.decadeTicks) }) };
+    return { tickmode: "array", ...lastingLogTicks(range, { exponent: Boolean(this.options.decadeTicks) }) };
   }
 
   paint() {

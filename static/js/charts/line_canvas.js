@@ -47,8 +47,11 @@ export function grownYRange(current, dataExtent, { log = false, fromZero = false
   if (fromZero && !log) low = Math.min(0, low);
   if (current && current[0] <= low && current[1] >= high) return current;
   if (log) {
-    if (current) { low = Math.min(low, current[0]); high = Math.max(high, current[1]); }
-    return [Math.floor(low * 2 - 0.3) / 2, Math.ceil(high * 2 + 0.3) / 2];
+    // Whole half-decades past the data; a range that must grow moves only on the
+    // side the data left, half a decade further, as a linear one grows by GROWTH.
+    if (!current) return [Math.floor(low * 2 - 0.3) / 2, Math.ceil(high * 2 + 0.3) / 2];
+    return [low < current[0] ? Math.floor(low * 2 - 1.3) / 2 : current[0],
+      high > current[1] ? Math.ceil(high * 2 + 1.3) / 2 : current[1]];
   }
   const span = Math.max(high, current?.[1] ?? high) - Math.min(low, current?.[0] ?? low) || Math.abs(high) || 1;
   const fitted = [low - 0.08 * span, high + 0.08 * span];

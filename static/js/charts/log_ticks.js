@@ -52,3 +52,26 @@ export function logTicks([low, high], { exponent = false } = {}) {
   values = [...new Set(values)];
   return { tickvals: values, ticktext: values.map((value) => logTickText(value, exponent)) };
 }
+
+const DECADES_SPANNED = 30;
+
+/**
+ * ``logTicks`` over a range that may grow: when the ticks are powers of ten
+ * (every decade, or every step-th), the same run of them from 1e-30 to 1e30.
+ * Plotly labels only the ticks inside the range, so the labels are those of
+ * ``logTicks``, and a range that grows keeps its ticks: a relayout that sends
+ * new ticks redraws every axis of the plot, one with a range alone only the
+ * axis that moved.
+ */
+export function lastingLogTicks(range, options) {
+  const ticks = logTicks(range, options);
+  const powers = ticks.tickvals.map((value) => Math.round(Math.log10(value)));
+  if (!powers.every((power, index) => Math.abs(10 ** power - ticks.tickvals[index]) < 1e-9 * ticks.tickvals[index])) {
+    return ticks;
+  }
+  const step = powers.length > 1 ? powers[1] - powers[0] : 1;
+  const values = [];
+  const first = powers[0] - step * Math.floor((powers[0] + DECADES_SPANNED) / step);
+  for (let power = first; power <= DECADES_SPANNED; power += step) values.push(Number(`1e${power}`));
+  return { tickvals: values, ticktext: values.map((value) => logTickText(value, options?.exponent)) };
+}

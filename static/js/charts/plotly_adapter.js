@@ -29,10 +29,13 @@ export function baseLayout(yTitle, uirevision) {
     showlegend: false,
     // Plain exponents, never SI prefixes ("100µ", "1p"); the labels stand off the axes so
     // that the two "0"s of a chart starting at the origin do not meet.
+    // Labels may overflow (they do not: the margins hold them): Plotly's default,
+    // "hide past div", measures every label's box on each relayout of an axis,
+    // a third of its cost.
     xaxis: { title: { text: "epoch", standoff: 4 }, gridcolor: "#eef0f3", zeroline: false, tickangle: 0,
-      exponentformat: "power", ticklabelstandoff: 3 },
+      exponentformat: "power", ticklabelstandoff: 3, ticklabeloverflow: "allow" },
     yaxis: { title: { text: yTitle, standoff: 4 }, gridcolor: "#eef0f3", zeroline: false, exponentformat: "power",
-      ticklabelstandoff: 6 },
+      ticklabelstandoff: 6, ticklabeloverflow: "allow" },
     shapes: [],
     annotations: [],
   };
@@ -53,6 +56,11 @@ export function axisRanges(element) {
   const layout = element._fullLayout;
   if (!layout?.xaxis?.range || !layout.yaxis?.range) return null;
   return { x: layout.xaxis.range.slice(), y: layout.yaxis.range.slice() };
+}
+
+/** The y axis's explicit tick values as Plotly holds them (null when it places its own ticks). */
+export function yTickValues(element) {
+  return element.layout?.yaxis?.tickvals ?? null;
 }
 
 /** The plot area in pixels inside the element's offset parent, or null before the first layout. */
