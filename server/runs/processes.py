@@ -70,6 +70,7 @@ from server.engine.uploads import (
     upload_provided,
 )
 from server.runs.events import event_data_json
+from server.runs.turns import FairTurns
 from server.settings import available_cores
 
 HOST_GONE = "the training process ended unexpectedly"
@@ -469,48 +470,36 @@ def _pids(hosts: list[_Host | None]) -> list[int]:
 
 
 class SliceScheduler:
-    """The trainers of one host, and whose turn it is.
+    """The trainers of one host, and whose turn it is (``FairTurns``).
 
     A trainer that asked for an event (``want``) waits for a turn; each turn
     (``run_slice``) gives one waiting trainer one slice of training, or its
-    next event.  The turn goes to a trainer asked to stop, else to the one
-    whose turns have taken the least of this process's time (``clock``), so
-    that a run that trains a little and then waits (a paced run) goes ahead of
-    one that trains without pause, and busy runs share the time equally.  A
-    trainer that starts waiting again is given at most ``wake_credit`` of
-    time ahead of the least served waiting trainer: a run paused for an hour
-    does not get the host to itself for the next hour.  Problems (a config
-    that does not build, an update that does not apply) are answered at the
-    trainer's next turn.
+    next event: first to a trainer asked to stop, else to the least served
+    (``clock``: this process's time).  Problems (a config that does not
+    build, an update that does not apply) are answered at the trainer's next
+    turn.
     """
 
     def __init__(self, trainer_class, clock: Callable[[], float] = time.thread_time,
                  wake_credit: float = 0.05):
         self._trainer_class = trainer_class
         self._clock = clock
-        self._wake_credit = wake_credit
+        self._turns = FairTurns(wake_credit)
         self._trainers: dict = {}
         self._streams: dict[int, Iterator] = {}
         self._slices: dict[int, int] = {}
-        self._used: dict[int, float] = {}
-        self._least_used = 0.0  # never decreases: the least time used among the waiting
         self._failures: dict[int, str] = {}
-        self._waiting: list[int] = []  # in the order they asked
-        self._stopping: set[int] = set()
         self._uploads: dict[int, GivenUpload] = {}
 
     @property
     def busy(self) -> bool:
         """Some trainer is waiting for its turn."""
-        return bool(self._waiting)
+        return self._turns.busy
 
     @property
     def next_in_turn(self) -> int | None:
         """The key of the trainer whose turn is next."""
-        if not self._waiting:
-            return None
-        stopping = [key for key in self._waiting if key in self._stopping]
-        return stopping[0] if stopping else min(self._waiting, key=lambda key: self._used.get(key, 0.0))
+        return self._turns.next_in_turn
 
     def start(self, key: int, config: dict, slice_work: float, upload: tuple | None = None) -> None:
         if upload is not None:
@@ -527,15 +516,12 @@ class SliceScheduler:
         self._slices[key] = 0
 
     def want(self, key: int) -> None:
-        if key not in self._waiting:
-            used = self._used.get(key, 0.0)
-            self._used[key] = max(used, self._least_used - self._wake_credit)
-            self._waiting.append(key)
+        self._turns.want(key)
 
     def stop(self, key: int) -> None:
         if key in self._trainers:
             self._trainers[key].request_stop()
-            self._stopping.add(key)
+            self._turns.hurry(key)
 
     def update(self, key: int, changes: dict) -> None:
         if key in self._trainers:
@@ -548,23 +534,18 @@ class SliceScheduler:
         source = self._uploads.pop(key, None)
         if source is not None:
             remove_upload_source(source)
-        for table in (self._trainers, self._failures, self._slices, self._used):
+        for table in (self._trainers, self._failures, self._slices):
             table.pop(key, None)
-        self._stopping.discard(key)
-        if key in self._waiting:
-            self._waiting.remove(key)
+        self._turns.forget(key)
         stream = self._streams.pop(key, None)
         if stream is not None:
             stream.close()
 
     def run_slice(self) -> tuple | None:
         """The front trainer's turn: its reply when it has one, None when it only trained a slice."""
-        key = self.next_in_turn
+        key = self._turns.take()
         if key is None:
             return None
-        self._waiting.remove(key)
-        self._least_used = max(self._least_used, min(self._used.get(waiting, 0.0)
-                                                      for waiting in (key, *self._waiting)))
         if key in self._failures:
             return ("error", key, self._failures.pop(key))
         stream = self._streams.get(key)
@@ -578,10 +559,10 @@ class SliceScheduler:
         except Exception as error:
             return ("error", key, _error_text(error))
         finally:
-            self._used[key] = self._used.get(key, 0.0) + self._clock() - began
+            self._turns.charge(key, self._clock() - began)
         if item is None:
             self._slices[key] += 1
-            self._waiting.append(key)
+            self._turns.want(key)
             return None
         trainer = self._trainers[key]
         config = trainer.config.model_dump(mode="json") if item["event"] == "update" else None

@@ -26,9 +26,13 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
+
+import redis
 
 from server.runs.events import GAP_EVENT, TERMINAL_EVENTS, LoggedEvent, to_json
 from server.runs.redis_store import UNAVAILABLE, Store, status_after
+from server.runs.redis_writer import EventWriter
 from server.runs.run import LATEST_KINDS
 
 logger = logging.getLogger(__name__)
@@ -40,8 +44,6 @@ READ_COUNT = 2000
 #: each reply spent most of a web instance's CPU packing the same 100 arguments.
 #: A stream's events reach their readers at most this much later.
 READ_COALESCE_SECONDS = 0.02
-#: ``CLIENT LIST`` names a run's own connection (its worker publishes on it) this and its id.
-RUN_CONNECTION_NAME = "tuning-run-"
 
 
 @dataclass(frozen=True)
@@ -58,115 +60,119 @@ class RedisEventLog:
     """The ``EventLog`` interface the run needs (``append``, ``last_id``), over a stream.
 
     Not thread-safe: only the run's thread appends, under the run's lock.
-    ``stage`` adds fields to the run's hash with the next append (its epoch,
-    its config after an update), so an event and the state it implies are one
-    transaction.  After ``follow_controls(cursor)`` each append also reads the
-    run's controls after id ``cursor()``, in the same round trip: ``take_controls``.
+    An append is queued on the worker's ``EventWriter`` and returns at once,
+    with the id the event will have; ``finished`` turns true once the last
+    event is stored, and ``failure`` holds what Redis answered when an event
+    could not be (the next append raises it).  ``stage`` adds fields to the
+    run's hash with the next append (its epoch, its config after an update),
+    so an event and the state it implies are one command.  After
+    ``follow_controls(cursor)`` each append also reads the run's controls
+    after id ``cursor()``, in the same command: ``take_controls``.
     """
 
-    def __init__(self, store: Store, run_id: str, limits: LogLimits):
+    def __init__(self, store: Store, run_id: str, limits: LogLimits, writer: EventWriter):
         if limits.max_events < 2:
             raise ValueError(f"max_events must be at least 2 (the first and the latest), "
                              f"got {limits.max_events}")
         self._store = store
         self._run_id = run_id
+        self._writer = writer
         self.limits = limits
         self.last_id = 0
         self.finished = False
+        self.failure: Exception | None = None
         self._kept: deque[tuple[int, int]] = deque()  # (id, bytes) of the events after the first
         self._bytes = 0
         self._staged: dict[str, str] = {}
         self._controls_after: Callable[[], int] | None = None
         self._controls: list[LoggedEvent] = []
-        # A connection of its own while the run lasts: through the shared pool every append
-        # also took and gave back a connection under the pool's lock, beside the worker's
-        # other runs doing the same.
-        pool = store.client.connection_pool
-        self._client = type(store.client)(connection_pool=type(pool)(
-            connection_class=pool.connection_class,
-            **{**pool.connection_kwargs, "client_name": f"{RUN_CONNECTION_NAME}{run_id}"}),
-            single_connection_client=True)
+        self._controls_lock = threading.Lock()  # the writer's thread sets them, the run's takes them
 
     def follow_controls(self, cursor: Callable[[], int]) -> None:
         self._controls_after = cursor
 
     def take_controls(self) -> list[LoggedEvent]:
-        """The controls read with the latest append (once)."""
-        controls, self._controls = self._controls, []
+        """The controls read with the latest append stored (once)."""
+        with self._controls_lock:
+            controls, self._controls = self._controls, []
         return controls
 
     def stage(self, **fields) -> None:
         self._staged.update({name: str(value) for name, value in fields.items()})
 
     def append(self, event: str, data) -> LoggedEvent:
+        if self.failure is not None:
+            raise self.failure
         text = data if isinstance(data, str) else to_json(data)
         event_id = self.last_id + 1
         fields = {"last_id": str(event_id), **self._staged}
         terminal = event in TERMINAL_EVENTS
+        minid = self._trim(event_id, len(text))
+        cursor = None if self._controls_after is None else f"{self._controls_after() + 1}-0"
         if event_id == 1 or terminal:
-            self._append_in_transaction(event_id, event, text, fields, terminal)
+            self._writer.call(partial(self._append_in_transaction, event_id, event, text, fields, terminal,
+                                      minid, cursor))
         else:
-            self._append_in_script(event_id, event, text, fields)
+            self._append_in_script(event_id, event, text, fields, minid, cursor)
         self._staged.clear()
         self.last_id = event_id
-        self.finished = self.finished or terminal
-        if terminal:
-            self.close()
         return LoggedEvent(event_id, event, text)
 
-    def close(self) -> None:
-        """Close the run's connection (the log may still end the run through the shared pool)."""
-        self._client.close()
-        self._client.connection_pool.disconnect()  # the pool is this log's own: close() only parks it
-
-    def _append_in_script(self, event_id: int, event: str, text: str, fields: dict[str, str]) -> None:
-        """The common case: one script call on the run's own connection, not a transaction of four."""
+    def _append_in_script(self, event_id: int, event: str, text: str, fields: dict[str, str],
+                          minid: str | None, cursor: str | None) -> None:
+        """The common case: one script call, batched with other runs' by the writer."""
         keys = self._store.keys
-        cursor = "" if self._controls_after is None else f"{self._controls_after() + 1}-0"
         pairs = [item for pair in fields.items() for item in pair]
         run_keys = [keys.events(self._run_id), keys.run(self._run_id), keys.control(self._run_id)]
-        entries = self._store.append_script(
-            client=self._client, keys=run_keys,
-            args=[str(event_id), event, text, self._trim(event_id, len(text)) or "", cursor,
-                  f"latest:{event}" if event in LATEST_KINDS else "", *pairs])
-        if self._controls_after is not None:
-            self._controls = [entry_event(entry_id, dict(zip(flat[::2], flat[1::2], strict=True)))
-                              for entry_id, flat in entries]
+        args = [str(event_id), event, text, minid or "", cursor or "",
+                f"latest:{event}" if event in LATEST_KINDS else "", *pairs]
+        answer = self._read_controls if cursor is not None else _ignore
+        self._writer.script(run_keys, args, answer, self._fail)
+
+    def _read_controls(self, entries) -> None:
+        controls = [entry_event(entry_id, dict(zip(flat[::2], flat[1::2], strict=True)))
+                    for entry_id, flat in entries]
+        with self._controls_lock:
+            self._controls = controls
+
+    def _fail(self, error: Exception) -> None:
+        if self.failure is None:
+            logger.warning("run %s: an event could not be stored: %s", self._run_id, error)
+            self.failure = error
 
     def _append_in_transaction(self, event_id: int, event: str, text: str, fields: dict[str, str],
-                               terminal: bool) -> None:
+                               terminal: bool, minid: str | None, cursor: str | None) -> None:
         """The first event (kept for late readers) and the last (which ends the run), in a transaction."""
+        if self.failure is not None:  # an event before it is missing: the run fails instead
+            return
         keys = self._store.keys
         if event_id == 1:
             fields["first"], fields["first_event"] = text, event
         if event in LATEST_KINDS:
             fields[f"latest:{event}"] = text
-        pipe = self._store.client.pipeline(transaction=True)  # a pipeline takes a pool's connection
+        pipe = self._store.client.pipeline(transaction=True)
         pipe.xadd(keys.events(self._run_id), {"e": event, "d": text}, id=f"{event_id}-0",
-                  minid=self._trim(event_id, len(text)), approximate=False)
+                  minid=minid, approximate=False)
         pipe.hset(keys.run(self._run_id), mapping=fields)
         if terminal:
-            self._finish_in(pipe, status_after(event, text))
-        if self._controls_after is not None:
-            pipe.xrange(keys.control(self._run_id), min=f"{self._controls_after() + 1}-0")
-        replies = pipe.execute()
-        if self._controls_after is not None:
-            self._controls = [entry_event(*entry) for entry in replies[-1]]
-
-    def finish(self, status: str) -> None:
-        """End the run without a terminal event of its own (its trainer vanished): release it."""
-        pipe = self._store.client.pipeline(transaction=True)
-        self._finish_in(pipe, status)
-        pipe.execute()
-        self.finished = True
-        self.close()
-
-    def _finish_in(self, pipe, status: str) -> None:
-        limits = self.limits
-        self._store.finish_script(keys=self._store.finish_keys(self._run_id),
-                                  args=self._store.finish_args(self._run_id, status, limits.retention_seconds,
-                                                               limits.max_retained_runs),
-                                  client=pipe)
+            limits = self.limits
+            self._store.finish_script(keys=self._store.finish_keys(self._run_id),
+                                      args=self._store.finish_args(self._run_id, status_after(event, text),
+                                                                   limits.retention_seconds,
+                                                                   limits.max_retained_runs),
+                                      client=pipe)
+        if cursor is not None:
+            pipe.xrange(keys.control(self._run_id), min=cursor)
+        try:
+            replies = pipe.execute()
+        except redis.RedisError as error:
+            self._fail(error)
+            return
+        if cursor is not None:
+            controls = [entry_event(*entry) for entry in replies[-1]]
+            with self._controls_lock:
+                self._controls = controls
+        self.finished = self.finished or terminal
 
     def _trim(self, event_id: int, size: int) -> str | None:
         """The stream's new ``MINID`` when the oldest events must go, else None."""
@@ -180,6 +186,10 @@ class RedisEventLog:
             self._bytes -= self._kept.popleft()[1]
             trimmed = True
         return f"{self._kept[0][0]}-0" if trimmed else None
+
+
+def _ignore(reply) -> None:
+    pass
 
 
 def entry_event(entry_id: str, fields: dict) -> LoggedEvent:
@@ -249,12 +259,14 @@ class StreamMultiplexer:
         self._thread = threading.Thread(target=self._read_forever, name=name, daemon=True)
         self._thread.start()
 
-    def watch(self, key: str, cursor: int) -> None:
+    def watch(self, key: str, cursor: int, *, wake: bool = True) -> None:
+        """Follow ``key`` after id ``cursor``: at once, or (``wake=False``) from the next ``wake``."""
         with self._lock:
             if key in self._watched:
                 return
             self._watched[key] = _Watch(cursor, threading.Condition(self._lock))
-        self.wake()
+        if wake:
+            self.wake()
 
     def unwatch(self, key: str) -> None:
         with self._lock:
@@ -296,7 +308,8 @@ class StreamMultiplexer:
                 time.sleep(0.5)
                 continue
             self._take(reply)
-            if reply and self._coalesce_seconds:
+            woken_only = all(key == self._wake_key for key, _ in reply or ())  # a new stream: read it now
+            if reply and self._coalesce_seconds and not woken_only:
                 # Busy: let entries gather before the next read, whose every call names every
                 # stream followed (its cost grows with them, not with the entries it returns).
                 time.sleep(self._coalesce_seconds)

@@ -2,9 +2,11 @@
 
 Work comes from the ``jobs`` stream through the consumer group ``workers``, so
 each run or trial reaches exactly one worker, and stays pending there until
-it ends.  A run trains in a thread of this process with the embedded
-backend's own ``Run`` (pacing, pause, step, stop, live updates), publishing to
-a ``RedisEventLog`` instead of memory.  Its controls arrive on its control
+it ends.  A run trains with the embedded backend's own ``Run`` (pacing,
+pause, step, stop, live updates), publishing to a ``RedisEventLog`` instead
+of memory; all the runs of a worker take turns in one thread, by slices
+(``server.runs.turns``), and trials and gradient checks have threads of
+their own.  Its controls arrive on its control
 stream, which one ``StreamMultiplexer`` thread follows for every run here;
 they take effect at the next epoch boundary, as in the embedded backend.
 
@@ -36,8 +38,10 @@ from server.runs.models import DEFAULT_MAX_MODEL_BYTES, final_state, state_to_by
 from server.runs.redis_log import LogLimits, RedisEventLog, StreamMultiplexer, entry_event
 from server.runs.redis_store import GROUP, UNAVAILABLE, Store, WorkerSettings, fail_lost_work
 from server.runs.redis_uploads import RedisUploads, bytes_client
+from server.runs.redis_writer import EventWriter
 from server.runs.run import ACTIVE_STATUSES, Run, RunConflict, TrainerFactory
 from server.runs.threads import WaitingThreads
+from server.runs.turns import RunScheduler
 
 logger = logging.getLogger(__name__)
 
@@ -75,9 +79,9 @@ class WorkerRun(Run):
                 except (RunConflict, ValueError) as error:  # e.g. a step that raced a resume
                     logger.info("run %s: control %s not applied: %s", self.id, control.event, error)
 
-    def _wait_for_turn(self, epochs: int) -> None:
+    def pass_gate(self, epochs: int) -> float | None:
         self.apply_controls(self.log.take_controls())
-        super()._wait_for_turn(epochs)
+        return super().pass_gate(epochs)
 
     def _publish(self, event: dict, epoch: int, trainer) -> bool:
         staged = {"epoch": epoch}
@@ -85,23 +89,6 @@ class WorkerRun(Run):
             staged["config"] = trainer.config.model_dump_json()
         self.log.stage(**staged)
         return super()._publish(event, epoch, trainer)
-
-
-class _Then:
-    """``WaitingThreads`` that run ``after(task)`` once each task is done."""
-
-    def __init__(self, threads: WaitingThreads, after: Callable[[], None]):
-        self._threads = threads
-        self._after = after
-
-    def submit(self, task: Callable[[], None]) -> None:
-        def task_then_after() -> None:
-            try:
-                task()
-            finally:
-                self._after()
-
-        self._threads.submit(task_then_after)
 
 
 class _Controls(StreamMultiplexer):
@@ -131,7 +118,9 @@ class Worker:
         self._runs: dict[str, tuple[WorkerRun, str, dict]] = {}  # control key -> (run, jobs entry, limits)
         self._trials: dict[str, str] = {}  # jobs entry of a trial or call -> its fields (for the heartbeat)
         self._unfinished: list[tuple[str, str, dict]] = []  # runs whose end could not be recorded yet
-        self._threads = WaitingThreads("worker-task")
+        self._threads = WaitingThreads("worker-task")  # for trials and calls; runs take turns in one thread
+        self._scheduler = RunScheduler("worker-runs")
+        self._writer = EventWriter(store, self.id)  # the runs' events, batched, off the runs' thread
         self._stopping = threading.Event()  # set: take no more work
         self._closed = threading.Event()  # set: every run here has ended; stop the heartbeat
         self._controls = _Controls(store, self._run_of)
@@ -166,6 +155,8 @@ class Worker:
         with self._lock:
             self._lock.wait_for(lambda: self._busy == 0, max(deadline - time.monotonic(), 0.1))
         self._closed.set()  # the heartbeat went on until the runs had ended
+        self._scheduler.close()
+        self._writer.close()
         if heartbeat is not None:
             heartbeat.join(max(deadline - time.monotonic(), 0.1))
         self._controls.close()
@@ -202,6 +193,8 @@ class Worker:
                         self._hand_back(entry_id, fields)
                     else:
                         self._begin(entry_id, fields)
+            if reply:
+                self._controls.wake()  # to follow the control streams of the runs just begun
 
     def _hand_back(self, entry_id: str, fields: dict) -> None:
         """Queue again work that arrived while this worker was stopping, for another worker."""
@@ -242,8 +235,11 @@ class Worker:
 
     def _begin_run(self, entry_id: str, run_id: str, limits: dict) -> None:
         keys = self.store.keys
-        config, client, status, started_at = self.store.client.hmget(
-            keys.run(run_id), ["config", "client", "status", "started_at"])
+        control_key = keys.control(run_id)
+        pipe = self.store.client.pipeline(transaction=False)
+        pipe.hmget(keys.run(run_id), ["config", "client", "status", "started_at"])
+        pipe.xrange(control_key)  # controls sent while the run was queued
+        (config, client, status, started_at), queued_controls = pipe.execute()
         if status not in ACTIVE_STATUSES:  # expired, or failed while queued
             self.store.done_with(entry_id)
             self._release_slot()
@@ -254,23 +250,20 @@ class Worker:
             self.store.done_with(entry_id)
             self._release_slot()
             return
-        self.store.client.hset(keys.run(run_id), "worker", self.id)
         log = RedisEventLog(self.store, run_id, LogLimits(
             limits["max_events_per_run"], limits["max_log_bytes"], limits["finished_retention_seconds"],
-            limits["max_retained_runs"]))
-        control_key = keys.control(run_id)
+            limits["max_retained_runs"]), self._writer)
+        log.stage(worker=self.id)  # with the first event
         run = WorkerRun(run_id, RunConfig.model_validate_json(config), client, self._trainer_factory, log,
                         on_done=partial(self._keep_model, limits, run_id))
         with self._lock:
             self._runs[control_key] = (run, entry_id, limits)
-        # Controls sent while the run was queued apply before its first event; later ones as they come.
-        run.apply_controls(self._controls_after(control_key, 0))
-        self._controls.watch(control_key, run.applied_control)
-        run.start(_Then(self._threads, partial(self._run_ended, control_key)))
-
-    def _controls_after(self, control_key: str, last_id: int) -> list[LoggedEvent]:
-        entries = self.store.client.xrange(control_key, min=f"{last_id + 1}-0")
-        return [entry_event(*entry) for entry in entries]
+        # Controls sent while the run was queued apply before its first event; later ones as they come
+        # (the follower reads from here on once woken: ``_take_forever`` wakes it once for all it took).
+        run.apply_controls([entry_event(*entry) for entry in queued_controls])
+        self._controls.watch(control_key, run.applied_control, wake=False)
+        # Its end is recorded once its last event is stored: after every command it queued.
+        self._scheduler.start(run, partial(self._writer.call, partial(self._run_ended, control_key)))
 
     def _keep_model(self, limits: dict, run_id: str, trainer, done: dict) -> None:
         """Keep the trained network in Redis for export (before ``done`` is published), as long as the run."""

@@ -1,8 +1,9 @@
-"""One training run in a background thread: pacing, pause/step, stop, live updates.
+"""One training run: pacing, pause/step, stop, live updates.
 
 The engine's ``Trainer`` is a generator of events that does no pacing; it only
-computes when pulled.  The run's thread pulls it and publishes each event to the
-run's ``EventLog``.  Every epoch boundary is a *gate*: the first event of a new
+computes when pulled.  The run pulls it and publishes each event to the run's
+``EventLog``, in a thread of its own (``start``), or taking turns with other
+runs in one thread (``execution``, driven by ``server.runs.turns.RunScheduler``).  Every epoch boundary is a *gate*: the first event of a new
 epoch (``trainer.epochs_completed`` went up) waits there until
 
 - the run is not paused (or a ``step`` lets exactly one epoch through), and
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -106,6 +108,8 @@ class Run:
         self._last_epoch_at: float | None = None
         self._trainer_lost = False
         self._ended = threading.Event()
+        #: Called after a control, a stop or a lost trainer may have opened the gate (a scheduler's hook).
+        self.on_wake: Callable[[], None] | None = None
 
     # --- seen from request threads ------------------------------------------
 
@@ -127,6 +131,10 @@ class Run:
         if self._final_status is not None:
             return self._final_status
         return "paused" if self._paused else "running"
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop_cause is not None
 
     def touch(self) -> None:
         """Record that someone watched or controlled the run (keeps it from being reaped)."""
@@ -169,6 +177,7 @@ class Run:
             else:
                 raise ValueError(f"unknown action {action!r}")
             self._cond.notify_all()
+        self._wake()
 
     def stop(self, cause: str, message: str | None = None) -> None:
         """End the run at its next epoch boundary; ``message`` is added to its ``done`` event."""
@@ -176,6 +185,7 @@ class Run:
             if not self.finished:
                 self._request_stop(cause, message)
                 self._cond.notify_all()
+        self._wake()
 
     def snapshot(self) -> dict:
         """``{"id", "status", "config", "latest", ...}``: JSON-ready, a copy."""
@@ -246,6 +256,19 @@ class Run:
             self._ended.set()
 
     def _execute(self) -> None:
+        for epochs in self.execution():
+            if epochs:
+                self._wait_for_turn(epochs)
+
+    def execution(self, slice_work: float | None = None) -> Iterator[int]:
+        """The run's work, pausing wherever it may give its thread to another run's.
+
+        Yields the number of epochs trained since the last gate where the next
+        epoch's events wait for the gate (``_wait_for_turn``, or a scheduler's
+        ``pass_gate``), and 0 after each slice of ``slice_work`` multiply-adds
+        of training (with ``slice_work``; the trainer's ``slices``).  Ends when
+        the run has ended; every event is published on the way.
+        """
         events = None
         try:
             trainer = self._trainer_factory(self.initial_config)
@@ -259,12 +282,16 @@ class Run:
             when_lost = getattr(trainer, "when_lost", None)  # a hosted trainer's process may be lost
             if when_lost is not None:
                 when_lost(self._lose_trainer)
-            events = trainer.events()
+            sliced = slice_work is not None and hasattr(trainer, "slices")
+            events = trainer.slices(slice_work) if sliced else trainer.events()
             published_epoch = trainer.epochs_completed
             for event in events:
+                if event is None:  # a slice of training, and more to come
+                    yield 0
+                    continue
                 epoch = trainer.epochs_completed
                 if epoch > published_epoch:
-                    self._wait_for_turn(epoch - published_epoch)
+                    yield epoch - published_epoch
                     published_epoch = epoch
                 if event["event"] == "done" and self._on_done is not None:
                     self._on_done(trainer, event)
@@ -289,36 +316,53 @@ class Run:
                     self.finished_at = time.monotonic()
                 self._trainer = None  # a finished run keeps only its log
                 self._cond.notify_all()
+            self._ended.set()
 
     def _lose_trainer(self) -> None:
         """The trainer's process is gone: stop waiting at the gate (even paused) and read the error."""
         with self._cond:
             self._trainer_lost = True
             self._cond.notify_all()
+        self._wake()
+
+    def _wake(self) -> None:
+        if self.on_wake is not None:
+            self.on_wake()
 
     def _wait_for_turn(self, epochs: int) -> None:
-        """The epoch gate: wait while paused (unless a step is allowed) and for the pacing interval."""
+        """The epoch gate, in the run's own thread: wait until ``_gate`` lets the epoch go."""
         with self._cond:
-            while self._stop_cause is None and not self._trainer_lost:
-                now = time.monotonic()
-                if self._paused:
-                    if self._steps_allowed:
-                        self._steps_allowed -= 1
-                        self._last_epoch_at = now
-                        return
-                    self._cond.wait()
-                    continue
-                if self._epochs_per_second is None or self._last_epoch_at is None:
-                    self._last_epoch_at = now
-                    return
-                interval = epochs / self._epochs_per_second
-                due = self._last_epoch_at + interval
-                if now >= due:
-                    # A little late (a busy core): keep the schedule, so the next epochs catch up and
-                    # the pace holds on average; far behind it: start a new one, never a long burst.
-                    self._last_epoch_at = due if now - due < max(interval, CATCH_UP_SECONDS) else now
-                    return
-                self._cond.wait(due - now)
+            while (due := self._gate(epochs)) is not None:
+                self._cond.wait(None if due == math.inf else due - time.monotonic())
+
+    def pass_gate(self, epochs: int) -> float | None:
+        """The epoch gate, for a scheduler of many runs: None when the epoch may go, else when to
+        ask again (``time.monotonic``; ``math.inf``: after ``on_wake``)."""
+        with self._cond:
+            return self._gate(epochs)
+
+    def _gate(self, epochs: int) -> float | None:
+        """Called with the lock held: let the epoch go unless paused (and no step allowed) or early."""
+        if self._stop_cause is not None or self._trainer_lost:
+            return None
+        now = time.monotonic()
+        if self._paused:
+            if self._steps_allowed:
+                self._steps_allowed -= 1
+                self._last_epoch_at = now
+                return None
+            return math.inf
+        if self._epochs_per_second is None or self._last_epoch_at is None:
+            self._last_epoch_at = now
+            return None
+        interval = epochs / self._epochs_per_second
+        due = self._last_epoch_at + interval
+        if now < due:
+            return due
+        # A little late (a busy core): keep the schedule, so the next epochs catch up and the pace
+        # holds on average; far behind it: start a new one, never a long burst.
+        self._last_epoch_at = due if now - due < max(interval, CATCH_UP_SECONDS) else now
+        return None
 
     def _publish(self, event: dict, epoch: int, trainer: Trainer | None) -> bool:
         """Log an engine event; True when it ends the run.

@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from server.runs.redis_log import RUN_CONNECTION_NAME
 from server.runs.redis_manager import OVERDUE_GRACE_SECONDS
 from server.runs.redis_store import GROUP
+from server.runs.redis_writer import WRITER_CONNECTION_NAME
 from tests.redis.support import stop_heartbeat
 from tests.waiting import wait_until
 from tests.web.api_client import control, epoch_of, start
@@ -299,19 +299,21 @@ def test_controls_sent_back_to_back_through_both_instances_all_apply_in_order(tw
     assert [m.data["changes"]["optimizer"]["learning_rate"] for m in updates] == rates
 
 
-def test_a_finished_run_closes_the_connection_it_published_on(backend):
+def test_a_worker_writes_every_runs_events_on_one_connection_of_its_own(backend):
     client = backend.app().test_client()
-    backend.worker()
+    worker = backend.worker()
 
-    def run_connections() -> list[str]:
+    def writer_connections() -> list[str]:
         return [entry["name"] for entry in backend.store.client.client_list()
-                if entry.get("name", "").startswith(RUN_CONNECTION_NAME)]
+                if entry.get("name", "").startswith(WRITER_CONNECTION_NAME)]
 
-    running = start(client, slow())
-    wait_until(lambda: run_connections(), what="the run's connection")
-    assert run_connections() == [f"{RUN_CONNECTION_NAME}{running['id']}"]  # one, its own
-    control(client, running, "stop")
-    runs = [start(client, {"training": {"epochs": 3}}) for _ in range(5)]
-    for run in [running, *runs]:
+    running = [start(client, slow()) for _ in range(6)]
+    for run in running:
+        wait_until(lambda run=run: client.get(run["status_url"]).get_json()["last_event_id"] >= 3,
+                   what=f"run {run['id']} training")
+    assert writer_connections() == [f"{WRITER_CONNECTION_NAME}{worker.id}"]  # not one a run
+    for run in running:
+        control(client, run, "stop")
         assert read_all(client, run["events_url"])[-1].event == "done"
-    wait_until(lambda: run_connections() == [], what="every run's connection closed", timeout=5)
+    worker.shutdown()
+    assert writer_connections() == []
