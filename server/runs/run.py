@@ -4,7 +4,8 @@ The engine's ``Trainer`` is a generator of events that does no pacing; it only
 computes when pulled.  The run pulls it and publishes each event to the run's
 ``EventLog``, in a thread of its own (``start``), or taking turns with other
 runs in one thread (``execution``, driven by ``server.runs.turns.RunScheduler``).
-Every epoch boundary is a *gate*: the first event of a new epoch (``trainer.epochs_completed`` went up) waits there until
+Every epoch boundary is a *gate*: the first event of a new epoch
+(``trainer.epochs_completed`` went up) waits there until
 
 - the run is not paused (or a ``step`` lets exactly one epoch through), and
 - the pacing interval has passed: ``epochs / epochs_per_second`` seconds after
