@@ -304,7 +304,10 @@ class Run:
         except Exception as error:  # a failed run reports why instead of vanishing
             logger.exception("run %s failed", self.id)
             failure = {"event": "error", "data": {"message": f"the run failed: {error}"}}
-            self._publish(failure, self.epoch, None)
+            try:
+                self._publish(failure, self.epoch, None)
+            except Exception as lost:  # its log is what failed (e.g. Redis is gone): the owner records it
+                logger.warning("run %s: its error could not be logged either: %s", self.id, lost)
         finally:
             if events is not None and hasattr(events, "close"):
                 events.close()
