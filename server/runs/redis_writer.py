@@ -18,6 +18,7 @@ event, as it would have failed at once had it written the event itself.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -66,6 +67,8 @@ class EventWriter:
         self._client = type(store.client)(connection_pool=type(pool)(
             connection_class=pool.connection_class,
             **{**pool.connection_kwargs, "client_name": f"{WRITER_CONNECTION_NAME}{name}"}))
+        with contextlib.suppress(redis.RedisError):  # else loaded at the first batch that needs it
+            self._client.script_load(APPEND_LUA)
         self._queue: deque[_Script | _Call] = deque()
         self._changed = threading.Condition()
         self._closed = False

@@ -3,8 +3,9 @@
 The engine's ``Trainer`` is a generator of events that does no pacing; it only
 computes when pulled.  The run pulls it and publishes each event to the run's
 ``EventLog``, in a thread of its own (``start``), or taking turns with other
-runs in one thread (``execution``, driven by ``server.runs.turns.RunScheduler``).  Every epoch boundary is a *gate*: the first event of a new
-epoch (``trainer.epochs_completed`` went up) waits there until
+runs in one thread (``execution``, driven by ``server.runs.turns.RunScheduler``).
+Every epoch boundary is a *gate*: the first event of a new epoch
+(``trainer.epochs_completed`` went up) waits there until
 
 - the run is not paused (or a ``step`` lets exactly one epoch through), and
 - the pacing interval has passed: ``epochs / epochs_per_second`` seconds after
@@ -303,7 +304,10 @@ class Run:
         except Exception as error:  # a failed run reports why instead of vanishing
             logger.exception("run %s failed", self.id)
             failure = {"event": "error", "data": {"message": f"the run failed: {error}"}}
-            self._publish(failure, self.epoch, None)
+            try:
+                self._publish(failure, self.epoch, None)
+            except Exception as lost:  # its log is what failed (e.g. Redis is gone): the owner records it
+                logger.warning("run %s: its error could not be logged either: %s", self.id, lost)
         finally:
             if events is not None and hasattr(events, "close"):
                 events.close()

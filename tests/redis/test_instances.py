@@ -317,3 +317,34 @@ def test_a_worker_writes_every_runs_events_on_one_connection_of_its_own(backend)
         assert read_all(client, run["events_url"])[-1].event == "done"
     worker.shutdown()
     assert writer_connections() == []
+
+
+def test_a_run_whose_worker_finds_its_script_gone_from_redis_still_stores_every_event(backend):
+    client = backend.app().test_client()
+    backend.worker()
+    run = start(client, slow(epochs=30, epochs_per_second=30))
+    wait_until(lambda: client.get(run["status_url"]).get_json()["last_event_id"] >= 5, what="some epochs")
+    backend.store.client.script_flush()  # as after a Redis restart with the same data
+    events = read_all(client, run["events_url"])
+    assert [m.id for m in events] == list(range(1, len(events) + 1))
+    assert [epoch_of(m) for m in events if m.event == "metrics"] == list(range(1, 31))
+    assert events[-1].event == "done" and events[-1].data["reason"] == "completed"
+
+
+def test_a_run_whose_events_redis_refuses_ends_with_an_error_once_they_can_be_stored_again(backend):
+    worker = backend.worker(heartbeat_seconds=0.2)
+    client = backend.app().test_client()
+    admin = backend.store.client
+    run = start(client, slow(epochs_per_second=20))
+    wait_until(lambda: client.get(run["status_url"]).get_json()["last_event_id"] >= 3, what="some epochs")
+    limit = admin.config_get("maxmemory")["maxmemory"]
+    admin.config_set("maxmemory", 1)  # every write is refused (noeviction): the run's next events too
+    try:
+        wait_until(lambda: worker.busy == 0, what="the worker giving the run up")
+    finally:
+        admin.config_set("maxmemory", limit)
+    events = read_all(client, run["events_url"])  # its end is recorded at the worker's next heartbeat
+    assert events[-1].event == "error"
+    assert events[-1].data["message"] == "the run failed: its events could not be stored"
+    assert [m.id for m in events] == list(range(1, len(events) + 1))
+    assert client.get(run["status_url"]).get_json()["status"] == "error"
