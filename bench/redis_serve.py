@@ -14,7 +14,10 @@ own port), then:
 3. Redis memory per run: ``used_memory`` growth over the paced wave's runs,
    all finished and retained with their event logs, divided by their number.
 
-Reports the load average before and after, since the machine may be shared.
+Reports the load average before and after, since the machine may be shared,
+and the CPU ms per epoch of one default run trained alone, before and after
+(``serve.reference_epoch_ms``): a cloud machine's speed changes with its
+neighbours, and every figure above moves with it.
 """
 
 from __future__ import annotations
@@ -114,6 +117,7 @@ def main(args) -> dict:
               "--concurrency", str(-(-runs_at_once // WORKERS))]
     web = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "server:create_app()"]
     load_before = os.getloadavg()
+    reference_before = serve.reference_epoch_ms()
     with contextlib.ExitStack() as stack:
         redis_server = stack.enter_context(process(
             ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
@@ -135,6 +139,7 @@ def main(args) -> dict:
         paced = wave(ports, args.paced_runs, paced_config, args.paced_ramp_seconds, groups)
         memory_after = redis_memory(redis_port)
     summary = {"load_average_before": [round(value, 2) for value in load_before],
+               "reference_epoch_ms": [reference_before, serve.reference_epoch_ms()],
                "load_average_after": [round(value, 2) for value in os.getloadavg()],
                "cpus": os.cpu_count(), "web_instances": WEB_INSTANCES, "workers": WORKERS,
                "burst": {**burst, "epochs": args.epochs, "epochs_per_second": args.epochs_per_second},
@@ -148,7 +153,8 @@ def main(args) -> dict:
 def report(summary: dict) -> None:
     print(f"Redis backend: {summary['web_instances']} web instances, {summary['workers']} workers, "
           f"{summary['cpus']} CPUs; load average before {summary['load_average_before']}, "
-          f"after {summary['load_average_after']}")
+          f"after {summary['load_average_after']}; one default run alone, before and after: "
+          f"{summary['reference_epoch_ms']} CPU ms per epoch")
     for name in ("burst", "paced"):
         result = summary[name]
         print(f"{name}: {result['runs']} runs x {result['epochs']} epochs "

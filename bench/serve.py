@@ -185,6 +185,25 @@ def watch_run(port: int, config: dict, start_gate: threading.Barrier, delay: flo
         result.error = f"{type(error).__name__}: {error}"
 
 
+def reference_epoch_ms(epochs: int = 100) -> float:
+    """CPU ms per epoch of one default run trained alone in a child process: this machine's speed now.
+
+    Cloud machines change speed with their neighbours' load; the figures of a
+    bench are comparable with another's only beside this one.
+    """
+    code = ("import time; from server.engine import Trainer; from server.engine.config import RunConfig; "
+            "from server.runs.events import event_data_json; "
+            f"config = RunConfig.model_validate({{'training': {{'epochs': {epochs}}}}}); "
+            "[event_data_json(e['event'], e['data']) for e in Trainer(config).events()]; "
+            "began = time.thread_time(); "
+            "[event_data_json(e['event'], e['data']) for e in Trainer(config).events()]; "
+            f"print((time.thread_time() - began) * 1000 / {epochs})")
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    output = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+                            check=True, timeout=120)
+    return round(float(output.stdout.strip()), 3)
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(int(round(fraction * (len(ordered) - 1))), len(ordered) - 1)]
