@@ -31,7 +31,7 @@ from functools import partial
 import redis
 
 from server.runs.events import GAP_EVENT, TERMINAL_EVENTS, LoggedEvent, to_json
-from server.runs.redis_store import UNAVAILABLE, Store, status_after
+from server.runs.redis_store import UNAVAILABLE, Store, client_of_its_own, status_after
 from server.runs.redis_writer import EventWriter
 from server.runs.run import LATEST_KINDS
 
@@ -130,8 +130,11 @@ class RedisEventLog:
         self._writer.script(run_keys, args, answer, self._fail)
 
     def _read_controls(self, entries) -> None:
-        controls = [entry_event(entry_id, dict(zip(flat[::2], flat[1::2], strict=True)))
-                    for entry_id, flat in entries]
+        """The script's reply: ``XRANGE``'s entries as Lua returns them, fields and values in one list."""
+        self._keep_controls([entry_event(entry_id, dict(zip(flat[::2], flat[1::2], strict=True)))
+                             for entry_id, flat in entries])
+
+    def _keep_controls(self, controls: list[LoggedEvent]) -> None:
         with self._controls_lock:
             self._controls = controls
 
@@ -169,9 +172,7 @@ class RedisEventLog:
             self._fail(error)
             return
         if cursor is not None:
-            controls = [entry_event(*entry) for entry in replies[-1]]
-            with self._controls_lock:
-                self._controls = controls
+            self._keep_controls([entry_event(*entry) for entry in replies[-1]])
         self.finished = self.finished or terminal
 
     def _trim(self, event_id: int, size: int) -> str | None:
@@ -253,9 +254,7 @@ class StreamMultiplexer:
         self._wake_cursor = "0-0"
         self._closed = False
         # A client of its own: the blocked read holds its connection for up to block_ms.
-        pool = store.client.connection_pool
-        kwargs = {**pool.connection_kwargs, "socket_timeout": block_ms / 1000 + 10}
-        self._reader = type(store.client)(connection_pool=type(pool)(pool.connection_class, **kwargs))
+        self._reader = client_of_its_own(store.client, socket_timeout=block_ms / 1000 + 10)
         self._thread = threading.Thread(target=self._read_forever, name=name, daemon=True)
         self._thread.start()
 

@@ -88,6 +88,14 @@ def connect(url: str, *, timeout: float | None = 5.0) -> redis.Redis:
                                 socket_connect_timeout=5.0, health_check_interval=30)
 
 
+def client_of_its_own(client: redis.Redis, **settings) -> redis.Redis:
+    """A client of ``client``'s server with a pool of its own, its connections made with ``settings``
+    in place of ``client``'s (e.g. ``client_name``, ``socket_timeout``, ``decode_responses``)."""
+    pool = client.connection_pool
+    return type(client)(connection_pool=type(pool)(connection_class=pool.connection_class,
+                                                   **{**pool.connection_kwargs, **settings}))
+
+
 @dataclass(frozen=True)
 class Keys:
     prefix: str = "tuning:"

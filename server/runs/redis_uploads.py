@@ -33,7 +33,7 @@ import numpy as np
 import redis
 
 from server.engine.uploads import UploadedData
-from server.runs.redis_store import Store, reachable
+from server.runs.redis_store import Store, client_of_its_own, reachable
 
 # Drops one upload and its bookkeeping.  ARGV[1] is always the key prefix.
 _DROP_FUNCTION = """
@@ -166,6 +166,4 @@ class RedisUploads:
 
 def bytes_client(client: redis.Redis) -> redis.Redis:
     """A client of the same server that answers ``bytes`` (the store's decodes every reply as text)."""
-    pool = client.connection_pool
-    return redis.Redis(connection_pool=redis.ConnectionPool(
-        connection_class=pool.connection_class, **{**pool.connection_kwargs, "decode_responses": False}))
+    return client_of_its_own(client, decode_responses=False)

@@ -29,7 +29,7 @@ from typing import Any
 
 import redis
 
-from server.runs.redis_store import APPEND_LUA, Store
+from server.runs.redis_store import APPEND_LUA, Store, client_of_its_own
 
 logger = logging.getLogger(__name__)
 
@@ -63,10 +63,7 @@ class EventWriter:
     def __init__(self, store: Store, name: str):
         self._store = store
         # A pool of its own, used by this thread only: it holds one connection.
-        pool = store.client.connection_pool
-        self._client = type(store.client)(connection_pool=type(pool)(
-            connection_class=pool.connection_class,
-            **{**pool.connection_kwargs, "client_name": f"{WRITER_CONNECTION_NAME}{name}"}))
+        self._client = client_of_its_own(store.client, client_name=f"{WRITER_CONNECTION_NAME}{name}")
         with contextlib.suppress(redis.RedisError):  # else loaded at the first batch that needs it
             self._client.script_load(APPEND_LUA)
         self._queue: deque[_Script | _Call] = deque()

@@ -116,10 +116,10 @@ class Run:
 
     def start(self, threads: WaitingThreads) -> None:
         """Train in one of ``threads``."""
-        threads.submit(self._execute_once)
+        threads.submit(self._execute)
 
     def join(self, timeout: float | None = None) -> bool:
-        """Wait until the run's thread is done with it; False if ``timeout`` passed first."""
+        """Wait until the run's work is done (``execution`` has ended); False if ``timeout`` passed first."""
         return self._ended.wait(timeout)
 
     @property
@@ -249,12 +249,6 @@ class Run:
             self._epochs_per_second = pacing
 
     # --- the run's own thread -------------------------------------------------
-
-    def _execute_once(self) -> None:
-        try:
-            self._execute()
-        finally:
-            self._ended.set()
 
     def _execute(self) -> None:
         for epochs in self.execution():

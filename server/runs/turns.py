@@ -108,7 +108,6 @@ class _Entry:
     gate: int = 0  # epochs waiting at the gate, 0 when none
     woken: bool = False  # a wake came during the run's turn: look at its gate again
     timer: int = 0  # the number of its timer in the heap; older ones there are stale
-    hurried: bool = False  # its turns come first (it was asked to stop)
 
 
 class RunScheduler:
@@ -165,8 +164,7 @@ class RunScheduler:
             entry = self._entries.get(run_id)
             if entry is None:
                 return
-            if not entry.hurried and entry.run.stop_requested:
-                entry.hurried = True
+            if entry.run.stop_requested:
                 self._turns.hurry(run_id)
             if entry.state == _TURN:
                 entry.woken = True
