@@ -34,11 +34,14 @@ from server.runs.threads import WaitingThreads
 
 logger = logging.getLogger(__name__)
 
-#: How late a paced epoch may be and still keep its run's schedule (the next
-#: epochs then go at once until it is met again): jitter of a busy machine is
-#: absorbed, so a run asked for 60 epochs/s shows 60; a longer delay (a slow
-#: epoch, a pause) starts a new schedule instead of a burst.
-CATCH_UP_SECONDS = 0.1
+#: How late a paced epoch may be and still keep its run's schedule: a busy
+#: machine's stalls are made up afterwards, so a run asked for 10 epochs/s
+#: shows 10 on average; a longer delay (a slow run, a pause) starts a new
+#: schedule from it instead.
+CATCH_UP_SECONDS = 0.5
+#: How much faster than its pace a run behind its schedule goes until it is back on it: the
+#: lost time is made up over a while, never in a burst of epochs at once.
+CATCH_UP_SPEED = 2.0
 
 ACTIONS = ("pause", "resume", "step", "stop", "update")
 
@@ -106,7 +109,8 @@ class Run:
         self._stop_cause: str | None = None
         self._stop_message: str | None = None
         self._epochs_per_second = config.training.epochs_per_second
-        self._last_epoch_at: float | None = None
+        self._last_epoch_at: float | None = None  # when the last epoch was due on the schedule
+        self._last_released_at = -math.inf  # when the last epoch went through the gate
         self._trainer_lost = False
         self._ended = threading.Event()
         #: Called after a control, a stop or a lost trainer may have opened the gate (a scheduler's hook).
@@ -347,19 +351,21 @@ class Run:
         if self._paused:
             if self._steps_allowed:
                 self._steps_allowed -= 1
-                self._last_epoch_at = now
+                self._last_epoch_at = self._last_released_at = now
                 return None
             return math.inf
         if self._epochs_per_second is None or self._last_epoch_at is None:
-            self._last_epoch_at = now
+            self._last_epoch_at = self._last_released_at = now
             return None
         interval = epochs / self._epochs_per_second
         due = self._last_epoch_at + interval
-        if now < due:
-            return due
-        # A little late (a busy core): keep the schedule, so the next epochs catch up and the pace
-        # holds on average; far behind it: start a new one, never a long burst.
+        # Behind the schedule (a busy core), the epochs go CATCH_UP_SPEED times faster until it is
+        # met, so the pace holds on average; far behind it, a new schedule starts from now.
+        allowed = max(due, self._last_released_at + interval / CATCH_UP_SPEED)
+        if now < allowed:
+            return allowed
         self._last_epoch_at = due if now - due < max(interval, CATCH_UP_SECONDS) else now
+        self._last_released_at = now
         return None
 
     def _publish(self, event: dict, epoch: int, trainer: Trainer | None) -> bool:

@@ -14,7 +14,7 @@ from server.engine.config import ConfigError, parse_config
 from server.limits import RuntimeLimits
 from server.runs import CapacityExceeded, InProcessRunManager, RunConflict, UnknownRun, to_json
 from server.runs.events import EventLog
-from server.runs.run import Run
+from server.runs.run import CATCH_UP_SPEED, Run
 from tests.waiting import PATIENCE_SECONDS, wait_until
 from tests.web.fakes import FakeTrainer
 from tests.web.sse_client import strict_json
@@ -155,7 +155,7 @@ def test_the_epoch_gate_starts_a_new_schedule_after_a_slow_epoch_instead_of_a_bu
     run = build(epochs_per_second=20)
     run._wait_for_turn(1)
     run._wait_for_turn(1)
-    clock.now += 0.3  # the next epoch takes six intervals to compute
+    clock.now += 0.8  # the next epoch takes 16 intervals to compute: more than the catch-up window
     run._wait_for_turn(1)
     assert clock.waits == pytest.approx([0.05])  # it goes at once, being late
     run._wait_for_turn(1)
@@ -174,8 +174,24 @@ def test_the_epoch_gate_catches_up_a_little_lateness_so_the_pace_holds(gated_run
         run._wait_for_turn(1)
     # Ten epochs after the first: on a 60/s schedule, still, as if nothing had been late.
     assert clock.now - start == pytest.approx(10 / 60)
-    # One wait before the late epoch, none for the three that caught up, then one an epoch.
-    assert clock.waits == pytest.approx([1 / 60] * 7)
+    # One interval before the late epoch; it goes at once; the next four make up its two
+    # intervals at twice the pace, half an interval each; then one interval an epoch.
+    assert clock.waits == pytest.approx([1 / 60] + [1 / 120] * 4 + [1 / 60] * 4)
+
+
+def test_the_epoch_gate_makes_up_a_stall_of_a_busy_machine_at_twice_the_pace(gated_run):
+    build, clock = gated_run
+    run = build(epochs_per_second=10)
+    run._wait_for_turn(1)
+    start = clock.now
+    clock.now += 0.4  # the run's thread got no core for four intervals
+    for _ in range(20):
+        run._wait_for_turn(1)
+    # Twenty epochs later it is on its schedule, as if it had never stalled: none of it was lost.
+    assert clock.now - start == pytest.approx(20 / 10)
+    # It caught up half an interval an epoch, never two epochs at once.
+    assert min(clock.waits) == pytest.approx(1 / 10 / CATCH_UP_SPEED)
+    assert clock.waits[-1] == pytest.approx(1 / 10)
 
 
 def test_the_epoch_gate_uses_a_new_pace_from_the_next_epoch(gated_run):
@@ -194,9 +210,9 @@ def test_a_slow_epoch_is_not_followed_by_a_catch_up_burst(make_manager):
     times = metrics_arrivals(manager, manager.start(config(epochs=8, epochs_per_second=20), "client")["id"])
     computed = trainers[0].computed_at
     assert computed[4] - computed[3] >= 0.3  # the slow epoch
-    # A catch-up would release epochs 5 to 7 at once after epoch 4; paced, they take three
-    # intervals (0.15 s) from the moment epoch 4 was ready.
-    assert times[7] - computed[4] >= 3 / 20, times
+    # A burst would release epochs 5 to 7 at once after epoch 4; they make up the lost time at
+    # twice the pace at most: three half intervals (0.075 s) from the moment epoch 4 was ready.
+    assert times[7] - computed[4] >= 3 / 20 / CATCH_UP_SPEED, times
 
 
 def events_during(manager, run_id, last_id, seconds):
