@@ -141,6 +141,10 @@ class Dataset:
     plane: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     plane_mean: np.ndarray | None = None
     plane_std: np.ndarray | None = None
+    # The sets a training loop evaluates every epoch, side by side: train, train-dev, dev rows
+    # (``monitored_spans``), so that one forward pass evaluates all three.
+    X_monitored: np.ndarray | None = field(default=None, repr=False)
+    y_monitored: np.ndarray | None = field(default=None, repr=False)
     _grids: dict = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -152,6 +156,16 @@ class Dataset:
                           "train_dev": self.X_train_dev}
         if self.plane_mean is None:
             self.plane_mean, self.plane_std = self.mean, self.std
+        if self.X_monitored is None:  # ``prepare_data`` passes views of the rows it already holds
+            self.X_monitored = np.concatenate([self.X_train, self.X_train_dev, self.X_dev])
+            self.y_monitored = np.concatenate([self.y_train, self.y_train_dev, self.y_dev])
+
+    @property
+    def monitored_spans(self) -> dict[str, tuple[int, int]]:
+        """Where ``train``, ``train_dev`` and ``dev`` are among the rows of ``X_monitored``."""
+        n_train, n_train_dev = len(self.y_train), len(self.y_train_dev)
+        return {"train": (0, n_train), "train_dev": (n_train, n_train + n_train_dev),
+                "dev": (n_train + n_train_dev, n_train + n_train_dev + len(self.y_dev))}
 
     @property
     def engineered(self) -> bool:
@@ -512,6 +526,7 @@ def _prepare_data(config: RunConfig, rng: np.random.Generator) -> Dataset:
         X_train_dev=normalized[n_train:n_like_train], y_train_dev=y[n_train:n_like_train],
         X_dev=normalized[dev_start:test_start], y_dev=y[dev_start:test_start],
         X_test=normalized[test_start:], y_test=y[test_start:],
+        X_monitored=normalized[:test_start], y_monitored=y[:test_start],
         n_features=int(normalized.shape[1]), n_classes=n_classes, is_2d=is_2d,
         image_shape=DIGITS_IMAGE_SHAPE if data.dataset == "digits" else None,
         mean=mean, std=std, name=data.dataset, augmentation=data.augment,

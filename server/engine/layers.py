@@ -240,8 +240,13 @@ def sigmoid_cross_entropy(logits: np.ndarray, targets: np.ndarray,
     dlogits /= m
     if not with_loss:
         return None, dlogits
+    return sigmoid_cross_entropy_loss(logits, targets), dlogits
+
+
+def sigmoid_cross_entropy_loss(logits: np.ndarray, targets: np.ndarray) -> float:
+    """The loss of ``sigmoid_cross_entropy`` alone (an evaluation needs no gradient)."""
     # Every training step asks for its loss, so it is a couple of NumPy calls, not six.
-    return (float(np.logaddexp(0.0, logits).sum()) - float(np.vdot(logits, targets))) / m, dlogits
+    return (float(np.logaddexp(0.0, logits).sum()) - float(np.vdot(logits, targets))) / logits.shape[0]
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -268,5 +273,15 @@ def softmax_cross_entropy(logits: np.ndarray, targets: np.ndarray,
     dlogits /= m
     if not with_loss:
         return None, dlogits
+    return _softmax_loss(shifted, total, targets), dlogits
+
+
+def softmax_cross_entropy_loss(logits: np.ndarray, targets: np.ndarray) -> float:
+    """The loss of ``softmax_cross_entropy`` alone (an evaluation needs no gradient)."""
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    return _softmax_loss(shifted, np.exp(shifted).sum(axis=1, keepdims=True), targets)
+
+
+def _softmax_loss(shifted: np.ndarray, total: np.ndarray, targets: np.ndarray) -> float:
     loss = np.log(total).sum() - np.vdot(shifted, targets)
-    return float(loss / m), dlogits
+    return float(loss / shifted.shape[0])

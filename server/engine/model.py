@@ -26,6 +26,7 @@ beta start at 0, gamma at 1; running means at 0 and running variances at 1.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,8 +41,10 @@ from server.engine.layers import (
     dropout_forward,
     sigmoid,
     sigmoid_cross_entropy,
+    sigmoid_cross_entropy_loss,
     softmax,
     softmax_cross_entropy,
+    softmax_cross_entropy_loss,
     targets_from_labels,
 )
 
@@ -123,6 +126,7 @@ class Network:
         self.l1 = 0.0
         self._activations = [ACTIVATIONS[layer.activation] for layer in hidden]
         self._loss = sigmoid_cross_entropy if n_classes == 2 else softmax_cross_entropy
+        self._loss_only = sigmoid_cross_entropy_loss if n_classes == 2 else softmax_cross_entropy_loss
         self._build_layout()
         self.initialize(init, init_scale, rng)
 
@@ -325,14 +329,29 @@ class Network:
         X: (m, n_features); y: (m,) integer labels.  Values are NaN when the
         parameters have diverged; callers turn those into None.
         """
+        return self._evaluation(self.logits(X), targets_from_labels(y, self.n_classes), y)
+
+    def evaluate_spans(self, X: np.ndarray, y: np.ndarray,
+                       spans: Sequence[tuple[int, int]]) -> list[Evaluation]:
+        """``evaluate(X[start:stop], y[start:stop])`` for each ``(start, stop)`` of ``spans``, the same
+        values, from one forward pass over X.
+
+        Evaluation mode computes every row on its own (batch norm uses the
+        running averages), so sets side by side in X can share a pass; on a
+        small network a pass costs its NumPy calls far more than its rows.
+        """
         logits = self.logits(X)
         targets = targets_from_labels(y, self.n_classes)
+        return [self._evaluation(logits[start:stop], targets[start:stop], y[start:stop])
+                for start, stop in spans]
+
+    def _evaluation(self, logits: np.ndarray, targets: np.ndarray, y: np.ndarray) -> Evaluation:
         with np.errstate(all="ignore"):
-            loss, _ = self._loss(logits, targets, True)
+            loss = self._loss_only(logits, targets)
             cost = loss + self.penalty(len(y))
         if not np.isfinite(logits).all():
             return Evaluation(float("nan"), float("nan"), float("nan"))
-        return Evaluation(loss, cost, float(np.mean(self._labels(logits) == y)))
+        return Evaluation(loss, cost, np.count_nonzero(self._labels(logits) == y) / len(y))
 
     # --- per-layer norms ------------------------------------------------------
 

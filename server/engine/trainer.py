@@ -67,6 +67,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator
+from typing import NamedTuple
 
 import numpy as np
 
@@ -102,6 +103,15 @@ def _finite(value: float | None) -> float | None:
     if value is None or not math.isfinite(value):
         return None
     return float(value)
+
+
+class Evaluations(NamedTuple):
+    """The network on the sets a training run watches, after one epoch (``train_dev``: None without
+    a train-dev set)."""
+
+    train: Evaluation
+    dev: Evaluation
+    train_dev: Evaluation | None
 
 
 class IterationCosts:
@@ -315,9 +325,8 @@ class Trainer:
             "config": self.config.model_dump(mode="json"), "data": dataset.summary(),
             "points": dataset.points(), "input_maps": input_maps(dataset),
             "total_epochs": self.config.training.epochs})
-        train_eval, dev_eval = self._evaluate_splits()
         first_rate = learning_rate_at(self._schedule, self._base_rate, 0)
-        yield self._metrics_event(0, first_rate, train_eval, dev_eval, started, with_norms=False)
+        yield self._metrics_event(0, first_rate, self._evaluate_splits(), started, with_norms=False)
         yield from self._picture_events(0)
 
     def _epoch_events(self, learning_rate: float, started: float) -> Generator[dict, None, str | None]:
@@ -325,11 +334,12 @@ class Trainer:
         the run, else None."""
         epoch = self.epochs_completed
         diverged = not np.isfinite(self.network.parameters).all()
-        train_eval = dev_eval = None
+        evaluations = dev_eval = None
         if epoch % self._report_every == 0 or diverged:
-            train_eval, dev_eval = self._evaluate_splits()
-            diverged = diverged or not math.isfinite(train_eval.cost)
-            yield self._metrics_event(epoch, learning_rate, train_eval, dev_eval, started)
+            evaluations = self._evaluate_splits()
+            dev_eval = evaluations.dev
+            diverged = diverged or not math.isfinite(evaluations.train.cost)
+            yield self._metrics_event(epoch, learning_rate, evaluations, started)
         if diverged:
             return "diverged"
         if dev_eval is None and self._early_stopping.active:
@@ -339,7 +349,7 @@ class Trainer:
             self._early_stopping.observe(epoch, dev_eval.loss, self.network)
         yield from self._picture_events(epoch, lambda kind, every: epoch % every == 0)
         if epoch % self._diagnosis_every == 0:
-            yield from self._diagnosis_events(epoch, train_eval, dev_eval)
+            yield from self._diagnosis_events(epoch, evaluations)
         return "early_stopped" if self._early_stopping.should_stop(epoch) else None
 
     def _closing_events(self, reason: str, started: float) -> Iterator[dict]:
@@ -352,12 +362,11 @@ class Trainer:
             yield from self._picture_events(
                 epoch, lambda kind, every: changed or self._last_picture_epoch.get(kind) != epoch)
             if changed or self._last_diagnosis_epoch != epoch:
-                yield from self._diagnosis_events(epoch, None, None)
+                yield from self._diagnosis_events(epoch, None)
         yield self._done_event(reason, self._early_stopping.best_epoch, restored, started)
 
-    def _diagnosis_events(self, epoch: int, train_eval: Evaluation | None,
-                          dev_eval: Evaluation | None) -> Iterator[dict]:
-        diagnosis = self._diagnosis_event(epoch, train_eval, dev_eval)
+    def _diagnosis_events(self, epoch: int, evaluations: Evaluations | None) -> Iterator[dict]:
+        diagnosis = self._diagnosis_event(epoch, evaluations)
         if diagnosis is not None:
             yield diagnosis
         self._last_diagnosis_epoch = epoch
@@ -453,14 +462,19 @@ class Trainer:
     def _event(name: str, data: dict) -> dict:
         return {"event": name, "data": data}
 
-    def _evaluate_splits(self) -> tuple[Evaluation, Evaluation]:
+    def _evaluate_splits(self) -> Evaluations:
         dataset = self.dataset
+        spans = dataset.monitored_spans
+        if not dataset.has_train_dev:
+            del spans["train_dev"]
         with np.errstate(all="ignore"):
-            return (self.network.evaluate(dataset.X_train, dataset.y_train),
-                    self.network.evaluate(dataset.X_dev, dataset.y_dev))
+            evaluations = self.network.evaluate_spans(dataset.X_monitored, dataset.y_monitored,
+                                                      list(spans.values()))
+        found = dict(zip(spans, evaluations, strict=True))
+        return Evaluations(found["train"], found["dev"], found.get("train_dev"))
 
-    def _metrics_event(self, epoch: int, learning_rate: float, train_eval: Evaluation,
-                       dev_eval: Evaluation, started: float, with_norms: bool = True) -> dict:
+    def _metrics_event(self, epoch: int, learning_rate: float, evaluations: Evaluations, started: float,
+                       with_norms: bool = True) -> dict:
         if with_norms:
             last_update = self.optimizer.last_update()
             with np.errstate(all="ignore"):
@@ -469,16 +483,14 @@ class Trainer:
         else:
             layers = [{"grad_norm": None, "weight_norm": _finite(norm["weight_norm"]), "update_ratio": None}
                       for norm in self.network.layer_norms(None)]
+        train_eval, dev_eval = evaluations.train, evaluations.dev
         payload = {
             "epoch": epoch, "iteration": self.iteration,
             "learning_rate": _finite(learning_rate),
             "train_loss": _finite(train_eval.loss), "train_cost": _finite(train_eval.cost),
             "train_accuracy": _finite(train_eval.accuracy),
             "dev_loss": _finite(dev_eval.loss), "dev_accuracy": _finite(dev_eval.accuracy)}
-        if self.dataset.has_train_dev:
-            dataset = self.dataset
-            with np.errstate(all="ignore"):
-                train_dev_eval = self.network.evaluate(dataset.X_train_dev, dataset.y_train_dev)
+        if (train_dev_eval := evaluations.train_dev) is not None:
             payload["train_dev_loss"] = _finite(train_dev_eval.loss)
             payload["train_dev_accuracy"] = _finite(train_dev_eval.accuracy)
         payload["layers"] = layers
@@ -532,15 +544,15 @@ class Trainer:
             "misclassified": [{"pixels": pixels[row].tolist(), "label": int(truth[index]),
                                "predicted": int(predicted[index])} for row, index in enumerate(wrong)]})
 
-    def _diagnosis_event(self, epoch: int, train_eval: Evaluation | None,
-                         dev_eval: Evaluation | None) -> dict | None:
+    def _diagnosis_event(self, epoch: int, evaluations: Evaluations | None) -> dict | None:
         """The diagnosis, or None when an accuracy is not a number (overflowing logits).
 
         Without evaluations this is the run's final diagnosis, of its final (or restored) weights.
         """
-        final = train_eval is None or dev_eval is None
+        final = evaluations is None
         if final:
-            train_eval, dev_eval = self._evaluate_splits()
+            evaluations = self._evaluate_splits()
+        train_eval, dev_eval = evaluations.train, evaluations.dev
         if not (math.isfinite(train_eval.accuracy) and math.isfinite(dev_eval.accuracy)):
             return None
         dataset, training = self.dataset, self.config.training
@@ -548,9 +560,8 @@ class Trainer:
         stopped_early = (final and training.early_stopping.patience > 0
                          and self.epochs_completed < training.epochs)
         train_dev_accuracy = None
-        if dataset.has_train_dev:
-            with np.errstate(all="ignore"):
-                train_dev_accuracy = self.network.evaluate(dataset.X_train_dev, dataset.y_train_dev).accuracy
+        if evaluations.train_dev is not None:
+            train_dev_accuracy = evaluations.train_dev.accuracy
             if not math.isfinite(train_dev_accuracy):
                 return None
         payload = diagnose(train_eval.accuracy, dev_eval.accuracy, self._bayes_error,

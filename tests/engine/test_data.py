@@ -72,6 +72,21 @@ def test_splits_are_disjoint_and_together_are_the_whole_data_set():
     assert np.bincount(y).tolist() == [100, 100]
 
 
+@pytest.mark.parametrize("split", [{"train_dev": 0.0},
+                                   {"train": 0.5, "train_dev": 0.1, "dev": 0.2, "test": 0.2}])
+@pytest.mark.parametrize("features", [["x1", "x2"], ["x1", "x2", "x1_x2", "sin_x1"]])
+def test_the_monitored_rows_are_train_train_dev_and_dev_without_a_copy(split, features):
+    data = prepare(dataset="moons", n_samples=300, split=split, features=features)
+    spans = data.monitored_spans
+    for name, (X, y) in {"train": (data.X_train, data.y_train), "dev": (data.X_dev, data.y_dev),
+                         "train_dev": (data.X_train_dev, data.y_train_dev)}.items():
+        start, stop = spans[name]
+        np.testing.assert_array_equal(data.X_monitored[start:stop], X)
+        np.testing.assert_array_equal(data.y_monitored[start:stop], y)
+    assert spans["dev"][1] == len(data.y_monitored)  # no test row is evaluated while training
+    assert np.shares_memory(data.X_monitored, data.X_train) and np.shares_memory(data.X_monitored, data.X_dev)
+
+
 def test_digits_splits_are_disjoint_images_of_the_shipped_file():
     data = raw(dataset="digits", n_samples=600)
     X, y = all_points(data)

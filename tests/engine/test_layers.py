@@ -17,8 +17,10 @@ from server.engine.layers import (
     relu_forward,
     sigmoid,
     sigmoid_cross_entropy,
+    sigmoid_cross_entropy_loss,
     softmax,
     softmax_cross_entropy,
+    softmax_cross_entropy_loss,
     targets_from_labels,
 )
 from server.engine.model import HiddenLayer, Network
@@ -287,6 +289,36 @@ def test_evaluation_has_no_dropout_and_reports_loss_cost_and_accuracy():
     assert first.accuracy == np.mean((probabilities > 0.5) == y) == np.mean(network.predict(X) == y)
     assert first.cost == pytest.approx(first.loss + network.penalty(40))
     assert first.cost > first.loss
+
+
+@pytest.mark.parametrize("n_classes", [2, 4])
+def test_the_loss_alone_is_the_loss_its_gradient_comes_with(rng, n_classes):
+    logits = rng.normal(size=(30, 1 if n_classes == 2 else n_classes)) * 5
+    targets = targets_from_labels(rng.integers(0, n_classes, 30), n_classes)
+    full, alone = ((sigmoid_cross_entropy, sigmoid_cross_entropy_loss) if n_classes == 2
+                   else (softmax_cross_entropy, softmax_cross_entropy_loss))
+    assert alone(logits, targets) == full(logits, targets)[0]
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_sets_side_by_side_evaluate_as_each_does_alone(n_classes):
+    rng = np.random.default_rng(8)
+    hidden = [HiddenLayer(12, "relu", 0.5, batch_norm=True), HiddenLayer(5, "tanh")]
+    network = Network(2, hidden, n_classes, "he", 0.01, rng)
+    network.l2, network.l1 = 0.7, 0.2
+    X, y = rng.normal(size=(64, 2)), rng.integers(0, n_classes, 64)
+    for _ in range(3):  # running averages that are not the initial ones
+        network.compute_gradients(X[:32], targets_from_labels(y[:32], n_classes), rng)
+        network.parameters -= 0.05 * network.gradients
+    spans = [(0, 40), (40, 41), (41, 64)]
+    together = network.evaluate_spans(X, y, spans)
+    for (start, stop), evaluation in zip(spans, together, strict=True):
+        alone = network.evaluate(X[start:stop], y[start:stop])
+        assert evaluation.accuracy == alone.accuracy
+        assert evaluation.loss == pytest.approx(alone.loss, rel=1e-13)
+        # Each set's cost carries the penalty with its own m.
+        assert evaluation.cost == pytest.approx(alone.cost, rel=1e-13)
+        assert evaluation.cost - evaluation.loss == pytest.approx(network.penalty(stop - start), rel=1e-12)
 
 
 def test_diverged_parameters_evaluate_to_nan_not_to_an_exception():
