@@ -62,7 +62,10 @@ def format_sse(data: Any = None, event: str | None = None, id: int | str | None 
         lines.append(f"retry: {retry}")
     if data is not None:
         text = data if isinstance(data, str) else to_json(data)
-        lines.extend(f"data: {line}" for line in _LINE_BREAK.split(text))
+        if "\n" in text or "\r" in text:
+            lines.extend(f"data: {line}" for line in _LINE_BREAK.split(text))
+        else:  # JSON text is one line: a boundary event's 13 KB need not go through the pattern
+            lines.append(f"data: {text}")
     if not lines:
         raise ValueError("an SSE message needs at least one of data, event, id or retry")
     return "\n".join(lines) + "\n\n"
