@@ -284,6 +284,7 @@ class Run:
             sliced = slice_work is not None and hasattr(trainer, "slices")
             events = trainer.slices(slice_work) if sliced else trainer.events()
             published_epoch = trainer.epochs_completed
+            opening = True
             for event in events:
                 if event is None:  # a slice of training, and more to come
                     yield 0
@@ -296,6 +297,9 @@ class Run:
                     self._on_done(trainer, event)
                 if self._publish(event, epoch, trainer):
                     break
+                if opening:  # many runs started at once each show their first event before any trains
+                    opening = False
+                    yield 0
             else:
                 self._publish({"event": "error", "data": {"message": "the run ended without a done event"}},
                               self.epoch, trainer)

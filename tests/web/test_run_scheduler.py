@@ -84,6 +84,39 @@ def test_runs_taking_turns_publish_exactly_the_events_of_runs_in_threads_of_thei
     assert shared.runs == 0
 
 
+def test_runs_started_together_each_show_their_first_event_before_any_trains(scheduler):
+    order = []
+    release = threading.Event()
+
+    def recording(name):
+        def factory(run_config):
+            if name == "blocker":  # holds the thread until every other run has been started
+                release.wait(PATIENCE_SECONDS)
+            trainer = FakeTrainer(run_config)
+            pulled = trainer.events
+
+            def events():
+                for event in pulled():
+                    order.append((name, event["event"], trainer.epochs_completed))
+                    yield event
+            trainer.events = events
+            return trainer
+        return factory
+
+    shared = scheduler()
+    shared.start(new_run("blocker", config(epochs=2), recording("blocker")))
+    runs = [new_run(f"run-{n}", config(epochs=2), recording(f"run-{n}")) for n in range(4)]
+    for run in runs:
+        shared.start(run)
+    release.set()
+    ended_runs(runs)
+    started = [(index, event, epochs) for index, (name, event, epochs) in enumerate(order)
+               if name != "blocker"]
+    first_trained = min(index for index, _, epochs in started if epochs)
+    configs = [index for index, event, _ in started if event == "config"]
+    assert len(configs) == 4 and max(configs) < first_trained, order
+
+
 def test_a_run_ends_with_on_end_called_once_in_the_schedulers_thread(scheduler):
     ended = []
     shared = scheduler()
