@@ -232,6 +232,9 @@ class _Watch:
     recent: deque = field(default_factory=lambda: deque(maxlen=256))
     waiters: int = 0
     last_wanted: float = field(default_factory=time.monotonic)
+    #: Its terminal event has come: nothing follows it, so reads no longer name it (it is kept a while for
+    #: readers that come late).
+    ended: bool = False
 
 
 class StreamMultiplexer:
@@ -298,7 +301,8 @@ class StreamMultiplexer:
     def _read_forever(self) -> None:
         while not self._closed:
             with self._lock:
-                streams = {key: f"{watch.cursor}-0" for key, watch in self._watched.items()}
+                streams = {key: f"{watch.cursor}-0"
+                           for key, watch in self._watched.items() if not watch.ended}
             streams[self._wake_key] = self._wake_cursor
             try:
                 reply = self._reader.xread(streams, block=self._block_ms, count=READ_COUNT)
@@ -326,6 +330,7 @@ class StreamMultiplexer:
                           if event.id > watch.cursor]
                 if events:
                     watch.cursor = events[-1].id
+                    watch.ended = events[-1].terminal
                     watch.recent.extend(events)
                     self.deliver(key, watch, events)
                     watch.changed.notify_all()
@@ -380,7 +385,7 @@ class StreamFollower(StreamMultiplexer):
         """Called with the lock held."""
         watch.waiters += 1
         try:
-            watch.changed.wait_for(lambda: watch.cursor > last_id or self._closed, timeout)
+            watch.changed.wait_for(lambda: watch.cursor > last_id or watch.ended or self._closed, timeout)
         finally:
             watch.waiters -= 1
         watch.last_wanted = time.monotonic()

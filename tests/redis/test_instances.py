@@ -319,6 +319,40 @@ def test_a_worker_writes_every_runs_events_on_one_connection_of_its_own(backend)
     assert writer_connections() == []
 
 
+def test_an_instance_stops_reading_a_stream_once_its_run_has_ended(backend):
+    app = backend.app()
+    client = app.test_client()
+    backend.worker()
+    follower = app.extensions["run_manager"]._follower
+    named = []
+    read = follower._reader.xread
+
+    def recording(streams, **options):  # the real read, and the streams it names
+        named.append(set(streams))
+        return read(streams, **options)
+
+    follower._reader.xread = recording
+    ended = start(client, {"training": {"epochs": 5}})
+    going = start(client, slow())
+    assert read_all(client, ended["events_url"])[-1].event == "done"
+    reader = StreamReader(client.get(going["events_url"]))
+    try:
+        before = len(named)
+        reader.events(until=lambda message: message.event == "metrics" and epoch_of(message) >= 3)
+        wait_until(lambda: len(named) > before + 2, what="the follower reading on")
+        later = named[before + 1:]  # the first read may have begun before the done event came
+        keys = backend.store.keys
+        # Nothing comes after a run's done event, so reads name the running run's stream alone; before,
+        # each read named every stream of the last half minute.
+        assert all(keys.events(going["id"]) in streams and keys.events(ended["id"]) not in streams
+                   for streams in later), later
+        # A reader back for more after the end still gets its end, at once, from the log.
+        assert read_all(client, ended["events_url"], {"Last-Event-ID": "1"})[-1].event == "done"
+    finally:
+        reader.close()
+        control(client, going, "stop")
+
+
 def test_a_run_whose_worker_finds_its_script_gone_from_redis_still_stores_every_event(backend):
     client = backend.app().test_client()
     backend.worker()
