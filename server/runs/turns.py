@@ -61,8 +61,11 @@ class FairTurns:
     def next_in_turn(self) -> Hashable | None:
         if not self._waiting:
             return None
-        urgent = [key for key in self._waiting if key in self._urgent]
-        return urgent[0] if urgent else min(self._waiting, key=lambda key: self._used.get(key, 0.0))
+        if self._urgent:
+            urgent = [key for key in self._waiting if key in self._urgent]
+            if urgent:
+                return urgent[0]
+        return min(self._waiting, key=self._used.__getitem__)  # ``want`` gave every waiting key a time
 
     def want(self, key: Hashable) -> None:
         """``key`` waits for a turn (again)."""
@@ -79,7 +82,8 @@ class FairTurns:
         key = self.next_in_turn
         if key is None:
             return None
-        least_now = min(self._used.get(waiting, 0.0) for waiting in self._waiting)
+        used = self._used
+        least_now = used[key] if key not in self._urgent else min(map(used.__getitem__, self._waiting))
         self._least_used = max(self._least_used, least_now)
         self._waiting.remove(key)
         return key
