@@ -12,7 +12,11 @@ worker) one thread does it:
   then waits (a paced run) goes ahead of one that trains without pause, and
   busy runs share the time equally.  A run that starts waiting again is given
   at most ``wake_credit`` of time ahead of the least served one: a run paused
-  for an hour does not get the thread to itself for the next hour.
+  for an hour does not get the thread to itself for the next hour.  And a run
+  back from waiting goes no later than the least served: paced runs started
+  earlier have trained longer than those started since, and with the total
+  time alone they would always go last, so on a busy machine the oldest runs
+  fell behind their pace while the youngest kept theirs.
 - ``RunScheduler`` drives ``Run.execution`` generators: each turn trains one
   slice of a run (``server.engine.cost``) or publishes its next event, and an
   epoch gate that is not open yet parks the run until its pacing interval has
@@ -67,10 +71,12 @@ class FairTurns:
                 return urgent[0]
         return min(self._waiting, key=self._used.__getitem__)  # ``want`` gave every waiting key a time
 
-    def want(self, key: Hashable) -> None:
-        """``key`` waits for a turn (again)."""
+    def want(self, key: Hashable, waited: bool = False) -> None:
+        """``key`` waits for a turn (again); ``waited``: it is back from waiting (a paced run's timer,
+        a pause), and goes no later than the least served among those waiting."""
         if key not in self._waiting:
-            self._used[key] = max(self._used.get(key, 0.0), self._least_used - self._wake_credit)
+            used = max(self._used.get(key, 0.0), self._least_used - self._wake_credit)
+            self._used[key] = min(used, self._least_used) if waited else used
             self._waiting.append(key)
 
     def hurry(self, key: Hashable) -> None:
@@ -174,7 +180,7 @@ class RunScheduler:
                 entry.woken = True
             elif entry.state in (_TIMED, _PARKED):
                 entry.state = _READY
-                self._turns.want(run_id)
+                self._turns.want(run_id, waited=True)
                 self._lock.notify()
 
     def _serve(self) -> None:
@@ -201,7 +207,7 @@ class RunScheduler:
                     entry = self._entries.get(run_id)
                     if entry is not None and entry.state == _TIMED and entry.timer == number:
                         entry.state = _READY
-                        self._turns.want(run_id)
+                        self._turns.want(run_id, waited=True)
                 run_id = self._turns.take()
                 if run_id is not None:
                     entry = self._entries[run_id]

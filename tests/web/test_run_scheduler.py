@@ -202,6 +202,44 @@ def test_a_run_waiting_again_after_a_long_pause_gets_only_a_little_credit():
     assert order == ["idle"] * 4 + ["busy", "idle"]  # 8.5 s + 4 x 0.4 s passes busy's 10 s
 
 
+def test_a_run_back_from_waiting_goes_no_later_than_the_least_served():
+    turns = FairTurns(wake_credit=0.05)
+    for key in ("old", "young", "busy"):
+        turns.want(key)
+    for key, seconds in (("old", 0.030), ("young", 0.002), ("busy", 0.010)):  # old has trained longest
+        assert turns.take() == key
+        turns.charge(key, seconds)
+    turns.want("young")
+    turns.want("busy")
+    assert turns.take() == "young"  # the least served
+    turns.charge("young", 0.001)
+    turns.want("young")
+    turns.want("old", waited=True)  # back from its timer, due now
+    # Behind both by its total time, it would go last at every turn of a busy thread and fall behind
+    # its pace; back from waiting it goes as the least served one (0.002 s) would.
+    assert [turns.take(), turns.take(), turns.take()] == ["old", "young", "busy"]
+
+
+def test_a_run_back_from_a_long_pause_still_gets_only_a_little_credit():
+    turns = FairTurns(wake_credit=0.5)
+    turns.want("busy")
+    turns.want("idle")
+    assert [turns.take(), turns.take()] == ["busy", "idle"]
+    for _ in range(10):
+        turns.want("busy")
+        assert turns.take() == "busy"
+        turns.charge("busy", 1.0)
+    turns.want("busy")
+    turns.want("idle", waited=True)
+    order = []
+    for _ in range(6):
+        key = turns.take()
+        order.append(key)
+        turns.charge(key, 0.4)
+        turns.want(key)
+    assert order == ["idle"] * 4 + ["busy", "idle"]  # as without waited: the credit bounds it
+
+
 def test_a_closed_scheduler_refuses_runs_and_its_thread_ends():
     shared = RunScheduler("closing")
     shared.close()
