@@ -181,7 +181,8 @@ def test_a_run_asked_to_stop_takes_its_turns_first():
     assert [turns.take(), turns.take(), turns.take(), turns.take()] == ["c", "b", "a", None]
 
 
-def test_a_run_waiting_again_after_a_long_pause_gets_only_a_little_credit():
+@pytest.mark.parametrize("waited", [False, True])  # asked again after its turn, or back from waiting
+def test_a_run_waiting_again_after_a_long_pause_gets_only_a_little_credit(waited):
     turns = FairTurns(wake_credit=0.5)
     turns.want("busy")
     turns.want("idle")
@@ -192,7 +193,7 @@ def test_a_run_waiting_again_after_a_long_pause_gets_only_a_little_credit():
         assert turns.take() == "busy"
         turns.charge("busy", 1.0)
     turns.want("busy")
-    turns.want("idle")  # back: 0.5 s ahead of the least used (9 s at busy's last turn), not 10 s
+    turns.want("idle", waited=waited)  # back: 0.5 s ahead of the least used (9 s at busy's last turn)
     order = []
     for _ in range(6):
         key = turns.take()
@@ -218,26 +219,6 @@ def test_a_run_back_from_waiting_goes_no_later_than_the_least_served():
     # Behind both by its total time, it would go last at every turn of a busy thread and fall behind
     # its pace; back from waiting it goes as the least served one (0.002 s) would.
     assert [turns.take(), turns.take(), turns.take()] == ["old", "young", "busy"]
-
-
-def test_a_run_back_from_a_long_pause_still_gets_only_a_little_credit():
-    turns = FairTurns(wake_credit=0.5)
-    turns.want("busy")
-    turns.want("idle")
-    assert [turns.take(), turns.take()] == ["busy", "idle"]
-    for _ in range(10):
-        turns.want("busy")
-        assert turns.take() == "busy"
-        turns.charge("busy", 1.0)
-    turns.want("busy")
-    turns.want("idle", waited=True)
-    order = []
-    for _ in range(6):
-        key = turns.take()
-        order.append(key)
-        turns.charge(key, 0.4)
-        turns.want(key)
-    assert order == ["idle"] * 4 + ["busy", "idle"]  # as without waited: the credit bounds it
 
 
 def test_a_closed_scheduler_refuses_runs_and_its_thread_ends():
