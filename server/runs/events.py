@@ -83,29 +83,15 @@ def event_data_json(name: str, data: Any) -> str:
     writing each number through ``float.__repr__``: a fifth of what a paced
     run costs its worker.  The grid's texts come from a table of every
     rounded value instead; a grid of anything else takes the common path.
-    Its axes (``GRID_AXES``) repeat from event to event: their texts are kept.
     """
     if name != "boundary" or not isinstance(data, dict):
         return to_json(data)
     members = []
     for key, value in data.items():
-        if key in PROBABILITY_GRIDS:
-            text = _probability_grid_json(value)
-        elif key in GRID_AXES and isinstance(value, list):
-            text = _axis_json(tuple(value))
-        else:
-            text = None
+        text = _probability_grid_json(value) if key in PROBABILITY_GRIDS else None
         members.append(f"{json.dumps(key)}:{to_json(value) if text is None else text}")
     return "{" + ",".join(members) + "}"
 
-
-#: A boundary event's grid coordinates: the same in every event of a run, and of runs on the same data.
-GRID_AXES = ("x", "y")
-
-
-@functools.lru_cache(maxsize=256)
-def _axis_json(values: tuple) -> str:
-    return to_json(list(values))
 
 
 @functools.cache

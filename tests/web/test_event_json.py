@@ -83,3 +83,10 @@ def test_every_rounded_probability_is_written_as_its_shortest_repr():
 def test_other_events_are_written_by_to_json():
     data = {"epoch": 1, "train_loss": float("inf"), "z": [[0.5]]}
     assert event_data_json("metrics", data) == to_json(data) == '{"epoch":1,"train_loss":null,"z":[[0.5]]}'
+
+
+def test_equal_numbers_of_another_type_or_sign_keep_their_own_text_from_event_to_event():
+    # A cache keyed by value would answer [0,1] with the text of [0.0,1.0], or 0.0 for -0.0.
+    for axis in ([0.0, 1.0], [0, 1], [-0.0, 1.0], [0.0, 1.0]):
+        data = {"epoch": 1, "x": axis, "y": axis, "z": [[0.5, 0.5], [0.5, 0.5]]}
+        assert event_data_json("boundary", data) == to_json(data)
