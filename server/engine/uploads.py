@@ -94,14 +94,25 @@ def remove_upload_source(source: UploadSource) -> None:
 
 
 def find_upload(dataset: str) -> UploadedData:
-    """The arrays behind ``upload:<id>``; ``UploadUnavailable`` when no source has them."""
+    """The arrays behind ``upload:<id>``; ``UploadUnavailable`` when no source has them.
+
+    A source that fails (its store unreachable) does not hide another's copy;
+    when none has the upload, the first failure is raised, not ``UploadUnavailable``.
+    """
     key = upload_id(dataset)
     with _sources_lock:
         sources = list(_sources)
+    failures = []
     for source in sources:
-        found = source.get(key)
+        try:
+            found = source.get(key)
+        except Exception as error:  # e.g. Redis unreachable: the caller says so, unless another has it
+            failures.append(error)
+            continue
         if found is not None:
             return found
+    if failures:
+        raise failures[0]
     raise UploadUnavailable(f"no uploaded data set {dataset!r}: it was never uploaded or has expired")
 
 
