@@ -93,7 +93,6 @@ def event_data_json(name: str, data: Any) -> str:
     return "{" + ",".join(members) + "}"
 
 
-
 @functools.cache
 def _probability_texts():
     import numpy as np
