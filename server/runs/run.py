@@ -37,8 +37,10 @@ logger = logging.getLogger(__name__)
 #: How late a paced epoch may be and still keep its run's schedule: a busy
 #: machine's stalls are made up afterwards, so a run asked for 10 epochs/s
 #: shows 10 on average; a longer delay (a slow run, a pause) starts a new
-#: schedule from it instead.
-CATCH_UP_SECONDS = 0.5
+#: schedule from it instead.  Two seconds covers the stalls seen on a loaded
+#: two-core host (up to about a second while a hundred runs start at once);
+#: making up the longest takes four seconds at CATCH_UP_SPEED.
+CATCH_UP_SECONDS = 2.0
 #: How much faster than its pace a run behind its schedule goes until it is back on it: the
 #: lost time is made up over a while, never in a burst of epochs at once.
 CATCH_UP_SPEED = 2.0
