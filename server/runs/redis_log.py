@@ -255,6 +255,10 @@ class StreamMultiplexer:
         self._watched: dict[str, _Watch] = {}
         self._wake_key = store.keys.wake(secrets.token_urlsafe(8))
         self._wake_cursor = "0-0"
+        # A wake is on its way and the loop has not read its streams anew since it was sent: a
+        # stream watched meanwhile is in the next read anyway, so a burst of new streams costs one
+        # wake (a command, and one more read of every stream) instead of one each.
+        self._wake_sent = False
         self._closed = False
         # A client of its own: the blocked read holds its connection for up to block_ms.
         self._reader = client_of_its_own(store.client, socket_timeout=block_ms / 1000 + 10)
@@ -274,21 +278,28 @@ class StreamMultiplexer:
         with self._lock:
             self._watched.pop(key, None)
 
-    def wake(self) -> None:
+    def wake(self, *, always: bool = False) -> None:
+        """Interrupt the blocked read so that the next one names every stream watched by now."""
+        with self._lock:
+            if self._wake_sent and not always:
+                return
+            self._wake_sent = True
         try:
             pipe = self._store.client.pipeline(transaction=False)
             pipe.xadd(self._wake_key, {"w": "1"}, maxlen=1, approximate=False)
             pipe.expire(self._wake_key, 3600)
             pipe.execute()
         except UNAVAILABLE:
-            pass  # the loop is waiting for Redis too; it rereads every stream when it is back
+            with self._lock:
+                self._wake_sent = False
+            # the loop is waiting for Redis too; it rereads every stream when it is back
 
     def close(self) -> None:
         with self._lock:
             self._closed = True
             for watch in self._watched.values():
                 watch.changed.notify_all()
-        self.wake()
+        self.wake(always=True)
         self._thread.join(self._block_ms / 1000 + 1)
         try:
             self._store.client.delete(self._wake_key)
@@ -303,6 +314,7 @@ class StreamMultiplexer:
             with self._lock:
                 streams = {key: f"{watch.cursor}-0"
                            for key, watch in self._watched.items() if not watch.ended}
+                self._wake_sent = False
             streams[self._wake_key] = self._wake_cursor
             try:
                 reply = self._reader.xread(streams, block=self._block_ms, count=READ_COUNT)

@@ -353,6 +353,37 @@ def test_an_instance_stops_reading_a_stream_once_its_run_has_ended(backend):
         control(client, going, "stop")
 
 
+def test_streams_watched_while_the_follower_reads_cost_one_wake_and_are_all_followed(backend):
+    app = backend.app()
+    follower = app.extensions["run_manager"]._follower
+    redis = backend.store.client
+    read = follower._reader.xread
+    reading, go_on = threading.Event(), threading.Event()
+
+    def held(streams, **options):  # the loop, stopped just before its next read
+        reading.set()
+        go_on.wait(10)
+        return read(streams, **options)
+
+    follower._reader.xread = held
+    follower.wake(always=True)  # ends the read under way, so the next one is held
+    assert reading.wait(10)
+    wakes_before = redis.xinfo_stream(follower._wake_key)["entries-added"]
+    keys = [backend.store.keys.events(f"burst-{n}") for n in range(10)]
+    for key in keys:  # a burst of new streams, as when a class starts a lesson at once
+        follower.watch(key, 0)
+    assert redis.xinfo_stream(follower._wake_key)["entries-added"] == wakes_before + 1
+    go_on.set()
+    for n, key in enumerate(keys):
+        redis.xadd(key, {"e": "metrics", "d": f'{{"n":{n}}}'}, id="1-0")
+    # Every stream watched during the held read is in the reads after it: none waits for a wake.
+    for n, key in enumerate(keys):
+        assert [event.data for event in follower.wait(key, 0, 10)] == [f'{{"n":{n}}}'], key
+    for key in keys:
+        follower.unwatch(key)
+        redis.delete(key)
+
+
 def test_a_run_whose_worker_finds_its_script_gone_from_redis_still_stores_every_event(backend):
     client = backend.app().test_client()
     backend.worker()
