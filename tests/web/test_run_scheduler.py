@@ -127,6 +127,28 @@ def test_a_run_ends_with_on_end_called_once_in_the_schedulers_thread(scheduler):
     assert ended == ["test-runs"]
 
 
+def test_a_turn_off_the_core_is_not_charged_to_its_run(scheduler):
+    """A worker shares its cores with the web tier: a turn during which the host ran another
+    process (here, a turn asleep) took time on the wall but none on the core.  Charged by the wall,
+    that run then waited until every other had used as much: with fifty runs, seconds."""
+    trainers = {}
+
+    def factory(name, **options):
+        def build(run_config):
+            trainers[name] = FakeTrainer(run_config, **options)
+            return trainers[name]
+        return build
+
+    shared = scheduler()
+    stalled = new_run("stalled", config(epochs=3), factory("stalled", slow_epochs={1: 0.3}))
+    steady = new_run("steady", config(epochs=300), factory("steady"))
+    shared.start(stalled)
+    shared.start(steady)
+    ended_runs([stalled, steady])
+    # The stalled run's next epochs come among the steady run's, not after all 300 of them.
+    assert trainers["stalled"].computed_at[3] < trainers["steady"].computed_at[300]
+
+
 def test_a_paced_run_waits_for_its_timer_instead_of_taking_turns(scheduler):
     clock = CountingClock()
     shared = scheduler(clock=clock)
