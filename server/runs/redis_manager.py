@@ -43,6 +43,7 @@ from server.runs.models import state_from_bytes
 from server.runs.redis_log import StreamFollower, read_events
 from server.runs.redis_slots import StreamLeases
 from server.runs.redis_store import (
+    NO_LIVE_WORKER,
     UNAVAILABLE,
     Keys,
     Store,
@@ -110,8 +111,6 @@ class RedisRunManager:
         with reachable():
             if self._closed.is_set():
                 raise CapacityExceeded("the service is shutting down", retry_after=30)
-            if not self.store.live_workers():
-                raise RunsUnavailable("no training worker is running; try again shortly", retry_after=10)
             run_id = secrets.token_urlsafe(16)
             now = self.clock()
             pace = config.training.epochs_per_second
@@ -123,11 +122,13 @@ class RedisRunManager:
             keys = self.store.keys
             code, soonest = self.store.start_script(
                 keys=[keys.active, keys.client(client), keys.run(run_id), keys.jobs, keys.started,
-                      keys.address(address)],
+                      keys.address(address), keys.workers],
                 args=[self.limits.max_concurrent_runs, self.limits.max_runs_per_client, run_id,
                       repr(expected_end), json.dumps({"limits": self._run_limits()}), self._lifetime_bound(),
-                      repr(now), self.limits.max_runs_per_address,
+                      repr(now), self.limits.max_runs_per_address, repr(time.time()),
                       *[item for pair in state.items() for item in pair]])
+        if code == NO_LIVE_WORKER:
+            raise RunsUnavailable("no training worker is running; try again shortly", retry_after=10)
         if code:
             raise CapacityExceeded(self._refusal(code), _retry_after(soonest, now))
         return snapshot(run_id, state)

@@ -158,11 +158,15 @@ class Keys:
         return f"{self.prefix}trials:{executor_id}:stop:{generation}"
 
 
-# KEYS: active, client set, run hash, jobs, started, address set.  ARGV: max total, max per
-# client, run id, expected end, job JSON, the hash's lifetime bound (s), start time, max per
-# address, then the hash's field/value pairs.
-# Returns {0} when started, {1, soonest end} when the service is full, {2, soonest end}
-# when the client is, {3, soonest end} when the client's address is.
+#: The start script's answer when no worker's heartbeat is current.
+NO_LIVE_WORKER = 4
+
+# KEYS: active, client set, run hash, jobs, started, address set, workers.  ARGV: max total, max
+# per client, run id, expected end, job JSON, the hash's lifetime bound (s), start time, max per
+# address, the time now (for the workers' heartbeats), then the hash's field/value pairs.
+# Returns {0} when started, {4} when no worker is alive to train it, {1, soonest end} when the
+# service is full, {2, soonest end} when the client is, {3, soonest end} when the client's
+# address is.  The worker check is here, not a command of its own, to save a start a round trip.
 START_LUA = """
 local function soonest_of(ids)
   local soonest = ''
@@ -172,6 +176,7 @@ local function soonest_of(ids)
   end
   return soonest
 end
+if redis.call('ZCOUNT', KEYS[7], ARGV[9], '+inf') == 0 then return {4, ''} end
 if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then
   local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
   return {1, first[2] or ''}
@@ -184,7 +189,7 @@ redis.call('ZADD', KEYS[1], ARGV[4], ARGV[3])
 redis.call('SADD', KEYS[2], ARGV[3])
 redis.call('SADD', KEYS[6], ARGV[3])
 redis.call('ZADD', KEYS[5], ARGV[7], ARGV[3])
-redis.call('HSET', KEYS[3], unpack(ARGV, 9))
+redis.call('HSET', KEYS[3], unpack(ARGV, 10))
 redis.call('EXPIRE', KEYS[3], ARGV[6])
 redis.call('XADD', KEYS[4], '*', 'run', ARGV[3], 'job', ARGV[5])
 return {0, ''}
