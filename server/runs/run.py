@@ -143,6 +143,11 @@ class Run:
     def stop_requested(self) -> bool:
         return self._stop_cause is not None
 
+    @property
+    def paced(self) -> bool:
+        """It trains at ``epochs_per_second``, not as fast as it can."""
+        return self._epochs_per_second is not None
+
     def touch(self) -> None:
         """Record that someone watched or controlled the run (keeps it from being reaped)."""
         self.last_activity = time.monotonic()

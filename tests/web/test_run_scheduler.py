@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from functools import partial
 
 import pytest
 
@@ -147,6 +148,28 @@ def test_a_turn_off_the_core_is_not_charged_to_its_run(scheduler):
     ended_runs([stalled, steady])
     # The stalled run's next epochs come among the steady run's, not after all 300 of them.
     assert trainers["stalled"].computed_at[3] < trainers["steady"].computed_at[300]
+
+
+@pytest.mark.parametrize("epochs_per_second, waited", [(10, True), (None, False)])
+def test_a_paced_run_through_its_gate_without_waiting_is_served_as_one_back_from_waiting(
+        scheduler, epochs_per_second, waited):
+    """A paced run behind its schedule (here, after a slow epoch) passes its gates without a timer.
+    It goes no later than the least served, as a run back from its timer does: else the runs on
+    schedule always went first, and on a busy worker the ones behind stayed behind.  A run trained
+    as fast as it can is not helped so: it has an epoch due all the time."""
+    shared = scheduler()
+    record = []
+    want = shared._turns.want
+    shared._turns.want = lambda key, waited=False: (record.append(("want", waited)), want(key, waited))[1]
+    run = new_run("run", config(epochs=4, epochs_per_second=epochs_per_second),
+                  partial(FakeTrainer, slow_epochs={2: 0.3}))
+    pass_gate = run.pass_gate
+    run.pass_gate = lambda epochs: (due := pass_gate(epochs), record.append(("gate", due)))[0]
+    shared.start(run)
+    ended_runs([run])
+    after_open_gates = [record[n + 1] for n, entry in enumerate(record[:-1]) if entry == ("gate", None)]
+    assert len(after_open_gates) >= 2  # its first gate, and the one after its slow epoch
+    assert after_open_gates == [("want", waited)] * len(after_open_gates)
 
 
 def test_a_paced_run_waits_for_its_timer_instead_of_taking_turns(scheduler):
