@@ -91,3 +91,14 @@ class FakeTrainer:
         return {"event": "done", "data": {
             "reason": reason, "epoch": self.epochs_completed, "best_epoch": None,
             "train_accuracy": 0.9, "dev_accuracy": 0.85, "test_accuracy": 0.85}}
+
+
+def recording(trainer_factory=FakeTrainer):
+    """A trainer factory that keeps the trainers it makes, and that list."""
+    trainers = []
+
+    def factory(run_config):
+        trainers.append(trainer_factory(run_config))
+        return trainers[-1]
+
+    return factory, trainers

@@ -16,7 +16,7 @@ from server.runs import CapacityExceeded, InProcessRunManager, RunConflict, Unkn
 from server.runs.events import EventLog
 from server.runs.run import CATCH_UP_SECONDS, CATCH_UP_SPEED, Run
 from tests.waiting import PATIENCE_SECONDS, wait_until
-from tests.web.fakes import FakeTrainer
+from tests.web.fakes import FakeTrainer, recording
 from tests.web.sse_client import strict_json
 
 
@@ -77,17 +77,6 @@ def metrics_arrivals(manager, run_id):
     events = collect(manager, run_id, arrivals=arrivals)
     return {metrics_epoch(event): at for event, at in zip(events, arrivals, strict=True)
             if event.event == "metrics"}
-
-
-def recording(trainer_factory=FakeTrainer):
-    """A trainer factory that keeps the trainers it makes, and that list."""
-    trainers = []
-
-    def factory(run_config):
-        trainers.append(trainer_factory(run_config))
-        return trainers[-1]
-
-    return factory, trainers
 
 
 def test_pacing_never_lets_epochs_through_early(make_manager):

@@ -14,7 +14,7 @@ from server.runs.events import EventLog
 from server.runs.run import Run
 from server.runs.turns import FairTurns, RunScheduler
 from tests.waiting import PATIENCE_SECONDS, wait_until
-from tests.web.fakes import FakeTrainer
+from tests.web.fakes import FakeTrainer, recording
 
 
 def config(epochs=5, epochs_per_second=None, **training):
@@ -132,22 +132,16 @@ def test_a_turn_off_the_core_is_not_charged_to_its_run(scheduler):
     """A worker shares its cores with the web tier: a turn during which the host ran another
     process (here, a turn asleep) took time on the wall but none on the core.  Charged by the wall,
     that run then waited until every other had used as much: with fifty runs, seconds."""
-    trainers = {}
-
-    def factory(name, **options):
-        def build(run_config):
-            trainers[name] = FakeTrainer(run_config, **options)
-            return trainers[name]
-        return build
-
+    stalled_factory, stalled_trainers = recording(partial(FakeTrainer, slow_epochs={1: 0.3}))
+    steady_factory, steady_trainers = recording()
     shared = scheduler()
-    stalled = new_run("stalled", config(epochs=3), factory("stalled", slow_epochs={1: 0.3}))
-    steady = new_run("steady", config(epochs=300), factory("steady"))
+    stalled = new_run("stalled", config(epochs=3), stalled_factory)
+    steady = new_run("steady", config(epochs=300), steady_factory)
     shared.start(stalled)
     shared.start(steady)
     ended_runs([stalled, steady])
     # The stalled run's next epochs come among the steady run's, not after all 300 of them.
-    assert trainers["stalled"].computed_at[3] < trainers["steady"].computed_at[300]
+    assert stalled_trainers[0].computed_at[3] < steady_trainers[0].computed_at[300]
 
 
 @pytest.mark.parametrize("epochs_per_second, waited", [(10, True), (None, False)])
