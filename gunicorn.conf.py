@@ -62,11 +62,12 @@ keepalive = serving.read_timeout
 
 
 def post_worker_init(worker):
-    """Start the training host processes and the threads now rather than on the first requests.
+    """Start the training host processes, threads and Redis connections now, not on the first requests.
 
-    A thread start waits for the new thread to run; under a burst of new runs
-    those waits queue up behind each other in the accepting loop and in the
-    requests, so every thread a burst needs is started before the worker serves.
+    A thread start waits for the new thread to run, and a new connection for a
+    connect and a handshake; under a burst of new runs those waits queue up
+    behind each other in the accepting loop and in the requests, so every
+    thread and connection a burst needs is ready before the worker serves.
     """
     from server.web.errors import answer_server_errors_as_json
 
@@ -78,6 +79,8 @@ def post_worker_init(worker):
     runs = extensions.get("run_manager")
     if hasattr(runs, "prestart_threads"):
         runs.prestart_threads()
+    if hasattr(runs, "open_connections"):  # the Redis backend's
+        runs.open_connections()
     request_threads = getattr(worker, "tpool", None)  # the gthread worker's executor
     if request_threads is not None:
         # A POST and a stream per run: while every task waits on the gate,

@@ -384,6 +384,33 @@ def test_streams_watched_while_the_follower_reads_cost_one_wake_and_are_all_foll
         redis.delete(key)
 
 
+def test_an_instance_connects_before_serving_and_a_burst_then_opens_no_connection(backend):
+    manager = backend.app().extensions["run_manager"]
+    pool = manager.store.client.connection_pool
+    manager.open_connections(8)
+    assert pool._created_connections == 8
+    listed = {entry["addr"] for entry in backend.store.client.client_list()}  # connected, as Redis sees it
+    ours = {"{}:{}".format(*connection._sock.getsockname()) for connection in pool._available_connections}
+    assert len(ours & listed) == 8
+    at_once = threading.Barrier(8)
+    failures = []
+
+    def blocked_command():  # eight commands in flight at once, as in a burst of requests
+        try:
+            at_once.wait(10)
+            manager.store.client.blpop([backend.prefix + "nothing"], timeout=0.2)
+        except Exception as error:
+            failures.append(error)
+
+    threads = [threading.Thread(target=blocked_command) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert failures == []
+    assert pool._created_connections == 8
+
+
 def test_a_run_whose_worker_finds_its_script_gone_from_redis_still_stores_every_event(backend):
     client = backend.app().test_client()
     backend.worker()

@@ -1,9 +1,10 @@
-"""Processes that die: a training worker killed mid-run, a web instance killed under a reader."""
+"""Real processes: a worker killed mid-run, a web instance killed under a reader, one just started."""
 
 from __future__ import annotations
 
 import pytest
 
+from server.runs.redis_manager import CONNECTIONS_OPENED_AT_START
 from tests.redis.processes import HttpStream, kill, redis_environment, started, web_instance, worker_command
 from tests.waiting import wait_until
 from tests.web.api_client import control, start
@@ -69,3 +70,12 @@ def test_a_reader_whose_instance_dies_gets_exactly_the_missing_events_from_the_o
         replay.close()
         seen = before + after
         assert [(m.id, m.event, m.data) for m in everything] == [(m.id, m.event, m.data) for m in seen]
+
+
+def test_a_served_instance_is_connected_to_redis_before_its_first_request(backend):
+    redis = backend.store.client
+    redis.ping()
+    before = len(redis.client_list())
+    env = redis_environment(backend.url, backend.prefix)
+    with started(worker_command(), env), web_instance(env):  # healthy: it has served /healthz, no more
+        assert len(redis.client_list()) - before >= CONNECTIONS_OPENED_AT_START
