@@ -109,9 +109,8 @@ class RedisEventLog:
         terminal = event in TERMINAL_EVENTS
         minid = self._trim(event_id, len(text))
         cursor = None if self._controls_after is None else f"{self._controls_after() + 1}-0"
-        if event_id == 1 or terminal:
-            self._writer.call(partial(self._append_in_transaction, event_id, event, text, fields, terminal,
-                                      minid, cursor))
+        if terminal:
+            self._writer.call(partial(self._append_last, event_id, event, text, fields, minid, cursor))
         else:
             self._append_in_script(event_id, event, text, fields, minid, cursor)
         self._staged.clear()
@@ -120,12 +119,20 @@ class RedisEventLog:
 
     def _append_in_script(self, event_id: int, event: str, text: str, fields: dict[str, str],
                           minid: str | None, cursor: str | None) -> None:
-        """The common case: one script call, batched with other runs' by the writer."""
+        """Every event but the last: one script call, batched with other runs' by the writer.
+
+        The first is kept apart in the run's hash too (``first``), for readers
+        that come after it was trimmed: in the script, so that the first events
+        of a burst of new runs go out in one pipeline, not one transaction each.
+        """
         keys = self._store.keys
+        kept_as = [f"latest:{event}"] if event in LATEST_KINDS else []
+        if event_id == 1:
+            fields["first_event"] = event
+            kept_as.append("first")
         pairs = [item for pair in fields.items() for item in pair]
         run_keys = [keys.events(self._run_id), keys.run(self._run_id), keys.control(self._run_id)]
-        args = [str(event_id), event, text, minid or "", cursor or "",
-                f"latest:{event}" if event in LATEST_KINDS else "", *pairs]
+        args = [str(event_id), event, text, minid or "", cursor or "", " ".join(kept_as), *pairs]
         answer = self._read_controls if cursor is not None else _ignore
         self._writer.script(run_keys, args, answer, self._fail)
 
@@ -143,27 +150,24 @@ class RedisEventLog:
             logger.warning("run %s: an event could not be stored: %s", self._run_id, error)
             self.failure = error
 
-    def _append_in_transaction(self, event_id: int, event: str, text: str, fields: dict[str, str],
-                               terminal: bool, minid: str | None, cursor: str | None) -> None:
-        """The first event (kept for late readers) and the last (which ends the run), in a transaction."""
+    def _append_last(self, event_id: int, event: str, text: str, fields: dict[str, str],
+                     minid: str | None, cursor: str | None) -> None:
+        """The last event, which ends the run, in a transaction with the run's end."""
         if self.failure is not None:  # an event before it is missing: the run fails instead
             return
-        keys = self._store.keys
+        store, limits = self._store, self.limits
+        keys = store.keys
         if event_id == 1:
             fields["first"], fields["first_event"] = text, event
         if event in LATEST_KINDS:
             fields[f"latest:{event}"] = text
-        pipe = self._store.client.pipeline(transaction=True)
+        pipe = store.client.pipeline(transaction=True)
         pipe.xadd(keys.events(self._run_id), {"e": event, "d": text}, id=f"{event_id}-0",
                   minid=minid, approximate=False)
         pipe.hset(keys.run(self._run_id), mapping=fields)
-        if terminal:
-            limits = self.limits
-            self._store.finish_script(keys=self._store.finish_keys(self._run_id),
-                                      args=self._store.finish_args(self._run_id, status_after(event, text),
-                                                                   limits.retention_seconds,
-                                                                   limits.max_retained_runs),
-                                      client=pipe)
+        finish = store.finish_args(self._run_id, status_after(event, text), limits.retention_seconds,
+                                   limits.max_retained_runs)
+        store.queue_script(pipe, store.finish_script, store.finish_keys(self._run_id), finish)
         if cursor is not None:
             pipe.xrange(keys.control(self._run_id), min=cursor)
         try:
@@ -173,7 +177,7 @@ class RedisEventLog:
             return
         if cursor is not None:
             self._keep_controls([entry_event(*entry) for entry in replies[-1]])
-        self.finished = self.finished or terminal
+        self.finished = True
 
     def _trim(self, event_id: int, size: int) -> str | None:
         """The stream's new ``MINID`` when the oldest events must go, else None."""

@@ -186,10 +186,10 @@ class RedisRunManager:
                 if pace is not None:
                     flags["epochs_per_second"] = to_json(pace)
             pipe = self.store.client.pipeline(transaction=True)
-            self.store.control_script(
-                keys=[keys.run(run_id), keys.control(run_id)], client=pipe,
-                args=[action, to_json(changes), self._lifetime_bound(),  # the run's end shortens it
-                      *[item for pair in flags.items() for item in pair]])
+            self.store.queue_script(
+                pipe, self.store.control_script, [keys.run(run_id), keys.control(run_id)],
+                [action, to_json(changes), self._lifetime_bound(),  # the run's end shortens it
+                 *[item for pair in flags.items() for item in pair]])
             pipe.hgetall(keys.run(run_id))
             sent, state = pipe.execute()
         if not sent:  # it ended meanwhile
@@ -198,17 +198,22 @@ class RedisRunManager:
 
     def status(self, run_id: str) -> dict:
         with reachable():
-            state = self._state(run_id)
-            self._touch(run_id)
+            pipe = self.store.client.pipeline(transaction=False)
+            pipe.hgetall(self.store.keys.run(run_id))
+            self._touch(run_id, pipe)
+            state = pipe.execute()[0]
+        if not state or "status" not in state:
+            raise UnknownRun(run_id)
         return snapshot(run_id, state)
 
     def progress(self, run_id: str) -> tuple[str, int]:
         with reachable():
-            status, paused, last_id = self.store.client.hmget(self.store.keys.run(run_id),
-                                                              ["status", "paused", "last_id"])
-            if status is None:
-                raise UnknownRun(run_id)
-            self._touch(run_id)
+            pipe = self.store.client.pipeline(transaction=False)
+            pipe.hmget(self.store.keys.run(run_id), ["status", "paused", "last_id"])
+            self._touch(run_id, pipe)
+            status, paused, last_id = pipe.execute()[0]
+        if status is None:
+            raise UnknownRun(run_id)
         return snapshot_status({"status": status, "paused": paused}), int(last_id)
 
     def load(self) -> dict:
@@ -355,15 +360,23 @@ class RedisRunManager:
             raise UnknownRun(run_id)
         return state
 
-    def _touch(self, run_id: str) -> None:
-        """Record that someone watches the run (at most every few seconds per run and instance)."""
+    def _touch(self, run_id: str, pipe=None) -> None:
+        """Record that someone watches the run (at most every few seconds per run and instance).
+
+        With ``pipe``, the touch goes with the pipeline's other commands (one round trip for a
+        status and its touch); it leaves a run that does not exist as it is.
+        """
         now = time.monotonic()
         if now - self._touched.get(run_id, -math.inf) < self._touch_every:
             return
         if len(self._touched) > 10_000:
             self._touched = {key: at for key, at in self._touched.items() if now - at < self._touch_every}
         self._touched[run_id] = now
-        self.store.touch_script(keys=[self.store.keys.run(run_id)], args=[repr(time.time())])
+        keys, args = [self.store.keys.run(run_id)], [repr(time.time())]
+        if pipe is None:
+            self.store.touch_script(keys=keys, args=args)
+        else:
+            self.store.queue_script(pipe, self.store.touch_script, keys, args)
 
 
 def snapshot_status(state: dict) -> str:

@@ -247,11 +247,11 @@ if #ARGV > 3 then redis.call('HSET', KEYS[1], unpack(ARGV, 4)) end
 return n
 """
 
-# An event of a run that goes on (not its first, not its last), in one command: XADD, the run
-# hash's fields, and the run's controls after a cursor.  KEYS: event stream, run hash, control
-# stream.  ARGV: event id, name, JSON text, the stream's new MINID or '', the controls' first id
-# or '', the hash field that keeps this kind's latest text or '', then field/value pairs.
-# Returns the controls' entries (XRANGE's reply), or an empty list.
+# An event of a run (any but its last), in one command: XADD, the run hash's fields, and the
+# run's controls after a cursor.  KEYS: event stream, run hash, control stream.  ARGV: event id,
+# name, JSON text, the stream's new MINID or '', the controls' first id or '', the hash fields
+# that keep the text (this kind's latest, the first event), space-separated, or '', then
+# field/value pairs.  Returns the controls' entries (XRANGE's reply), or an empty list.
 APPEND_LUA = """
 local xadd = {KEYS[1]}
 if ARGV[4] ~= '' then xadd[#xadd + 1] = 'MINID'; xadd[#xadd + 1] = ARGV[4] end
@@ -259,7 +259,7 @@ xadd[#xadd + 1] = ARGV[1] .. '-0'
 xadd[#xadd + 1] = 'e'; xadd[#xadd + 1] = ARGV[2]
 xadd[#xadd + 1] = 'd'; xadd[#xadd + 1] = ARGV[3]
 redis.call('XADD', unpack(xadd))
-if ARGV[6] ~= '' then redis.call('HSET', KEYS[2], ARGV[6], ARGV[3]) end
+for name in string.gmatch(ARGV[6], '%S+') do redis.call('HSET', KEYS[2], name, ARGV[3]) end
 if #ARGV > 6 then redis.call('HSET', KEYS[2], unpack(ARGV, 7)) end
 if ARGV[5] ~= '' then return redis.call('XRANGE', KEYS[3], ARGV[5], '+') end
 return {}
@@ -283,6 +283,17 @@ class Store:
         self.touch_script = client.register_script(TOUCH_LUA)
         self.control_script = client.register_script(CONTROL_LUA)
         self.append_script = client.register_script(APPEND_LUA)
+
+    @staticmethod
+    def queue_script(pipe: redis.client.Pipeline, script, keys: list[str], args: list) -> None:
+        """Queue the registered ``script`` on ``pipe`` as an ``EVAL`` of its text.
+
+        Called with ``client=pipe``, a registered script makes the pipeline
+        ask Redis whether it has the script (``SCRIPT EXISTS``) before it
+        sends anything: a round trip more, every time.  Its text costs a few
+        hundred bytes, and Redis compiles it once.
+        """
+        pipe.eval(script.script, len(keys), *keys, *args)
 
     def ensure_group(self) -> None:
         """Create the workers' consumer group (and the jobs stream) unless it exists."""

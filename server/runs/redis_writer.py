@@ -8,8 +8,8 @@ run's log only queues its commands here, and the writer's thread sends
 whatever has queued meanwhile in one pipeline, in order: each run's events
 reach Redis in the order it published them, a little later, never lost.
 
-An event that goes on is one script call (``APPEND_LUA``), batched; a
-transaction (a run's first and last events) or any other work queued with
+Every event but a run's last is one script call (``APPEND_LUA``), batched;
+a transaction (the last, which ends the run) or any other work queued with
 ``call`` runs in its place in the order, once everything before it is sent.
 When Redis refuses a command, or cannot be reached, the log it came from
 records the error (``RedisEventLog.failure``) and its run fails at its next

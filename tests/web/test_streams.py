@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from tests.waiting import wait_until
@@ -195,6 +197,16 @@ def test_an_abandoned_run_is_reaped(make_app):
     status = client.get(f"/api/runs/{run['id']}").get_json()
     assert status["status"] == "stopped"
     assert status["latest"]["done"]["message"].startswith("stopped: nobody watched")
+
+
+def test_a_run_whose_status_a_client_polls_is_not_reaped(make_app):
+    client = make_app(LIMITS={"idle_timeout_seconds": 0.4}).test_client()
+    run = start_training(client, epochs=10_000, epochs_per_second=20)
+    polls_until = time.monotonic() + 1.6  # four idle timeouts
+    while time.monotonic() < polls_until:
+        assert client.get(run["status_url"]).get_json()["status"] == "running"
+        time.sleep(0.05)
+    control(client, run, "stop")
 
 
 def test_an_expired_run_is_gone(make_app):
