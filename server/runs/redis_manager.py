@@ -28,6 +28,8 @@ import time
 from collections.abc import Callable
 from functools import partial
 
+import redis
+
 from server.engine.config import RunConfig, parse_update
 from server.limits import RuntimeLimits
 from server.runs.events import LoggedEvent, to_json
@@ -360,7 +362,7 @@ class RedisRunManager:
             raise UnknownRun(run_id)
         return state
 
-    def _touch(self, run_id: str, pipe=None) -> None:
+    def _touch(self, run_id: str, pipe: redis.client.Pipeline | None = None) -> None:
         """Record that someone watches the run (at most every few seconds per run and instance).
 
         With ``pipe``, the touch goes with the pipeline's other commands (one round trip for a
