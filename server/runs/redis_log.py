@@ -106,6 +106,8 @@ class RedisEventLog:
         text = data if isinstance(data, str) else to_json(data)
         event_id = self.last_id + 1
         fields = {"last_id": str(event_id), **self._staged}
+        if event_id == 1:
+            fields["first_event"] = event
         terminal = event in TERMINAL_EVENTS
         minid = self._trim(event_id, len(text))
         cursor = None if self._controls_after is None else f"{self._controls_after() + 1}-0"
@@ -126,13 +128,10 @@ class RedisEventLog:
         of a burst of new runs go out in one pipeline, not one transaction each.
         """
         keys = self._store.keys
-        kept_as = [f"latest:{event}"] if event in LATEST_KINDS else []
-        if event_id == 1:
-            fields["first_event"] = event
-            kept_as.append("first")
         pairs = [item for pair in fields.items() for item in pair]
         run_keys = [keys.events(self._run_id), keys.run(self._run_id), keys.control(self._run_id)]
-        args = [str(event_id), event, text, minid or "", cursor or "", " ".join(kept_as), *pairs]
+        args = [str(event_id), event, text, minid or "", cursor or "", " ".join(_kept_as(event_id, event)),
+                *pairs]
         answer = self._read_controls if cursor is not None else _ignore
         self._writer.script(run_keys, args, answer, self._fail)
 
@@ -157,10 +156,7 @@ class RedisEventLog:
             return
         store, limits = self._store, self.limits
         keys = store.keys
-        if event_id == 1:
-            fields["first"], fields["first_event"] = text, event
-        if event in LATEST_KINDS:
-            fields[f"latest:{event}"] = text
+        fields.update(dict.fromkeys(_kept_as(event_id, event), text))
         pipe = store.client.pipeline(transaction=True)
         pipe.xadd(keys.events(self._run_id), {"e": event, "d": text}, id=f"{event_id}-0",
                   minid=minid, approximate=False)
@@ -191,6 +187,11 @@ class RedisEventLog:
             self._bytes -= self._kept.popleft()[1]
             trimmed = True
         return f"{self._kept[0][0]}-0" if trimmed else None
+
+
+def _kept_as(event_id: int, event: str) -> list[str]:
+    """The fields of the run's hash that keep the event's text too: its kind's latest, the first."""
+    return ([f"latest:{event}"] if event in LATEST_KINDS else []) + (["first"] if event_id == 1 else [])
 
 
 def _ignore(reply) -> None:

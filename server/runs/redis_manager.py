@@ -200,12 +200,7 @@ class RedisRunManager:
 
     def status(self, run_id: str) -> dict:
         with reachable():
-            pipe = self.store.client.pipeline(transaction=False)
-            pipe.hgetall(self.store.keys.run(run_id))
-            self._touch(run_id, pipe)
-            state = pipe.execute()[0]
-        if not state or "status" not in state:
-            raise UnknownRun(run_id)
+            state = self._state(run_id, touch=True)
         return snapshot(run_id, state)
 
     def progress(self, run_id: str) -> tuple[str, int]:
@@ -356,8 +351,13 @@ class RedisRunManager:
         limits = self.limits
         return math.ceil(2 * limits.max_run_seconds + limits.finished_retention_seconds + 600)
 
-    def _state(self, run_id: str) -> dict:
-        state = self.store.client.hgetall(self.store.keys.run(run_id))
+    def _state(self, run_id: str, *, touch: bool = False) -> dict:
+        """The run's hash; with ``touch``, the run touched in the same round trip."""
+        pipe = self.store.client.pipeline(transaction=False)
+        pipe.hgetall(self.store.keys.run(run_id))
+        if touch:
+            self._touch(run_id, pipe)
+        state = pipe.execute()[0]
         if not state or "status" not in state:
             raise UnknownRun(run_id)
         return state
